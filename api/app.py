@@ -1,0 +1,117 @@
+"""create_app(): the FastAPI application with every domain's router mounted under /api/v1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import db, migrate
+from api.auth.routes import router as people_router
+from api.errors import DeskmateError
+from api.log import configure as configure_logging
+from api.middleware import BodyLimit, RequestContext
+from api.settings import Settings, get_settings
+from api.tickets.routes import categories as categories_router
+from api.tickets.routes import router as tickets_router
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> JSONResponse:
+    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DeskmateError)
+    async def deskmate_error(_: Request, exc: DeskmateError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("request failed", extra={"error": exc.detail, "kind": type(exc).__name__})
+        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+        return problem(422, "The request is not valid", where, "/problems/validation", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem(exc.status_code, str(exc.detail), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(500, "Internal error", "Something went wrong on our side; the request id identifies it in the logs.")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    url = await asyncio.to_thread(db.database_url, settings)
+    if settings.auto_migrate:
+        applied = await asyncio.to_thread(migrate.migrate, url, settings.migrations_dir)
+        if applied:
+            log.info("migrations applied", extra={"applied": applied})
+    pool = db.make_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    await pool.open(wait=True, timeout=30)
+    app.state.pool = pool
+    app.state.database_url = url
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    app = FastAPI(
+        title="deskmate", version="0.1.0", lifespan=lifespan,
+        description="Chatbot-first IT service desk. Authenticate with `Authorization: Bearer <token>`.",
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+    v1 = APIRouter(prefix="/api/v1")
+    for router in (people_router, tickets_router, categories_router):
+        v1.include_router(router)
+    app.include_router(v1)
+    app.include_router(health_router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app
+
+
+health_router = APIRouter(tags=["operations"])
+
+
+@health_router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@health_router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """The database answers and every migration file is applied unchanged."""
+    settings: Settings = request.app.state.settings
+    try:
+        async with request.app.state.pool.connection(timeout=5) as conn:
+            await conn.execute("SELECT 1")
+        todo = await asyncio.to_thread(migrate.pending, request.app.state.database_url, settings.migrations_dir)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return problem(503, "Not ready", f"{type(exc).__name__}: {exc}", "/problems/not-ready")
+    if todo:
+        return problem(503, "Not ready", f"{len(todo)} migration(s) pending: {todo[0].path.name}…", "/problems/not-ready")
+    return JSONResponse({"status": "ready"})

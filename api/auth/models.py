@@ -1,0 +1,86 @@
+"""People, teams and roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+
+class Role(StrEnum):
+    employee = "employee"
+    agent = "agent"
+    admin = "admin"
+    service = "service"
+
+
+class Principal(BaseModel):
+    """Who is making a request: the user behind the token, or the user a service acts for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    department: str | None = None
+    vip: bool = False
+    team_ids: tuple[int, ...] = ()
+    via_service_id: int | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.agent, Role.admin)
+
+
+class User(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: Role
+    department: str | None = None
+    vip: bool = False
+    capacity: int = 10
+    active: bool = True
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    role: Role = Role.employee
+    department: str | None = Field(default=None, max_length=200)
+    vip: bool = False
+    capacity: int = Field(default=10, ge=0, le=1000)
+    team_slugs: list[str] = Field(default_factory=list, max_length=50)
+    skills: dict[str, int] = Field(default_factory=dict, max_length=100)
+
+
+class Skill(BaseModel):
+    skill: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    level: int = Field(ge=1, le=5)
+
+
+class Team(BaseModel):
+    id: int
+    slug: str
+    name: str
+    email: str | None = None
+    member_ids: list[int] = Field(default_factory=list)
+
+
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+
+
+class CreatedToken(BaseModel):
+    token: str
+    prefix: str
+    user: User

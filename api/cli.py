@@ -1,0 +1,142 @@
+"""The ``deskmate`` command: run the stack, migrate, seed, manage tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import psycopg
+import typer
+from psycopg.rows import dict_row
+
+from api import db, demo, embedded_pg, migrate
+from api.auth import service as people
+from api.auth.models import Role
+from api.errors import DeskmateError
+from api.settings import REPO_ROOT, Settings, get_settings
+
+app = typer.Typer(help="deskmate: a chatbot-first IT service desk.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+T = TypeVar("T")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _with_conn(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
+    async def go() -> T:
+        url = db.database_url(settings)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            return await work(conn)
+
+    try:
+        return asyncio.run(go())
+    except DeskmateError as exc:
+        _fail(exc.detail)
+        raise  # unreachable
+
+
+def _migrate(settings: Settings) -> None:
+    try:
+        applied = migrate.migrate(db.database_url(settings), settings.migrations_dir)
+    except DeskmateError as exc:
+        _fail(exc.detail)
+    else:
+        typer.echo(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ", up to date"))
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Apply pending migrations (also done automatically when the api starts)."""
+    _migrate(get_settings())
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo organisation once (teams, categories, agents with skills, employees, tokens)."""
+    settings = get_settings()
+    _migrate(settings)
+    tokens_file = settings.data_dir / "demo-tokens.env"
+    loaded = _with_conn(settings, lambda conn: demo.seed(conn, path=settings.demo_data, tokens_file=tokens_file))
+    typer.echo("demo data: loaded" if loaded else "demo data: already there")
+
+
+@token_app.command("create")
+def token_create(
+    email: Annotated[str, typer.Option(help="the user's e-mail; created when missing")],
+    role: Annotated[Role, typer.Option(help="the user's role")] = Role.employee,
+    name: Annotated[str, typer.Option(help="a label for the token")] = "",
+) -> None:
+    """Create an API token (printed once; only its hash is stored)."""
+    settings = get_settings()
+    _migrate(settings)
+    created = _with_conn(settings, lambda conn: people.ensure_user_with_token(conn, email=email, role=role, name=name))
+    typer.echo(created.token)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the api with uvicorn (one worker)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+                log_config=None, access_log=False, proxy_headers=True)
+
+
+@app.command("db-url")
+def db_url() -> None:
+    """Print the database URL in use (starting the embedded server if needed)."""
+    typer.echo(db.database_url(get_settings()))
+
+
+@app.command("run")
+def run(procfile: Annotated[str, typer.Option(help="the Procfile to start")] = "Procfile") -> None:
+    """Set up the database, load the demo data once, and start every process of the Procfile."""
+    settings = get_settings()
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    if url is None:
+        typer.echo(f"database: embedded PostgreSQL under {settings.data_dir / 'pgdata'}")
+        _server, url = embedded_pg.start(settings.data_dir)
+    os.environ["DATABASE_URL"] = url
+    settings = Settings()
+    seed_demo()
+    _banner(settings)
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    honcho = [sys.executable, "-m", "honcho", "start", "-f", str(REPO_ROOT / procfile), "-d", str(REPO_ROOT)]
+    proc = subprocess.Popen(honcho, env=env)
+    signal.signal(signal.SIGINT, lambda *_: proc.send_signal(signal.SIGINT))
+    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
+    code = proc.wait()
+    typer.echo("deskmate stopped" + ("" if code in (0, -2, 130) else f" (exit {code})"))
+
+
+def _banner(settings: Settings) -> None:
+    tokens = settings.data_dir / "demo-tokens.env"
+    lines: list[Any] = [
+        "",
+        f"deskmate is starting at {settings.base_url}",
+        f"  API docs:    {settings.base_url}/docs",
+        f"  health:      {settings.base_url}/readyz",
+        f"  log in with a demo token (Authorization: Bearer …), from {tokens}:",
+    ]
+    if tokens.exists():
+        lines += [f"    {line}" for line in tokens.read_text().splitlines() if line and not line.startswith("#")]
+    lines += ["  new token:   .venv/bin/deskmate token create --email you@example.com --role admin",
+              "  stop:        Ctrl-C", ""]
+    typer.echo("\n".join(lines))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,48 @@
+"""Database access: the URL (external or embedded), the async pool and the FastAPI dependency."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from api import embedded_pg
+from api.settings import Settings
+
+Conn = AsyncConnection[DictRow]
+_embedded: dict[str, Any] = {}
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL when set; otherwise the embedded server, started on first use."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    if "url" not in _embedded:
+        server, url = embedded_pg.start(settings.data_dir)
+        _embedded.update(server=server, url=url)
+    return str(_embedded["url"])
+
+
+def make_pool(url: str, *, min_size: int, max_size: int) -> AsyncConnectionPool[Conn]:
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+        connection_class=AsyncConnection[DictRow],
+    )
+
+
+async def get_conn(request: Request) -> AsyncIterator[Conn]:
+    """One pooled connection per request, in autocommit; services open transactions explicitly."""
+    pool: AsyncConnectionPool[Conn] = request.app.state.pool
+    async with pool.connection() as conn:
+        yield conn
+
+
+ConnDep = Annotated[Conn, Depends(get_conn)]

@@ -1,0 +1,114 @@
+"""Ticket endpoints: thin handlers over api.tickets.service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from api.auth.deps import AdminUser, CurrentUser
+from api.db import ConnDep
+from api.tickets import service
+from api.tickets.models import (
+    Assignment,
+    Category,
+    CategoryCreate,
+    Comment,
+    CommentCreate,
+    Event,
+    Status,
+    Ticket,
+    TicketCreate,
+    TicketPage,
+    TicketUpdate,
+    Transition,
+)
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+categories = APIRouter(prefix="/categories", tags=["tickets"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+Me = Annotated[str | None, Query(pattern=r"^(me|\d+)$", description="a user id, or 'me'")]
+
+
+def _user(value: str | None, me: int) -> int | None:
+    return None if value is None else me if value == "me" else int(value)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_ticket(
+    data: TicketCreate, conn: ConnDep, principal: CurrentUser, response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Ticket:
+    ticket, created = await service.create(conn, principal=principal, data=data, idempotency_key=idempotency_key)
+    response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return ticket
+
+
+@router.get("")
+async def list_tickets(
+    conn: ConnDep, principal: CurrentUser,
+    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+    team_id: int | None = None, assignee: Me = None, requester: Me = None,
+    unassigned: bool = False, priority: Annotated[int | None, Query(ge=1, le=5)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> TicketPage:
+    filters = service.Filters(
+        status=status_, team_id=team_id, assignee_id=_user(assignee, principal.id), unassigned=unassigned,
+        requester_id=_user(requester, principal.id), priority=priority, q=q or None,
+    )
+    return await service.list_tickets(conn, principal=principal, filters=filters, cursor=cursor, limit=limit)
+
+
+@router.get("/{ref}")
+async def get_ticket(ref: str, conn: ConnDep, principal: CurrentUser, response: Response) -> Ticket:
+    ticket = await service.get_or_raise(conn, principal=principal, ref=ref)
+    response.headers["ETag"] = f'"{ticket.version}"'
+    return ticket
+
+
+@router.patch("/{ref}")
+async def update_ticket(
+    ref: str, data: TicketUpdate, conn: ConnDep, principal: CurrentUser,
+    if_match: Annotated[str | None, Header(alias="If-Match", pattern=r'^"?\d+"?$')] = None,
+) -> Ticket:
+    version = int(if_match.strip('"')) if if_match else None
+    return await service.update(conn, principal=principal, ref=ref, data=data, if_version=version)
+
+
+@router.post("/{ref}/transition")
+async def transition_ticket(ref: str, data: Transition, conn: ConnDep, principal: CurrentUser) -> Ticket:
+    return await service.transition(conn, principal=principal, ref=ref, data=data)
+
+
+@router.post("/{ref}/assign")
+async def assign_ticket(ref: str, data: Assignment, conn: ConnDep, principal: CurrentUser) -> Ticket:
+    return await service.assign(conn, principal=principal, ref=ref, data=data)
+
+
+@router.post("/{ref}/comments", status_code=status.HTTP_201_CREATED)
+async def add_comment(ref: str, data: CommentCreate, conn: ConnDep, principal: CurrentUser) -> Comment:
+    return await service.add_comment(conn, principal=principal, ref=ref, data=data)
+
+
+@router.get("/{ref}/comments")
+async def list_comments(ref: str, conn: ConnDep, principal: CurrentUser) -> list[Comment]:
+    return await service.list_comments(conn, principal=principal, ref=ref)
+
+
+@router.get("/{ref}/events")
+async def list_events(ref: str, conn: ConnDep, principal: CurrentUser) -> list[Event]:
+    return await service.list_events(conn, principal=principal, ref=ref)
+
+
+@categories.get("")
+async def list_categories(conn: ConnDep, _: CurrentUser) -> list[Category]:
+    return await service.list_categories(conn)
+
+
+@categories.post("", status_code=status.HTTP_201_CREATED)
+async def create_category(data: CategoryCreate, conn: ConnDep, _: AdminUser) -> Category:
+    return await service.create_category(conn, data=data)

@@ -1,0 +1,308 @@
+"""Ticket rules: create, read with role scoping, update, transition, assign, comment.
+
+Every change locks the ticket row, checks the caller's rights and writes its audit event in the
+same transaction, so the event log always matches the ticket.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.errors import UniqueViolation
+from psycopg.types.json import Jsonb
+
+from api import idempotency, sql
+from api.auth.models import Principal, Role
+from api.db import Conn
+from api.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from api.tickets.models import (
+    REQUESTER_FIELDS,
+    REQUESTER_TRANSITIONS,
+    TRANSITIONS,
+    Assignment,
+    Category,
+    CategoryCreate,
+    Comment,
+    CommentCreate,
+    Event,
+    Status,
+    Ticket,
+    TicketCreate,
+    TicketPage,
+    TicketUpdate,
+    Transition,
+    priority,
+)
+
+Q = sql.load("api.tickets")
+CREATE_SCOPE = "tickets.create"
+AUDITED = ("title", "description", "category_id", "urgency", "impact", "priority", "status",
+           "team_id", "assignee_id", "integration_metadata")
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: list[Status] | None = None
+    team_id: int | None = None
+    assignee_id: int | None = None
+    unassigned: bool = False
+    requester_id: int | None = None
+    priority: int | None = None
+    q: str | None = None
+
+
+def _ref(ref: str | int) -> dict[str, Any]:
+    text = str(ref)
+    return {"id": int(text) if text.isdigit() else None, "number": text.upper()}
+
+
+def can_see(p: Principal, t: dict[str, Any]) -> bool:
+    if p.role is Role.admin or t["requester_id"] == p.id:
+        return True
+    return p.role is Role.agent and (
+        t["team_id"] in p.team_ids or t["assignee_id"] in (p.id, None)
+    )
+
+
+def can_work(p: Principal, t: dict[str, Any]) -> bool:
+    """Staff rights on this ticket: admins always, agents on their teams' or their own tickets."""
+    return p.role is Role.admin or (
+        p.role is Role.agent and (t["team_id"] in p.team_ids or t["assignee_id"] == p.id)
+    )
+
+
+async def _slug_id(conn: Conn, query: str, slug: str | None, what: str) -> int | None:
+    if slug is None:
+        return None
+    row = await (await conn.execute(query, {"slug": slug})).fetchone()
+    if row is None:
+        raise ValidationFailed(f"Unknown {what} {slug!r}.")
+    return int(row["id"])
+
+
+async def create(
+    conn: Conn, *, principal: Principal, data: TicketCreate, idempotency_key: str | None = None
+) -> tuple[Ticket, bool]:
+    """Creates a ticket; returns it and whether it is new (False: replay of an idempotent request)."""
+    if not principal.is_staff and (data.requester_id not in (None, principal.id) or data.team):
+        raise Forbidden("Only agents and admins may open tickets for someone else or pick a team.")
+    async with conn.transaction():
+        if idempotency_key:
+            earlier = await idempotency.claim(
+                conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key,
+                payload=data.model_dump(mode="json"),
+            )
+            if earlier is not None:
+                return await get_or_raise(conn, principal=principal, ref=earlier), False
+        params = data.model_dump(exclude={"category", "team"}) | {
+            "category_id": await _slug_id(conn, Q.category_id, data.category, "category"),
+            "team_id": await _slug_id(conn, Q.team_id, data.team, "team"),
+            "priority": priority(data.urgency, data.impact),
+            "requester_id": data.requester_id or principal.id,
+            "integration_metadata": Jsonb(data.integration_metadata),
+            "actor_id": principal.id,
+            "meta": Jsonb(_via(principal)),
+        }
+        row = await (await conn.execute(Q.create_ticket, params)).fetchone()
+        assert row is not None
+        if idempotency_key:
+            await idempotency.record(
+                conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key, resource_id=row["id"]
+            )
+    return Ticket(**row), True
+
+
+def _via(p: Principal) -> dict[str, Any]:
+    return {"via_service_id": p.via_service_id} if p.via_service_id else {}
+
+
+async def get_or_raise(conn: Conn, *, principal: Principal, ref: str | int) -> Ticket:
+    """The ticket, or NotFound when it doesn't exist or the caller may not see it."""
+    row = await (await conn.execute(Q.get_ticket, _ref(ref))).fetchone()
+    if row is None or not can_see(principal, row):
+        raise NotFound(f"No ticket {ref} that you can see.")
+    return Ticket(**row)
+
+
+def encode_cursor(ticket_id: int) -> str:
+    return base64.urlsafe_b64encode(f"t:{ticket_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind == "t":
+            return int(value)
+    except ValueError:
+        pass
+    raise ValidationFailed("The cursor is not valid; use next_cursor from the previous page.")
+
+
+async def list_tickets(
+    conn: Conn, *, principal: Principal, filters: Filters, cursor: str | None = None, limit: int = 25
+) -> TicketPage:
+    params = {
+        **filters.__dict__,
+        "see_all": principal.role is Role.admin,
+        "is_agent": principal.role is Role.agent,
+        "uid": principal.id,
+        "team_ids": list(principal.team_ids),
+        "before_id": decode_cursor(cursor) if cursor else None,
+        "limit": limit + 1,
+    }
+    rows = await (await conn.execute(Q.list_tickets, params)).fetchall()
+    items = [Ticket(**r) for r in rows[:limit]]
+    return TicketPage(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+
+
+async def _lock(conn: Conn, principal: Principal, ref: str | int) -> dict[str, Any]:
+    row = await (await conn.execute(Q.lock_ticket, _ref(ref))).fetchone()
+    if row is None or not can_see(principal, row):
+        raise NotFound(f"No ticket {ref} that you can see.")
+    return dict(row)
+
+
+async def _save(conn: Conn, p: Principal, before: dict[str, Any], after: dict[str, Any],
+                kind: str, meta: dict[str, Any] | None = None) -> Ticket:
+    """Writes a changed ticket and its event; the caller holds the row lock in a transaction."""
+    changed = {k: after[k] for k in AUDITED if after[k] != before[k]}
+    if changed:
+        params = after | {"integration_metadata": Jsonb(after["integration_metadata"])}
+        await conn.execute(Q.update_ticket, params)
+        await conn.execute(Q.insert_event, {
+            "ticket_id": before["id"], "actor_id": p.id, "kind": kind,
+            "before": Jsonb({k: before[k] for k in changed}), "after": Jsonb(changed),
+            "meta": Jsonb((meta or {}) | _via(p)),
+        })
+    return await get_or_raise(conn, principal=p, ref=before["id"])
+
+
+async def update(
+    conn: Conn, *, principal: Principal, ref: str | int, data: TicketUpdate, if_version: int | None = None
+) -> Ticket:
+    fields = data.model_dump(exclude_unset=True)
+    async with conn.transaction():
+        row = await _lock(conn, principal, ref)
+        if not can_work(principal, row) and not (
+            row["requester_id"] == principal.id and set(fields) <= REQUESTER_FIELDS
+        ):
+            raise Forbidden("You may change only the title and description of your own tickets.")
+        if if_version is not None and if_version != row["version"]:
+            raise PreconditionFailed(f"The ticket is at version {row['version']}, not {if_version}; reload it.")
+        after = row | {k: v for k, v in fields.items() if k not in ("category", "team")}
+        if "category" in fields:
+            after["category_id"] = await _slug_id(conn, Q.category_id, data.category, "category")
+        if "team" in fields:
+            after["team_id"] = await _slug_id(conn, Q.team_id, data.team, "team")
+        after["priority"] = priority(after["urgency"], after["impact"])
+        return await _save(conn, principal, row, after, "updated")
+
+
+def _check_transition(p: Principal, row: dict[str, Any], data: Transition) -> None:
+    current = Status(row["status"])
+    if data.expected_status and data.expected_status is not current:
+        raise InvalidTransition(f"The ticket is {current}, not {data.expected_status}; reload it.")
+    if data.status not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is final)"
+        raise InvalidTransition(f"A {current} ticket cannot become {data.status}; it can become {allowed}.")
+    if not can_work(p, row) and data.status not in REQUESTER_TRANSITIONS.get(current, ()):
+        raise Forbidden(f"Only the service desk can move a ticket from {current} to {data.status}.")
+    if data.status in (Status.assigned, Status.in_progress) and row["assignee_id"] is None \
+            and current is not Status.resolved:
+        raise InvalidTransition(f"Assign the ticket before moving it to {data.status}.")
+
+
+async def transition(conn: Conn, *, principal: Principal, ref: str | int, data: Transition) -> Ticket:
+    async with conn.transaction():
+        row = await _lock(conn, principal, ref)
+        _check_transition(principal, row, data)
+        target = data.status
+        if target is Status.in_progress and row["assignee_id"] is None:
+            target = Status.new  # a reopened ticket nobody holds goes back to the queue
+        after = row | {"status": target}
+        if target is Status.resolved:
+            after["resolved_at"] = datetime.now(UTC)
+        if target is Status.closed:
+            after["closed_at"] = datetime.now(UTC)
+        if row["status"] == Status.resolved and target in (Status.new, Status.in_progress):
+            after["resolved_at"] = None
+        return await _save(conn, principal, row, after, "status_changed", {"reason": data.reason})
+
+
+async def assign(conn: Conn, *, principal: Principal, ref: str | int, data: Assignment) -> Ticket:
+    async with conn.transaction():
+        row = await _lock(conn, principal, ref)
+        taking = data.assignee_id == principal.id and row["assignee_id"] is None and principal.role is Role.agent
+        if not (can_work(principal, row) or taking):
+            raise Forbidden("Agents assign their teams' tickets, or take an unassigned one themselves.")
+        after = dict(row)
+        if data.team is not None:
+            after["team_id"] = await _slug_id(conn, Q.team_id, data.team, "team")
+        if data.assignee_id is not None:
+            agent = await (await conn.execute(Q.assignable_agent, {"id": data.assignee_id})).fetchone()
+            if agent is None:
+                raise ValidationFailed(f"User {data.assignee_id} is not an active agent.")
+            if after["team_id"] not in agent["team_ids"] and agent["team_ids"]:
+                after["team_id"] = agent["team_ids"][0] if data.team is None else after["team_id"]
+        after["assignee_id"] = data.assignee_id
+        if row["status"] == Status.new and data.assignee_id is not None:
+            after["status"] = Status.assigned
+        elif row["status"] == Status.assigned and data.assignee_id is None:
+            after["status"] = Status.new
+        return await _save(conn, principal, row, after, "assigned")
+
+
+async def add_comment(conn: Conn, *, principal: Principal, ref: str | int, data: CommentCreate) -> Comment:
+    async with conn.transaction():
+        row = await _lock(conn, principal, ref)
+        if data.internal and not can_work(principal, row):
+            raise Forbidden("Only the service desk writes internal notes.")
+        if not can_work(principal, row) and row["requester_id"] != principal.id:
+            raise Forbidden("Comment on tickets of your teams, or take the ticket first.")
+        comment = await (await conn.execute(Q.insert_comment, {
+            "ticket_id": row["id"], "author_id": principal.id, "body": data.body, "internal": data.internal,
+        })).fetchone()
+        assert comment is not None
+        await conn.execute(Q.insert_event, {
+            "ticket_id": row["id"], "actor_id": principal.id, "kind": "commented", "before": None,
+            "after": Jsonb({"comment_id": comment["id"], "internal": data.internal}), "meta": Jsonb(_via(principal)),
+        })
+    return Comment(**comment)
+
+
+async def list_comments(conn: Conn, *, principal: Principal, ref: str | int) -> list[Comment]:
+    ticket = await get_or_raise(conn, principal=principal, ref=ref)
+    with_internal = can_work(principal, ticket.model_dump())
+    rows = await (await conn.execute(Q.list_comments, {"ticket_id": ticket.id, "with_internal": with_internal})).fetchall()
+    return [Comment(**r) for r in rows]
+
+
+async def list_events(conn: Conn, *, principal: Principal, ref: str | int) -> list[Event]:
+    ticket = await get_or_raise(conn, principal=principal, ref=ref)
+    if not principal.is_staff:
+        raise Forbidden("The audit trail is for the service desk.")
+    rows = await (await conn.execute(Q.list_events, {"ticket_id": ticket.id})).fetchall()
+    return [Event(**r) for r in rows]
+
+
+async def list_categories(conn: Conn) -> list[Category]:
+    return [Category(**r) for r in await (await conn.execute(Q.list_categories)).fetchall()]
+
+
+async def create_category(conn: Conn, *, data: CategoryCreate) -> Category:
+    await _slug_id(conn, Q.team_id, data.default_team, "team")
+    try:
+        row = await (await conn.execute(Q.create_category, data.model_dump())).fetchone()
+    except UniqueViolation as exc:
+        raise Conflict(f"A category with slug {data.slug!r} already exists.") from exc
+    return Category(**row)  # type: ignore[arg-type]

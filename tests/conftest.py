@@ -1,0 +1,139 @@
+"""Shared fixtures: one migrated database on the embedded server for the session, the app, factories."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from psycopg.rows import dict_row
+
+from api import demo, embedded_pg, migrate
+from api.app import create_app
+from api.auth import service as people
+from api.auth.models import Role, TeamCreate, User, UserCreate
+from api.settings import REPO_ROOT, Settings
+
+TEST_DATA_DIR = Path(os.environ.get("DESKMATE_TEST_DATA_DIR", REPO_ROOT / "var" / "test"))
+TEST_DB = "deskmate_test"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The embedded server for tests; yields its admin URL."""
+    server, _ = embedded_pg.start(TEST_DATA_DIR)
+    yield server.get_uri()
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server: str) -> str:
+    """A fresh, migrated test database with the demo organisation's teams and categories."""
+    embedded_pg.drop_database(pg_server, TEST_DB)
+    embedded_pg.ensure_database(pg_server, TEST_DB)
+    url = pg_server.replace("/postgres?", f"/{TEST_DB}?")
+    migrate.migrate(url, REPO_ROOT / "migrations")
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        await demo.seed(conn, path=REPO_ROOT / "data" / "demo" / "org.yml", tokens_file=TEST_DATA_DIR / "tokens.env")
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(env="test", database_url=database_url, data_dir=TEST_DATA_DIR, log_json=True,
+                    max_body_bytes=64 * 1024, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        yield manager.app
+
+
+@pytest.fixture(scope="session")
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True, row_factory=dict_row) as c:
+        yield c
+
+
+@dataclass
+class Actor:
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_actor(conn: psycopg.AsyncConnection):
+    """Creates a user with a token: ``await make_actor(Role.agent, teams=[slug])``."""
+
+    async def make(role: Role = Role.employee, *, teams: tuple[str, ...] = (), **fields: object) -> Actor:
+        email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
+        user = await people.create_user(conn, data=UserCreate(
+            email=email, name=f"Test {role}", role=role, team_slugs=list(teams), **fields))
+        created = await people.create_token(conn, user=user)
+        return Actor(user=user, token=created.token)
+
+    return make
+
+
+@pytest.fixture
+def make_team(conn: psycopg.AsyncConnection):
+    async def make() -> str:
+        slug = f"team-{uuid.uuid4().hex[:8]}"
+        await people.create_team(conn, data=TeamCreate(slug=slug, name=slug))
+        return slug
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[str]:
+    """The api as a real uvicorn process on a free port, for tests that need real concurrency."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "DESKMATE_ENV": "test", "DESKMATE_PORT": str(port),
+           "DESKMATE_DATA_DIR": str(TEST_DATA_DIR), "DESKMATE_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env, cwd=REPO_ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("the api process exited during start-up")
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("the api did not become ready in 30 s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
