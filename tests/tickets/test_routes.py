@@ -9,8 +9,6 @@ import pytest
 
 from api.auth.models import Role
 
-pytestmark = pytest.mark.asyncio
-
 
 async def _create(client, actor, **body):
     payload = {"title": "Laptop will not boot", "description": "black screen after the logo"} | body

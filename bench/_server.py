@@ -1,0 +1,103 @@
+"""Shared benchmark plumbing: an embedded database of its own, a real api process, latency stats."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from api import demo, embedded_pg, migrate
+from api.auth import service as people
+from api.auth.models import Role
+
+BENCH_DATA_DIR = REPO_ROOT / "var" / "bench"
+
+
+@contextmanager
+def bench_database(name: str) -> Iterator[str]:
+    """A fresh, migrated database with the demo org on the embedded server; dropped afterwards."""
+    server, _ = embedded_pg.start(BENCH_DATA_DIR)
+    admin_url = server.get_uri()
+    embedded_pg.drop_database(admin_url, name)
+    embedded_pg.ensure_database(admin_url, name)
+    url = admin_url.replace("/postgres?", f"/{name}?")
+    migrate.migrate(url, REPO_ROOT / "migrations")
+
+    async def seed() -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            await demo.seed(conn, path=REPO_ROOT / "data" / "demo" / "org.yml", tokens_file=BENCH_DATA_DIR / "t.env")
+
+    asyncio.run(seed())
+    try:
+        yield url
+    finally:
+        embedded_pg.drop_database(admin_url, name)
+
+
+def token_for(url: str, role: Role) -> str:
+    async def make() -> str:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            created = await people.ensure_user_with_token(conn, email=f"bench-{role}@example.com", role=role)
+            return created.token
+
+    return asyncio.run(make())
+
+
+@contextmanager
+def api_process(url: str, port: int, **env: str) -> Iterator[str]:
+    """``deskmate serve`` (one uvicorn worker) on ``port``, ready when this yields."""
+    proc_env = {**os.environ, "DATABASE_URL": url, "DESKMATE_PORT": str(port), "DESKMATE_LOG_LEVEL": "WARNING",
+                "DESKMATE_DB_POOL_MAX": "20", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=proc_env, cwd=REPO_ROOT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def summary(latencies: list[float], elapsed: float) -> dict[str, float]:
+    ms = sorted(x * 1000 for x in latencies)
+    q = statistics.quantiles(ms, n=100)
+    return {"requests": len(ms), "per_s": round(len(ms) / elapsed, 1), "p50_ms": round(q[49], 2),
+            "p95_ms": round(q[94], 2), "p99_ms": round(q[98], 2), "max_ms": round(ms[-1], 2)}
+
+
+async def run_clients(clients: int, per_client: int, call: Callable[[httpx.AsyncClient, int, int], Awaitable[None]],
+                      base: str, headers: dict[str, str]) -> dict[str, float]:
+    """``clients`` concurrent connections each making ``per_client`` calls; returns latency stats."""
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def one(client_no: int, http: httpx.AsyncClient) -> None:
+        for i in range(per_client):
+            started = time.perf_counter()
+            await call(http, client_no, i)
+            latencies.append(time.perf_counter() - started)
+
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(one(c, http) for c in range(clients)))
+        elapsed = time.perf_counter() - started
+    return summary(latencies, elapsed)
