@@ -15,6 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import db, migrate
 from api.auth.routes import router as people_router
+from api.chat.rasa import RasaClient
+from api.chat.routes import nlu as nlu_router
+from api.chat.routes import router as chat_router
 from api.errors import DeskmateError
 from api.log import configure as configure_logging
 from api.middleware import BodyLimit, RequestContext
@@ -36,7 +39,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def deskmate_error(_: Request, exc: DeskmateError) -> JSONResponse:
         if exc.status >= 500:
             log.error("request failed", extra={"error": exc.detail, "kind": type(exc).__name__})
-        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM)
+        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -67,10 +70,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = db.make_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     await pool.open(wait=True, timeout=30)
     app.state.pool = pool
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    app.state.rasa = RasaClient(settings.rasa_url, token=token, timeout_s=settings.rasa_timeout_s)
     app.state.database_url = url
     try:
         yield
     finally:
+        await app.state.rasa.aclose()
         await pool.close()
 
 
@@ -84,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1")
-    for router in (people_router, tickets_router, categories_router):
+    for router in (people_router, tickets_router, categories_router, chat_router, nlu_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

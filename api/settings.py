@@ -36,6 +36,60 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     migrations_dir: Path = REPO_ROOT / "migrations"
     demo_data: Path = REPO_ROOT / "data" / "demo" / "org.yml"
+    # conversation (api/chat) — docs/chat.md
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: SecretStr | None = None
+    rasa_timeout_s: float = Field(default=10.0, gt=0)
+    chat_max_chars: int = Field(default=1000, ge=1, le=10_000)
+    chat_rate_per_minute: int = Field(default=30, ge=1)
+    chat_session_hours: int = Field(default=24, ge=1)
+    widget_demo_email: str | None = "jordan.blake@example.com"
+    # knowledge base (api/kb, kb_index) — docs/knowledge.md
+    kb_dir: Path = REPO_ROOT / "data" / "kb"
+    kb_embed_batch_size: int = Field(default=32, ge=1, le=512)
+    kb_answer_sources: int = Field(default=4, ge=1, le=10)
+    kb_min_similarity: float = Field(default=0.35, ge=0, le=1)
+    kb_confident_similarity: float = Field(default=0.5, ge=0, le=1)
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=20.0, gt=0)
+    llm_max_retries: int = Field(default=1, ge=0, le=5)
+    llm_temperature: float = Field(default=0.1, ge=0, le=2)
+    llm_max_tokens: int = Field(default=400, ge=16)
+    llm_token_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # triage: classification, routing, SLAs, alerts, the job worker (api/routing, api/sla, api/alerts, api/jobs)
+    # — docs/triage.md
+    triage_enabled: bool = True
+    triage_min_confidence: float = Field(default=0.35, ge=0, le=1)
+    routing_fallback_team: str | None = "service-desk"
+    alerts_dedup_window_s: int = Field(default=300, ge=0)
+    alerts_max_attempts: int = Field(default=6, ge=1, le=50)
+    alerts_backoff_base_s: float = Field(default=10.0, ge=0)
+    alerts_backoff_max_s: float = Field(default=3600.0, ge=0)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "deskmate@localhost"
+    smtp_timeout_s: float = Field(default=15.0, gt=0)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_base_url: str | None = None
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    outbound_allow_private: bool = False
+    worker_concurrency: int = Field(default=4, ge=1, le=100)
+    worker_heartbeat_s: float = Field(default=10.0, gt=0)
+    worker_stalled_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _llm_needs_a_model(self) -> Settings:
+        if (self.llm_base_url or self.llm_api_key) and not self.llm_model:
+            raise ValueError("DESKMATE_LLM_MODEL must name the model when DESKMATE_LLM_BASE_URL or "
+                             "DESKMATE_LLM_API_KEY is set (e.g. gpt-4o-mini, llama3.1:8b)")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

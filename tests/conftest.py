@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from psycopg.rows import dict_row
 
 from api import demo, embedded_pg, migrate
@@ -54,15 +55,21 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[object]:
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, object]]:
+    """The app with its lifespan entered: (the FastAPI object, the ASGI callable to send requests to)."""
     application = create_app(settings)
     async with LifespanManager(application) as manager:
-        yield manager.app
+        yield application, manager.app
 
 
 @pytest.fixture(scope="session")
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+def app(running_app: tuple[FastAPI, object]) -> FastAPI:
+    return running_app[0]
+
+
+@pytest.fixture(scope="session")
+async def client(running_app: tuple[FastAPI, object]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=running_app[1])  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
 

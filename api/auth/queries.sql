@@ -85,3 +85,12 @@ ON CONFLICT (user_id, skill) DO UPDATE SET level = EXCLUDED.level
 -- name: list_skills
 -- An agent's skills.
 SELECT skill, level FROM agent_skills WHERE user_id = %(user_id)s ORDER BY skill
+
+-- name: principal_by_id
+-- The active user with this id, with their teams.
+SELECT u.id, u.email, u.name, u.role, u.department, u.vip,
+       coalesce(array_agg(tm.team_id) FILTER (WHERE tm.team_id IS NOT NULL), '{}') AS team_ids
+FROM users u
+LEFT JOIN team_members tm ON tm.user_id = u.id
+WHERE u.id = %(id)s AND u.active
+GROUP BY u.id

@@ -41,6 +41,14 @@ async def act_on_behalf(conn: Conn, *, service: Principal, email: str) -> Princi
     return Principal(**{**row, "role": Role.employee, "team_ids": (), "via_service_id": service.id})
 
 
+async def principal_by_id(conn: Conn, *, user_id: int) -> Principal:
+    """The principal for an active user id (used when the api acts for a channel's user)."""
+    row = await (await conn.execute(Q.principal_by_id, {"id": user_id})).fetchone()
+    if row is None:
+        raise Forbidden("That user is no longer active.")
+    return Principal(**{**row, "team_ids": tuple(row["team_ids"])})
+
+
 async def get_or_raise(conn: Conn, *, user_id: int) -> User:
     row = await (await conn.execute(Q.get_user, {"id": user_id})).fetchone()
     if row is None:

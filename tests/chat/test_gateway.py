@@ -1,0 +1,187 @@
+"""Chat gateway against a fake of Rasa's REST channel (tests/e2e has the real bot)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from api.auth.models import Role
+from api.chat import service
+from api.chat.identity import sign_identity, sign_session
+from api.chat.models import EscalationRequest
+from api.chat.rasa import RasaClient
+
+
+class FakeRasa:
+    """Answers the REST webhook and tracker endpoints like Rasa 3.6 does (specs/rasa.md)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.replies: list[dict] = [{"text": "Let's reset it.", "buttons": [{"title": "Yes", "payload": "/affirm"}]}]
+        self.intent = {"name": "password_reset", "confidence": 0.97}
+        self.down = False
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/webhooks/rest/webhook":
+            body = json.loads(request.content)
+            self.received.append(body)
+            return httpx.Response(200, json=[{"recipient_id": body["sender"], **r} for r in self.replies])
+        if request.url.path.startswith("/conversations/") and request.url.path.endswith("/tracker"):
+            assert request.url.params["include_events"] == "NONE"
+            return httpx.Response(200, json={"latest_message": {"intent": self.intent, "entities": []}})
+        if request.url.path == "/model/parse":
+            text = json.loads(request.content)["text"]
+            return httpx.Response(200, json={"text": text, "intent": self.intent, "intent_ranking": [self.intent],
+                                             "entities": []})
+        return httpx.Response(404)
+
+
+@pytest.fixture
+async def rasa(app):
+    fake = FakeRasa()
+    original = app.state.rasa
+    app.state.rasa = RasaClient("http://rasa.test", transport=httpx.MockTransport(fake.handler))
+    yield fake
+    await app.state.rasa.aclose()
+    app.state.rasa = original
+
+
+async def _start(client, settings, email: str | None = None):
+    body = {"identity": sign_identity(settings, email)} if email else {}
+    r = await client.post("/api/v1/chat/conversations", json=body)
+    assert r.status_code == 201, r.text
+    started = r.json()
+    return started["conversation_id"], {"X-Chat-Session": started["session_token"]}, started
+
+
+async def test_anonymous_and_identified_conversations(client, settings, make_actor):
+    employee = await make_actor()
+    _, _, anonymous = await _start(client, settings)
+    _, _, known = await _start(client, settings, employee.user.email)
+    assert anonymous["employee"] is None
+    assert known["employee"] == {"email": employee.user.email, "name": employee.user.name}
+    forged = await client.post("/api/v1/chat/conversations", json={"identity": "eyJlbWFpbCI6ImFAYi5jIn0.forged"})
+    assert forged.status_code == 401
+    unknown = await client.post("/api/v1/chat/conversations", json={"identity": sign_identity(settings, "ghost@x.io")})
+    assert unknown.status_code == 403
+
+
+async def test_a_turn_is_forwarded_stored_and_answered(client, settings, make_actor, rasa):
+    employee = await make_actor()
+    conv, session, _ = await _start(client, settings, employee.user.email)
+    r = await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": " I forgot my password "},
+                          headers=session)
+    assert r.status_code == 200, r.text
+    turn = r.json()
+    assert rasa.received == [{"sender": conv, "message": "I forgot my password", "metadata": {
+        "conversation_id": conv, "employee_email": employee.user.email, "channel": "web"}}]
+    assert (turn["intent"], turn["confidence"]) == ("password_reset", pytest.approx(0.97))
+    assert [m["text"] for m in turn["messages"]] == ["Let's reset it."]
+    assert turn["messages"][0]["buttons"] == [{"title": "Yes", "payload": "/affirm"}]
+    history = (await client.get(f"/api/v1/chat/conversations/{conv}/messages", headers=session)).json()["messages"]
+    assert [(m["direction"], m["text"], m["intent"]) for m in history] == [
+        ("user", "I forgot my password", "password_reset"), ("bot", "Let's reset it.", None)]
+
+
+async def test_citations_from_a_custom_reply_join_the_text_before_it(client, settings, rasa):
+    rasa.replies = [{"text": "Connect with GlobalProtect [1]."},
+                    {"custom": {"citations": [{"n": 1, "title": "Set up the VPN", "url": "https://kb/vpn"}]}}]
+    conv, session, _ = await _start(client, settings)
+    turn = (await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "vpn?"},
+                              headers=session)).json()
+    assert len(turn["messages"]) == 1
+    assert turn["messages"][0]["citations"] == [{"n": 1, "title": "Set up the VPN", "url": "https://kb/vpn"}]
+
+
+async def test_session_token_is_bound_to_its_conversation(client, settings, rasa):
+    conv, _, _ = await _start(client, settings)
+    other_conv, other_session, _ = await _start(client, settings)
+    for headers in ({}, {"X-Chat-Session": "garbage"}, other_session):
+        r = await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "hi"}, headers=headers)
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+    assert rasa.received == []
+
+
+async def test_length_and_rate_limits(client, settings, rasa, app):
+    conv, session, _ = await _start(client, settings)
+    url = f"/api/v1/chat/conversations/{conv}/messages"
+    long = await client.post(url, json={"text": "x" * (settings.chat_max_chars + 1)}, headers=session)
+    assert long.status_code == 422 and f"limited to {settings.chat_max_chars} characters" in long.json()["detail"]
+    for i in range(settings.chat_rate_per_minute):
+        assert (await client.post(url, json={"text": f"msg {i}"}, headers=session)).status_code == 200
+    limited = await client.post(url, json={"text": "one more"}, headers=session)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
+    assert len(rasa.received) == settings.chat_rate_per_minute
+
+
+async def test_rasa_down_still_answers_and_offers_a_ticket(client, settings, make_actor, rasa):
+    employee = await make_actor()
+    rasa.down = True
+    conv, session, _ = await _start(client, settings, employee.user.email)
+    turn = (await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "my vpn is broken"},
+                              headers=session)).json()
+    assert "restarting" in turn["messages"][0]["text"]
+    assert turn["messages"][0]["buttons"] == [{"title": "Open a ticket", "payload": "deskmate:open_ticket"}]
+    r = await client.post(f"/api/v1/chat/conversations/{conv}/escalate", json={"reason": "assistant_unavailable"},
+                          headers=session)
+    assert r.status_code == 201, r.text
+    ticket = r.json()["ticket"]
+    assert ticket["title"] == "my vpn is broken" and ticket["source_type"] == "CHATBOT"
+    assert ticket["source_reference"] == conv and ticket["requester_id"] == employee.user.id
+    assert "Employee: my vpn is broken" in ticket["description"] and "restarting" in ticket["description"]
+    assert ticket["number"] in r.json()["messages"][0]["text"]
+    again = await client.post(f"/api/v1/chat/conversations/{conv}/escalate", json={"reason": "assistant_unavailable"},
+                              headers=session)
+    assert again.status_code == 201 and again.json()["ticket"]["id"] != ticket["id"]  # a new message came since
+    mine = (await client.get(f"/api/v1/tickets/{ticket['number']}", headers=employee.headers)).json()
+    assert mine["id"] == ticket["id"]
+
+
+async def test_repeated_escalation_without_new_messages_is_one_ticket(app, client, settings, make_actor, rasa):
+    employee = await make_actor()
+    conv, session, _ = await _start(client, settings, employee.user.email)
+    await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "printer on fire"}, headers=session)
+    history = (await client.get(f"/api/v1/chat/conversations/{conv}/messages", headers=session)).json()["messages"]
+    async with app.state.pool.connection() as conn:
+        first = await service.escalate(conn, conversation_id=conv, request=EscalationRequest())
+        await conn.execute("DELETE FROM chat_messages WHERE id > %s AND conversation_id = %s", (history[-1]["id"], conv))
+        second = await service.escalate(conn, conversation_id=conv, request=EscalationRequest())
+    assert first.ticket.id == second.ticket.id
+
+
+async def test_anonymous_cannot_escalate(client, settings, rasa):
+    conv, session, _ = await _start(client, settings)
+    r = await client.post(f"/api/v1/chat/conversations/{conv}/escalate", json={}, headers=session)
+    assert r.status_code == 403 and "Sign in" in r.json()["detail"]
+
+
+async def test_action_server_escalates_only_for_the_conversations_employee(client, settings, make_actor, rasa):
+    service = await make_actor(Role.service)
+    employee, someone = await make_actor(), await make_actor()
+    conv, _, _ = await _start(client, settings, employee.user.email)
+    url = f"/api/v1/chat/conversations/{conv}/escalate"
+    body = {"reason": "form", "summary": "Need Visio installed", "urgency": 2}
+    wrong = await client.post(url, json=body, headers=service.headers | {"X-On-Behalf-Of": someone.user.email})
+    assert wrong.status_code == 403
+    right = await client.post(url, json=body, headers=service.headers | {"X-On-Behalf-Of": employee.user.email})
+    assert right.status_code == 201 and right.json()["ticket"]["title"] == "Need Visio installed"
+    assert right.json()["ticket"]["urgency"] == 2
+
+
+async def test_nlu_parse_is_for_staff(client, make_actor, rasa):
+    employee, agent = await make_actor(), await make_actor(Role.agent)
+    assert (await client.post("/api/v1/nlu/parse", json={"text": "vpn"}, headers=employee.headers)).status_code == 403
+    r = await client.post("/api/v1/nlu/parse", json={"text": "vpn"}, headers=agent.headers)
+    assert r.status_code == 200 and r.json()["intent"]["name"] == "password_reset"
+
+
+async def test_unknown_conversation_is_404(client, settings):
+    conv = str(uuid.uuid4())
+    r = await client.get(f"/api/v1/chat/conversations/{conv}/messages",
+                         headers={"X-Chat-Session": sign_session(settings, conv)})
+    assert r.status_code == 404
