@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import psycopg
@@ -23,6 +25,8 @@ from api.settings import REPO_ROOT, Settings, get_settings
 app = typer.Typer(help="deskmate: a chatbot-first IT service desk.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 T = TypeVar("T")
 
 
@@ -80,6 +84,49 @@ def token_create(
     _migrate(settings)
     created = _with_conn(settings, lambda conn: people.ensure_user_with_token(conn, email=email, role=role, name=name))
     typer.echo(created.token)
+
+
+@eval_app.command("nlu")
+def eval_nlu(
+    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Rasa NLU YAML (entity markup allowed)")],
+    map_: Annotated[Path | None, typer.Option("--map", exists=True, dir_okay=False,
+                                              help="YAML map of their labels to ours; null skips a label")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
+    rasa_url: Annotated[str | None, typer.Option(help="the running Rasa server (default DESKMATE_RASA_URL)")] = None,
+) -> None:
+    """Send every example to the running bot; report accuracy, macro-F1, per-intent P/R and fallback rate."""
+    from rich.progress import Progress
+
+    from api.chat import nlu_eval
+    from api.chat.rasa import RasaClient
+
+    settings = get_settings()
+    examples = nlu_eval.load_examples(data, nlu_eval.load_map(map_) if map_ else None)
+    if not examples:
+        _fail(f"{data} has no intent examples (after the label map)")
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    rasa = RasaClient(rasa_url or settings.rasa_url, token=token, timeout_s=settings.rasa_timeout_s)
+
+    async def go() -> nlu_eval.Report:
+        try:
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"parsing {len(examples)} examples", total=len(examples))
+                return await nlu_eval.evaluate(examples, rasa.parse, lambda: bar.advance(task))
+        finally:
+            await rasa.aclose()
+
+    try:
+        report = asyncio.run(go())
+    except DeskmateError as exc:
+        _fail(f"{exc.detail} - is the bot running? (make run, or rasa run --enable-api)")
+        raise
+    metrics = report.metrics()
+    typer.echo(json.dumps({k: v for k, v in metrics.items() if k not in ("per_intent", "confusions")}, indent=2))
+    for label, m in metrics["per_intent"].items():
+        typer.echo(f"  {label:<22} P {m['precision']:.2f}  R {m['recall']:.2f}  F1 {m['f1']:.2f}  n={m['support']}")
+    if json_out:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2))
+        typer.echo(f"full report: {json_out}")
 
 
 @app.command("serve")
