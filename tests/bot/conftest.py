@@ -5,9 +5,11 @@ backend's Python 3.11 environment they are not collected.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -79,16 +81,26 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def fake_api(monkeypatch: pytest.MonkeyPatch):
+@contextlib.contextmanager
+def serve_fake_api() -> Iterator[FakeApi]:
+    """Runs a FakeApi on a free loopback port for the duration of the block."""
     api = FakeApi()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("DESKMATE_API_URL", api.url)
-    monkeypatch.setenv("DESKMATE_SERVICE_TOKEN", TOKEN)
-    monkeypatch.setenv("DESKMATE_API_TIMEOUT", "5")
-    yield api
-    server.shutdown()
-    server.server_close()
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
+    with serve_fake_api() as api:
+        monkeypatch.setenv("DESKMATE_API_URL", api.url)
+        monkeypatch.setenv("DESKMATE_SERVICE_TOKEN", TOKEN)
+        monkeypatch.setenv("DESKMATE_API_TIMEOUT", "5")
+        yield api

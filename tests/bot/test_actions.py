@@ -380,6 +380,7 @@ def test_urgency_words_are_normalised():
     assert forms.normalize_urgency("not urgent at all") == "low"
     assert forms.normalize_urgency("Medium") == "medium"
     assert forms.normalize_urgency("purple") is None
+    assert forms.normalize_urgency("my laptop is slow") is None  # "slow" is not "low"
 
 
 def test_invalid_urgency_is_asked_again():

@@ -1,0 +1,191 @@
+"""The one HTTP client of the deskmate api used by the actions.
+
+Every call sends ``Authorization: Bearer <service token>`` and, when the conversation
+belongs to a signed-in employee, ``X-On-Behalf-Of: <employee email>``. Every failure
+(problem+json error, other HTTP error, timeout, connection refused, bad JSON) is raised as
+:class:`ApiError`; actions turn it into a short friendly message and a log line.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class ApiError(Exception):
+    """The api could not be reached or answered with an error.
+
+    ``status`` is the HTTP status, or None when no HTTP answer arrived (timeout,
+    connection refused). ``title``/``detail``/``type`` come from problem+json when present.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int | None,
+        title: str,
+        detail: str = "",
+        type: str = "about:blank",
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(f"{method} {path} -> {status}: {title}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type
+        self.method = method
+        self.path = path
+
+    @property
+    def not_found(self) -> bool:
+        """404 and 403 look the same to the user: the api never leaks existence."""
+        return self.status in (403, 404)
+
+    @property
+    def unavailable(self) -> bool:
+        return self.status is None or self.status >= 500
+
+
+class ApiClient:
+    """Client of the deskmate REST api (``/api/v1``).
+
+    Parameters
+    ----------
+    base_url: the api root, e.g. ``http://127.0.0.1:8000``.
+    token: the service token of the action server.
+    on_behalf_of: the employee email the call is made for, or None (anonymous).
+    timeout: seconds for one whole request.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        on_behalf_of: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.on_behalf_of = on_behalf_of
+        self.timeout = timeout
+
+    @classmethod
+    def from_env(cls, *, on_behalf_of: str | None = None) -> ApiClient:
+        """Configured from DESKMATE_API_URL and DESKMATE_SERVICE_TOKEN."""
+        return cls(
+            os.environ.get("DESKMATE_API_URL") or DEFAULT_BASE_URL,
+            os.environ.get("DESKMATE_SERVICE_TOKEN", ""),
+            on_behalf_of=on_behalf_of,
+            timeout=float(os.environ.get("DESKMATE_API_TIMEOUT") or DEFAULT_TIMEOUT_S),
+        )
+
+    # --- tickets -----------------------------------------------------------------
+    async def create_ticket(self, ticket: dict[str, Any], *, idempotency_key: str) -> dict:
+        return await self._request(
+            "POST", "/api/v1/tickets", json=ticket,
+            headers={"Idempotency-Key": idempotency_key},
+        )
+
+    async def get_ticket(self, ref: str | int) -> dict:
+        return await self._request("GET", f"/api/v1/tickets/{ref}")
+
+    async def latest_ticket(self) -> dict | None:
+        """The requester's newest ticket, or None when they have none."""
+        page = await self._request(
+            "GET", "/api/v1/tickets", params={"requester": "me", "limit": "1"}
+        )
+        items = page.get("items") or []
+        return items[0] if items else None
+
+    async def add_comment(self, ticket_id: int, body: str) -> dict:
+        return await self._request(
+            "POST", f"/api/v1/tickets/{ticket_id}/comments",
+            json={"body": body, "internal": False},
+        )
+
+    async def transition_ticket(self, ticket_id: int, status: str, *, reason: str) -> dict:
+        return await self._request(
+            "POST", f"/api/v1/tickets/{ticket_id}/transition",
+            json={"status": status, "reason": reason},
+        )
+
+    # --- chat ----------------------------------------------------------------------
+    async def escalate_conversation(
+        self, conversation_id: str, *, summary: str, reason: str, idempotency_key: str
+    ) -> dict:
+        return await self._request(
+            "POST", f"/api/v1/chat/conversations/{conversation_id}/escalate",
+            json={"summary": summary, "reason": reason},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+
+    # --- knowledge -------------------------------------------------------------------
+    async def answer_question(self, question: str) -> dict:
+        return await self._request("POST", "/api/v1/kb/answer", json={"question": question})
+
+    # --- transport -------------------------------------------------------------------
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        all_headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        if self.on_behalf_of:
+            all_headers["X-On-Behalf-Of"] = self.on_behalf_of
+        all_headers.update(headers or {})
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                async with session.request(
+                    method, self.base_url + path, json=json, params=params,
+                    headers=all_headers,
+                ) as resp:
+                    if resp.status >= 400:
+                        raise await _error_from_response(resp, method, path)
+                    if resp.status == 204:
+                        return {}
+                    return await resp.json(content_type=None)
+        except ApiError:
+            raise
+        except asyncio.TimeoutError as exc:  # noqa: UP041 - not the builtin on Python 3.10
+            raise ApiError(status=None, title="timeout", method=method, path=path) from exc
+        except aiohttp.ClientError as exc:
+            raise ApiError(
+                status=None, title=f"unreachable ({type(exc).__name__})",
+                method=method, path=path,
+            ) from exc
+        except ValueError as exc:  # a 2xx body that is not JSON
+            raise ApiError(status=None, title="invalid JSON", method=method, path=path) from exc
+
+
+async def _error_from_response(resp: aiohttp.ClientResponse, method: str, path: str) -> ApiError:
+    """Builds an ApiError from a problem+json (or any other) error response."""
+    problem: dict[str, Any] = {}
+    try:
+        body = await resp.json(content_type=None)
+        if isinstance(body, dict):
+            problem = body
+    except (ValueError, aiohttp.ClientError):
+        pass
+    return ApiError(
+        status=resp.status,
+        title=str(problem.get("title") or resp.reason or "error"),
+        detail=str(problem.get("detail") or ""),
+        type=str(problem.get("type") or "about:blank"),
+        method=method,
+        path=path,
+    )
