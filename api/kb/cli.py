@@ -1,0 +1,160 @@
+"""``deskmate kb ingest|search`` and ``deskmate eval retrieval``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import psycopg
+import typer
+from psycopg.rows import dict_row
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column, Table
+
+import kb_index
+from api import db, migrate
+from api.errors import DeskmateError
+from api.kb import evaluation
+from api.settings import Settings, get_settings
+
+kb_app = typer.Typer(help="The knowledge base: ingest articles, search them.", no_args_is_help=True)
+console = Console()
+T = TypeVar("T")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _run(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
+    """Migrates, then runs ``work`` on one connection with the vector type registered."""
+    async def go() -> T:
+        url = db.database_url(settings)
+        await asyncio.to_thread(migrate.migrate, url, settings.migrations_dir)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            await kb_index.register(conn)
+            return await work(conn)
+
+    try:
+        return asyncio.run(go())
+    except (DeskmateError, kb_index.ArticleError) as exc:
+        _fail(getattr(exc, "detail", str(exc)))
+        raise  # unreachable
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@kb_app.command("ingest")
+def ingest(
+    path: Annotated[Path, typer.Argument(help="a directory of .md/.html/.txt articles", exists=True,
+                                         file_okay=False)],
+    prune: Annotated[bool, typer.Option(help="delete articles ingested earlier from files now gone")] = True,
+) -> None:
+    """Index a directory incrementally: unchanged articles are skipped, changed ones replaced."""
+    settings = get_settings()
+    try:
+        articles = kb_index.load_dir(path)
+    except kb_index.ArticleError as exc:
+        _fail(str(exc))
+    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+
+    async def work(conn: db.Conn) -> kb_index.IngestReport:
+        with _progress("embedding") as update:
+            return await kb_index.ingest(conn, embedder, articles, prune_under=path if prune else None,
+                                         on_progress=update)
+
+    report = _run(settings, work)
+    counts = report.counts()
+    typer.echo(f"kb: {len(articles)} articles in {path}: {counts['new']} new, {counts['updated']} updated, "
+               f"{counts['unchanged']} unchanged, {counts['deleted']} deleted "
+               f"({counts['chunks_embedded']} chunks embedded)")
+
+
+@kb_app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="the question")],
+    k: Annotated[int, typer.Option("-k", help="articles to show")] = 5,
+    category: Annotated[str | None, typer.Option(help="only this category")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, vector or text")] = "hybrid",
+    agent: Annotated[bool, typer.Option(help="include articles for agents")] = False,
+) -> None:
+    """Search the knowledge base as an employee (or an agent) would."""
+    if mode not in ("hybrid", "vector", "text"):
+        _fail("--mode must be hybrid, vector or text")
+    settings = get_settings()
+    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+    hits = _run(settings, lambda conn: kb_index.search(
+        conn, query=query, embedder=embedder, k=k, category=category, mode=mode,  # type: ignore[arg-type]
+        audiences=kb_index.AUDIENCES if agent else ("employee",)))
+    if not hits:
+        typer.echo("no results")
+        return
+    table = Table("#", "score", "sim", "article", "section", "snippet", show_lines=True)
+    for n, h in enumerate(hits, start=1):
+        table.add_row(str(n), f"{h.score:.4f}", f"{h.similarity:.2f}" if h.similarity is not None else "-",
+                      f"{h.title}\n[dim]{h.article_id}[/dim]", " > ".join(h.heading_path), h.snippet)
+    console.print(table)
+
+
+def retrieval(
+    articles: Annotated[Path, typer.Option(help="directory of articles", exists=True, file_okay=False)],
+    queries: Annotated[Path, typer.Option(help='JSON lines: {"query": …, "relevant": [ids]}', exists=True,
+                                          dir_okay=False)],
+    negatives: Annotated[Path | None, typer.Option(help="JSON lines of questions the KB does not answer "
+                                                   "(reports the answer thresholds)", exists=True,
+                                                   dir_okay=False)] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the report here")] = None,
+) -> None:
+    """Retrieval quality and latency of vector, full-text and hybrid search, on a separate index."""
+    settings = get_settings()
+    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+
+    async def go() -> dict[str, Any]:
+        with _progress("indexing") as update:
+            return await evaluation.run(db.database_url(settings), articles_dir=articles, queries_path=queries,
+                                        negatives_path=negatives, embedder=embedder,
+                                        migrations_dir=settings.migrations_dir, on_progress=update)
+
+    try:
+        report = asyncio.run(go())
+    except (DeskmateError, kb_index.ArticleError, ValueError) as exc:
+        _fail(getattr(exc, "detail", str(exc)))
+        return
+    _print_report(report)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        typer.echo(f"report written to {json_out}")
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    table = Table(Column("mode", no_wrap=True), "R@1", "R@5", "R@10", "MRR", "nDCG@10", "p50 ms", "p95 ms",
+                  "embed p50", title=f"{report['queries']} queries over {report['articles']} articles "
+                                     f"({report['chunks']} chunks)")
+    for mode, m in report["modes"].items():
+        table.add_row(mode, *(f"{m[k]:.3f}" for k in ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")),
+                      f"{m['latency_ms']['p50']:.1f}", f"{m['latency_ms']['p95']:.1f}",
+                      f"{m['query_embedding_ms']['p50']:.1f}")
+    console.print(table)
+    if "thresholds" in report:
+        t = Table("similarity ≥", "answerable answered", "answered top-1 correct", "unanswerable refused",
+                  title=f"answer threshold ({report['negatives']} unanswerable questions)")
+        for row in report["thresholds"]:
+            t.add_row(f"{row['min_similarity']:.2f}", f"{row['answerable_answered']:.3f}",
+                      f"{row['answered_top1_correct']:.3f}", f"{row['unanswerable_refused']:.3f}")
+        console.print(t)

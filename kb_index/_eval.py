@@ -1,0 +1,118 @@
+"""Retrieval evaluation: recall@k, MRR, nDCG@10 and latency for vector, full-text and hybrid search."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from kb_index._embed import Embedder
+from kb_index._search import search
+from kb_index._types import AUDIENCES, SearchMode
+
+MODES: tuple[SearchMode, ...] = ("vector", "text", "hybrid")
+
+
+@dataclass(frozen=True)
+class EvalQuery:
+    query: str
+    relevant: tuple[str, ...]
+
+
+def load_queries(path: Path) -> list[EvalQuery]:
+    """``{"query": …, "relevant": [ids]}`` per line; blank lines are skipped."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            item = json.loads(line)
+            if not isinstance(item.get("query"), str) or not isinstance(item.get("relevant", []), list):
+                raise ValueError(f"{path.name}:{n}: expected {{'query': str, 'relevant': [ids]}}")
+            out.append(EvalQuery(item["query"], tuple(item.get("relevant", []))))
+    return out
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (``p`` in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def ranking_metrics(ranked: Sequence[Sequence[str]], relevant: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Mean recall@1/5/10, MRR (first relevant within 10) and binary nDCG@10 over the queries."""
+    totals = {"recall@1": 0.0, "recall@5": 0.0, "recall@10": 0.0, "mrr": 0.0, "ndcg@10": 0.0}
+    for ids, rel in zip(ranked, relevant, strict=True):
+        wanted = set(rel)
+        for k in (1, 5, 10):
+            totals[f"recall@{k}"] += len(wanted & set(ids[:k])) / len(wanted)
+        first = next((i for i, a in enumerate(ids[:10], start=1) if a in wanted), None)
+        totals["mrr"] += 1 / first if first else 0.0
+        dcg = sum(1 / math.log2(i + 1) for i, a in enumerate(ids[:10], start=1) if a in wanted)
+        ideal = sum(1 / math.log2(i + 1) for i in range(1, min(len(wanted), 10) + 1))
+        totals["ndcg@10"] += dcg / ideal
+    return {k: round(v / max(len(ranked), 1), 4) for k, v in totals.items()}
+
+
+async def evaluate(
+    conn: AsyncConnection[Any], embedder: Embedder, queries: Sequence[EvalQuery], *,
+    modes: Sequence[SearchMode] = MODES, negatives: Sequence[str] = (),
+    thresholds: Sequence[float] = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6),
+) -> dict[str, Any]:
+    """Runs every query in every mode against the index behind ``conn``.
+
+    Parameters: ``queries`` with their relevant article ids; ``negatives`` questions the KB does not
+    answer, used to report how the answer thresholds separate them (best similarity of hybrid's hits).
+    Returns a JSON-able report: per mode the ranking metrics and latency percentiles (query embedding
+    included, and reported separately).
+    """
+    embedder.embed_query("warm-up")
+    results: dict[str, Any] = {"queries": len(queries), "modes": {}}
+    best_pos: list[float] = []
+    top1_ok: list[bool] = []
+    for mode in modes:
+        ranked, total_ms, embed_ms, db_ms = [], [], [], []
+        for q in queries:
+            hits, t_embed, t_db = await _timed_search(conn, embedder, q.query, mode)
+            ranked.append([h.article_id for h in hits])
+            embed_ms.append(t_embed)
+            db_ms.append(t_db)
+            total_ms.append(t_embed + t_db)
+            if mode == "hybrid":
+                best_pos.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
+                top1_ok.append(bool(hits) and hits[0].article_id in q.relevant)
+        results["modes"][mode] = ranking_metrics(ranked, [q.relevant for q in queries]) | {
+            "latency_ms": {"p50": round(percentile(total_ms, 50), 2), "p95": round(percentile(total_ms, 95), 2)},
+            "query_embedding_ms": {"p50": round(percentile(embed_ms, 50), 2), "p95": round(percentile(embed_ms, 95), 2)},
+            "db_ms": {"p50": round(percentile(db_ms, 50), 2), "p95": round(percentile(db_ms, 95), 2)},
+        }
+    if negatives and best_pos:
+        best_neg = []
+        for text in negatives:
+            hits, _, _ = await _timed_search(conn, embedder, text, "hybrid")
+            best_neg.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
+        results["thresholds"] = [
+            {"min_similarity": t,
+             "answerable_answered": round(sum(s >= t for s in best_pos) / len(best_pos), 4),
+             "answered_top1_correct": round(sum(ok for s, ok in zip(best_pos, top1_ok, strict=True) if s >= t)
+                                            / max(sum(s >= t for s in best_pos), 1), 4),
+             "unanswerable_refused": round(sum(s < t for s in best_neg) / len(best_neg), 4)}
+            for t in thresholds]
+        results["negatives"] = len(negatives)
+    return results
+
+
+async def _timed_search(conn: AsyncConnection[Any], embedder: Embedder, query: str,
+                        mode: SearchMode) -> tuple[list[Any], float, float]:
+    t0 = time.perf_counter()
+    vector = None if mode == "text" else await embedder.aembed_query(query)
+    t1 = time.perf_counter()
+    hits = await search(conn, query=query, vector=vector, k=10, mode=mode, audiences=AUDIENCES)
+    t2 = time.perf_counter()
+    return hits, (t1 - t0) * 1000, (t2 - t1) * 1000

@@ -1,0 +1,154 @@
+"""Writing the index: incremental ingestion, atomic replacement of an article's chunks, deletion."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pgvector.psycopg import register_vector_async
+from psycopg import AsyncConnection
+
+from api import sql
+from kb_index._chunk import CHUNKER_VERSION, chunk_article
+from kb_index._embed import Embedder
+from kb_index._types import Article, Chunk
+
+log = logging.getLogger(__name__)
+Q = sql.load("kb_index")
+Progress = Callable[[int, int], None]
+
+
+async def register(conn: AsyncConnection[Any]) -> None:
+    """Teaches a connection the ``vector`` type (numpy arrays in, numpy arrays out).
+
+    Pass it as the pool's ``configure`` callback so every pooled connection has it.
+    """
+    await register_vector_async(conn)
+
+
+def content_hash(article: Article, *, model: str) -> str:
+    """Hash of everything that shapes the index entry: fields, chunker version and model."""
+    fields = asdict(article)
+    fields.pop("source_path")
+    payload = json.dumps([fields, CHUNKER_VERSION, model], sort_keys=True, default=list)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class IngestReport:
+    new: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    chunks: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {"new": len(self.new), "updated": len(self.updated), "unchanged": len(self.unchanged),
+                "deleted": len(self.deleted), "chunks_embedded": self.chunks}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An article ready to write: its chunks and their vectors."""
+
+    article: Article
+    content_hash: str
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+async def prepare(embedder: Embedder, articles: Sequence[Article], *, on_progress: Progress | None = None,
+                  max_tokens: int = 128, overlap_tokens: int = 40) -> list[Prepared]:
+    """Chunks and embeds ``articles`` (all their chunks batched together, in a worker thread)."""
+    chunked = [chunk_article(a, count_tokens=embedder.count_tokens, max_tokens=max_tokens,
+                             overlap_tokens=overlap_tokens) for a in articles]
+    texts = [c.embedding_text(a.title) for a, chunks in zip(articles, chunked, strict=True) for c in chunks]
+    vectors = np.zeros((0, 384), dtype=np.float32)
+    step = max(embedder.batch_size * 4, 1)
+    parts = []
+    for start in range(0, len(texts), step):
+        parts.append(await embedder.aembed(texts[start:start + step]))
+        if on_progress:
+            on_progress(min(start + step, len(texts)), len(texts))
+    if parts:
+        vectors = np.concatenate(parts)
+    out, at = [], 0
+    for article, chunks in zip(articles, chunked, strict=True):
+        out.append(Prepared(article, content_hash(article, model=embedder.name), chunks,
+                            vectors[at:at + len(chunks)]))
+        at += len(chunks)
+    return out
+
+
+async def write(conn: AsyncConnection[Any], prepared: Prepared, *, created_by: int | None = None) -> bool:
+    """Writes an article and replaces its chunks in one transaction; returns whether it is new.
+
+    Readers see either the old chunks or the new ones, never a mix or none.
+    """
+    a = prepared.article
+    async with conn.transaction():
+        cur = await conn.execute(Q.upsert_article, {
+            "id": a.id, "title": a.title, "category": a.category, "tags": list(a.tags), "url": a.url,
+            "audience": a.audience, "status": a.status, "format": a.format, "body": a.body,
+            "source_path": a.source_path, "content_hash": prepared.content_hash, "created_by": created_by,
+        })
+        row = await cur.fetchone()
+        await conn.execute(Q.delete_chunks, {"id": a.id})
+        await copy_chunks(conn, a, prepared.chunks, prepared.vectors)
+    return bool(row and row["inserted"])
+
+
+async def copy_chunks(conn: AsyncConnection[Any], article: Article, chunks: Sequence[Chunk],
+                      vectors: np.ndarray) -> None:
+    """COPYs chunk rows (the tsvector is a generated column)."""
+    cur = conn.cursor()
+    async with cur.copy(Q.copy_chunks) as copy:
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            context = " ".join((article.title, *chunk.heading_path, *article.tags))
+            await copy.write_row((article.id, chunk.ord, list(chunk.heading_path), context, chunk.content,
+                                  chunk.token_count, article.audience, article.status, article.category, vector))
+
+
+async def delete(conn: AsyncConnection[Any], *, article_id: str) -> bool:
+    """Deletes an article and its chunks at once; returns whether it existed."""
+    return await (await conn.execute(Q.delete_article, {"id": article_id})).fetchone() is not None
+
+
+async def ingest(
+    conn: AsyncConnection[Any], embedder: Embedder, articles: Sequence[Article], *,
+    prune_under: Path | None = None, on_progress: Progress | None = None,
+) -> IngestReport:
+    """Brings the index in line with ``articles``.
+
+    Parameters: ``articles`` as parsed (``load_dir``); ``prune_under`` a directory: articles
+    ingested earlier from a file under it that is no longer in ``articles`` are deleted;
+    ``on_progress(done, total)`` called as chunks are embedded. Unchanged articles (same content
+    hash) are skipped without loading the model. Returns what changed.
+    """
+    state = {r["id"]: r for r in await (await conn.execute(Q.index_state)).fetchall()}
+    report = IngestReport()
+    todo = []
+    for a in articles:
+        if a.id in state and state[a.id]["content_hash"] == content_hash(a, model=embedder.name):
+            report.unchanged.append(a.id)
+        else:
+            todo.append(a)
+    for p in await prepare(embedder, todo, on_progress=on_progress):
+        (report.new if await write(conn, p) else report.updated).append(p.article.id)
+        report.chunks += len(p.chunks)
+    if prune_under is not None:
+        root = str(prune_under.resolve())
+        keep = {a.id for a in articles}
+        for article_id, row in state.items():
+            path = row["source_path"]
+            if article_id not in keep and path and Path(path).is_relative_to(root):
+                if await delete(conn, article_id=article_id):
+                    report.deleted.append(article_id)
+    log.info("kb ingested", extra=report.counts())
+    return report

@@ -1,0 +1,80 @@
+-- The index: articles and their chunks (embedding + tsvector). Used by ingestion and search.
+
+-- name: index_state
+-- Every article's id, content hash and source file.
+SELECT id, content_hash, source_path FROM kb_articles
+
+-- name: upsert_article
+-- Inserts or replaces an article's fields; views, feedback and created_at are kept on update.
+INSERT INTO kb_articles (id, title, category, tags, url, audience, status, format, body, source_path,
+                         content_hash, created_by)
+VALUES (%(id)s, %(title)s, %(category)s, %(tags)s, %(url)s, %(audience)s, %(status)s, %(format)s, %(body)s,
+        %(source_path)s, %(content_hash)s, %(created_by)s)
+ON CONFLICT (id) DO UPDATE SET
+    title = excluded.title, category = excluded.category, tags = excluded.tags, url = excluded.url,
+    audience = excluded.audience, status = excluded.status, format = excluded.format, body = excluded.body,
+    source_path = excluded.source_path, content_hash = excluded.content_hash,
+    version = kb_articles.version + 1, updated_at = now()
+RETURNING (xmax = 0) AS inserted
+
+-- name: delete_chunks
+-- Removes an article's chunks (before writing the new ones, in the same transaction).
+DELETE FROM kb_chunks WHERE article_id = %(id)s
+
+-- name: copy_chunks
+-- COPY target for an article's new chunks.
+COPY kb_chunks (article_id, ord, heading_path, context, content, token_count, audience, status, category, embedding)
+FROM STDIN
+
+-- name: delete_article
+-- Deletes an article; its chunks go with it (cascade).
+DELETE FROM kb_articles WHERE id = %(id)s RETURNING id
+
+-- name: search_settings
+-- For this transaction: the HNSW candidate list, scanning on when filters reject rows (pgvector >= 0.8), and
+-- custom plans (the pool prepares statements; a generic plan cannot see the small LIMIT and may skip the index).
+SELECT set_config('hnsw.ef_search', %(ef_search)s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
+       set_config('plan_cache_mode', 'force_custom_plan', true)
+
+-- name: search_vector
+-- The chunks nearest to a query vector (cosine) among visible ones: one HNSW index scan on kb_chunks
+-- (filters applied in the scan; hnsw.iterative_scan keeps going when they reject many), then the titles.
+WITH nearest AS MATERIALIZED (
+    SELECT id, article_id, heading_path, content, embedding <=> %(vec)s AS distance
+    FROM kb_chunks
+    WHERE status = ANY(%(statuses)s) AND audience = ANY(%(audiences)s)
+      AND (%(category)s::text IS NULL OR category = %(category)s)
+    ORDER BY embedding <=> %(vec)s
+    LIMIT %(limit)s
+)
+SELECT n.id AS chunk_id, n.article_id, n.heading_path, n.content, 1 - n.distance AS similarity,
+       a.title, a.url, a.category, a.audience
+FROM nearest n JOIN kb_articles a ON a.id = n.article_id
+ORDER BY n.distance
+
+-- name: query_lexemes
+-- The query's distinct words as full-text lexemes (stemmed, English stop words dropped), at most 8.
+SELECT w FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s))) AS w LIMIT 8
+
+-- name: search_text
+-- Chunks matching ``match`` (built from the query's lexemes: enough of them must co-occur), ranked by cover
+-- density over all the query's lexemes (``any_word``), among visible ones. At most ``text_candidates`` matches
+-- are ranked, so a query whose words are everywhere in a big KB stays fast.
+WITH candidates AS MATERIALIZED (
+    SELECT c.id, c.article_id, c.heading_path, c.content, c.embedding, c.tsv
+    FROM kb_chunks c
+    WHERE c.tsv @@ %(match)s::tsquery
+      AND c.status = ANY(%(statuses)s) AND c.audience = ANY(%(audiences)s)
+      AND (%(category)s::text IS NULL OR c.category = %(category)s)
+    LIMIT %(text_candidates)s
+),
+ranked AS (
+    SELECT *, ts_rank_cd(tsv, %(any_word)s::tsquery) AS text_rank FROM candidates
+    ORDER BY text_rank DESC, id
+    LIMIT %(limit)s
+)
+SELECT r.id AS chunk_id, r.article_id, r.heading_path, r.content, r.text_rank,
+       CASE WHEN %(vec)s::vector IS NULL THEN NULL ELSE 1 - (r.embedding <=> %(vec)s::vector) END AS similarity,
+       a.title, a.url, a.category, a.audience
+FROM ranked r JOIN kb_articles a ON a.id = r.article_id
+ORDER BY r.text_rank DESC, r.id

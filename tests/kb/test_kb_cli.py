@@ -1,0 +1,83 @@
+"""``deskmate kb ingest|search`` and ``deskmate eval retrieval`` against the test database."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from typer.testing import CliRunner
+
+import kb_index
+from api.cli import app as cli
+from api.settings import get_settings
+
+
+@pytest.fixture
+def runner(monkeypatch, settings, embedder):
+    """The CLI on the test database, with the session's embedder (no second model load)."""
+    monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
+    monkeypatch.setenv("DESKMATE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setattr(kb_index, "Embedder", lambda **_: embedder)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def _articles(directory, marker):
+    directory.mkdir()
+    (directory / "a.md").write_text(f"---\nid: cli-{marker}-a\n---\n# Plotter {marker} ink\n\nShake the ink "
+                                    f"cartridge of the plotter {marker} before use.\n")
+    (directory / "b.html").write_text(f"<title>Kiosk {marker}</title><h1>Kiosk {marker}</h1>"
+                                      f"<p>Restart the lobby kiosk {marker} with the red switch.</p>")
+
+
+def test_ingest_is_incremental_and_search_prints_results(runner, tmp_path):
+    marker = uuid.uuid4().hex[:6]
+    directory = tmp_path / "kb"
+    _articles(directory, marker)
+    first = runner.invoke(cli, ["kb", "ingest", str(directory)])
+    assert first.exit_code == 0, first.output
+    assert "2 new, 0 updated, 0 unchanged, 0 deleted" in first.output
+    again = runner.invoke(cli, ["kb", "ingest", str(directory)])
+    assert "0 new, 0 updated, 2 unchanged, 0 deleted (0 chunks embedded)" in again.output
+    found = runner.invoke(cli, ["kb", "search", f"plotter {marker} ink cartridge", "-k", "2"])
+    assert found.exit_code == 0 and f"cli-{marker}-a" in found.output and "Plotter" in found.output
+    (directory / "a.md").unlink()
+    pruned = runner.invoke(cli, ["kb", "ingest", str(directory)])
+    assert "0 new, 0 updated, 1 unchanged, 1 deleted" in pruned.output
+    (directory / "b.html").unlink()
+    assert "1 deleted" in runner.invoke(cli, ["kb", "ingest", str(directory)]).output
+
+
+def test_ingest_refuses_bad_articles(runner, tmp_path):
+    (tmp_path / "bad.md").write_text("---\naudience: everyone\n---\n# T\n\nx")
+    result = runner.invoke(cli, ["kb", "ingest", str(tmp_path)])
+    assert result.exit_code == 1 and "audience 'everyone'" in result.output
+
+
+def test_eval_retrieval_reports_all_modes_on_a_separate_index(runner, tmp_path, conn):
+    marker = uuid.uuid4().hex[:6]
+    directory = tmp_path / "kb"
+    _articles(directory, marker)
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(json.dumps({"query": f"plotter {marker} ink", "relevant": [f"cli-{marker}-a"]}) + "\n"
+                       + json.dumps({"query": "lobby kiosk red switch", "relevant": ["b"]}) + "\n")
+    out = tmp_path / "report.json"
+    result = runner.invoke(cli, ["eval", "retrieval", "--articles", str(directory), "--queries", str(queries),
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert (report["articles"], report["queries"]) == (2, 2) and set(report["modes"]) == {"vector", "text", "hybrid"}
+    for metrics in report["modes"].values():
+        assert set(metrics) >= {"recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "latency_ms"}
+    assert report["modes"]["hybrid"]["recall@5"] == 1.0
+    assert "hybrid" in result.output and "R@5" in result.output
+
+
+async def test_eval_leaves_no_trace_in_the_live_kb(runner, conn):
+    rows = await (await conn.execute("SELECT id FROM kb_articles WHERE id = 'b' OR id LIKE 'cli-%%'")).fetchall()
+    assert rows == []
+    dbs = await (await conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'deskmate_kbeval_%%'"))\
+        .fetchall()
+    assert dbs == []
