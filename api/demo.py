@@ -11,6 +11,7 @@ import yaml
 from api.auth import service as people
 from api.auth.models import TeamCreate, UserCreate
 from api.db import Conn
+from api.routing import demo as triage_demo
 from api.tickets import service as tickets
 from api.tickets.models import CategoryCreate
 
@@ -31,6 +32,8 @@ async def seed(conn: Conn, *, path: Path, tokens_file: Path) -> bool:
         for person in org["people"]:
             await people.create_user(conn, data=UserCreate(
                 **{k: v for k, v in person.items() if k not in ("teams",)}, team_slugs=person.get("teams", [])))
+        if (triage := path.with_name("routing.yml")).exists():  # calendars, SLAs, rules, alerts (docs/triage.md)
+            await triage_demo.seed(conn, path=triage)
         lines = []
         for email in org.get("demo_tokens", []):
             user = await people.get_by_email(conn, email=email)

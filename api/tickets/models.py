@@ -144,6 +144,8 @@ class Ticket(BaseModel):
     updated_at: datetime
     resolved_at: datetime | None
     closed_at: datetime | None
+    respond_due_at: datetime | None = Field(default=None, description="SLA: first response due (triage)")
+    resolve_due_at: datetime | None = Field(default=None, description="SLA: resolution due (triage)")
 
 
 class TicketPage(BaseModel):

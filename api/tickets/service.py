@@ -14,7 +14,7 @@ from typing import Any
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
-from api import idempotency, sql
+from api import idempotency, jobs, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import (
@@ -115,6 +115,7 @@ async def create(
         }
         row = await (await conn.execute(Q.create_ticket, params)).fetchone()
         assert row is not None
+        await jobs.ticket_changed(conn, ticket_id=row["id"])
         if idempotency_key:
             await idempotency.record(
                 conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key, resource_id=row["id"]
@@ -184,6 +185,7 @@ async def _save(conn: Conn, p: Principal, before: dict[str, Any], after: dict[st
             "before": Jsonb({k: before[k] for k in changed}), "after": Jsonb(changed),
             "meta": Jsonb((meta or {}) | _via(p)),
         })
+        await jobs.ticket_changed(conn, ticket_id=before["id"])
     return await get_or_raise(conn, principal=p, ref=before["id"])
 
 
@@ -239,7 +241,8 @@ async def transition(conn: Conn, *, principal: Principal, ref: str | int, data: 
         return await _save(conn, principal, row, after, "status_changed", {"reason": data.reason})
 
 
-async def assign(conn: Conn, *, principal: Principal, ref: str | int, data: Assignment) -> Ticket:
+async def assign(conn: Conn, *, principal: Principal, ref: str | int, data: Assignment,
+                 meta: dict[str, Any] | None = None) -> Ticket:
     async with conn.transaction():
         row = await _lock(conn, principal, ref)
         taking = data.assignee_id == principal.id and row["assignee_id"] is None and principal.role is Role.agent
@@ -259,7 +262,7 @@ async def assign(conn: Conn, *, principal: Principal, ref: str | int, data: Assi
             after["status"] = Status.assigned
         elif row["status"] == Status.assigned and data.assignee_id is None:
             after["status"] = Status.new
-        return await _save(conn, principal, row, after, "assigned")
+        return await _save(conn, principal, row, after, "assigned", meta)
 
 
 async def add_comment(conn: Conn, *, principal: Principal, ref: str | int, data: CommentCreate) -> Comment:
@@ -277,6 +280,7 @@ async def add_comment(conn: Conn, *, principal: Principal, ref: str | int, data:
             "ticket_id": row["id"], "actor_id": principal.id, "kind": "commented", "before": None,
             "after": Jsonb({"comment_id": comment["id"], "internal": data.internal}), "meta": Jsonb(_via(principal)),
         })
+        await jobs.ticket_changed(conn, ticket_id=row["id"])
     return Comment(**comment)
 
 

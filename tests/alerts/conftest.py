@@ -1,0 +1,50 @@
+"""Real parts for alert deliveries: an SMTP server (aiosmtpd), the Twilio fake, a webhook receiver."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from fakes.smtp_sink import SmtpSink
+from fakes.triage import drain, worker_settings
+from fakes.twilio_server import FakeTwilioServer
+from fakes.webhook_receiver import Receiver, ReceiverServer
+from pydantic import SecretStr
+
+from api.settings import Settings
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilioServer]:
+    with FakeTwilioServer() as server:
+        yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceiverServer]:
+    with ReceiverServer(Receiver(secret="whsec_" + secrets.token_urlsafe(24))) as server:
+        yield server
+
+
+@pytest.fixture
+def delivery_settings(settings: Settings, smtp: SmtpSink, twilio: FakeTwilioServer) -> Settings:
+    return worker_settings(
+        settings, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none", smtp_user=smtp.sink.user,
+        smtp_password=SecretStr(smtp.sink.password), smtp_from="desk@deskmate.test",
+        twilio_account_sid=twilio.fake.account_sid, twilio_auth_token=SecretStr(twilio.fake.auth_token),
+        twilio_from_number=twilio.fake.from_numbers[0], twilio_base_url=twilio.url, alerts_max_attempts=3,
+    )
+
+
+@pytest.fixture(autouse=True)
+async def _quiet_queue(settings: Settings) -> None:
+    """Runs what earlier tests left queued (with no SMTP/Twilio configured), so each test's fakes see only
+    its own deliveries."""
+    await drain(worker_settings(settings))
