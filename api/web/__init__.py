@@ -1,0 +1,1 @@
+"""Web pages and static assets: the chat widget and its demo page."""

@@ -1,0 +1,252 @@
+"""Browser fixtures: headless Chromium (Debian's package, driven by Playwright), the api as a real process
+next to a fake Rasa, and the real stack (Rasa server + action server + api) for the end-to-end tests.
+
+Chromium is the system one (``apt-get install -y chromium``); Playwright's own browser downloads are
+never used. Every launch gets a fresh temporary profile (Playwright's default for ``launch``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fakes.rasa_server import FakeRasa, FakeRasaServer
+from playwright.async_api import Browser, Page, async_playwright
+from psycopg.rows import dict_row
+
+from api import embedded_pg, stack
+from api.settings import REPO_ROOT
+
+CHROMIUM = os.environ.get("DESKMATE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = REPO_ROOT / "tests" / "e2e" / "screenshots"
+TEST_DATA_DIR = Path(os.environ.get("DESKMATE_TEST_DATA_DIR", REPO_ROOT / "var" / "test"))  # as in ../conftest.py
+LOGS = TEST_DATA_DIR / "logs"
+RASA_VENV = REPO_ROOT / ".venv-rasa"
+RASA_MODEL = REPO_ROOT / "bot" / "models" / "deskmate.tar.gz"
+RASA_START_TIMEOUT_S = float(os.environ.get("DESKMATE_RASA_START_TIMEOUT", "300"))
+RASA_TEST_DB = "deskmate_test_rasa"
+
+
+# ---------- processes ----------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def start_service(name: str, cmd: list[str], *, env: dict[str, str], url: str, health: str,
+                  timeout_s: float = 30.0) -> Service:
+    """Starts ``cmd`` (output to var/test/logs/<name>.log) and polls ``url + health`` until it answers 200."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
+    service = Service(name, url, proc, log)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited during start-up (code {proc.returncode}):\n{_tail(log)}")
+        try:
+            if httpx.get(url + health, timeout=2).status_code == 200:
+                return service
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    service.stop()
+    raise RuntimeError(f"{name} did not answer {health} within {timeout_s:.0f} s:\n{_tail(log)}")
+
+
+def start_api(database_url: str, name: str, *, port: int | None = None, **env: str) -> Service:
+    port = port or free_port()
+    environ = {**os.environ, "DATABASE_URL": database_url, "DESKMATE_ENV": "test", "DESKMATE_PORT": str(port),
+               "DESKMATE_DATA_DIR": str(TEST_DATA_DIR), "DESKMATE_LOG_LEVEL": "WARNING", **env}
+    return start_service(name, [sys.executable, "-m", "api.cli", "serve"], env=environ,
+                         url=f"http://127.0.0.1:{port}", health="/readyz")
+
+
+@pytest.fixture(scope="session")
+def fake_rasa() -> Iterator[FakeRasa]:
+    with FakeRasaServer() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def widget_api(database_url: str, fake_rasa: FakeRasa, intranet: tuple[str, dict[str, bytes]]) -> Iterator[str]:
+    """The api as a real process whose Rasa is the fake; the intranet's origin is allowed by CORS."""
+    service = start_api(database_url, "api-fake-rasa", DESKMATE_RASA_URL=fake_rasa.url,
+                        DESKMATE_CORS_ORIGINS=intranet[0])
+    yield service.url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def api_without_rasa(database_url: str) -> Iterator[str]:
+    """The api as a real process whose Rasa is down (nothing listens on its port)."""
+    service = start_api(database_url, "api-no-rasa", DESKMATE_RASA_URL=f"http://127.0.0.1:{free_port()}",
+                        DESKMATE_RASA_TIMEOUT_S="2")
+    yield service.url
+    service.stop()
+
+
+def _rasa_available() -> bool:
+    return (RASA_VENV / "bin" / "rasa").exists() and RASA_MODEL.exists()
+
+
+@pytest.fixture(scope="session")
+async def service_token(database_url: str) -> str:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        return await stack.service_token(conn)
+
+
+@pytest.fixture(scope="session")
+def real_stack(pg_server: str, database_url: str, service_token: str) -> Iterator[str]:
+    """The real Rasa server and action server, and an api using them; yields the api's URL.
+
+    Skipped when .venv-rasa or the trained model is missing, unless DESKMATE_REQUIRE_RASA is set (CI).
+    """
+    if not _rasa_available():
+        if os.environ.get("DESKMATE_REQUIRE_RASA"):
+            pytest.fail(f"DESKMATE_REQUIRE_RASA is set but {RASA_VENV}/bin/rasa or {RASA_MODEL} is missing "
+                        "(scripts/rasa_env.sh, then scripts/train_bot.sh)")
+        pytest.skip("no Rasa environment or trained model (scripts/rasa_env.sh, scripts/train_bot.sh)")
+    embedded_pg.drop_database(pg_server, RASA_TEST_DB)
+    embedded_pg.ensure_database(pg_server, RASA_TEST_DB)
+    rasa_port, actions_port, api_port = free_port(), free_port(), free_port()
+    rasa_token = "e2e-" + os.urandom(12).hex()
+    env = {**os.environ, **stack.rasa_tracker_env(pg_server.replace("/postgres?", f"/{RASA_TEST_DB}?")),
+           "DESKMATE_ACTIONS_URL": f"http://127.0.0.1:{actions_port}/webhook",
+           "DESKMATE_API_URL": f"http://127.0.0.1:{api_port}", "DESKMATE_SERVICE_TOKEN": service_token,
+           "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "PYTHONUNBUFFERED": "1", "SANIC_HOST": "127.0.0.1"}
+    started: list[Service] = []
+    try:
+        started.append(start_service(
+            "actions", [str(RASA_VENV / "bin" / "python"), "-m", "rasa_sdk", "--actions", "actions",
+                        "--port", str(actions_port)],
+            env=env, url=f"http://127.0.0.1:{actions_port}", health="/health", timeout_s=60))
+        started.append(start_service(
+            "rasa", [str(RASA_VENV / "bin" / "rasa"), "run", "--enable-api", "--auth-token", rasa_token,
+                     "--interface", "127.0.0.1", "--port", str(rasa_port), "--model", str(RASA_MODEL),
+                     "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
+            env=env, url=f"http://127.0.0.1:{rasa_port}", health=f"/status?token={rasa_token}",
+            timeout_s=RASA_START_TIMEOUT_S))
+        api_env = {"DESKMATE_RASA_URL": f"http://127.0.0.1:{rasa_port}", "DESKMATE_RASA_TOKEN": rasa_token,
+                   "DESKMATE_RASA_TIMEOUT_S": "30"}
+        started.append(start_api(database_url, "api-real-rasa", port=api_port, **api_env))
+        yield started[-1].url
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+# ---------- the browser ----------
+
+@pytest.fixture(scope="session")
+def intranet() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A web server on another origin (``localhost`` instead of ``127.0.0.1``): its origin and the page it serves."""
+    content = {"html": b""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(content["html"])))
+            self.end_headers()
+            self.wfile.write(content["html"])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://localhost:{server.server_address[1]}", content
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def other_origin_page(widget_api: str, intranet: tuple[str, dict[str, bytes]]) -> str:
+    """An intranet page on the other origin that embeds the widget."""
+    origin, content = intranet
+    content["html"] = (f'<!doctype html><html lang="en"><title>Team wiki</title><h1>Team wiki</h1>'
+                       f'<script src="{widget_api}/widget.js" defer></script></html>').encode()
+    return f"{origin}/"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) "
+                    "or point DESKMATE_CHROMIUM at a Chromium binary")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A page in a fresh browser context (its own storage); the test fails on any JavaScript error or CSP violation."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    page.on("console", lambda msg: errors.append(f"console: {msg.text}")
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    yield page
+    await context.close()
+    assert errors == [], "the page logged errors"
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Page, str], Awaitable[Path]]:
+    """``await screenshot(page, "name")`` saves tests/e2e/screenshots/name.png (gitignored)."""
+
+    async def take(page: Page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        await page.screenshot(path=str(path))
+        return path
+
+    return take
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: needs the real Rasa server and action server (skipped without .venv-rasa "
+                                       "and a trained model, unless DESKMATE_REQUIRE_RASA is set)")
