@@ -41,10 +41,11 @@ run: setup
 	@$(BIN)/deskmate run
 
 test: setup browser
+	@scripts/test_bot.sh
 	@DESKMATE_REQUIRE_RASA=1 $(BIN)/pytest
 
 bench: setup
-	@for b in bench/*.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
+	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
 
 lint: setup
 	@$(BIN)/ruff check api kb_index tests bench

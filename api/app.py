@@ -10,20 +10,29 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import kb_index
 from api import db, migrate
+from api.alerts.routes import notifications as notifications_router
+from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
 from api.chat.rasa import RasaClient
 from api.chat.routes import nlu as nlu_router
 from api.chat.routes import router as chat_router
 from api.errors import DeskmateError
+from api.kb import service as kb_service
+from api.kb.routes import router as kb_router
 from api.log import configure as configure_logging
 from api.middleware import BodyLimit, RequestContext
+from api.routing.routes import router as routing_router
 from api.settings import Settings, get_settings
+from api.sla.routes import router as sla_router
 from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
+from api.web.routes import router as web_router
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -67,12 +76,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         applied = await asyncio.to_thread(migrate.migrate, url, settings.migrations_dir)
         if applied:
             log.info("migrations applied", extra={"applied": applied})
-    pool = db.make_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    pool = db.make_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                        configure=kb_index.register)
     await pool.open(wait=True, timeout=30)
     app.state.pool = pool
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     app.state.rasa = RasaClient(settings.rasa_url, token=token, timeout_s=settings.rasa_timeout_s)
     app.state.database_url = url
+    if settings.kb_preload_model:  # load the embedding model now, not on the first question
+        app.state.embedder.warm_up()
     try:
         yield
     finally:
@@ -88,13 +100,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Chatbot-first IT service desk. Authenticate with `Authorization: Bearer <token>`.",
     )
     app.state.settings = settings
+    app.state.embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)  # loads on first use
+    app.state.llm = kb_service.llm_from_settings(settings)
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1")
-    for router in (people_router, tickets_router, categories_router, chat_router, nlu_router):
+    for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
+                   routing_router, sla_router, alerts_router, notifications_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
+    app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-Chat-Session", "Authorization", "Idempotency-Key"],
+                           expose_headers=["Retry-After", "X-Request-ID"], max_age=600)
     app.add_middleware(RequestContext)
     return app
 

@@ -20,6 +20,7 @@ from api import db, demo, embedded_pg, migrate, stack
 from api.auth import service as people
 from api.auth.models import Role
 from api.errors import DeskmateError
+from api.kb.cli import ingest as kb_ingest
 from api.kb.cli import kb_app
 from api.kb.cli import retrieval as kb_retrieval
 from api.settings import REPO_ROOT, Settings, get_settings
@@ -181,6 +182,8 @@ def run(procfile: Annotated[str, typer.Option(help="the Procfile to start")] = "
     os.environ["DATABASE_URL"] = url
     settings = Settings()
     seed_demo()
+    if settings.kb_dir.is_dir():
+        kb_ingest(settings.kb_dir)
     bot_token = _with_conn(settings, stack.service_token)
     env = {**os.environ, **stack.process_env(settings, database_url=url, tracker_url=tracker_url or url,
                                               bot_token=bot_token)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -27,12 +27,17 @@ def database_url(settings: Settings) -> str:
     return str(_embedded["url"])
 
 
-def make_pool(url: str, *, min_size: int, max_size: int) -> AsyncConnectionPool[Conn]:
+def make_pool(
+    url: str, *, min_size: int, max_size: int,
+    configure: Callable[[Conn], Awaitable[None]] | None = None,
+) -> AsyncConnectionPool[Conn]:
+    """``configure`` runs on every new connection (e.g. registering the pgvector type)."""
     return AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
+        configure=configure,
         kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
         connection_class=AsyncConnection[DictRow],
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
@@ -44,9 +44,11 @@ class Settings(BaseSettings):
     chat_rate_per_minute: int = Field(default=30, ge=1)
     chat_session_hours: int = Field(default=24, ge=1)
     widget_demo_email: str | None = "jordan.blake@example.com"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # knowledge base (api/kb, kb_index) — docs/knowledge.md
     kb_dir: Path = REPO_ROOT / "data" / "kb"
     kb_embed_batch_size: int = Field(default=32, ge=1, le=512)
+    kb_preload_model: bool = False
     kb_answer_sources: int = Field(default=4, ge=1, le=10)
     kb_min_similarity: float = Field(default=0.35, ge=0, le=1)
     kb_confident_similarity: float = Field(default=0.5, ge=0, le=1)
@@ -83,6 +85,11 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     worker_heartbeat_s: float = Field(default=10.0, gt=0)
     worker_stalled_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [o.strip().rstrip("/") for o in value.split(",") if o.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _llm_needs_a_model(self) -> Settings:

@@ -65,4 +65,5 @@ def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONUNBUFFERED": "1",
+        "SANIC_HOST": "127.0.0.1",  # the action server (rasa_sdk) listens on loopback only
     }
