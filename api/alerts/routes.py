@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.alerts import service
 from api.alerts.models import AlertRule, AlertRuleIn, AlertRuleWithSecret, Contact, EventKind, HistoryPage, Notification
 from api.auth.deps import AdminUser, CurrentUser, StaffUser
 from api.auth.models import Role
 from api.db import ConnDep
+from api.deps import SettingsDep
 from api.errors import Forbidden
-from api.settings import Settings
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 notifications = APIRouter(prefix="/notifications", tags=["notifications"])
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 @router.get("/rules")

@@ -23,21 +23,16 @@ from api.chat.models import (
 )
 from api.chat.rasa import RasaClient
 from api.db import ConnDep
-from api.settings import Settings
+from api.deps import SettingsDep
 
 router = APIRouter(prefix="/chat/conversations", tags=["chat"])
 nlu = APIRouter(prefix="/nlu", tags=["chat"])
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
 
 
 def _rasa(request: Request) -> RasaClient:
     return request.app.state.rasa  # type: ignore[no-any-return]
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
 RasaDep = Annotated[RasaClient, Depends(_rasa)]
 
 

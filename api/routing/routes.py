@@ -9,25 +9,20 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from api.auth import service as people
 from api.auth.deps import AdminUser, StaffUser
 from api.db import ConnDep
+from api.deps import SettingsDep
 from api.errors import Forbidden
 from api.routing import service
 from api.routing.embedding import Embedder
 from api.routing.models import Decision, Feedback, Probe, Rule, RuleIn, Shift, ShiftIn
-from api.settings import Settings
 from api.tickets import service as tickets
 
 router = APIRouter(prefix="/routing", tags=["routing"])
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
 
 
 def _embedder(request: Request) -> Embedder:
     return request.app.state.embedder  # type: ignore[no-any-return]
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
 EmbedderDep = Annotated[Embedder, Depends(_embedder)]
 
 
