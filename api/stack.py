@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -65,5 +66,6 @@ def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONUNBUFFERED": "1",
-        "SANIC_HOST": "127.0.0.1",  # the action server (rasa_sdk) listens on loopback only
+        "SANIC_HOST": "127.0.0.1",
+        "DESKMATE_KB_PRELOAD_MODEL": os.environ.get("DESKMATE_KB_PRELOAD_MODEL", "true"),  # first answer is quick  # the action server (rasa_sdk) listens on loopback only
     }
