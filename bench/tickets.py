@@ -3,7 +3,7 @@
 Runs a real `deskmate serve` (one uvicorn worker) on the embedded PostgreSQL, in a database of its
 own. Prints one JSON object. The GET run is the baseline the create run compares against.
 
-    .venv/bin/python bench/tickets.py [--clients 16] [--requests 200]
+    .venv/bin/python bench/tickets.py [--clients 8] [--requests 200]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from api.auth.models import Role
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--requests", type=int, default=200, help="requests per client and phase")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
