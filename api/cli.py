@@ -109,8 +109,7 @@ def eval_nlu(
     examples = nlu_eval.load_examples(data, nlu_eval.load_map(map_) if map_ else None)
     if not examples:
         _fail(f"{data} has no intent examples (after the label map)")
-    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-    rasa = RasaClient(rasa_url or settings.rasa_url, token=token, timeout_s=settings.rasa_timeout_s)
+    rasa = RasaClient(rasa_url or settings.rasa_url, token=stack.rasa_token(settings), timeout_s=settings.rasa_timeout_s)
 
     async def go() -> nlu_eval.Report:
         try:
