@@ -17,21 +17,25 @@ NO_QUESTION = "What would you like to know? Ask me in a sentence and I'll search
 NOT_FOUND = "I couldn't find an answer to that in the knowledge base."
 KB_DOWN = "Sorry, I can't search the knowledge base right now."
 UNSURE = "This is the closest I found, but I'm not sure it answers your question:"
-FOLLOW_UP = "If that doesn't help, I can open a ticket or get you a person."
 INSTEAD = "I can open a ticket or get you a person instead."
 
 
-def format_answer(answer: dict) -> str:
-    """The answer text followed by its numbered sources, without blank lines."""
+def feedback_buttons(answer: dict) -> list:
+    """"That solved it" (the gateway records it as helpful feedback) and "Open a ticket"."""
+    buttons = [{"title": "Open a ticket", "payload": "deskmate:open_ticket"}]
+    if answer.get("answer_id") is not None:
+        buttons.insert(0, {"title": "That solved it", "payload": f"deskmate:kb_helpful:{answer['answer_id']}"})
+    return buttons
+
+
+def utter_answer(dispatcher: CollectingDispatcher, answer: dict, prefix: str = "") -> None:
+    """The answer, its structured citations and the feedback buttons."""
+    citations = [{"n": c.get("n"), "title": c.get("title"), "url": c.get("url")}
+                 for c in answer.get("citations") or []]
+    # The gateway renders the structured citations, so the text carries the answer alone.
     text = context.one_paragraph(str(answer.get("answer") or ""))
-    sources = []
-    for citation in answer.get("citations") or []:
-        title = citation.get("title") or citation.get("url") or "source"
-        url = f" {citation['url']}" if citation.get("url") else ""
-        sources.append(f"[{citation.get('n', len(sources) + 1)}] {title}{url}")
-    if sources:
-        text += "\nSources:\n" + "\n".join(sources)
-    return text
+    dispatcher.utter_message(text=f"{prefix}{text}", buttons=feedback_buttons(answer),
+                             json_message={"citations": citations} if citations else None)
 
 
 class ActionAnswerQuestion(Action):
@@ -55,8 +59,7 @@ class ActionAnswerQuestion(Action):
         if not str(answer.get("answer") or "").strip():
             dispatcher.utter_message(text=f"{NOT_FOUND} {INSTEAD}", buttons=OFFER_BUTTONS)
         elif answer.get("confident"):
-            dispatcher.utter_message(text=format_answer(answer))
+            utter_answer(dispatcher, answer)
         else:
-            dispatcher.utter_message(text=f"{UNSURE}\n{format_answer(answer)}")
-            dispatcher.utter_message(text=FOLLOW_UP, buttons=OFFER_BUTTONS)
+            utter_answer(dispatcher, answer, prefix=f"{UNSURE}\n")
         return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from api.chat.models import ConversationStarted, Employee, Escalation, Escalatio
 from api.chat.rasa import RasaClient
 from api.db import Conn
 from api.errors import Forbidden, NotFound, RasaUnavailable, TooManyRequests, ValidationFailed
+from api.kb import service as kb
 from api.settings import Settings
 from api.tickets import service as tickets
 from api.tickets.models import SourceType, TicketCreate, TicketType
@@ -23,6 +25,7 @@ from api.tickets.models import SourceType, TicketCreate, TicketType
 log = logging.getLogger(__name__)
 Q = sql.load("api.chat")
 OPEN_TICKET = "deskmate:open_ticket"
+KB_HELPFUL = re.compile(r"^deskmate:kb_helpful:(\d{1,18})$")
 RESTARTING = ("The assistant is restarting and can't answer right now. Try again in a minute, "
               "or open a ticket and the service desk will pick it up.")
 TRANSCRIPT_LIMIT = 50
@@ -88,12 +91,29 @@ async def _check_rate(conn: Conn, settings: Settings, conversation_id: str) -> N
             "Please wait a moment.", retry_after_s=60)
 
 
+async def _answer_helped(conn: Conn, conversation: dict[str, Any], answer_id: int) -> Turn:
+    """The "That solved it" button under a knowledge answer: helpful feedback on the answer and its articles."""
+    conversation_id = str(conversation["id"])
+    await _store(conn, conversation_id, "user", "That solved it")
+    reply = "Glad that helped! Anything else I can do for you?"
+    try:
+        if conversation["employee_id"] is None:
+            raise NotFound("anonymous conversation")
+        employee = await people.principal_by_id(conn, user_id=conversation["employee_id"])
+        await kb.answer_feedback(conn, principal=employee, answer_id=answer_id, helpful=True)
+    except (NotFound, Forbidden):
+        reply = "Glad it's sorted! (I couldn't record that answer's rating.) Anything else?"
+    return Turn(messages=[await _store(conn, conversation_id, "bot", reply)], intent=None, confidence=None)
+
+
 async def post_message(conn: Conn, settings: Settings, rasa: RasaClient, *, conversation_id: str, text: str) -> Turn:
     """Stores the user's text, forwards it to Rasa and stores and returns the bot's replies."""
     if len(text) > settings.chat_max_chars:
         raise ValidationFailed(f"Messages are limited to {settings.chat_max_chars} characters; this one has {len(text)}.")
     conversation = await get_conversation(conn, conversation_id=conversation_id)
     await _check_rate(conn, settings, conversation_id)
+    if helped := KB_HELPFUL.match(text):
+        return await _answer_helped(conn, conversation, int(helped.group(1)))
     user_message = await _store(conn, conversation_id, "user", text)
     metadata = {"conversation_id": conversation_id, "employee_email": conversation["employee_email"], "channel": "web"}
     intent = confidence = None

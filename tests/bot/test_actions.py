@@ -323,16 +323,17 @@ def test_access_request_title_names_the_resource(fake_api):
 # --- knowledge ------------------------------------------------------------------------------
 def test_confident_answer_with_citations(fake_api):
     fake_api.on("POST", "/api/v1/kb/answer", 200, {
-        "answer": "Open Outlook settings.\n\nChoose Signatures.", "confident": True,
-        "citations": [{"n": 1, "title": "Email signatures", "url": "/kb/12"}]})
+        "answer": "Open Outlook settings.\n\nChoose Signatures.", "confident": True, "answer_id": 77,
+        "citations": [{"n": 1, "title": "Email signatures", "url": "/kb/12", "article_id": "kb-sig"}]})
     t = tracker([user("how do i add a signature", "ask_question")])
 
     _, messages = run(ActionAnswerQuestion(), t)
 
     assert fake_api.requests[0].body == {"question": "how do i add a signature"}
-    assert messages[0]["text"] == (
-        "Open Outlook settings.\nChoose Signatures.\nSources:\n[1] Email signatures /kb/12")
-    assert not messages[0]["buttons"]
+    assert messages[0]["text"] == "Open Outlook settings.\nChoose Signatures."
+    assert messages[0]["custom"] == {"citations": [{"n": 1, "title": "Email signatures", "url": "/kb/12"}]}
+    assert messages[0]["buttons"] == [{"title": "That solved it", "payload": "deskmate:kb_helpful:77"},
+                                      {"title": "Open a ticket", "payload": "deskmate:open_ticket"}]
 
 
 def test_button_payload_searches_the_previous_question(fake_api):
@@ -354,7 +355,7 @@ def test_unsure_answer_offers_a_ticket(fake_api):
     _, messages = run(ActionAnswerQuestion(), tracker([user("why is it so", "ask_question")]))
 
     assert messages[0]["text"].startswith(knowledge.UNSURE)
-    assert messages[-1]["buttons"] == replies.OFFER_BUTTONS
+    assert messages[-1]["buttons"] == [{"title": "Open a ticket", "payload": "deskmate:open_ticket"}]
 
 
 def test_knowledge_base_down_offers_a_ticket(fake_api):

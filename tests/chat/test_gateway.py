@@ -185,3 +185,32 @@ async def test_unknown_conversation_is_404(client, settings):
     r = await client.get(f"/api/v1/chat/conversations/{conv}/messages",
                          headers={"X-Chat-Session": sign_session(settings, conv)})
     assert r.status_code == 404
+
+
+async def test_that_solved_it_records_helpful_feedback_without_asking_rasa(client, conn, settings, make_actor, rasa):
+    employee, someone = await make_actor(), await make_actor()
+    answers = {}
+    for who in (employee, someone):
+        row = await (await conn.execute(
+            "INSERT INTO kb_answers (user_id, question, mode, confident, answer) "
+            "VALUES (%s, 'how do I set up the vpn', 'extractive', true, 'Install GlobalProtect.') RETURNING id",
+            (who.user.id,))).fetchone()
+        answers[who.user.id] = row["id"]
+    conv, session, _ = await _start(client, settings, employee.user.email)
+    url = f"/api/v1/chat/conversations/{conv}/messages"
+    turn = (await client.post(url, json={"text": f"deskmate:kb_helpful:{answers[employee.user.id]}"},
+                              headers=session)).json()
+    assert turn["messages"][0]["text"].startswith("Glad that helped!")
+    assert rasa.received == []
+    rated = await (await conn.execute("SELECT helpful FROM kb_answers WHERE id = %s",
+                                      (answers[employee.user.id],))).fetchone()
+    assert rated["helpful"] is True
+    # someone else's answer is not rated through this conversation
+    other = (await client.post(url, json={"text": f"deskmate:kb_helpful:{answers[someone.user.id]}"},
+                               headers=session)).json()
+    assert "couldn't record" in other["messages"][0]["text"]
+    untouched = await (await conn.execute("SELECT helpful FROM kb_answers WHERE id = %s",
+                                          (answers[someone.user.id],))).fetchone()
+    assert untouched["helpful"] is None
+    history = (await client.get(url, headers=session)).json()["messages"]
+    assert [m["text"] for m in history if m["direction"] == "user"] == ["That solved it", "That solved it"]

@@ -250,3 +250,12 @@ def screenshot() -> Callable[[Page, str], Awaitable[Path]]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: needs the real Rasa server and action server (skipped without .venv-rasa "
                                        "and a trained model, unless DESKMATE_REQUIRE_RASA is set)")
+
+
+@pytest.fixture(scope="session")
+def demo_kb(database_url: str) -> None:
+    """The demo knowledge base indexed in the test database (incremental: quick when already there)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "DESKMATE_DATA_DIR": str(TEST_DATA_DIR),
+           "DESKMATE_LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "-m", "api.cli", "kb", "ingest", str(REPO_ROOT / "data" / "kb")], env=env,
+                   cwd=REPO_ROOT, check=True, capture_output=True, timeout=600)

@@ -317,3 +317,16 @@ async def test_real_bot_opens_a_ticket_through_the_form(
         ticket = (await client.get(f"/api/v1/tickets/{number}")).raise_for_status().json()
     assert ticket["number"] == number
     assert "flickering" in ticket["title"].lower()
+
+
+@pytest.mark.e2e
+async def test_real_bot_answers_from_the_knowledge_base_with_citations(
+        page: Page, screenshot: Shot, real_stack: str, demo_kb: None) -> None:
+    await open_chat(page, real_stack)
+    await say(page, "how do i restore a file i deleted from onedrive")
+    answer = page.locator(".msg-bot:not(.typing)", has=page.locator(".citations li")).last
+    await expect(answer.locator(".citations li").first).to_contain_text("OneDrive", timeout=60_000)
+    await expect(answer.locator(".citations a").first).to_have_attribute("href", re.compile(r"^https?://"))
+    await screenshot(page, "real-bot-kb-answer")
+    await page.get_by_role("button", name="That solved it").click()
+    await expect(last_bot(page)).to_contain_text("Glad that helped")

@@ -319,7 +319,9 @@
   function chooseReply(button) {
     if (state.busy) return;
     ui.input.focus();
-    if (button.payload.indexOf(GATEWAY_ACTION) === 0) gatewayAction(button.payload.slice(GATEWAY_ACTION.length), button.title);
+    // "deskmate:open_ticket" is a call of its own; other gateway payloads (e.g. "deskmate:kb_helpful:12",
+    // feedback on a knowledge answer) go through the messages endpoint like text.
+    if (button.payload === GATEWAY_ACTION + "open_ticket") gatewayAction("open_ticket", button.title);
     else send(button.payload, button.title);
   }
 
