@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 
 from api.errors import DatabaseSetupError, MigrationError
 
 log = logging.getLogger(__name__)
 LOCK_ID = 0x6465736B6D617465 & 0x7FFFFFFFFFFFFFFF  # "deskmate"
+DictConn = psycopg.Connection[DictRow]
 _FILENAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 REQUIRED_EXTENSIONS = ("vector",)
 
@@ -56,7 +57,7 @@ def discover(directory: Path) -> list[Migration]:
     return migrations
 
 
-def check_extensions(conn: psycopg.Connection, extensions: tuple[str, ...] = REQUIRED_EXTENSIONS) -> None:
+def check_extensions(conn: DictConn, extensions: tuple[str, ...] = REQUIRED_EXTENSIONS) -> None:
     """Fails with instructions when a required extension is neither installed nor installable."""
     for name in extensions:
         row = conn.execute(
@@ -71,7 +72,7 @@ def check_extensions(conn: psycopg.Connection, extensions: tuple[str, ...] = REQ
             )
 
 
-def _applied(conn: psycopg.Connection) -> dict[str, dict]:
+def _applied(conn: DictConn) -> dict[str, dict]:
     rows = conn.execute("SELECT version, filename, checksum FROM schema_migrations").fetchall()
     return {r["version"]: r for r in rows}
 
@@ -122,7 +123,7 @@ def migrate(url: str, directory: Path) -> list[str]:
     return done
 
 
-def _apply(conn: psycopg.Connection, m: Migration) -> None:
+def _apply(conn: DictConn, m: Migration) -> None:
     log.info("applying migration", extra={"migration": m.path.name})
     with conn.transaction():
         try:

@@ -72,7 +72,7 @@ def bot_messages(replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rasa's REST replies as gateway messages; a ``custom`` reply adds links/citations to the message before it."""
     messages: list[dict[str, Any]] = []
     for reply in replies:
-        custom = reply.get("custom") if isinstance(reply.get("custom"), dict) else {}
+        custom: dict[str, Any] = reply["custom"] if isinstance(reply.get("custom"), dict) else {}
         if reply.get("text") or reply.get("buttons") or not messages:
             messages.append({"text": reply.get("text") or "", "payload": {
                 "buttons": [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
