@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 from psycopg.conninfo import conninfo_to_dict
 
 from api.auth import service as people
@@ -69,3 +72,19 @@ def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_
         "SANIC_HOST": "127.0.0.1",
         "DESKMATE_KB_PRELOAD_MODEL": os.environ.get("DESKMATE_KB_PRELOAD_MODEL", "true"),  # first answer is quick  # the action server (rasa_sdk) listens on loopback only
     }
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen[bytes], *, timeout_s: float, what: str) -> None:
+    """Polls ``url`` until it answers 200; raises when ``proc`` exits first or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited during start-up (exit {proc.returncode})")
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{what} did not become ready at {url} within {timeout_s:g} s")

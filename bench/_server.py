@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from api import demo, embedded_pg, migrate
+from api import demo, embedded_pg, migrate, stack
 from api.auth import service as people
 from api.auth.models import Role
 
@@ -63,13 +63,7 @@ def api_process(url: str, port: int, **env: str) -> Iterator[str]:
                 "DESKMATE_DB_POOL_MAX": "20", **env}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=proc_env, cwd=REPO_ROOT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    stack.wait_until_ready(f"{base}/readyz", proc, timeout_s=60, what="the api")
     try:
         yield base
     finally:

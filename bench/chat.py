@@ -26,6 +26,7 @@ from _server import REPO_ROOT, api_process, bench_database, summary
 
 from api.chat.identity import sign_identity
 from api.settings import Settings
+from api.stack import wait_until_ready
 
 CONVERSATION = ["hi there", "my laptop fan is really loud and it gets hot", "thanks a lot", "bye"]
 
@@ -40,17 +41,8 @@ def start_rasa(env: dict[str, str], rasa_port: int, actions_port: int) -> list[s
                              "bot/models/deskmate.tar.gz", "--endpoints", "bot/endpoints.yml", "--credentials",
                              "bot/credentials.yml"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", timeout=1).status_code == 200:
-                return [rasa, actions]
-        except httpx.HTTPError:
-            pass
-        if rasa.poll() is not None:
-            raise SystemExit("rasa exited during start-up")
-        time.sleep(0.5)
-    raise SystemExit("rasa did not start within 5 minutes")
+    wait_until_ready(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", rasa, timeout_s=300, what="rasa")
+    return [rasa, actions]
 
 
 async def conversations(clients: int, rounds: int, turn) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from psycopg.rows import dict_row
 
-from api import demo, embedded_pg, migrate
+from api import demo, embedded_pg, migrate, stack
 from api.app import create_app
 from api.auth import service as people
 from api.auth.models import Role, TeamCreate, User, UserCreate
@@ -128,19 +127,7 @@ def live_server(database_url: str) -> Iterator[str]:
            "DESKMATE_DATA_DIR": str(TEST_DATA_DIR), "DESKMATE_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env, cwd=REPO_ROOT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("the api process exited during start-up")
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("the api did not become ready in 30 s")
+    stack.wait_until_ready(f"{url}/readyz", proc, timeout_s=30, what="the api")
     yield url
     proc.terminate()
     proc.wait(10)
