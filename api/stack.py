@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 from psycopg.conninfo import conninfo_to_dict
 
+from api import keyfile
 from api.auth import service as people
 from api.auth.models import Role
 from api.db import Conn
@@ -48,12 +47,7 @@ def rasa_token(settings: Settings) -> str:
     """The token that guards Rasa's HTTP API (kept in the data dir, or DESKMATE_RASA_TOKEN)."""
     if settings.rasa_token is not None:
         return settings.rasa_token.get_secret_value()
-    path: Path = settings.data_dir / "rasa.token"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return keyfile.read_or_create(settings.data_dir / "rasa.token", nbytes=32)
 
 
 def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_token: str) -> dict[str, str]:
