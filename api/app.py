@@ -19,7 +19,8 @@ from api import db, migrate
 from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
-from api.chat.rasa import RasaClient
+from api.channels.web.routes import router as web_channel_router
+from api.chat.rasa import RasaClient, channel_secret
 from api.chat.routes import nlu as nlu_router
 from api.chat.routes import router as chat_router
 from api.errors import DeskmateError
@@ -81,7 +82,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await pool.open(wait=True, timeout=30)
     app.state.pool = pool
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-    app.state.rasa = RasaClient(settings.rasa_url, token=token, timeout_s=settings.rasa_timeout_s)
+    app.state.rasa = RasaClient(settings.rasa_url, token=token, channel_secret=channel_secret(settings),
+                                timeout_s=settings.rasa_timeout_s)
     app.state.database_url = url
     if settings.kb_preload_model:  # load the embedding model now, not on the first question
         app.state.embedder.warm_up()
@@ -105,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1")
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
-                   routing_router, sla_router, alerts_router, notifications_router):
+                   web_channel_router, routing_router, sla_router, alerts_router, notifications_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

@@ -15,6 +15,7 @@
     │   └── MigrationError (503)
     └── IntegrationError (502)
         ├── RasaUnavailable (503)
+        │   └── RasaTimeout (503)
         ├── SmtpError (502)
         ├── TwilioError (502)
         └── WebhookError (502)
@@ -102,6 +103,12 @@ class IntegrationError(DeskmateError):
 
 class RasaUnavailable(IntegrationError):
     status, type, title = 503, "/problems/assistant-unavailable", "The assistant is unavailable"
+
+
+class RasaTimeout(RasaUnavailable):
+    """Rasa is up but did not answer within DESKMATE_RASA_TIMEOUT_S: the answer is slow, not lost."""
+
+    type, title = "/problems/assistant-slow", "The assistant is taking longer than usual"
 
 
 class SmtpError(IntegrationError):

@@ -40,7 +40,15 @@ class Settings(BaseSettings):
     # conversation (api/chat) — docs/chat.md
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr | None = None
-    rasa_timeout_s: float = Field(default=10.0, gt=0)
+    # Timeouts nest, each hop shorter than its caller's (checked below): LLM (with its retries) < action → api
+    # < Rasa → action server < gateway → Rasa. A slow answer then shows as slow, never as "restarting".
+    rasa_timeout_s: float = Field(default=30.0, gt=0)
+    rasa_action_timeout_s: float = Field(default=25.0, gt=0)
+    actions_api_timeout_s: float = Field(default=20.0, gt=0)
+    # trust between the bot processes — docs/security.md
+    assertion_key: SecretStr | None = None
+    rasa_channel_secret: SecretStr | None = None
+    actions_secret: SecretStr | None = None
     chat_max_chars: int = Field(default=1000, ge=1, le=10_000)
     chat_rate_per_minute: int = Field(default=30, ge=1)
     chat_session_hours: int = Field(default=24, ge=1)
@@ -56,7 +64,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
-    llm_timeout_s: float = Field(default=20.0, gt=0)
+    llm_timeout_s: float = Field(default=8.0, gt=0)
     llm_max_retries: int = Field(default=1, ge=0, le=5)
     llm_temperature: float = Field(default=0.1, ge=0, le=2)
     llm_max_tokens: int = Field(default=400, ge=16)
@@ -97,6 +105,18 @@ class Settings(BaseSettings):
         if (self.llm_base_url or self.llm_api_key) and not self.llm_model:
             raise ValueError("DESKMATE_LLM_MODEL must name the model when DESKMATE_LLM_BASE_URL or "
                              "DESKMATE_LLM_API_KEY is set (e.g. gpt-4o-mini, llama3.1:8b)")
+        return self
+
+    @model_validator(mode="after")
+    def _timeouts_nest(self) -> Settings:
+        hops = [("DESKMATE_LLM_TIMEOUT_S x (1 + DESKMATE_LLM_MAX_RETRIES)", self.llm_timeout_s * (1 + self.llm_max_retries)),
+                ("DESKMATE_ACTIONS_API_TIMEOUT_S", self.actions_api_timeout_s),
+                ("DESKMATE_RASA_ACTION_TIMEOUT_S", self.rasa_action_timeout_s),
+                ("DESKMATE_RASA_TIMEOUT_S", self.rasa_timeout_s)]
+        for (inner, inner_s), (outer, outer_s) in zip(hops, hops[1:], strict=False):
+            if inner_s >= outer_s:
+                raise ValueError(f"timeouts must nest: {inner} ({inner_s:g} s) must be shorter than {outer} "
+                                 f"({outer_s:g} s), so a slow answer is reported as slow (docs/chat.md)")
         return self
 
     @model_validator(mode="after")

@@ -1,4 +1,10 @@
-"""Request authentication: bearer tokens, service identities acting for a user, role checks."""
+"""Request authentication: bearer tokens, the action server acting for a verified employee, role checks.
+
+A service token (the action server's) carries no standing right to act for anyone. With a valid per-turn
+assertion (``X-Deskmate-Assertion``, api/auth/assertions.py) for a conversation that belongs to the
+assertion's subject, it acts as that employee; without one it is an anonymous visitor, which only the
+routes that take :data:`VisitorOrUser` accept. ``X-On-Behalf-Of`` is refused, always.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +13,73 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from api.auth import service
+from api import sql
+from api.auth import assertions, service
 from api.auth.models import Principal, Role
-from api.db import ConnDep
+from api.db import Conn, ConnDep
+from api.deps import SettingsDep
 from api.errors import Forbidden, Unauthorized
+from api.settings import Settings
 
 ON_BEHALF_HEADER = "x-on-behalf-of"
+ASSERTION_HEADER = "x-deskmate-assertion"
+Q = sql.load("api.chat")
 
 
-async def current_principal(request: Request, conn: ConnDep) -> Principal:
+async def _token_principal(request: Request, conn: Conn) -> Principal:
+    if request.headers.get(ON_BEHALF_HEADER) is not None:
+        raise Forbidden("X-On-Behalf-Of is not accepted; the action server sends the turn's X-Deskmate-Assertion.")
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    principal = await service.principal_for_token(conn, token=token.strip())
-    on_behalf = request.headers.get(ON_BEHALF_HEADER)
-    if on_behalf:
-        principal = await service.act_on_behalf(conn, service=principal, email=on_behalf)
-    elif principal.role is Role.service:
-        raise Forbidden("Service tokens must name the person they act for in X-On-Behalf-Of.")
+    return await service.principal_for_token(conn, token=token.strip())
+
+
+async def _asserted(request: Request, conn: Conn, settings: Settings, service_principal: Principal,
+                    token: str) -> Principal:
+    """The employee a verified assertion names, once their conversation is confirmed; employee rights only."""
+    assertion = assertions.verify(settings, token)
+    owner = await (await conn.execute(Q.conversation_owner, {"id": assertion.conversation_id})).fetchone()
+    if owner is None or owner["email"] is None or owner["email"].lower() != assertion.subject.lower():
+        raise Forbidden("The assertion's conversation does not belong to its subject.")
+    request.state.assertion = assertion
+    return await service.act_on_behalf(conn, service=service_principal, email=owner["email"])
+
+
+async def _authenticate(request: Request, conn: Conn, settings: Settings, *, visitor_ok: bool) -> Principal:
+    principal = await _token_principal(request, conn)
+    if principal.role is Role.service:
+        token = request.headers.get(ASSERTION_HEADER)
+        if token:
+            principal = await _asserted(request, conn, settings, principal, token)
+        elif not visitor_ok:
+            raise Forbidden("Without a per-turn assertion the action server acts as an anonymous visitor, "
+                            "which may only ask the knowledge base.")
     request.state.user_id = principal.id
     return principal
 
 
+async def current_principal(request: Request, conn: ConnDep, settings: SettingsDep) -> Principal:
+    return await _authenticate(request, conn, settings, visitor_ok=False)
+
+
+async def current_reader(request: Request, conn: ConnDep, settings: SettingsDep) -> Principal:
+    """Like current_principal, but a service token without an assertion passes as an anonymous visitor.
+
+    The visitor is the service principal itself (role ``service``): not staff, so it sees only published
+    articles for employees, and it owns nothing.
+    """
+    return await _authenticate(request, conn, settings, visitor_ok=True)
+
+
 CurrentUser = Annotated[Principal, Depends(current_principal)]
+VisitorOrUser = Annotated[Principal, Depends(current_reader)]
+
+
+def is_visitor(principal: Principal) -> bool:
+    """True for the action server answering an anonymous conversation."""
+    return principal.role is Role.service
 
 
 def require(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:

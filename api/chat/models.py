@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
-from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.tickets.models import Ticket
+from api.tickets.models import Ticket, TicketType
 
 
 class Button(BaseModel):
@@ -45,19 +44,6 @@ class Employee(BaseModel):
     name: str
 
 
-class ConversationStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    identity: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    channel: Literal["web"] = "web"
-
-
-class ConversationStarted(BaseModel):
-    conversation_id: UUID
-    session_token: str
-    employee: Employee | None
-
-
 class UserText(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,16 +60,26 @@ class Transcript(BaseModel):
     messages: list[Message]
 
 
-class EscalationRequest(BaseModel):
+DetailKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+DetailValue = Annotated[str, StringConstraints(max_length=1000)]
+
+
+class TicketRequest(BaseModel):
+    """Open a ticket from a conversation: why, and what the bot collected; the api builds the rest."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: Literal["user_request", "form", "fallback", "assistant_unavailable"] = "user_request"
     summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     urgency: int = Field(default=3, ge=1, le=3)
+    type: TicketType | None = None
+    details: dict[DetailKey, DetailValue] = Field(default_factory=dict, max_length=20)
 
 
-class Escalation(BaseModel):
+class ConversationTicket(BaseModel):
+    """The ticket, and the confirmation stored in the conversation (none when the bot says it in its turn)."""
+
     ticket: Ticket
     messages: list[Message]
 

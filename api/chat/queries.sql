@@ -34,3 +34,34 @@ SELECT * FROM (
     FROM chat_messages m LEFT JOIN tickets t ON t.id = m.ticket_id
     WHERE m.conversation_id = %(id)s ORDER BY m.id DESC LIMIT %(limit)s
 ) recent ORDER BY id
+
+-- name: conversation_owner
+-- The e-mail of the active employee a conversation belongs to (no row: no such conversation).
+SELECT u.email FROM chat_conversations c
+LEFT JOIN users u ON u.id = c.employee_id AND u.active
+WHERE c.id = %(id)s
+
+-- name: last_user_message
+-- The id of the conversation's newest user message (the current turn).
+SELECT max(id) AS id FROM chat_messages WHERE conversation_id = %(id)s AND direction = 'user'
+
+-- name: claim_ticket
+-- Claims a ticket for one turn (or client key) of a conversation; no row when it was claimed before.
+INSERT INTO chat_tickets (conversation_id, key, user_message_id)
+VALUES (%(conversation_id)s, %(key)s, %(user_message_id)s)
+ON CONFLICT DO NOTHING
+RETURNING key
+
+-- name: claimed_ticket
+-- The ticket an earlier claim opened.
+SELECT ticket_id FROM chat_tickets WHERE conversation_id = %(conversation_id)s AND key = %(key)s
+
+-- name: record_ticket
+-- Records the ticket a claim opened.
+UPDATE chat_tickets SET ticket_id = %(ticket_id)s WHERE conversation_id = %(conversation_id)s AND key = %(key)s
+
+-- name: turn_ticket
+-- The ticket opened during a turn (by the action server), to link it to the turn's reply.
+SELECT ticket_id FROM chat_tickets
+WHERE conversation_id = %(conversation_id)s AND user_message_id = %(user_message_id)s AND ticket_id IS NOT NULL
+ORDER BY created_at DESC LIMIT 1

@@ -1,21 +1,48 @@
-"""The client of the Rasa server: its REST channel, tracker and NLU endpoints, on loopback."""
+"""The client of the Rasa server: deskmate's input channel (bot/channel.py) and the NLU endpoint, on loopback."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from api.errors import RasaUnavailable
+from api import keyfile
+from api.errors import RasaTimeout, RasaUnavailable
+from api.settings import Settings
+
+CHANNEL_PATH = "/webhooks/deskmate"
+SECRET_HEADER = "X-Deskmate-Channel-Secret"
+
+
+def channel_secret(settings: Settings) -> str:
+    """The secret Rasa's channel checks: DESKMATE_RASA_CHANNEL_SECRET, or in development a file in the data dir."""
+    if settings.rasa_channel_secret is not None:
+        return settings.rasa_channel_secret.get_secret_value()
+    return keyfile.read_or_create(settings.data_dir / "rasa-channel.secret", nbytes=32)
+
+
+@dataclass
+class Reply:
+    """One turn's answer from Rasa: the bot's messages and the intent it detected in the user's text."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    intent: str | None = None
+    confidence: float | None = None
 
 
 class RasaClient:
-    """Talks to one Rasa 3.6 server. Connection failures, timeouts and 5xx raise RasaUnavailable."""
+    """Talks to one Rasa 3.6 server.
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout_s: float = 10.0,
+    A timeout raises RasaTimeout (the answer is slow); a refused connection, 5xx or a refused secret raises
+    RasaUnavailable.
+    """
+
+    def __init__(self, base_url: str, *, token: str | None = None, channel_secret: str = "", timeout_s: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._params = {"token": token} if token else {}
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport,
+                                       headers={SECRET_HEADER: channel_secret},
                                        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50))
 
     async def aclose(self) -> None:
@@ -24,6 +51,8 @@ class RasaClient:
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise RasaTimeout(f"Rasa did not answer in time: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
             raise RasaUnavailable(f"Rasa did not answer: {type(exc).__name__}") from exc
         if response.status_code >= 500 or response.status_code in (401, 403, 404):
@@ -32,18 +61,16 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa refused {path} ({response.status_code})")
         return response.json()
 
-    async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        """One user turn through the REST channel; returns the bot's messages."""
+    async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> Reply:
+        """One user turn through deskmate's channel: the bot's messages and the detected intent."""
         body = {"sender": sender, "message": text, "metadata": metadata}
-        replies = await self._request("POST", "/webhooks/rest/webhook", json=body)
-        return replies if isinstance(replies, list) else []
-
-    async def latest_intent(self, *, sender: str) -> tuple[str | None, float | None]:
-        """The intent Rasa detected in the conversation's latest user message."""
-        tracker = await self._request("GET", f"/conversations/{sender}/tracker",
-                                      params={"include_events": "NONE", **self._params})
-        intent = (tracker.get("latest_message") or {}).get("intent") or {}
-        return intent.get("name"), intent.get("confidence")
+        answer = await self._request("POST", f"{CHANNEL_PATH}/webhook", json=body)
+        if not isinstance(answer, dict):
+            raise RasaUnavailable("Rasa's channel answered something other than a JSON object")
+        intent = answer.get("intent") if isinstance(answer.get("intent"), dict) else {}
+        messages = answer.get("messages")
+        return Reply(messages=messages if isinstance(messages, list) else [],
+                     intent=intent.get("name"), confidence=intent.get("confidence"))
 
     async def parse(self, text: str) -> dict[str, Any]:
         """Rasa's NLU result for ``text``: intent, intent_ranking, entities."""
@@ -52,7 +79,7 @@ class RasaClient:
 
     async def ready(self) -> bool:
         try:
-            await self._request("GET", "/webhooks/rest/")
+            await self._request("GET", f"{CHANNEL_PATH}/")
         except RasaUnavailable:
             return False
         return True

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
-from api.auth.deps import AdminUser, CurrentUser, StaffUser
+from api.auth.deps import AdminUser, CurrentUser, StaffUser, VisitorOrUser
 from api.db import ConnDep
 from api.kb import service, trends
 from api.kb.models import (
@@ -45,7 +45,7 @@ async def search(data: SearchRequest, conn: ConnDep, kb: KbDep, principal: Curre
 
 
 @router.post("/answer")
-async def answer(data: AnswerRequest, conn: ConnDep, kb: KbDep, principal: CurrentUser) -> AnswerResponse:
+async def answer(data: AnswerRequest, conn: ConnDep, kb: KbDep, principal: VisitorOrUser) -> AnswerResponse:
     """An answer with citations; mode 'none' (empty answer) when the KB has nothing good enough."""
     return await service.answer(conn, kb, principal=principal, question=data.question)
 

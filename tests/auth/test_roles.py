@@ -126,20 +126,35 @@ async def test_revoked_token_stops_working(client, conn, make_actor):
     assert (await client.get("/api/v1/me", headers=actor.headers)).status_code == 401
 
 
-async def test_service_identity_acts_only_as_an_employee(client, make_actor):
+async def test_service_identity_acts_only_as_an_employee(client, settings, conn, make_actor):
+    from api.auth import assertions
+
     service = await make_actor(Role.service)
     employee, admin = await make_actor(), await make_actor(Role.admin)
     alone = await client.get("/api/v1/tickets", headers=service.headers)
-    assert alone.status_code == 403 and "X-On-Behalf-Of" in alone.json()["detail"]
-    as_admin = await client.get("/api/v1/me", headers=service.headers | {"X-On-Behalf-Of": admin.user.email})
+    assert alone.status_code == 403 and "assertion" in alone.json()["detail"]
+    conversations = {}
+    for who in (employee, admin):
+        row = await (await conn.execute(
+            "INSERT INTO chat_conversations (id, employee_id, channel) VALUES (gen_random_uuid(), %s, 'web') "
+            "RETURNING id", (who.user.id,))).fetchone()
+        conversations[who.user.id] = str(row["id"])
+
+    def asserted(who):  # type: ignore[no-untyped-def]
+        token = assertions.mint(settings, subject=who.user.email, conversation_id=conversations[who.user.id])
+        return service.headers | {"X-Deskmate-Assertion": token}
+
+    as_admin = await client.get("/api/v1/me", headers=asserted(admin))
     assert as_admin.status_code == 403
-    on_behalf = service.headers | {"X-On-Behalf-Of": employee.user.email.upper()}
+    on_behalf = asserted(employee)
     me = (await client.get("/api/v1/me", headers=on_behalf)).json()
     assert me["id"] == employee.user.id and me["role"] == "employee" and me["via_service_id"] == service.user.id
     t = (await client.post("/api/v1/tickets", json={"title": "via bot", "source_type": "CHATBOT"}, headers=on_behalf)).json()
     assert t["requester_id"] == employee.user.id
     events = (await client.get(f"/api/v1/tickets/{t['id']}/events", headers=admin.headers)).json()
     assert events[0]["actor_id"] == employee.user.id and events[0]["meta"] == {"via_service_id": service.user.id}
-    # an employee token cannot impersonate
+    # X-On-Behalf-Of is refused for every token
+    bare = await client.get("/api/v1/me", headers=service.headers | {"X-On-Behalf-Of": employee.user.email})
+    assert bare.status_code == 403
     r = await client.get("/api/v1/me", headers=employee.headers | {"X-On-Behalf-Of": admin.user.email})
     assert r.status_code == 403

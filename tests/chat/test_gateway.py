@@ -2,61 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
-import httpx
 import pytest
+from conftest import start as _start
 
+from api.auth import assertions
 from api.auth.models import Role
-from api.chat import service
+from api.chat import tickets
 from api.chat.identity import sign_identity, sign_session
-from api.chat.models import EscalationRequest
-from api.chat.rasa import RasaClient
-
-
-class FakeRasa:
-    """Answers the REST webhook and tracker endpoints like Rasa 3.6 does (specs/rasa.md)."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.replies: list[dict] = [{"text": "Let's reset it.", "buttons": [{"title": "Yes", "payload": "/affirm"}]}]
-        self.intent = {"name": "password_reset", "confidence": 0.97}
-        self.down = False
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
-            raise httpx.ConnectError("connection refused", request=request)
-        if request.url.path == "/webhooks/rest/webhook":
-            body = json.loads(request.content)
-            self.received.append(body)
-            return httpx.Response(200, json=[{"recipient_id": body["sender"], **r} for r in self.replies])
-        if request.url.path.startswith("/conversations/") and request.url.path.endswith("/tracker"):
-            assert request.url.params["include_events"] == "NONE"
-            return httpx.Response(200, json={"latest_message": {"intent": self.intent, "entities": []}})
-        if request.url.path == "/model/parse":
-            text = json.loads(request.content)["text"]
-            return httpx.Response(200, json={"text": text, "intent": self.intent, "intent_ranking": [self.intent],
-                                             "entities": []})
-        return httpx.Response(404)
-
-
-@pytest.fixture
-async def rasa(app):
-    fake = FakeRasa()
-    original = app.state.rasa
-    app.state.rasa = RasaClient("http://rasa.test", transport=httpx.MockTransport(fake.handler))
-    yield fake
-    await app.state.rasa.aclose()
-    app.state.rasa = original
-
-
-async def _start(client, settings, email: str | None = None):
-    body = {"identity": sign_identity(settings, email)} if email else {}
-    r = await client.post("/api/v1/chat/conversations", json=body)
-    assert r.status_code == 201, r.text
-    started = r.json()
-    return started["conversation_id"], {"X-Chat-Session": started["session_token"]}, started
+from api.chat.models import TicketRequest
 
 
 async def test_anonymous_and_identified_conversations(client, settings, make_actor):
@@ -78,8 +33,12 @@ async def test_a_turn_is_forwarded_stored_and_answered(client, settings, make_ac
                           headers=session)
     assert r.status_code == 200, r.text
     turn = r.json()
-    assert rasa.received == [{"sender": conv, "message": "I forgot my password", "metadata": {
-        "conversation_id": conv, "employee_email": employee.user.email, "channel": "web"}}]
+    [received] = rasa.received
+    assert (received["sender"], received["message"]) == (conv, "I forgot my password")
+    assert set(received["metadata"]) == {"conversation_id", "channel", "assertion"}  # no e-mail address any more
+    assert (received["metadata"]["conversation_id"], received["metadata"]["channel"]) == (conv, "web")
+    asserted = assertions.verify(settings, received["metadata"]["assertion"])
+    assert (asserted.subject, asserted.conversation_id) == (employee.user.email, conv)
     assert (turn["intent"], turn["confidence"]) == ("password_reset", pytest.approx(0.97))
     assert [m["text"] for m in turn["messages"]] == ["Let's reset it."]
     assert turn["messages"][0]["buttons"] == [{"title": "Yes", "payload": "/affirm"}]
@@ -127,7 +86,7 @@ async def test_rasa_down_still_answers_and_offers_a_ticket(client, settings, mak
                               headers=session)).json()
     assert "restarting" in turn["messages"][0]["text"]
     assert turn["messages"][0]["buttons"] == [{"title": "Open a ticket", "payload": "deskmate:open_ticket"}]
-    r = await client.post(f"/api/v1/chat/conversations/{conv}/escalate", json={"reason": "assistant_unavailable"},
+    r = await client.post(f"/api/v1/chat/conversations/{conv}/tickets", json={"reason": "assistant_unavailable"},
                           headers=session)
     assert r.status_code == 201, r.text
     ticket = r.json()["ticket"]
@@ -135,9 +94,13 @@ async def test_rasa_down_still_answers_and_offers_a_ticket(client, settings, mak
     assert ticket["source_reference"] == conv and ticket["requester_id"] == employee.user.id
     assert "Employee: my vpn is broken" in ticket["description"] and "restarting" in ticket["description"]
     assert ticket["number"] in r.json()["messages"][0]["text"]
-    again = await client.post(f"/api/v1/chat/conversations/{conv}/escalate", json={"reason": "assistant_unavailable"},
+    again = await client.post(f"/api/v1/chat/conversations/{conv}/tickets", json={"reason": "assistant_unavailable"},
                               headers=session)
-    assert again.status_code == 201 and again.json()["ticket"]["id"] != ticket["id"]  # a new message came since
+    assert again.status_code == 201 and again.json()["ticket"]["id"] == ticket["id"]  # one ticket per turn
+    await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "and my mail"}, headers=session)
+    later = await client.post(f"/api/v1/chat/conversations/{conv}/escalate", json={"reason": "assistant_unavailable"},
+                              headers=session)  # the deprecated alias: the same function, a new turn
+    assert later.status_code == 201 and later.json()["ticket"]["id"] != ticket["id"]
     mine = (await client.get(f"/api/v1/tickets/{ticket['number']}", headers=employee.headers)).json()
     assert mine["id"] == ticket["id"]
 
@@ -146,31 +109,17 @@ async def test_repeated_escalation_without_new_messages_is_one_ticket(app, clien
     employee = await make_actor()
     conv, session, _ = await _start(client, settings, employee.user.email)
     await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "printer on fire"}, headers=session)
-    history = (await client.get(f"/api/v1/chat/conversations/{conv}/messages", headers=session)).json()["messages"]
     async with app.state.pool.connection() as conn:
-        first = await service.escalate(conn, conversation_id=conv, request=EscalationRequest())
-        await conn.execute("DELETE FROM chat_messages WHERE id > %s AND conversation_id = %s", (history[-1]["id"], conv))
-        second = await service.escalate(conn, conversation_id=conv, request=EscalationRequest())
+        first = await tickets.open_ticket(conn, conversation_id=conv, request=TicketRequest(), acting=None)
+        second = await tickets.open_ticket(conn, conversation_id=conv, request=TicketRequest(reason="fallback"),
+                                           acting=None)
     assert first.ticket.id == second.ticket.id
 
 
 async def test_anonymous_cannot_escalate(client, settings, rasa):
     conv, session, _ = await _start(client, settings)
-    r = await client.post(f"/api/v1/chat/conversations/{conv}/escalate", json={}, headers=session)
+    r = await client.post(f"/api/v1/chat/conversations/{conv}/tickets", json={}, headers=session)
     assert r.status_code == 403 and "Sign in" in r.json()["detail"]
-
-
-async def test_action_server_escalates_only_for_the_conversations_employee(client, settings, make_actor, rasa):
-    service = await make_actor(Role.service)
-    employee, someone = await make_actor(), await make_actor()
-    conv, _, _ = await _start(client, settings, employee.user.email)
-    url = f"/api/v1/chat/conversations/{conv}/escalate"
-    body = {"reason": "form", "summary": "Need Visio installed", "urgency": 2}
-    wrong = await client.post(url, json=body, headers=service.headers | {"X-On-Behalf-Of": someone.user.email})
-    assert wrong.status_code == 403
-    right = await client.post(url, json=body, headers=service.headers | {"X-On-Behalf-Of": employee.user.email})
-    assert right.status_code == 201 and right.json()["ticket"]["title"] == "Need Visio installed"
-    assert right.json()["ticket"]["urgency"] == 2
 
 
 async def test_nlu_parse_is_for_staff(client, make_actor, rasa):

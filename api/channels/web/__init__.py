@@ -1,0 +1,1 @@
+"""The web widget's channel: conversations started from a page, proved by a chat session token."""

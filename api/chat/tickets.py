@@ -1,0 +1,106 @@
+"""Opening a ticket from a conversation: the one way, for the widget's button and the bot's actions alike.
+
+The caller says why (``reason``) and what it collected (summary, description, urgency, type, details); this
+module builds the title, the transcript, the description and the defaults. One ticket per conversation turn:
+a retry, or "Open a ticket" after the bot already opened one in the same turn, returns the same ticket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api import sql
+from api.auth import service as people
+from api.auth.models import Principal
+from api.chat import service as chat
+from api.chat.models import ConversationTicket, Message, TicketRequest
+from api.db import Conn
+from api.errors import Conflict, Forbidden
+from api.tickets import service as tickets
+from api.tickets.models import SourceType, Ticket, TicketCreate, TicketType
+
+Q = sql.load("api.chat")
+TRANSCRIPT_LIMIT = 50
+# Intents that only steer the conversation; they never say what it is about.
+CONTROL_INTENTS = frozenset({
+    "affirm", "deny", "inform", "stop", "thank", "greet", "goodbye", "nlu_fallback",
+    "open_ticket", "human_handoff", "help", "bot_challenge", "ask_question",
+})
+REQUEST_INTENTS = frozenset({"software_request", "access_request", "vpn_access_request", "new_employee_setup"})
+WHO = {"user": "Employee", "bot": "Assistant"}
+
+
+def transcript_text(messages: list[Message]) -> str:
+    """The conversation as plain text for a ticket: ``[HH:MM] Employee: …`` / ``[HH:MM] Assistant: …``."""
+    return "\n".join(f"[{m.created_at:%H:%M}] {WHO[m.direction]}: {m.text}" for m in messages if m.text)
+
+
+def _said(messages: list[Message]) -> list[Message]:
+    """The employee's own words (button payloads such as ``/affirm`` or ``deskmate:…`` left out)."""
+    return [m for m in messages if m.direction == "user" and m.text and not m.text.startswith(("/", "deskmate:"))]
+
+
+def ticket_data(conversation_id: str, history: list[Message], request: TicketRequest) -> TicketCreate:
+    """Title, description with transcript, type and metadata of a conversation's ticket."""
+    said = _said(history)
+    topic = next((m for m in reversed(said) if m.intent and m.intent not in CONTROL_INTENTS), None)
+    classified = topic or next((m for m in reversed(history) if m.direction == "user" and m.intent), None)
+    about = topic or (said[-1] if said else None)
+    title = request.summary or (about.text if about else "Help requested in the chat")
+    details = "\n".join(f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in request.details.items())
+    description = "\n\n".join(filter(None, [request.description, details, "Conversation transcript:",
+                                            transcript_text(history)]))
+    kind = request.type or (TicketType.request if topic and topic.intent in REQUEST_INTENTS else TicketType.incident)
+    metadata: dict[str, Any] = {"conversation_id": conversation_id, "reason": request.reason,
+                                "intent": classified.intent if classified else None,
+                                "confidence": classified.confidence if classified else None}
+    if request.details:
+        metadata["details"] = request.details
+    return TicketCreate(
+        title=title[:200], description=description[:20_000], type=kind,
+        urgency=request.urgency, source_type=SourceType.CHATBOT, source_reference=conversation_id,
+        integration_metadata=metadata)
+
+
+async def _claim(conn: Conn, *, conversation_id: str, key: str, user_message_id: int | None) -> int | None:
+    """None when this turn (or key) has no ticket yet and is now claimed; else the ticket it opened."""
+    params = {"conversation_id": conversation_id, "key": key, "user_message_id": user_message_id}
+    if await (await conn.execute(Q.claim_ticket, params)).fetchone():
+        return None
+    row = await (await conn.execute(Q.claimed_ticket, params)).fetchone()
+    if row is None or row["ticket_id"] is None:
+        raise Conflict("A ticket for this turn is still being opened; retry shortly.")
+    return int(row["ticket_id"])
+
+
+async def open_ticket(conn: Conn, *, conversation_id: str, request: TicketRequest, acting: Principal | None,
+                      idempotency_key: str | None = None, confirm: bool = True) -> ConversationTicket:
+    """Opens (or finds, for a repeated turn) the conversation's ticket for its employee.
+
+    ``acting`` is who asks: None for the conversation's own channel session, else a principal that must be the
+    conversation's employee. ``confirm`` stores the confirmation in the conversation; the bot's actions pass
+    False because they say it in their own reply, which the gateway stores with the turn.
+    """
+    conversation = await chat.get_conversation(conn, conversation_id=conversation_id)
+    if conversation["employee_id"] is None:
+        raise Forbidden("Sign in to the intranet first so the service desk knows who you are.")
+    if acting is not None and acting.id != conversation["employee_id"]:
+        raise Forbidden("This conversation belongs to someone else.")
+    employee = acting or await people.principal_by_id(conn, user_id=conversation["employee_id"])
+    turn = await (await conn.execute(Q.last_user_message, {"id": conversation_id})).fetchone()
+    turn_id = turn["id"] if turn else None
+    key = f"key:{idempotency_key}" if idempotency_key else f"turn:{turn_id or 0}"
+    async with conn.transaction():
+        earlier = await _claim(conn, conversation_id=conversation_id, key=key, user_message_id=turn_id)
+        if earlier is not None:
+            ticket: Ticket = await tickets.get_or_raise(conn, principal=employee, ref=earlier)
+        else:
+            history = await chat.transcript(conn, conversation_id=conversation_id, limit=TRANSCRIPT_LIMIT)
+            ticket, _ = await tickets.create(conn, principal=employee, data=ticket_data(conversation_id, history, request))
+            await conn.execute(Q.record_ticket, {"conversation_id": conversation_id, "key": key, "ticket_id": ticket.id})
+    if not confirm:
+        return ConversationTicket(ticket=ticket, messages=[])
+    text = (f"I've opened ticket {ticket.number} for you. The service desk will be in touch; "
+            "you can ask me for its status any time.")
+    reply = await chat.store(conn, conversation_id, "bot", text, ticket_id=ticket.id)
+    return ConversationTicket(ticket=ticket, messages=[reply])

@@ -1,0 +1,63 @@
+"""Chat fixtures: a fake of Rasa's deskmate channel in front of the app, and conversation starters."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from api.chat.identity import sign_identity
+from api.chat.rasa import SECRET_HEADER, RasaClient, channel_secret
+
+
+class FakeRasa:
+    """Answers deskmate's input channel (bot/channel.py) and NLU parse like Rasa 3.6 does (specs/rasa.md).
+
+    Like the real channel it refuses a request without the channel secret.
+    """
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.received: list[dict] = []
+        self.replies: list[dict] = [{"text": "Let's reset it.", "buttons": [{"title": "Yes", "payload": "/affirm"}]}]
+        self.intent = {"name": "password_reset", "confidence": 0.97}
+        self.down = False
+        self.slow = False
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.slow:
+            raise httpx.ReadTimeout("timed out", request=request)
+        if request.url.path == "/webhooks/deskmate/webhook":
+            if request.headers.get(SECRET_HEADER) != self.secret:
+                return httpx.Response(401, json={"error": "channel secret required"})
+            body = json.loads(request.content)
+            self.received.append(body)
+            return httpx.Response(200, json={
+                "messages": [{"recipient_id": body["sender"], **r} for r in self.replies], "intent": self.intent})
+        if request.url.path == "/model/parse":
+            text = json.loads(request.content)["text"]
+            return httpx.Response(200, json={"text": text, "intent": self.intent, "intent_ranking": [self.intent],
+                                             "entities": []})
+        return httpx.Response(404)
+
+
+@pytest.fixture
+async def rasa(app, settings):
+    fake = FakeRasa(channel_secret(settings))
+    original = app.state.rasa
+    app.state.rasa = RasaClient("http://rasa.test", channel_secret=fake.secret,
+                                transport=httpx.MockTransport(fake.handler))
+    yield fake
+    await app.state.rasa.aclose()
+    app.state.rasa = original
+
+
+async def start(client, settings, email: str | None = None):
+    body = {"identity": sign_identity(settings, email)} if email else {}
+    r = await client.post("/api/v1/chat/conversations", json=body)
+    assert r.status_code == 201, r.text
+    started = r.json()
+    return started["conversation_id"], {"X-Chat-Session": started["session_token"]}, started
