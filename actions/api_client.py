@@ -1,7 +1,9 @@
 """The one HTTP client of the deskmate api used by the actions.
 
 Every call sends ``Authorization: Bearer <service token>`` and, when the conversation
-belongs to a signed-in employee, ``X-On-Behalf-Of: <employee email>``. Every failure
+belongs to a signed-in employee, the turn's ``X-Deskmate-Assertion`` (minted by the api's
+gateway, passed through Rasa's metadata). The action server has no standing right to act for
+anyone: without an assertion the api treats it as an anonymous visitor. Every failure
 (problem+json error, other HTTP error, timeout, connection refused, bad JSON) is raised as
 :class:`ApiError`; actions turn it into a short friendly message and a log line.
 """
@@ -62,8 +64,9 @@ class ApiClient:
     ----------
     base_url: the api root, e.g. ``http://127.0.0.1:8000``.
     token: the service token of the action server.
-    on_behalf_of: the employee email the call is made for, or None (anonymous).
-    timeout: seconds for one whole request.
+    assertion: the turn's signed assertion, or None (an anonymous conversation).
+    timeout: seconds for one whole request (DESKMATE_ACTIONS_API_TIMEOUT_S, shorter than Rasa's
+        timeout for the action server).
     """
 
     def __init__(
@@ -71,31 +74,25 @@ class ApiClient:
         base_url: str,
         token: str,
         *,
-        on_behalf_of: str | None = None,
+        assertion: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
-        self.on_behalf_of = on_behalf_of
+        self.assertion = assertion
         self.timeout = timeout
 
     @classmethod
-    def from_env(cls, *, on_behalf_of: str | None = None) -> ApiClient:
-        """Configured from DESKMATE_API_URL and DESKMATE_SERVICE_TOKEN."""
+    def from_env(cls, *, assertion: str | None = None) -> ApiClient:
+        """Configured from DESKMATE_API_URL, DESKMATE_SERVICE_TOKEN and DESKMATE_ACTIONS_API_TIMEOUT_S."""
         return cls(
             os.environ.get("DESKMATE_API_URL") or DEFAULT_BASE_URL,
             os.environ.get("DESKMATE_SERVICE_TOKEN", ""),
-            on_behalf_of=on_behalf_of,
-            timeout=float(os.environ.get("DESKMATE_API_TIMEOUT") or DEFAULT_TIMEOUT_S),
+            assertion=assertion,
+            timeout=float(os.environ.get("DESKMATE_ACTIONS_API_TIMEOUT_S") or DEFAULT_TIMEOUT_S),
         )
 
     # --- tickets -----------------------------------------------------------------
-    async def create_ticket(self, ticket: dict[str, Any], *, idempotency_key: str) -> dict:
-        return await self._request(
-            "POST", "/api/v1/tickets", json=ticket,
-            headers={"Idempotency-Key": idempotency_key},
-        )
-
     async def get_ticket(self, ref: str | int) -> dict:
         return await self._request("GET", f"/api/v1/tickets/{ref}")
 
@@ -120,13 +117,10 @@ class ApiClient:
         )
 
     # --- chat ----------------------------------------------------------------------
-    async def escalate_conversation(
-        self, conversation_id: str, *, summary: str, reason: str, idempotency_key: str
-    ) -> dict:
+    async def open_conversation_ticket(self, conversation_id: str, request: dict[str, Any]) -> dict:
+        """A ticket from the conversation (the api builds title, transcript and defaults); one per turn."""
         return await self._request(
-            "POST", f"/api/v1/chat/conversations/{conversation_id}/escalate",
-            json={"summary": summary, "reason": reason},
-            headers={"Idempotency-Key": idempotency_key},
+            "POST", f"/api/v1/chat/conversations/{conversation_id}/tickets", json=request,
         )
 
     # --- knowledge -------------------------------------------------------------------
@@ -144,8 +138,8 @@ class ApiClient:
         headers: dict[str, str] | None = None,
     ) -> Any:
         all_headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        if self.on_behalf_of:
-            all_headers["X-On-Behalf-Of"] = self.on_behalf_of
+        if self.assertion:
+            all_headers["X-Deskmate-Assertion"] = self.assertion
         all_headers.update(headers or {})
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:

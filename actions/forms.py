@@ -5,9 +5,11 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+
+from actions.helpers import clear, form_slots
 
 TICKET_NUMBER = re.compile(r"\b(INC|REQ)[- ]?0*(\d{1,6})\b", re.IGNORECASE)
 BARE_ID = re.compile(r"^\s*#?(\d{1,9})\s*$")
@@ -166,7 +168,4 @@ class ActionDiscardForm(Action):
 
     def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         dispatcher.utter_message(response="utter_form_stopped")
-        slots = {"requested_slot"}
-        for form in (domain or {}).get("forms", {}).values():
-            slots.update(form.get("required_slots") or [])
-        return [SlotSet(slot, None) for slot in sorted(slots)]
+        return clear(*form_slots(domain))

@@ -12,6 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 from api import keyfile
 from api.auth import service as people
 from api.auth.models import Role
+from api.chat.rasa import channel_secret
 from api.db import Conn
 from api.settings import Settings
 
@@ -50,21 +51,34 @@ def rasa_token(settings: Settings) -> str:
     return keyfile.read_or_create(settings.data_dir / "rasa.token", nbytes=32)
 
 
+def actions_secret(settings: Settings) -> str:
+    """The secret Rasa shows the action server (DESKMATE_ACTIONS_SECRET, or a file in the data dir)."""
+    if settings.actions_secret is not None:
+        return settings.actions_secret.get_secret_value()
+    return keyfile.read_or_create(settings.data_dir / "actions.secret", nbytes=32)
+
+
 def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_token: str) -> dict[str, str]:
+    """The Procfile's environment. Every process listens on loopback; Rasa's channel and the action server also
+    check a shared secret (docs/security.md). The assertion key stays with the api (it reads it itself)."""
     return {
         "DATABASE_URL": database_url,
         "DESKMATE_RASA_TOKEN": rasa_token(settings),
         "DESKMATE_RASA_URL": settings.rasa_url,
+        "DESKMATE_RASA_CHANNEL_SECRET": channel_secret(settings),
+        "DESKMATE_ACTIONS_SECRET": actions_secret(settings),
         "DESKMATE_ACTIONS_URL": "http://127.0.0.1:5055/webhook",
         "DESKMATE_API_URL": f"http://{settings.host}:{settings.port}",
         "DESKMATE_SERVICE_TOKEN": bot_token,
+        "DESKMATE_RASA_ACTION_TIMEOUT_S": str(settings.rasa_action_timeout_s),
+        "DESKMATE_ACTIONS_API_TIMEOUT_S": str(settings.actions_api_timeout_s),
         **rasa_tracker_env(tracker_url),
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONUNBUFFERED": "1",
-        "SANIC_HOST": "127.0.0.1",
-        "DESKMATE_KB_PRELOAD_MODEL": os.environ.get("DESKMATE_KB_PRELOAD_MODEL", "true"),  # first answer is quick  # the action server (rasa_sdk) listens on loopback only
+        "SANIC_HOST": "127.0.0.1",  # the action server listens on loopback only (the Procfile says so too)
+        "DESKMATE_KB_PRELOAD_MODEL": os.environ.get("DESKMATE_KB_PRELOAD_MODEL", "true"),  # first answer is quick
     }
 
 

@@ -1,106 +1,130 @@
-"""Fixtures of the action tests: a fake deskmate api and tracker builders.
+"""Fixtures of the bot's tests: the REAL deskmate api as a process, and tracker builders.
 
-These tests need rasa_sdk, which only the Rasa environment (.venv-rasa) has; under the
-backend's Python 3.11 environment they are not collected.
+The api runs under the backend's Python 3.11 environment (tests/bot/api_process.py: the real app on a
+fresh test database, plus a small /_test router that plays the chat gateway's part of a turn), so a
+contract break between the actions and the api fails here. These tests need rasa_sdk, which only the
+Rasa environment (.venv-rasa) has; under the backend's environment they are not collected.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
-import threading
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 if importlib.util.find_spec("rasa_sdk") is None:  # backend environment: nothing to run here
     collect_ignore_glob = ["test_*.py"]
 
-TOKEN = "test-service-token"
+ROOT = Path(__file__).resolve().parents[2]
+BACKEND_PYTHON = ROOT / ".venv" / "bin" / "python"
+DATA_DIR = Path(os.environ.get("DESKMATE_TEST_DATA_DIR", ROOT / "var" / "test"))
+API_START_TIMEOUT_S = 300
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-@dataclass
-class FakeApi:
-    """A local HTTP server answering like the deskmate api; records every request."""
-
-    url: str = ""
-    routes: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
-    requests: list[Recorded] = field(default_factory=list)
-
-    def on(self, method: str, path: str, status: int, body: Any) -> None:
-        self.routes[(method, path)] = (status, body)
-
-    def problem(self, method: str, path: str, status: int, title: str, detail: str = "") -> None:
-        self.on(method, path, status, {"type": "about:blank", "title": title,
-                                       "status": status, "detail": detail})
-
-
-def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            api.requests.append(Recorded(
-                method=self.command, path=parts.path, query=parse_qs(parts.query),
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=json.loads(raw) if raw else None,
-            ))
-            status, body = api.routes.get((self.command, parts.path), (404, {
-                "type": "about:blank", "title": "Not Found", "status": 404,
-                "detail": f"no route {parts.path}"}))
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                status, body = 401, {"type": "about:blank", "title": "Unauthorized",
-                                     "status": 401, "detail": "bad token"}
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/problem+json" if status >= 400
-                             else "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = _serve
-
-        def log_message(self, *args: Any) -> None:  # keep test output clean
-            pass
-
-    return Handler
-
-
-@contextlib.contextmanager
-def serve_fake_api() -> Iterator[FakeApi]:
-    """Runs a FakeApi on a free loopback port for the duration of the block."""
-    api = FakeApi()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+def http(method: str, url: str, body: Any = None, token: str | None = None,
+         timeout: float = 30) -> tuple[int, Any]:
+    """One JSON request; (status, parsed body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        yield api
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@dataclass
+class Api:
+    """The running api: its URL, the set-up people, and the gateway's part of a turn."""
+
+    url: str
+    setup: dict[str, str]
+
+    def conversation(self, email: str | None = None) -> str:
+        status, body = http("POST", f"{self.url}/_test/conversations", {"email": email})
+        assert status == 200, body
+        return body["conversation_id"]
+
+    def turn(self, conversation_id: str, text: str, intent: str | None = None) -> dict[str, Any]:
+        """Stores the user's text as the gateway does; returns the turn's metadata for Rasa."""
+        status, body = http("POST", f"{self.url}/_test/conversations/{conversation_id}/turn",
+                            {"text": text, "intent": intent})
+        assert status == 200, body
+        return body
+
+    def as_admin(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = http(method, f"{self.url}/api/v1{path}", body, token=self.setup["admin_token"])
+        assert status < 300, (status, answer)
+        return answer
+
+    def tickets_of(self, email_key: str) -> list[dict[str, Any]]:
+        status, page = http("GET", f"{self.url}/api/v1/tickets?requester=me&limit=100",
+                            token=self.setup[f"{email_key}_token"])
+        assert status == 200, page
+        return page["items"]
+
+
+def _wait(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + API_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the api exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"the api did not answer {url} within {API_START_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="session")
+def real_api() -> Iterator[Api]:
+    """The real api process on a fresh database; stopped after the session."""
+    port = free_port()
+    log = DATA_DIR / "logs" / "bot-api.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DESKMATE_", "DATABASE_URL"))}
+    env.update(DESKMATE_TEST_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT))
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(BACKEND_PYTHON), str(ROOT / "tests" / "bot" / "api_process.py"),
+                                    "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{url}/readyz", process, log)
+        status, setup = http("GET", f"{url}/_test/setup")
+        assert status == 200, setup
+        # The first question loads the embedding model (half a minute on a busy machine); later ones are quick.
+        http("POST", f"{url}/api/v1/kb/answer", {"question": "warm up"}, token=setup["service_token"],
+             timeout=API_START_TIMEOUT_S)
+        yield Api(url=url, setup=setup)
     finally:
-        server.shutdown()
-        server.server_close()
+        process.terminate()
+        process.wait(timeout=15)
 
 
 @pytest.fixture
-def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
-    with serve_fake_api() as api:
-        monkeypatch.setenv("DESKMATE_API_URL", api.url)
-        monkeypatch.setenv("DESKMATE_SERVICE_TOKEN", TOKEN)
-        monkeypatch.setenv("DESKMATE_API_TIMEOUT", "5")
-        yield api
+def api(real_api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
+    """The real api, and the action server's environment pointing at it."""
+    monkeypatch.setenv("DESKMATE_API_URL", real_api.url)
+    monkeypatch.setenv("DESKMATE_SERVICE_TOKEN", real_api.setup["service_token"])
+    monkeypatch.setenv("DESKMATE_ACTIONS_API_TIMEOUT_S", "20")
+    return real_api

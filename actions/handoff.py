@@ -1,0 +1,28 @@
+"""The hand-off to a person: a ticket from the conversation, which the api fills with the transcript."""
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+
+from actions.helpers import clear, form_slots, number, open_ticket, requires_sign_in
+
+
+class ActionEscalateConversation(Action):
+    """Hands the conversation to a person: the employee asked (human_handoff) or the bot could not help."""
+
+    def name(self) -> str:
+        return "action_escalate_conversation"
+
+    @requires_sign_in(all_form_slots=True)
+    async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        ticket = await open_ticket(dispatcher, tracker, {
+            "reason": "user_request" if intent == "human_handoff" else "fallback",
+            "summary": tracker.get_slot("summary"),
+        }, action=self.name())
+        if ticket:
+            dispatcher.utter_message(
+                text=f"I've passed our conversation to the service desk team as {number(ticket)}. "
+                "A person will get back to you as soon as possible."
+            )
+        return clear(*form_slots(domain))

@@ -1,0 +1,97 @@
+"""deskmate's Rasa input channel: the REST channel, for the deskmate api only.
+
+Registered in bot/credentials.yml as ``bot.channel.DeskmateInput`` (``rasa run`` must be able to import
+``bot``: the Procfile runs it from the repository root with ``PYTHONPATH=.``). It serves
+``POST /webhooks/deskmate/webhook`` and ``GET /webhooks/deskmate/``; every request must carry
+``X-Deskmate-Channel-Secret`` equal to the ``secret`` credential (``${DESKMATE_RASA_CHANNEL_SECRET}``),
+compared in constant time. With no secret configured it refuses everything. Rasa's own REST channel
+(``rest:``) is not enabled: its webhook has no authentication at all.
+
+The answer is ``{"messages": [...REST channel replies...], "intent": {"name", "confidence"}}``: the replies
+and the intent Rasa detected in the user's text, so the gateway needs no second request for the tracker.
+
+Rasa 3.6 gives every call of the action server a fixed 5-minute timeout. Importing this module sets it to
+``DESKMATE_RASA_ACTION_TIMEOUT_S`` (shorter than the gateway's wait for Rasa, see docs/chat.md).
+"""
+from __future__ import annotations
+
+import copy
+import hmac
+import logging
+import os
+from asyncio import CancelledError
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import rasa.core.actions.action as rasa_actions
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+SECRET_HEADER = "X-Deskmate-Channel-Secret"
+
+if os.environ.get("DESKMATE_RASA_ACTION_TIMEOUT_S"):
+    rasa_actions.DEFAULT_REQUEST_TIMEOUT = float(os.environ["DESKMATE_RASA_ACTION_TIMEOUT_S"])
+
+
+class DeskmateInput(InputChannel):
+    """Rasa's REST channel behind a shared secret, answering the replies with the detected intent."""
+
+    def __init__(self, secret: str = "") -> None:
+        self.secret = secret
+
+    @classmethod
+    def name(cls) -> str:
+        return "deskmate"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        return cls(str((credentials or {}).get("secret") or ""))
+
+    def allowed(self, request: Request) -> bool:
+        given = request.headers.get(SECRET_HEADER, "")
+        return bool(self.secret) and hmac.compare_digest(given.encode(), self.secret.encode())
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("deskmate_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            if not self.allowed(request):
+                return response.json({"error": "forbidden"}, status=403)
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if not self.allowed(request):
+                logger.warning("deskmate channel: refused a request without the channel secret")
+                return response.json({"error": "forbidden"}, status=403)
+            body = request.json if isinstance(request.json, dict) else {}
+            sender, text = body.get("sender"), body.get("message")
+            metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+            if not isinstance(sender, str) or not isinstance(text, str):
+                return response.json({"error": "sender and message are required"}, status=400)
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+                                                 metadata=metadata))
+            except CancelledError:
+                logger.error("deskmate channel: message handling timed out: %r", copy.deepcopy(text))
+            except Exception:  # the REST channel's behaviour: answer what was collected
+                logger.exception("deskmate channel: message handling failed")
+            return response.json({"messages": collector.messages,
+                                  "intent": await _latest_intent(request, sender)})
+
+        return hook
+
+
+async def _latest_intent(request: Request, sender: str) -> dict[str, Any]:
+    """The intent of the conversation's newest user message (from the tracker the turn just updated)."""
+    agent = getattr(request.app.ctx, "agent", None)
+    if agent is None or agent.processor is None:
+        return {}
+    tracker = await agent.processor.get_tracker(sender)
+    intent = (tracker.latest_message.intent if tracker.latest_message else None) or {}
+    return {"name": intent.get("name"), "confidence": intent.get("confidence")}
