@@ -163,3 +163,8 @@ async def test_that_solved_it_records_helpful_feedback_without_asking_rasa(clien
     assert untouched["helpful"] is None
     history = (await client.get(url, headers=session)).json()["messages"]
     assert [m["text"] for m in history if m["direction"] == "user"] == ["That solved it", "That solved it"]
+
+
+async def test_the_web_endpoint_starts_only_web_conversations(client):
+    assert (await client.post("/api/v1/chat/conversations", json={"channel": "web"})).status_code == 201
+    assert (await client.post("/api/v1/chat/conversations", json={"channel": "slack"})).status_code == 422

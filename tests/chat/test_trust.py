@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import jwt
 import pytest
+import yaml
 from conftest import start as _start
 from pydantic import ValidationError
 
+from api import stack
 from api.auth import assertions
 from api.auth.models import Role
-from api.settings import Settings
+from api.chat.rasa import channel_secret
+from api.settings import REPO_ROOT, Settings
 
 TICKET = {"reason": "form", "summary": "Need Visio installed", "urgency": 2, "type": "request",
           "details": {"software": "Visio"}}
@@ -169,3 +172,23 @@ async def test_after_rasa_comes_back_the_same_conversation_continues(client, set
     history = (await client.get(url, headers=session)).json()["messages"]
     assert [m["text"] for m in history if m["direction"] == "user"] == ["my vpn is broken", "are you back?"]
 
+
+
+def test_procfile_deskmate_run_and_the_bot_config_agree(settings: Settings) -> None:
+    """Every bot process binds loopback, Rasa's only channel is deskmate's, and both secrets reach the processes."""
+    procfile = dict(line.split(": ", 1) for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line)
+    env = stack.process_env(settings, database_url="postgresql://x/y", tracker_url="postgresql://x/y", bot_token="t")
+    credentials = yaml.safe_load((REPO_ROOT / "bot" / "credentials.yml").read_text())
+    endpoints = (REPO_ROOT / "bot" / "endpoints.yml").read_text()
+
+    assert "--interface 127.0.0.1" in procfile["rasa"] and "PYTHONPATH=." in procfile["rasa"]
+    assert "-m actions.server --host 127.0.0.1" in procfile["actions"] and "rasa_sdk" not in procfile["actions"]
+    assert list(credentials) == ["bot.channel.DeskmateInput"]  # no `rest:`, whose webhook anyone may call
+    assert credentials["bot.channel.DeskmateInput"] == {"secret": "${DESKMATE_RASA_CHANNEL_SECRET}"}
+    assert "X-Deskmate-Actions-Secret: ${DESKMATE_ACTIONS_SECRET}" in endpoints
+    assert env["DESKMATE_RASA_CHANNEL_SECRET"] == channel_secret(settings)
+    assert env["DESKMATE_ACTIONS_SECRET"] == stack.actions_secret(settings) != env["DESKMATE_RASA_CHANNEL_SECRET"]
+    assert env["SANIC_HOST"] == "127.0.0.1"
+    assert "DESKMATE_ASSERTION_KEY" not in env  # only the api needs it, and reads it itself
+    assert float(env["DESKMATE_RASA_ACTION_TIMEOUT_S"]) < settings.rasa_timeout_s
+    assert float(env["DESKMATE_ACTIONS_API_TIMEOUT_S"]) < float(env["DESKMATE_RASA_ACTION_TIMEOUT_S"])

@@ -38,6 +38,8 @@ RASA_VENV = REPO_ROOT / ".venv-rasa"
 RASA_MODEL = REPO_ROOT / "bot" / "models" / "deskmate.tar.gz"
 RASA_START_TIMEOUT_S = float(os.environ.get("DESKMATE_RASA_START_TIMEOUT", "300"))
 RASA_TEST_DB = "deskmate_test_rasa"
+CHANNEL_SECRET = "e2e-channel-" + os.urandom(12).hex()  # DESKMATE_RASA_CHANNEL_SECRET of every api started here
+ACTIONS_SECRET = "e2e-actions-" + os.urandom(12).hex()
 
 
 # ---------- processes ----------
@@ -94,14 +96,15 @@ def start_service(name: str, cmd: list[str], *, env: dict[str, str], url: str, h
 def start_api(database_url: str, name: str, *, port: int | None = None, **env: str) -> Service:
     port = port or free_port()
     environ = {**os.environ, "DATABASE_URL": database_url, "DESKMATE_ENV": "test", "DESKMATE_PORT": str(port),
-               "DESKMATE_DATA_DIR": str(TEST_DATA_DIR), "DESKMATE_LOG_LEVEL": "WARNING", **env}
+               "DESKMATE_DATA_DIR": str(TEST_DATA_DIR), "DESKMATE_LOG_LEVEL": "WARNING",
+               "DESKMATE_RASA_CHANNEL_SECRET": CHANNEL_SECRET, **env}
     return start_service(name, [sys.executable, "-m", "api.cli", "serve"], env=environ,
                          url=f"http://127.0.0.1:{port}", health="/readyz")
 
 
 @pytest.fixture(scope="session")
 def fake_rasa() -> Iterator[FakeRasa]:
-    with FakeRasaServer() as fake:
+    with FakeRasaServer(secret=CHANNEL_SECRET) as fake:
         yield fake
 
 
@@ -118,9 +121,55 @@ def widget_api(database_url: str, fake_rasa: FakeRasa, intranet: tuple[str, dict
 def api_without_rasa(database_url: str) -> Iterator[str]:
     """The api as a real process whose Rasa is down (nothing listens on its port)."""
     service = start_api(database_url, "api-no-rasa", DESKMATE_RASA_URL=f"http://127.0.0.1:{free_port()}",
-                        DESKMATE_RASA_TIMEOUT_S="2")
+                        **SHORT_TIMEOUTS)
     yield service.url
     service.stop()
+
+
+# Hop timeouts that nest (api/settings.py checks it) with a 2 s wait for Rasa.
+SHORT_TIMEOUTS = {"DESKMATE_RASA_TIMEOUT_S": "2", "DESKMATE_RASA_ACTION_TIMEOUT_S": "1.5",
+                  "DESKMATE_ACTIONS_API_TIMEOUT_S": "1", "DESKMATE_LLM_TIMEOUT_S": "0.4"}
+
+
+@dataclass
+class FakeRasaProcess:
+    """The fake Rasa as its own process on a fixed port, so a test can kill it and start it again."""
+
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "tests" / "fakes" / "rasa_server.py"),
+                                      "--port", str(self.port), "--secret", CHANNEL_SECRET], cwd=REPO_ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the fake Rasa did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def restartable_rasa(database_url: str) -> Iterator[tuple[str, FakeRasaProcess]]:
+    """An api whose Rasa is a fake process that tests may kill and restart: (api URL, the fake)."""
+    fake = FakeRasaProcess(free_port())
+    fake.start()
+    service = start_api(database_url, "api-restartable-rasa", DESKMATE_RASA_URL=fake.url, **SHORT_TIMEOUTS)
+    yield service.url, fake
+    service.stop()
+    fake.kill()
 
 
 def _rasa_available() -> bool:
@@ -133,9 +182,23 @@ async def service_token(database_url: str) -> str:
         return await stack.service_token(conn)
 
 
+@dataclass
+class Stack:
+    api: str
+    rasa: str
+    actions: str
+    services: dict[str, Service]
+
+
 @pytest.fixture(scope="session")
-def real_stack(pg_server: str, database_url: str, service_token: str) -> Iterator[str]:
-    """The real Rasa server and action server, and an api using them; yields the api's URL.
+def real_stack(real_processes: Stack) -> str:
+    """The api of the real stack (Rasa server, action server, api)."""
+    return real_processes.api
+
+
+@pytest.fixture(scope="session")
+def real_processes(pg_server: str, database_url: str, service_token: str) -> Iterator[Stack]:
+    """The real Rasa server and action server, and an api using them, started as the Procfile does.
 
     Skipped when .venv-rasa or the trained model is missing, unless DESKMATE_REQUIRE_RASA is set (CI).
     """
@@ -152,11 +215,13 @@ def real_stack(pg_server: str, database_url: str, service_token: str) -> Iterato
            "DESKMATE_ACTIONS_URL": f"http://127.0.0.1:{actions_port}/webhook",
            "DESKMATE_API_URL": f"http://127.0.0.1:{api_port}", "DESKMATE_SERVICE_TOKEN": service_token,
            "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
-           "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "PYTHONUNBUFFERED": "1", "SANIC_HOST": "127.0.0.1"}
+           "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT),
+           "DESKMATE_RASA_CHANNEL_SECRET": CHANNEL_SECRET, "DESKMATE_ACTIONS_SECRET": ACTIONS_SECRET,
+           "DESKMATE_RASA_ACTION_TIMEOUT_S": "25", "DESKMATE_ACTIONS_API_TIMEOUT_S": "20"}
     started: list[Service] = []
     try:
         started.append(start_service(
-            "actions", [str(RASA_VENV / "bin" / "python"), "-m", "rasa_sdk", "--actions", "actions",
+            "actions", [str(RASA_VENV / "bin" / "python"), "-m", "actions.server", "--host", "127.0.0.1",
                         "--port", str(actions_port)],
             env=env, url=f"http://127.0.0.1:{actions_port}", health="/health", timeout_s=60))
         started.append(start_service(
@@ -168,7 +233,8 @@ def real_stack(pg_server: str, database_url: str, service_token: str) -> Iterato
         api_env = {"DESKMATE_RASA_URL": f"http://127.0.0.1:{rasa_port}", "DESKMATE_RASA_TOKEN": rasa_token,
                    "DESKMATE_RASA_TIMEOUT_S": "30"}
         started.append(start_api(database_url, "api-real-rasa", port=api_port, **api_env))
-        yield started[-1].url
+        yield Stack(api=started[-1].url, rasa=started[1].url, actions=started[0].url,
+                    services={s.name: s for s in started})
     finally:
         for service in reversed(started):
             service.stop()

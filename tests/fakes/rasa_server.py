@@ -1,8 +1,10 @@
-"""A fake Rasa 3.6 server for widget and gateway tests: REST channel, tracker and NLU parse.
+"""A fake Rasa 3.6 server for widget and gateway tests: deskmate's input channel and NLU parse.
 
-It answers the way Rasa does (see ../shared/specs/rasa.md): ``POST /webhooks/rest/webhook`` returns a
-JSON array of ``{recipient_id, text, buttons?, custom?}``, ``GET /conversations/{id}/tracker`` returns the
-latest message's intent. Replies are deterministic, chosen by the user's text (see ``SCRIPT``).
+It answers the way Rasa with deskmate's channel (bot/channel.py) does: ``POST /webhooks/deskmate/webhook``
+refuses a request without the right ``X-Deskmate-Channel-Secret`` (403) and otherwise returns
+``{"messages": [{recipient_id, text, buttons?, custom?}], "intent": {"name", "confidence"}}``; Rasa's plain
+REST channel is not there (404), as in the real configuration. Replies are deterministic, chosen by the
+user's text (see ``SCRIPT``).
 
 Tests can hold every reply until they release it, to see what the widget shows while it waits::
 
@@ -10,14 +12,15 @@ Tests can hold every reply until they release it, to see what the widget shows w
     …                      # …assert the typing indicator
     fake.release()         # …and now they answer
 
-Run standalone for manual widget work: ``python tests/fakes/rasa_server.py --port 5005``.
+Run standalone (manual widget work, or as a process a test stops and restarts):
+``python tests/fakes/rasa_server.py --port 5005 --secret S``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +61,7 @@ class FakeRasa:
     """The fake server's state: what it received, and the gate that holds replies."""
 
     url: str = ""
+    secret: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
     _gate: threading.Event = field(default_factory=threading.Event)
@@ -74,8 +78,8 @@ class FakeRasa:
     def release(self) -> None:
         self._gate.set()
 
-    def answer(self, sender: str, text: str) -> list[dict[str, Any]]:
-        self.received.append({"sender": sender, "message": text})
+    def answer(self, sender: str, text: str, metadata: Any = None) -> dict[str, Any]:
+        self.received.append({"sender": sender, "message": text, "metadata": metadata})
         if not self._gate.is_set():
             self.waiting.set()
             self._gate.wait(HOLD_TIMEOUT_S)
@@ -86,7 +90,7 @@ class FakeRasa:
             out[0]["buttons"] = reply["buttons"]
         if reply["custom"]:
             out.append({"recipient_id": sender, "custom": reply["custom"]})
-        return out
+        return {"messages": out, "intent": self.latest[sender]}
 
 
 def _handler(fake: FakeRasa) -> type[BaseHTTPRequestHandler]:
@@ -101,6 +105,10 @@ def _handler(fake: FakeRasa) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _allowed(self) -> bool:
+            given = self.headers.get("X-Deskmate-Channel-Secret") or ""
+            return bool(fake.secret) and hmac.compare_digest(given.encode(), fake.secret.encode())
+
         def _json(self) -> Any:
             length = int(self.headers.get("Content-Length") or 0)
             return json.loads(self.rfile.read(length) or b"null")
@@ -109,19 +117,20 @@ def _handler(fake: FakeRasa) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             if path == "/":
                 return self._send(200, "Hello from Rasa: 3.6.21", "text/plain")
-            if path == "/webhooks/rest/":
+            if path == "/webhooks/deskmate/":
+                if not self._allowed():
+                    return self._send(403, {"error": "forbidden"})
                 return self._send(200, {"status": "ok"})
-            if m := re.fullmatch(r"/conversations/([^/]+)/tracker", path):
-                intent = fake.latest.get(m.group(1), {"name": None, "confidence": None})
-                return self._send(200, {"sender_id": m.group(1),
-                                        "latest_message": {"intent": intent, "entities": []}})
             self._send(404, {"status": "failure", "reason": "NotFound", "code": 404})
 
         def do_POST(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path
             body = self._json() or {}
-            if path == "/webhooks/rest/webhook":
-                return self._send(200, fake.answer(str(body.get("sender", "default")), str(body.get("message", ""))))
+            if path == "/webhooks/deskmate/webhook":
+                if not self._allowed():
+                    return self._send(403, {"error": "forbidden"})
+                return self._send(200, fake.answer(str(body.get("sender", "default")), str(body.get("message", "")),
+                                                   body.get("metadata")))
             if path == "/model/parse":
                 text = str(body.get("text", ""))
                 reply = SCRIPT.get(text.strip().lower()) or _reply("", intent="ask_question", confidence=0.42)
@@ -138,8 +147,8 @@ def _handler(fake: FakeRasa) -> type[BaseHTTPRequestHandler]:
 class FakeRasaServer:
     """The fake on a free loopback port, served from a background thread: ``with FakeRasaServer() as fake:``."""
 
-    def __init__(self, port: int = 0) -> None:
-        self.fake = FakeRasa()
+    def __init__(self, port: int = 0, *, secret: str) -> None:
+        self.fake = FakeRasa(secret=secret)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.fake))
         self._server.daemon_threads = True
         self.fake.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -158,8 +167,9 @@ class FakeRasaServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=5005)
+    parser.add_argument("--secret", required=True, help="the channel secret (DESKMATE_RASA_CHANNEL_SECRET)")
     args = parser.parse_args()
-    with FakeRasaServer(args.port) as fake:
+    with FakeRasaServer(args.port, secret=args.secret) as fake:
         print(f"fake Rasa listening on {fake.url}", flush=True)
         threading.Event().wait()
 

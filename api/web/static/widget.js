@@ -305,7 +305,7 @@
     addBubble("user", shown);
     setBusy(true);
     return inConversation(function () {
-      return api("POST", "/" + state.conversationId + "/escalate", { reason: "user_request" });
+      return api("POST", "/" + state.conversationId + "/tickets", { reason: "user_request" });
     }).then(function (res) {
       setBusy(false);
       if (res.status !== 201) return showError(res);
