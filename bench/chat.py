@@ -25,6 +25,7 @@ import httpx
 from _server import REPO_ROOT, api_process, bench_database, summary
 
 from api.chat.identity import sign_identity
+from api.chat.rasa import channel_secret
 from api.settings import Settings
 from api.stack import wait_until_ready
 
@@ -33,15 +34,16 @@ CONVERSATION = ["hi there", "my laptop fan is really loud and it gets hot", "tha
 
 def start_rasa(env: dict[str, str], rasa_port: int, actions_port: int) -> list[subprocess.Popen[bytes]]:
     venv = REPO_ROOT / ".venv-rasa" / "bin"
-    actions = subprocess.Popen([str(venv / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port",
+    actions = subprocess.Popen([str(venv / "python"), "-m", "actions.server", "--host", "127.0.0.1", "--port",
                                 str(actions_port)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     rasa = subprocess.Popen([str(venv / "rasa"), "run", "--enable-api", "--auth-token", env["DESKMATE_RASA_TOKEN"],
                              "--interface", "127.0.0.1", "--port", str(rasa_port), "--model",
                              "bot/models/deskmate.tar.gz", "--endpoints", "bot/endpoints.yml", "--credentials",
-                             "bot/credentials.yml"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                             "bot/credentials.yml"], cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT)},
+                            stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    wait_until_ready(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", rasa, timeout_s=300, what="rasa")
+    wait_until_ready(f"http://127.0.0.1:{rasa_port}/", rasa, timeout_s=300, what="rasa")
     return [rasa, actions]
 
 
@@ -84,17 +86,20 @@ class Gateway:
 
 
 class Direct:
-    def __init__(self, rasa: str, email: str) -> None:
-        self.rasa, self.email = rasa, email
+    """Turns straight to Rasa's deskmate channel (with its secret; anonymous: no assertion)."""
+
+    def __init__(self, rasa: str, secret: str) -> None:
+        self.rasa, self.secret = rasa, secret
 
     async def start(self, http: httpx.AsyncClient, n: int) -> str:
         return f"direct-{uuid.uuid4()}"
 
     async def say(self, http: httpx.AsyncClient, sender: str, text: str) -> None:
-        body = {"sender": sender, "message": text, "metadata": {"employee_email": self.email}}
-        r = await http.post(f"{self.rasa}/webhooks/rest/webhook", json=body)
+        body = {"sender": sender, "message": text, "metadata": {"conversation_id": sender, "channel": "web"}}
+        r = await http.post(f"{self.rasa}/webhooks/deskmate/webhook", json=body,
+                            headers={"X-Deskmate-Channel-Secret": self.secret})
         r.raise_for_status()
-        assert r.json(), "rasa returned no reply"
+        assert r.json()["messages"], "rasa returned no reply"
 
 
 def main() -> None:
@@ -112,6 +117,7 @@ def main() -> None:
         if args.attach:
             api, rasa = args.api, args.rasa
             identity = sign_identity(Settings(data_dir=Path(args.data_dir)), email)
+            secret = channel_secret(Settings(data_dir=Path(args.data_dir)))
         else:
             from api import stack as deskmate_stack
 
@@ -128,10 +134,11 @@ def main() -> None:
                                                   DESKMATE_DATA_DIR=str(settings.data_dir),
                                                   DESKMATE_RASA_TOKEN=env["DESKMATE_RASA_TOKEN"]))
             identity = sign_identity(settings, email)
+            secret = env["DESKMATE_RASA_CHANNEL_SECRET"]
 
         async def go() -> dict[str, object]:
-            await conversations(2, 1, Direct(rasa, email))  # warm-up
-            direct = await conversations(args.clients, args.rounds, Direct(rasa, email))
+            await conversations(2, 1, Direct(rasa, secret))  # warm-up
+            direct = await conversations(args.clients, args.rounds, Direct(rasa, secret))
             gateway = await conversations(args.clients, args.rounds, Gateway(api, identity))
             return {"direct_rasa": direct, "gateway": gateway}
 
