@@ -67,7 +67,7 @@ class RasaClient:
         answer = await self._request("POST", f"{CHANNEL_PATH}/webhook", json=body)
         if not isinstance(answer, dict):
             raise RasaUnavailable("Rasa's channel answered something other than a JSON object")
-        intent = answer.get("intent") if isinstance(answer.get("intent"), dict) else {}
+        intent: dict[str, Any] = answer["intent"] if isinstance(answer.get("intent"), dict) else {}
         messages = answer.get("messages")
         return Reply(messages=messages if isinstance(messages, list) else [],
                      intent=intent.get("name"), confidence=intent.get("confidence"))
