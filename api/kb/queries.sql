@@ -47,9 +47,11 @@ SELECT a.id, %(answer_id)s, %(user_id)s, %(helpful)s FROM kb_articles a WHERE a.
 ON CONFLICT (answer_id, article_id) WHERE answer_id IS NOT NULL DO UPDATE SET helpful = excluded.helpful,
     created_at = now()
 
--- name: insert_article_feedback
--- A helpfulness vote on an article read directly.
+-- name: upsert_article_feedback
+-- A person's helpfulness vote on an article read directly: one per person and article, the last one wins.
 INSERT INTO kb_feedback (article_id, user_id, helpful) VALUES (%(article_id)s, %(user_id)s, %(helpful)s)
+ON CONFLICT (article_id, user_id) WHERE answer_id IS NULL DO UPDATE SET helpful = excluded.helpful,
+    created_at = now()
 
 -- name: count_view
 -- Counts one view of an article.

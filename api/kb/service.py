@@ -133,7 +133,7 @@ async def track_view(conn: Conn, *, principal: Principal, article_id: str) -> No
 
 async def track_helpful(conn: Conn, *, principal: Principal, article_id: str, helpful: bool) -> None:
     await _visible(conn, principal, article_id)
-    await conn.execute(Q.insert_article_feedback, {"article_id": article_id, "user_id": principal.id,
+    await conn.execute(Q.upsert_article_feedback, {"article_id": article_id, "user_id": principal.id,
                                                    "helpful": helpful})
 
 

@@ -1,0 +1,12 @@
+-- One helpfulness vote per person per article read directly (POST /kb/articles/{id}/track-helpful):
+-- a repeated vote replaces the earlier one (the last vote wins). Votes through a rated answer were
+-- already one per answer and cited article (kb_feedback_answer_key).
+
+-- Keep each person's latest direct vote per article, drop the older repeats.
+DELETE FROM kb_feedback f
+USING kb_feedback newer
+WHERE f.answer_id IS NULL AND newer.answer_id IS NULL
+  AND newer.article_id = f.article_id AND newer.user_id = f.user_id
+  AND newer.id > f.id;
+
+CREATE UNIQUE INDEX kb_feedback_reader_key ON kb_feedback (article_id, user_id) WHERE answer_id IS NULL;
