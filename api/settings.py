@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     kb_answer_sources: int = Field(default=4, ge=1, le=10)
     kb_min_similarity: float = Field(default=0.35, ge=0, le=1)
     kb_confident_similarity: float = Field(default=0.5, ge=0, le=1)
+    kb_trends_min_size: int = Field(default=2, ge=2, le=100)
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None

@@ -12,7 +12,7 @@ Connections passed in must use ``dict_row`` and have the vector type registered 
 
 from kb_index._answer import LLMConfig, answer, build_messages, extractive, make_llm
 from kb_index._chunk import CHUNKER_VERSION, MODEL_TOKEN_LIMIT, chunk_article, sections
-from kb_index._cluster import Cluster, cluster_texts, suggest_title
+from kb_index._cluster import Cluster, cluster_texts, keywords, suggest_title
 from kb_index._embed import DIMENSIONS, Embedder, default_model_path
 from kb_index._eval import EvalQuery, evaluate, load_queries, percentile, ranking_metrics
 from kb_index._parse import ArticleError, article_files, html_to_text, load_dir, parse_file, parse_text, slugify
@@ -54,6 +54,7 @@ __all__ = [
     "fuse",
     "html_to_text",
     "ingest",
+    "keywords",
     "load_dir",
     "load_queries",
     "make_llm",

@@ -24,11 +24,13 @@ from api.kb.models import (
     ArticleSummary,
     ArticleWrite,
     Citation,
+    RelatedArticles,
     SearchRequest,
     SearchResponse,
     SearchResult,
 )
 from api.settings import Settings
+from api.tickets import service as tickets
 
 Q = sql.load("api.kb")
 CREATE_SCOPE = "kb.articles.create"
@@ -82,10 +84,13 @@ async def search(conn: Conn, kb: Kb, *, principal: Principal, data: SearchReques
     return SearchResponse(results=[_result(kb.settings, h) for h in hits])
 
 
-async def related(conn: Conn, kb: Kb, *, principal: Principal, text: str, k: int = 5) -> list[SearchResult]:
-    """Articles the caller may see that are closest to ``text`` (a ticket's title and description)."""
-    hits = await kb_index.search(conn, query=text[:2000], embedder=kb.embedder, k=k, audiences=audiences(principal))
-    return [_result(kb.settings, h) for h in hits]
+async def related_to_ticket(conn: Conn, kb: Kb, *, principal: Principal, ticket_ref: str,
+                            k: int = 5) -> RelatedArticles:
+    """Articles the caller may see closest to a ticket the caller may see (its title and description)."""
+    ticket = await tickets.get_or_raise(conn, principal=principal, ref=ticket_ref)
+    text = f"{ticket.title}\n{ticket.description}"[:2000]
+    hits = await kb_index.search(conn, query=text, embedder=kb.embedder, k=k, audiences=audiences(principal))
+    return RelatedArticles(ticket_id=ticket.id, results=[_result(kb.settings, h) for h in hits])
 
 
 async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str) -> AnswerResponse:
