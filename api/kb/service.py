@@ -72,6 +72,12 @@ def article_url(settings: Settings, article_id: str, url: str | None) -> str:
     return url or f"{settings.base_url}/api/v1/kb/articles/{article_id}"
 
 
+def own_hosts(settings: Settings) -> set[str]:
+    """deskmate's own host: answers may link to it (articles without a URL are cited by their API address)."""
+    host = kb_index.link_host(settings.base_url)
+    return {host} if host else set()
+
+
 def _result(settings: Settings, hit: kb_index.SearchHit) -> SearchResult:
     return SearchResult(article_id=hit.article_id, title=hit.title, url=article_url(settings, hit.article_id, hit.url),
                         category=hit.category, snippet=hit.snippet, heading_path=list(hit.heading_path),
@@ -100,7 +106,7 @@ async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str) -> 
     hits = await kb_index.search(conn, query=question, vector=vector, k=s.kb_answer_sources,
                                  audiences=audiences(principal))
     result = await kb_index.answer(question, hits, llm=kb.llm, min_similarity=s.kb_min_similarity,
-                                   confident_similarity=s.kb_confident_similarity)
+                                   confident_similarity=s.kb_confident_similarity, allowed_hosts=own_hosts(s))
     row = await (await conn.execute(Q.insert_answer, {
         "user_id": principal.id, "question": question, "embedding": vector, "mode": result.mode,
         "confident": result.confident, "best_similarity": result.best_similarity,
