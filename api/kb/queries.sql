@@ -65,9 +65,7 @@ FROM kb_answers q
 WHERE NOT q.confident AND q.created_at > now() - make_interval(days => %(days)s)
   AND q.question_embedding IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM kb_suggestions s WHERE s.status <> 'open' AND q.id = ANY(s.answer_ids))
-  AND coalesce((SELECT 1 - (c.embedding <=> q.question_embedding)
-                FROM kb_chunks c JOIN kb_articles a ON a.id = c.article_id AND a.status = 'published'
-                ORDER BY c.embedding <=> q.question_embedding LIMIT 1), 0) < %(good)s
+  AND kb_published_similarity(q.question_embedding) < %(good)s
 ORDER BY q.id DESC
 LIMIT %(limit)s
 
@@ -93,9 +91,7 @@ SELECT t.id, t.title AS text, v.embedding, t.requester_id, t.team_id, t.assignee
 FROM tickets t JOIN kb_ticket_vectors v ON v.ticket_id = t.id
 WHERE t.created_at > now() - make_interval(days => %(days)s)
   AND NOT EXISTS (SELECT 1 FROM kb_suggestions s WHERE s.status <> 'open' AND t.id = ANY(s.ticket_ids))
-  AND coalesce((SELECT 1 - (c.embedding <=> v.embedding)
-                FROM kb_chunks c JOIN kb_articles a ON a.id = c.article_id AND a.status = 'published'
-                ORDER BY c.embedding <=> v.embedding LIMIT 1), 0) < %(good)s
+  AND kb_published_similarity(v.embedding) < %(good)s
 ORDER BY t.id DESC
 LIMIT %(limit)s
 
