@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kb_index
-from api import db, migrate
+from api import db, jobs, migrate
 from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
@@ -83,12 +83,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     app.state.rasa = RasaClient(settings.rasa_url, token=token, timeout_s=settings.rasa_timeout_s)
     app.state.database_url = url
+    app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
     if settings.kb_preload_model:  # load the embedding model now, not on the first question
         app.state.embedder.warm_up()
     try:
         yield
     finally:
         await app.state.rasa.aclose()
+        jobs.close_queue(app.state.jobs)
         await pool.close()
 
 
