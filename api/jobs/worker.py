@@ -85,7 +85,8 @@ async def run(settings: Settings, *, queues: Iterable[str] | None = None, concur
         await asyncio.to_thread(migrate.migrate, url, settings.migrations_dir)
     concurrency = concurrency or settings.worker_concurrency
     tasks_pool = _pool(url, concurrency + 2, autocommit=True, row_factory=dict_row)
-    queue_pool = _pool(url, concurrency + 2)  # procrastinate's: its listener opens its own connections
+    # procrastinate's: its listener opens its own connections with these settings
+    queue_pool = _pool(url, concurrency + 2, application_name="deskmate-worker")
     await tasks_pool.open(wait=True, timeout=30)
     await queue_pool.open(wait=True, timeout=30)
     queue = jobs.open_queue(settings)  # this process's App (tasks of the registry) and settings
