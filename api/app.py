@@ -32,6 +32,7 @@ from api.settings import Settings, get_settings
 from api.sla.routes import router as sla_router
 from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
+from api.triage.routes import router as triage_router
 from api.web.routes import router as web_router
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1")
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
-                   routing_router, sla_router, alerts_router, notifications_router):
+                   routing_router, sla_router, triage_router, alerts_router, notifications_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

@@ -121,6 +121,10 @@ async def test_a_failing_step_is_recorded_and_skipped_and_the_rest_still_happens
         failures = await pipeline.list_failures(conn, ticket_id=ticket["id"])
         assert {f.step for f in failures} == {"sla"} and len(failures) >= 2  # one per event, each recorded
         assert all(f.error == "ZeroDivisionError: a step that raises on this input" for f in failures)
+        admin, agent = await make_actor(Role.admin), await make_actor(Role.agent, teams=(team,))
+        listed = await client.get("/api/v1/triage/failures", params={"ticket_id": ticket["id"]}, headers=admin.headers)
+        assert [f["id"] for f in listed.json()] == [f.id for f in failures]  # the dead letter, for operators
+        assert (await client.get("/api/v1/triage/failures", headers=agent.headers)).status_code == 403
         assert [j for j in await _jobs(conn, ticket["id"]) if j["status"] in ("todo", "doing", "failed")] == []
     finally:
         await rules.delete_rule(conn, rule_id=rule.id)
