@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kb_index
-from api import db, migrate
+from api import db, jobs, migrate
 from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
@@ -32,6 +32,7 @@ from api.settings import Settings, get_settings
 from api.sla.routes import router as sla_router
 from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
+from api.triage.routes import router as triage_router
 from api.web.routes import router as web_router
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     app.state.rasa = RasaClient(settings.rasa_url, token=token, timeout_s=settings.rasa_timeout_s)
     app.state.database_url = url
+    app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
     if settings.kb_preload_model:  # load the embedding model now, not on the first question
         app.state.embedder.warm_up()
     try:
         yield
     finally:
         await app.state.rasa.aclose()
+        jobs.close_queue(app.state.jobs)
         await pool.close()
 
 
@@ -105,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1")
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
-                   routing_router, sla_router, alerts_router, notifications_router):
+                   routing_router, sla_router, triage_router, alerts_router, notifications_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     worker_heartbeat_s: float = Field(default=10.0, gt=0)
     worker_stalled_s: float = Field(default=60.0, gt=0)
+    worker_reconnect_max_s: float = Field(default=300.0, gt=0)  # give up (exit 1) after the db is gone this long
+    worker_reconnect_backoff_max_s: float = Field(default=10.0, gt=0)  # longest wait between reconnect attempts
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -19,7 +19,7 @@ from api.alerts import templates
 from api.alerts.models import AlertConditions, Channel, ChannelSpec, EventKind, Recipient
 from api.db import Conn
 from api.settings import Settings
-from api.tickets.models import PRIORITY_NAMES
+from api.types import PRIORITY_NAMES
 
 Q = sql.load("api.alerts")
 SAME_KINDS = frozenset({"created", "assigned", "status_changed", "commented", "sla_warning", "sla_breach"})

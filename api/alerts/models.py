@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, StringConstraints, model_validator
 
-from api.tickets.models import Slug, SourceType, Status, Title
+from api.types import Slug, SourceType, Status, Title
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 TemplateText = Annotated[str, StringConstraints(max_length=5000)]

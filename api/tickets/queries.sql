@@ -99,3 +99,11 @@ FROM categories c LEFT JOIN teams t ON t.id = c.default_team_id ORDER BY c.slug
 INSERT INTO categories (slug, name, description, default_team_id)
 VALUES (%(slug)s, %(name)s, %(description)s, (SELECT id FROM teams WHERE slug = %(default_team)s))
 RETURNING id, slug, name, description, %(default_team)s::text AS default_team
+
+-- name: lock_sla_due
+-- Locks a ticket row to change its SLA due times.
+SELECT respond_due_at, resolve_due_at FROM tickets WHERE id = %(id)s FOR UPDATE
+
+-- name: set_sla_due
+-- Shows the SLA clock's due times on the ticket.
+UPDATE tickets SET respond_due_at = %(respond_due_at)s, resolve_due_at = %(resolve_due_at)s WHERE id = %(id)s

@@ -310,3 +310,42 @@ async def create_category(conn: Conn, *, data: CategoryCreate) -> Category:
     except UniqueViolation as exc:
         raise Conflict(f"A category with slug {data.slug!r} already exists.") from exc
     return Category(**row)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- SLA due times and SLA events
+# Called by the SLA clock (api/sla/clock.py), which owns no ticket columns: the due times and the
+# warning/breach events are written here, with their audit event and triage job like every change.
+
+def _iso(values: dict[str, datetime | None]) -> dict[str, str | None]:
+    return {k: v.isoformat() if v else None for k, v in values.items()}
+
+
+async def set_sla_due(conn: Conn, *, ticket_id: int, respond_due_at: datetime | None,
+                      resolve_due_at: datetime | None, actor_id: int) -> bool:
+    """Shows the SLA clock's due times on the ticket with an 'sla_due_changed' event; False when unchanged."""
+    async with conn.transaction():
+        row = await (await conn.execute(Q.lock_sla_due, {"id": ticket_id})).fetchone()
+        if row is None:
+            raise NotFound(f"No ticket {ticket_id}.")
+        before = {"respond_due_at": row["respond_due_at"], "resolve_due_at": row["resolve_due_at"]}
+        after = {"respond_due_at": respond_due_at, "resolve_due_at": resolve_due_at}
+        if before == after:
+            return False
+        await conn.execute(Q.set_sla_due, after | {"id": ticket_id})
+        await conn.execute(Q.insert_event, {
+            "ticket_id": ticket_id, "actor_id": actor_id, "kind": "sla_due_changed",
+            "before": Jsonb(_iso(before)), "after": Jsonb(_iso(after)), "meta": Jsonb({})})
+        await jobs.ticket_changed(conn, ticket_id=ticket_id)
+    return True
+
+
+async def record_sla_event(conn: Conn, *, ticket_id: int, kind: str, target: str, due_at: datetime,
+                           actor_id: int) -> None:
+    """Writes an SLA warning or breach ('sla_warning' / 'sla_breach') into the ticket's audit trail."""
+    if kind not in ("sla_warning", "sla_breach"):
+        raise ValueError(f"not an SLA event: {kind!r}")
+    async with conn.transaction():
+        await conn.execute(Q.insert_event, {
+            "ticket_id": ticket_id, "actor_id": actor_id, "kind": kind, "before": None,
+            "after": Jsonb({"target": target, "due_at": due_at.isoformat()}), "meta": Jsonb({})})
+        await jobs.ticket_changed(conn, ticket_id=ticket_id)

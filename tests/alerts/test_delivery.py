@@ -13,7 +13,7 @@ from twilio.rest import Client
 from api.alerts import delivery, service
 from api.alerts.models import AlertRuleIn
 from api.auth.models import Role
-from api.routing import service as routing
+from api.routing import rules as routing
 from api.routing.models import RuleIn
 
 # the test SMTP server wants a login without TLS (on loopback), which aiosmtpd warns about

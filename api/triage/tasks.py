@@ -2,57 +2,60 @@
 
 Each task takes a connection from the worker's pool (``additional_context``, set up by
 api/jobs/worker.py) and delegates. Unexpected errors are retried by procrastinate with exponential
-backoff; deliveries manage their own retries (api/alerts/delivery.py) and come here only to run.
+backoff (api.jobs.registry.UNEXPECTED); deliveries manage their own retries (api/alerts/delivery.py)
+and come here only to run. Listed in api/jobs/registry.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from procrastinate import JobContext, RetryStrategy
+from procrastinate import JobContext
 
 from api.alerts import delivery
-from api.jobs import app, triage
-from api.routing import service as routing
-from api.sla import service as sla
+from api.jobs.registry import TaskSpec, task
+from api.routing import engine
+from api.sla import clock
+from api.triage import pipeline
 
-UNEXPECTED = RetryStrategy(max_attempts=8, exponential_wait=2)
+TASKS: list[TaskSpec] = []
 
 
 def _runtime(context: JobContext) -> dict[str, Any]:
     return context.additional_context
 
 
-@app.task(name="triage.process_ticket", queue="triage", pass_context=True, retry=UNEXPECTED)
+@task(TASKS, name="triage.process_ticket", queue="triage")
 async def process_ticket(context: JobContext, ticket_id: int) -> int:
     rt = _runtime(context)
     async with rt["pool"].connection() as conn:
-        return await triage.process_ticket(conn, ticket_id=ticket_id, settings=rt["settings"], embedder=rt["embedder"])
+        return await pipeline.process_ticket(conn, ticket_id=ticket_id, settings=rt["settings"],
+                                             embedder=rt["embedder"])
 
 
-@app.task(name="alerts.deliver", queue="alerts", pass_context=True, retry=UNEXPECTED)
+@task(TASKS, name="alerts.deliver", queue="alerts")
 async def deliver(context: JobContext, delivery_id: int) -> str:
+    """Alert delivery (the logic and its retries: api/alerts/delivery.py)."""
     rt = _runtime(context)
     async with rt["pool"].connection() as conn:
         return await delivery.deliver(conn, delivery_id=delivery_id, settings=rt["settings"])
 
 
-@app.task(name="sla.check", queue="sla", pass_context=True, retry=UNEXPECTED)
+@task(TASKS, name="sla.check", queue="sla")
 async def sla_check(context: JobContext, ticket_id: int, generation: int | None = None) -> list[str]:
     rt = _runtime(context)
     async with rt["pool"].connection() as conn:
-        system = await routing.triage_principal(conn)
-        return await sla.check(conn, ticket_id=ticket_id, generation=generation, system_id=system.id)
+        system = await engine.triage_principal(conn)
+        return await clock.check(conn, ticket_id=ticket_id, generation=generation, system_id=system.id)
 
 
-@app.periodic(cron="* * * * *", periodic_id="sla-sweep")
-@app.task(name="sla.sweep", queue="sla", pass_context=True)
+@task(TASKS, name="sla.sweep", queue="sla", retry=None, cron="* * * * *")
 async def sla_sweep(context: JobContext, timestamp: int) -> int:
     """Every minute: raises warnings and breaches whose timer job was lost (a safety net)."""
     rt = _runtime(context)
     raised = 0
     async with rt["pool"].connection() as conn:
-        system = await routing.triage_principal(conn)
-        for ticket_id in await sla.overdue(conn):
-            raised += len(await sla.check(conn, ticket_id=ticket_id, generation=None, system_id=system.id))
+        system = await engine.triage_principal(conn)
+        for ticket_id in await clock.overdue(conn):
+            raised += len(await clock.check(conn, ticket_id=ticket_id, generation=None, system_id=system.id))
     return raised
