@@ -14,7 +14,7 @@ import re
 import smtplib
 import ssl
 import unicodedata
-from email.errors import MessageError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from functools import cache
@@ -52,13 +52,13 @@ class SmtpClient:
         """The message as it will be sent; SmtpError (permanent) when it cannot be built from these values."""
         msg = EmailMessage()
         try:
-            msg["From"], msg["To"] = self.settings.sender, header_text(to, max_chars=320)
+            msg["From"], msg["To"] = self.settings.sender, Address(addr_spec=header_text(to, max_chars=320))
             msg["Subject"] = header_text(subject)
             msg["Message-ID"], msg["Date"] = self.message_id(delivery_key), formatdate(localtime=False)
             msg["Auto-Submitted"], msg["X-Deskmate-Delivery"] = "auto-generated", header_text(delivery_key)
             msg.set_content(body.encode("utf-8", "replace").decode("utf-8"))
             msg.as_bytes()  # fails here, not halfway through a conversation with the server
-        except (ValueError, TypeError, MessageError) as exc:
+        except Exception as exc:  # the email package raises ValueError, MessageError, even IndexError on odd input
             raise SmtpError(f"Cannot build the e-mail to {to!r}: {type(exc).__name__}: {exc}", permanent=True) from exc
         return msg
 
