@@ -88,8 +88,8 @@ async def context(conn: Conn, *, event: dict[str, Any], t: dict[str, Any], kind:
     after = event["after"] or {}
     comment = None
     if kind is EventKind.commented and after.get("comment_id"):
-        comment = await (await conn.execute(Q.comment, {"id": after["comment_id"]})).fetchone()
-        comment = comment and dict(comment) | {"body": comment["body"][:COMMENT_MAX]}
+        row = await (await conn.execute(Q.comment, {"id": after["comment_id"]})).fetchone()
+        comment = dict(row) | {"body": row["body"][:COMMENT_MAX]} if row else None
     ticket = {k: _iso(v) for k, v in t.items() if k not in ("requester_vip",)}
     ticket |= {"description": t["description"][:2000], "priority_name": PRIORITY_NAMES[t["priority"]],
                "url": f"{settings.base_url}/api/v1/tickets/{t['number']}"}
