@@ -16,8 +16,6 @@ from psycopg.types.json import Jsonb
 
 from api import crypto, jobs, sql
 from api.alerts import templates
-from api.auth import service as people
-from api.auth.models import Principal, Role
 from api.alerts.models import (
     AlertRule,
     AlertRuleIn,
@@ -29,6 +27,8 @@ from api.alerts.models import (
     HistoryPage,
     Notification,
 )
+from api.auth import service as people
+from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import Conflict, Forbidden, NotFound, OutboundRefused, ValidationFailed
 from api.integrations.outbound import OutboundGuard
