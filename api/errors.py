@@ -17,7 +17,8 @@
         ├── RasaUnavailable (503)
         ├── SmtpError (502)
         ├── TwilioError (502)
-        └── WebhookError (502)
+        ├── WebhookError (502)
+        └── OutboundRefused (502)
 
 Services raise these, never ``HTTPException``. Lower-level errors are translated where they enter
 (``raise Conflict(...) from exc``).
@@ -135,4 +136,15 @@ class WebhookError(IntegrationError):
                  **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.http_status = http_status
+        self.permanent = permanent
+
+
+class OutboundRefused(IntegrationError):
+    """The outbound-HTTP guard (api/integrations/outbound.py) refused a URL or could not resolve its host;
+    ``permanent`` when the address itself is not allowed."""
+
+    type, title = "/problems/outbound-refused", "Outbound request refused"
+
+    def __init__(self, detail: str | None = None, *, permanent: bool = False, **extra: Any) -> None:
+        super().__init__(detail, **extra)
         self.permanent = permanent

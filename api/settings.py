@@ -10,6 +10,10 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api import keyfile
+from api.integrations.outbound import OutboundSettings
+from api.integrations.smtp.settings import SmtpSettings
+from api.integrations.twilio.settings import TwilioSettings
+from api.integrations.webhooks.settings import WebhookSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
@@ -71,19 +75,13 @@ class Settings(BaseSettings):
     alerts_max_attempts: int = Field(default=6, ge=1, le=50)
     alerts_backoff_base_s: float = Field(default=10.0, ge=0)
     alerts_backoff_max_s: float = Field(default=3600.0, ge=0)
-    smtp_host: str | None = None
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str = "deskmate@localhost"
-    smtp_timeout_s: float = Field(default=15.0, gt=0)
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_from_number: str | None = None
-    twilio_base_url: str | None = None
-    webhook_timeout_s: float = Field(default=10.0, gt=0)
-    outbound_allow_private: bool = False
+    alerts_lease_s: float = Field(default=300.0, gt=0)
+    alerts_template_max_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+    # outside systems (api/integrations), each with its own env prefix — docs/configuration.md
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     worker_heartbeat_s: float = Field(default=10.0, gt=0)
     worker_stalled_s: float = Field(default=60.0, gt=0)

@@ -164,8 +164,9 @@ class Firing(BaseModel):
     ticket_number: str
     event_id: int
     event_kind: EventKind
-    status: str
+    status: str = Field(description="fired, suppressed, no_recipients or failed")
     suppressed_by: int | None
+    error: str | None = Field(default=None, description="why a failed firing failed")
     created_at: datetime
     deliveries: list[Delivery] = Field(default_factory=list)
 

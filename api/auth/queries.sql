@@ -94,3 +94,7 @@ FROM users u
 LEFT JOIN team_members tm ON tm.user_id = u.id
 WHERE u.id = %(id)s AND u.active
 GROUP BY u.id
+
+-- name: set_phone
+-- Sets or removes a user's phone number (SMS alerts go there).
+UPDATE users SET phone = %(phone)s WHERE id = %(user_id)s RETURNING id

@@ -56,6 +56,12 @@ async def get_or_raise(conn: Conn, *, user_id: int) -> User:
     return User(**row)
 
 
+async def set_phone(conn: Conn, *, user_id: int, phone: str | None) -> None:
+    """Sets or removes the user's phone number (E.164, checked by the caller's model); NotFound for no such user."""
+    if await (await conn.execute(Q.set_phone, {"user_id": user_id, "phone": phone})).fetchone() is None:
+        raise NotFound(f"No user with id {user_id}.")
+
+
 async def get_by_email(conn: Conn, *, email: str) -> User | None:
     row = await (await conn.execute(Q.get_user_by_email, {"email": email})).fetchone()
     return User(**row) if row else None

@@ -50,7 +50,7 @@ async def seed(conn: Conn, *, path: Path, settings: Settings | None = None) -> d
     for email, shifts in data.get("shifts", {}).items():
         await routing.replace_shifts(conn, user_id=await _user_id(conn, email), shifts=[ShiftIn(**s) for s in shifts])
     for email, phone in data.get("phones", {}).items():
-        await alerts.set_phone(conn, user_id=await _user_id(conn, email), phone=phone)
+        await people.set_phone(conn, user_id=await _user_id(conn, email), phone=phone)
     admin = await people.get_by_email(conn, email="admin@example.com")
     for rule in data.get("alert_rules", []):
         await alerts.create_rule(conn, data=AlertRuleIn(**rule), settings=settings, actor_id=admin.id if admin else None)

@@ -59,3 +59,11 @@ async def sla_sweep(context: JobContext, timestamp: int) -> int:
         for ticket_id in await clock.overdue(conn):
             raised += len(await clock.check(conn, ticket_id=ticket_id, generation=None, system_id=system.id))
     return raised
+
+
+@task(TASKS, name="alerts.redrive", queue="alerts", retry=None, cron="* * * * *")
+async def alerts_redrive(context: JobContext, timestamp: int) -> int:
+    """Every minute: queues again the deliveries whose job failed or was lost (api/alerts/delivery.py)."""
+    rt = _runtime(context)
+    async with rt["pool"].connection() as conn, conn.transaction():
+        return len(await delivery.redrive_stuck(conn, settings=rt["settings"]))
