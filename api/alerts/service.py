@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 from typing import Any
 
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
-from api import crypto, jobs, sql
+from api import crypto, jobs, pagination, sql
 from api.alerts import outbound, templates
 from api.alerts.models import (
     AlertRule,
@@ -115,28 +114,14 @@ async def delete_rule(conn: Conn, *, rule_id: int) -> None:
 
 # ---------------------------------------------------------------- history
 
-def _cursor(firing_id: int) -> str:
-    return base64.urlsafe_b64encode(f"a:{firing_id}".encode()).decode()
-
-
-def _decode(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind == "a":
-            return int(value)
-    except ValueError:
-        pass
-    raise ValidationFailed("The cursor is not valid; use next_cursor from the previous page.")
-
-
 async def history(conn: Conn, *, ticket_id: int | None = None, rule_id: int | None = None,
                   event_kind: str | None = None, status: str | None = None, cursor: str | None = None,
                   limit: int = 25) -> HistoryPage:
     """Alerts newest first, each with its deliveries and every attempt's outcome."""
     rows = await (await conn.execute(Q.list_firings, {
         "ticket_id": ticket_id, "rule_id": rule_id, "event_kind": event_kind, "status": status,
-        "before_id": _decode(cursor) if cursor else None, "limit": limit + 1})).fetchall()
-    firings = [Firing(**r) for r in rows[:limit]]
+        "before_id": pagination.decode("a", cursor), "limit": limit + 1})).fetchall()
+    firings, next_cursor = pagination.page([Firing(**r) for r in rows], limit=limit, kind="a")
     deliveries = await (await conn.execute(Q.deliveries_of, {"ids": [f.id for f in firings]})).fetchall()
     attempts = await (await conn.execute(Q.attempts_of, {"ids": [d["id"] for d in deliveries]})).fetchall()
     by_delivery: dict[int, list[Attempt]] = {}
@@ -147,7 +132,7 @@ async def history(conn: Conn, *, ticket_id: int | None = None, rule_id: int | No
         by_firing.setdefault(d["firing_id"], []).append(Delivery(**d, history=by_delivery.get(d["id"], [])))
     for f in firings:
         f.deliveries = by_firing.get(f.id, [])
-    return HistoryPage(items=firings, next_cursor=_cursor(firings[-1].id) if len(rows) > limit else None)
+    return HistoryPage(items=firings, next_cursor=next_cursor)
 
 
 async def requeue(conn: Conn, *, delivery_id: int) -> None:
