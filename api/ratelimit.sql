@@ -17,6 +17,3 @@ RETURNING allowed,
           ceil(extract(epoch FROM hits[1] + make_interval(secs => %(window_s)s) - statement_timestamp()))::int
               AS retry_after_s
 
--- name: purge
--- Forgets keys without a hit for a day (retention).
-DELETE FROM rate_limits WHERE updated_at < now() - interval '1 day'

@@ -14,3 +14,15 @@ CREATE INDEX chat_conversations_last_message_idx ON chat_conversations (last_mes
 CREATE INDEX chat_messages_ticket_idx ON chat_messages (ticket_id) WHERE ticket_id IS NOT NULL;
 CREATE INDEX notifications_created_idx ON notifications (created_at);
 CREATE INDEX alert_firings_created_idx ON alert_firings (created_at);
+
+-- Conversations idle for `days` days from which no open ticket came (retention, api/retention).
+CREATE FUNCTION retention_idle_conversations(days integer) RETURNS TABLE (id uuid)
+LANGUAGE sql STABLE AS $$
+    SELECT c.id FROM chat_conversations c
+    WHERE c.last_message_at < now() - make_interval(days => days)
+      AND NOT EXISTS (
+          SELECT 1 FROM tickets t
+          WHERE t.status IN ('new', 'assigned', 'in_progress', 'pending')
+            AND ((t.source_type = 'CHATBOT' AND t.source_reference = c.id::text)
+                 OR t.id IN (SELECT m.ticket_id FROM chat_messages m WHERE m.conversation_id = c.id)))
+$$;

@@ -25,9 +25,9 @@ from api.settings import get_settings
 
 __all__ = ["QUEUES", "app", "defer", "processing", "ticket_changed"]
 
-QUEUES = ("triage", "alerts", "sla")
+QUEUES = ("triage", "alerts", "sla", "retention")
 # The tasks are imported by name only where they run (the worker), so deferring stays cheap.
-app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=["api.jobs.tasks"])
+app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=["api.jobs.tasks", "api.retention.tasks"])
 # The ticket whose events this task is processing (api/jobs/triage.py), per asyncio task.
 processing: ContextVar[int | None] = ContextVar("processing", default=None)
 
