@@ -66,6 +66,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     for kind in DATABASE_DOWN:
         app.add_exception_handler(kind, database_down)
 
+    @app.exception_handler(psycopg.DataError)
+    async def unstorable(_: Request, exc: psycopg.DataError) -> Response:
+        """Postgres refused a value the request carried (a number past bigint, an impossible time zone)."""
+        log.warning("value refused by the database", extra={"error": str(exc).splitlines()[0]})
+        return problem(422, "The request is not valid", "A value in the request is out of the range the service "
+                       "can store or is malformed.", "/problems/validation")
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.errors import UniqueViolation
+from psycopg.errors import ForeignKeyViolation, UniqueViolation
 from psycopg.types.json import Jsonb
 
 from api import idempotency, jobs, pagination, sql
@@ -113,7 +113,10 @@ async def create(
             "actor_id": principal.id,
             "meta": Jsonb(_via(principal)),
         }
-        row = await (await conn.execute(Q.create_ticket, params)).fetchone()
+        try:
+            row = await (await conn.execute(Q.create_ticket, params)).fetchone()
+        except ForeignKeyViolation as exc:  # the only user reference a caller picks
+            raise ValidationFailed(f"No user {data.requester_id} to open the ticket for.") from exc
         assert row is not None
         await jobs.ticket_changed(conn, ticket_id=row["id"])
         if idempotency_key:

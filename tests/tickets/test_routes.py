@@ -291,3 +291,12 @@ async def test_text_postgres_cannot_store_is_refused_everywhere(client, make_act
         assert (await client.get("/api/v1/tickets/INC%00", headers=employee.headers)).status_code == 422
     paired = await client.post("/api/v1/tickets", json={"title": "emoji \U0001F600 is fine"}, headers=employee.headers)
     assert paired.status_code == 201 and paired.json()["title"] == "emoji \U0001F600 is fine"
+
+
+async def test_values_postgres_refuses_are_a_422_not_a_500(client, make_actor):
+    admin = await make_actor(Role.admin)
+    r = await client.post("/api/v1/tickets", json={"title": "for a ghost", "requester_id": 987_654_321},
+                          headers=admin.headers)
+    assert r.status_code == 422 and "No user 987654321" in r.json()["detail"]
+    r = await client.get("/api/v1/tickets", params={"team_id": 2**70}, headers=admin.headers)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
