@@ -136,14 +136,14 @@ class TextGuard:
         content_type = dict(scope["headers"]).get(b"content-type", b"")
         if b"json" not in content_type:
             return await self.app(scope, receive, send)
-        messages, body = [], b""
+        messages, body = [], bytearray()
         while True:
             message = await receive()
             messages.append(message)
             body += message.get("body", b"")
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
-        if b"\\u" in body and _unstorable(_parse(body)):
+        if b"\\u" in body and _unstorable(_parse(bytes(body))):
             return await self._refuse(send, "the request body")
 
         async def replay() -> Message:
