@@ -28,6 +28,7 @@ handlers and the middleware render through it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -70,7 +71,7 @@ def problem_body(status: int, title: str, detail: str, type_: str = "about:blank
 
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank", *,
-            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+            headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
     """The problem as a response."""
     body = json.dumps(problem_body(status, title, detail, type_, **extra), ensure_ascii=False).encode()
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
