@@ -23,6 +23,7 @@ from api.errors import DeskmateError
 from api.kb.cli import ingest as kb_ingest
 from api.kb.cli import kb_app
 from api.kb.cli import retrieval as kb_retrieval
+from api.retention.cli import purge as retention_purge
 from api.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="deskmate: a chatbot-first IT service desk.", no_args_is_help=True)
@@ -32,6 +33,7 @@ eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_i
 app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
 eval_app.command("retrieval")(kb_retrieval)
+app.command("purge")(retention_purge)
 T = TypeVar("T")
 
 

@@ -39,6 +39,17 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     auto_migrate: bool = True
+    # operations: pool waits, rate limits, retention (api/ratelimit.py, api/retention) — docs/operations.md
+    db_acquire_timeout_s: float = Field(default=5.0, gt=0)
+    chat_start_per_address_per_minute: int = Field(default=60, ge=1)
+    chat_start_per_minute: int = Field(default=600, ge=1)
+    retention_chat_days: int = Field(default=90, ge=1)
+    retention_idempotency_hours: int = Field(default=24, ge=1)
+    retention_kb_answers_days: int = Field(default=365, ge=1)
+    retention_notifications_days: int = Field(default=90, ge=1)
+    retention_alerts_days: int = Field(default=90, ge=1)
+    retention_jobs_days: int = Field(default=14, ge=1)
+    retention_batch_size: int = Field(default=1000, ge=1, le=100_000)
     migrations_dir: Path = REPO_ROOT / "migrations"
     demo_data: Path = REPO_ROOT / "data" / "demo" / "org.yml"
     # conversation (api/chat) — docs/chat.md

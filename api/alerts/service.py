@@ -7,14 +7,13 @@ dependency), the history shows an agent only the alerts of tickets the ticket se
 
 from __future__ import annotations
 
-import base64
 import secrets
 from typing import Any
 
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
-from api import crypto, jobs, sql
+from api import crypto, jobs, pagination, sql
 from api.alerts import templates
 from api.alerts.models import (
     AlertRule,
@@ -126,20 +125,6 @@ async def delete_rule(conn: Conn, *, rule_id: int) -> None:
 
 # ---------------------------------------------------------------- history
 
-def _cursor(firing_id: int) -> str:
-    return base64.urlsafe_b64encode(f"a:{firing_id}".encode()).decode()
-
-
-def _decode(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind == "a":
-            return int(value)
-    except ValueError:
-        pass
-    raise ValidationFailed("The cursor is not valid; use next_cursor from the previous page.")
-
-
 async def _visible_firings(conn: Conn, *, principal: Principal, filters: dict[str, Any], before_id: int | None,
                            want: int) -> list[dict[str, Any]]:
     """Up to ``want`` firings, newest first before ``before_id``, of tickets ``principal`` may see."""
@@ -163,8 +148,8 @@ async def history(conn: Conn, *, principal: Principal, ticket_id: int | None = N
         raise Forbidden("The alert history is for agents and admins.")
     filters = {"ticket_id": ticket_id, "rule_id": rule_id, "event_kind": event_kind, "status": status}
     rows = await _visible_firings(conn, principal=principal, filters=filters,
-                                  before_id=_decode(cursor) if cursor else None, want=limit + 1)
-    firings = [Firing(**r) for r in rows[:limit]]
+                                  before_id=pagination.decode("a", cursor), want=limit + 1)
+    firings, next_cursor = pagination.page([Firing(**r) for r in rows], limit=limit, kind="a")
     deliveries = await (await conn.execute(Q.deliveries_of, {"ids": [f.id for f in firings]})).fetchall()
     attempts = await (await conn.execute(Q.attempts_of, {"ids": [d["id"] for d in deliveries]})).fetchall()
     by_delivery: dict[int, list[Attempt]] = {}
@@ -175,7 +160,7 @@ async def history(conn: Conn, *, principal: Principal, ticket_id: int | None = N
         by_firing.setdefault(d["firing_id"], []).append(Delivery(**d, history=by_delivery.get(d["id"], [])))
     for f in firings:
         f.deliveries = by_firing.get(f.id, [])
-    return HistoryPage(items=firings, next_cursor=_cursor(firings[-1].id) if len(rows) > limit else None)
+    return HistoryPage(items=firings, next_cursor=next_cursor)
 
 
 async def requeue(conn: Conn, *, delivery_id: int) -> None:

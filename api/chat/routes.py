@@ -24,6 +24,7 @@ from api.chat.models import (
 from api.chat.rasa import RasaClient
 from api.db import ConnDep
 from api.deps import SettingsDep
+from api.ratelimit import ConversationStartLimit
 
 router = APIRouter(prefix="/chat/conversations", tags=["chat"])
 nlu = APIRouter(prefix="/nlu", tags=["chat"])
@@ -47,7 +48,8 @@ Session = Annotated[str, Depends(session)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def start(data: ConversationStart, conn: ConnDep, settings: SettingsDep) -> ConversationStarted:
+async def start(data: ConversationStart, conn: ConnDep, settings: SettingsDep,
+                _: ConversationStartLimit) -> ConversationStarted:
     return await service.start(conn, settings, identity=data.identity, channel=data.channel)
 
 

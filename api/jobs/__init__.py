@@ -32,7 +32,7 @@ from api.settings import Settings
 
 __all__ = ["QUEUES", "Queue", "close_queue", "defer", "make_app", "open_queue", "processing", "ticket_changed"]
 
-QUEUES = ("triage", "alerts", "sla")
+QUEUES = ("triage", "alerts", "sla", "retention")
 # The ticket whose events this task is processing (api/triage/pipeline.py), per asyncio task.
 processing: ContextVar[int | None] = ContextVar("processing", default=None)
 
