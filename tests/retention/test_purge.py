@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api import cli, jobs, retention
-from api.jobs import registry
 from api.auth.models import Role
+from api.jobs import registry
 from api.settings import get_settings
 
 OLD = "now() - interval '400 days'"
