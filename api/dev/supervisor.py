@@ -24,6 +24,7 @@ from pathlib import Path
 from honcho.environ import parse_procfile
 
 STOP_GRACE_S = 10.0
+LINE_LIMIT = 1 << 20  # longer log lines are cut, never block the process writing them
 
 
 def read_procfile(path: Path) -> dict[str, str]:
@@ -99,8 +100,12 @@ class Supervisor:
             await self._start(child)
             assert child.proc is not None
             code = await child.proc.wait()
-            if child.pump:
-                await child.pump  # the last lines are in the tail before anyone reads it
+            _signal_group(child.proc.pid, signal.SIGKILL)  # leftovers of a dead process would hold its ports
+            if child.pump:  # the last lines reach the tail before anyone reads it
+                try:
+                    await asyncio.wait_for(child.pump, timeout=STOP_GRACE_S)
+                except TimeoutError:
+                    child.pump.cancel()
             if self._stopping.is_set():
                 return
             if time.monotonic() - child.started_at >= self.stable_s:
@@ -120,7 +125,7 @@ class Supervisor:
 
     async def _start(self, child: _Child) -> None:
         child.proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", child.command, env=self.env, cwd=self.cwd, start_new_session=True,
+            "/bin/sh", "-c", child.command, env=self.env, cwd=self.cwd, start_new_session=True, limit=LINE_LIMIT,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         child.started_at = time.monotonic()
         self.say(child.name, f"started (pid {child.proc.pid})")
@@ -128,7 +133,13 @@ class Supervisor:
 
     async def _pump(self, child: _Child, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
-        async for raw in proc.stdout:
+        while True:
+            try:
+                raw = await proc.stdout.readline()
+            except ValueError:  # a line over LINE_LIMIT: asyncio dropped it; say so and go on
+                raw = b"[a log line longer than 1 MiB was cut]"
+            if not raw:
+                return
             line = raw.decode(errors="replace").rstrip()
             child.tail.append(line)
             self.say(child.name, line)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from api.dev import supervisor
 from api.settings import REPO_ROOT
 
 
@@ -88,3 +89,15 @@ def test_a_process_that_dies_once_is_restarted_and_a_stop_signal_ends_the_run_cl
     assert "phoenix: crashing" in out and "exited with code 1; restart 1 of 3" in out
     assert proc.returncode == 0, out
     assert "deskmate stopped\n" in out and "died" not in out
+
+
+async def test_a_dead_process_whose_child_holds_its_output_open_is_still_reported(tmp_path):
+    """The leader exits while a grandchild keeps the log pipe open: the run must neither hang nor leak it."""
+    lines: list[str] = []
+    pidfile = tmp_path / "grandchild.pid"
+    sup = supervisor.Supervisor(
+        {"parent": f"sleep 600 & echo $! > {pidfile}; echo 'parent: giving up'; exit 2"},
+        env=dict(os.environ), cwd=tmp_path, restarts=0, write=lines.append)
+    assert await sup.run() == 1
+    assert sup.death is not None and sup.death.returncode == 2 and "parent: giving up" in sup.death.tail
+    assert not _alive(int(pidfile.read_text()))
