@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api import embedded_pg
+from api.dev import embedded_pg
 from api.settings import Settings
 
 Conn = AsyncConnection[DictRow]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     retention_batch_size: int = Field(default=1000, ge=1, le=100_000)
     migrations_dir: Path = REPO_ROOT / "migrations"
     demo_data: Path = REPO_ROOT / "data" / "demo" / "org.yml"
+    # keys and tokens (api/crypto, api/chat/identity, api/auth) — docs/security.md
+    encryption_keys: SecretStr | None = None  # Fernet keys, comma-separated, newest first
+    session_keys: SecretStr | None = None  # chat session signing keys, comma-separated, newest first
+    widget_site_keys: SecretStr | None = None  # site:kid:secret, comma-separated, newest first per site
+    widget_default_site: str | None = None
+    token_expiry_days: int = Field(default=90, ge=1, le=3650)
+    service_token_expiry_days: int = Field(default=0, ge=0, le=3650)  # 0: service tokens never expire
     # conversation (api/chat) — docs/chat.md
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr | None = None
@@ -116,10 +124,12 @@ class Settings(BaseSettings):
         if self.env != "production":
             return self
         key = self.secret_key.get_secret_value() if self.secret_key else ""
-        if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+        own_keys = self.session_keys is not None and self.encryption_keys is not None
+        if not own_keys and (key.lower() in PLACEHOLDER_SECRETS or len(key) < 32):
             raise ValueError(
                 "DESKMATE_SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                "in production (python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                "unless DESKMATE_SESSION_KEYS and DESKMATE_ENCRYPTION_KEYS are both set"
             )
         if self.database_url is None:
             raise ValueError("DATABASE_URL must be set in production; the embedded server is for development")
@@ -130,10 +140,20 @@ class Settings(BaseSettings):
         return self.public_url or f"http://{self.host}:{self.port}"
 
     def effective_secret_key(self) -> str:
-        """The configured secret key, or in development a random one kept in the data dir."""
+        """The configured secret key, or in development a random one kept in the data dir.
+
+        Only a fallback now: each purpose has its own key (docs/security.md, "Keys").
+        """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return keyfile.read_or_create(self.data_dir / "secret.key")
+
+    def dev_key(self, name: str, *, generate: Callable[[], str] | None = None) -> str:
+        """A development key kept in the data dir (``<data_dir>/<name>``, mode 0600); never in production."""
+        if self.env == "production":
+            raise ValueError(f"{name} is a development key file; set the key's variable in production "
+                             "(docs/security.md)")
+        return keyfile.read_or_create(self.data_dir / name, generate=generate)
 
 
 @lru_cache

@@ -11,7 +11,7 @@ from fakes.triage import drain
 from api.alerts import service
 from api.alerts.models import AlertRuleIn
 from api.auth.models import Role
-from api.routing import service as routing
+from api.routing import rules as routing
 from api.routing.models import RuleIn
 
 

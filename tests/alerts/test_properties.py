@@ -20,7 +20,7 @@ from api.auth.models import Role
 from api.errors import SmtpError, ValidationFailed
 from api.integrations.smtp.client import SmtpClient
 from api.integrations.smtp.settings import SmtpSettings
-from api.routing import service as routing
+from api.routing import rules as routing
 from api.routing.models import RuleIn
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

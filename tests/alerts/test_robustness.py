@@ -14,7 +14,7 @@ from api.alerts import delivery, service
 from api.alerts.models import AlertRuleIn
 from api.auth.models import Role
 from api.integrations.smtp.client import SmtpClient
-from api.routing import service as routing
+from api.routing import rules as routing
 from api.routing.models import RuleIn
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

@@ -29,10 +29,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api import demo, embedded_pg, migrate
+from api import migrate
 from api.app import create_app
 from api.auth import service as people
 from api.auth.models import Role, UserCreate
+from api.dev import demo, embedded_pg
 from api.settings import REPO_ROOT, Settings
 
 FUZZ_DB = "deskmate_fuzz"

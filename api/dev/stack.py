@@ -1,10 +1,13 @@
-"""The environment `deskmate run` gives the Procfile's processes: database, Rasa, action server, service token."""
+"""The stack ``deskmate run`` starts: its database, the environment the Procfile's processes get (database,
+Rasa, action server, service token), the start-up banner, and the readiness wait tests and benchmarks use."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from psycopg.conninfo import conninfo_to_dict
@@ -13,10 +16,29 @@ from api import keyfile
 from api.auth import service as people
 from api.auth.models import Role
 from api.db import Conn
+from api.dev import embedded_pg
 from api.settings import Settings
 
 BOT_EMAIL = "deskmate-bot@example.com"
 RASA_DATABASE = "deskmate_rasa"
+DEMO_TOKENS_FILE = "demo-tokens.env"
+
+
+@dataclass(frozen=True)
+class Databases:
+    url: str
+    tracker_url: str
+    embedded_dir: Path | None = None
+
+
+def databases(settings: Settings) -> Databases:
+    """DATABASE_URL (also for Rasa's tracker), or the embedded server with a database of Rasa's own."""
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+        return Databases(url, url)
+    server, url = embedded_pg.start(settings.data_dir)
+    embedded_pg.ensure_database(server.get_uri(), RASA_DATABASE)
+    return Databases(url, server.get_uri(RASA_DATABASE), embedded_dir=settings.data_dir / "pgdata")
 
 
 def rasa_tracker_env(url: str) -> dict[str, str]:
@@ -66,6 +88,26 @@ def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_
         "SANIC_HOST": "127.0.0.1",
         "DESKMATE_KB_PRELOAD_MODEL": os.environ.get("DESKMATE_KB_PRELOAD_MODEL", "true"),  # first answer is quick  # the action server (rasa_sdk) listens on loopback only
     }
+
+
+def banner(settings: Settings, *, demo_tokens: str | None) -> str:
+    """What ``deskmate run`` prints before starting the processes; ``demo_tokens`` only on the run that made them."""
+    tokens_file = settings.data_dir / DEMO_TOKENS_FILE
+    lines = [
+        "",
+        f"deskmate is starting at {settings.base_url}",
+        f"  chat widget: {settings.base_url}/   (the assistant answers once Rasa has loaded, ~1-2 minutes)",
+        f"  API docs:    {settings.base_url}/docs",
+        f"  health:      {settings.base_url}/readyz",
+    ]
+    if demo_tokens:
+        lines.append(f"  demo tokens (Authorization: Bearer …), created now and kept in {tokens_file}:")
+        lines += [f"    {line}" for line in demo_tokens.splitlines() if line and not line.startswith("#")]
+    elif tokens_file.exists():
+        lines.append(f"  demo tokens: in {tokens_file} (mode 0600)")
+    lines += ["  new token:   .venv/bin/deskmate token create --email you@example.com --role admin",
+              "  stop:        Ctrl-C", ""]
+    return "\n".join(lines)
 
 
 def wait_until_ready(url: str, proc: subprocess.Popen[bytes], *, timeout_s: float, what: str) -> None:
