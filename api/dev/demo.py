@@ -103,7 +103,7 @@ async def seed_triage(conn: Conn, *, path: Path, settings: Settings | None = Non
     for rule in data.get("routing_rules", []):
         await rules.create_rule(conn, data=RuleIn(**rule))
     for email, shifts in data.get("shifts", {}).items():
-        await shifts.replace_shifts(conn, user_id=await _user_id(conn, email), shifts=[ShiftIn(**s) for s in shifts])
+        await routing_shifts.replace_shifts(conn, user_id=await _user_id(conn, email), shifts=[ShiftIn(**s) for s in shifts])
     for email, phone in data.get("phones", {}).items():
         await people.set_phone(conn, user_id=await _user_id(conn, email), phone=phone)
     admin = await people.get_by_email(conn, email="admin@example.com")
