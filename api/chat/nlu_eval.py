@@ -361,6 +361,14 @@ def confusion_lines(summaries: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def find_shared_eval(repo_root: Path) -> Path:
+    """``<ancestor>/shared/eval`` for the nearest ancestor of the repository that has one (else ``../shared/eval``)."""
+    for parent in repo_root.resolve().parents:
+        if (parent / "shared" / "eval").is_dir():
+            return parent / "shared" / "eval"
+    return repo_root.parent / "shared" / "eval"
+
+
 @dataclass(frozen=True)
 class Sources:
     """Where the suite's sets are; a missing public set is skipped (it lives outside the repository)."""
@@ -372,8 +380,9 @@ class Sources:
 
     @classmethod
     def default(cls, repo_root: Path, shared_eval: Path | None = None) -> Sources:
-        """The repository's sets, and the public ones under ``shared_eval`` (default ``<repo>/../shared/eval``)."""
-        shared = shared_eval or repo_root.parent / "shared" / "eval"
+        """The repository's sets, and the public ones under ``shared_eval`` (default: the nearest
+        ``shared/eval`` beside the repository or one of its parents, i.e. ``<repo>/../shared/eval``)."""
+        shared = shared_eval or find_shared_eval(repo_root)
         return cls(realistic=repo_root / "data" / "eval" / "realistic",
                    hwu64_csv=shared / "hwu64" / "utterances.csv", hwu64_map=repo_root / "data" / "eval" / "hwu64.map.yml",
                    helpdesk_nlu=shared / "rasa-helpdesk-assistant" / "data" / "nlu.yml",

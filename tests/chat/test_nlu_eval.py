@@ -223,3 +223,27 @@ def test_suite_skips_public_sets_that_are_missing(tmp_path):
     sources = nlu_eval.Sources.default(REPO, tmp_path / "nowhere")
     sets, skipped = nlu_eval.load_suite(sources)
     assert list(sets) == ["realistic"] and len(skipped) == 2
+
+
+def _training_texts():
+    texts = set()
+    for path in (REPO / "data" / "nlu").glob("*.yml"):
+        texts |= {" ".join(e.text.lower().split()) for e in load_examples(path)}
+    return texts
+
+
+def test_no_realistic_case_is_a_training_example():
+    training = _training_texts()
+    cases = nlu_eval.load_realistic(REPO / "data" / "eval" / "realistic")
+    assert [c.text for c in cases if " ".join(c.text.lower().split()) in training] == []
+
+
+def test_no_hwu64_row_is_in_the_training_data():
+    hwu64 = nlu_eval.find_shared_eval(REPO) / "hwu64" / "utterances.csv"
+    if not hwu64.is_file():
+        pytest.skip("hwu64 is kept outside the repository")
+    with hwu64.open(encoding="utf-8", newline="") as handle:
+        rows = {" ".join(r["text"].lower().split()) for r in csv.DictReader(handle)}
+    overlap = sorted(_training_texts() & rows)
+    # 14 short commonplace phrases ("tell me a joke", "see you") are in both; guard against any more
+    assert len(overlap) <= 14 and all(len(text.split()) <= 6 for text in overlap), overlap
