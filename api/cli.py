@@ -7,7 +7,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -166,42 +166,66 @@ def keys_new_site_key(site: Annotated[str, typer.Option(help="the embedding site
 
 @eval_app.command("nlu")
 def eval_nlu(
-    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Rasa NLU YAML (entity markup allowed)")],
+    data: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                              help="Rasa NLU YAML (entity markup allowed); omit with --suite")] = None,
     map_: Annotated[Path | None, typer.Option("--map", exists=True, dir_okay=False,
                                               help="YAML map of their labels to ours; null skips a label")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
     rasa_url: Annotated[str | None, typer.Option(help="the running Rasa server (default DESKMATE_RASA_URL)")] = None,
+    suite: Annotated[bool, typer.Option("--suite", help="the realistic set (all and held-out), a hwu64 sample and "
+                                                        "the helpdesk-assistant set, in one table per group")] = False,
+    shared_eval: Annotated[Path | None, typer.Option(
+        help="the public eval sets (default: shared/eval beside the repo)")] = None,
 ) -> None:
-    """Send every example to the running bot; report accuracy, macro-F1, per-intent P/R and fallback rate."""
+    """Send examples to the running bot. --suite: IT as IT, non-IT refused, small talk, intent right, per group;
+    --data: accuracy, macro-F1, per-intent P/R and fallback rate of one NLU file."""
     from rich.progress import Progress
 
     from api.chat import nlu_eval
     from api.chat.rasa import RasaClient
 
     settings = get_settings()
-    examples = nlu_eval.load_examples(data, nlu_eval.load_map(map_) if map_ else None)
-    if not examples:
-        fail(f"{data} has no intent examples (after the label map)")
+    examples: list[nlu_eval.Example] = []
+    if suite:
+        sets, skipped = nlu_eval.load_suite(nlu_eval.Sources.default(REPO_ROOT, shared_eval))
+        for note in skipped:
+            typer.secho(f"skipped {note}", fg=typer.colors.YELLOW, err=True)
+        total = sum(len(cases) for cases in sets.values())
+    elif data is None:
+        fail("give --data FILE (and --map), or --suite")
+    else:
+        examples = nlu_eval.load_examples(data, nlu_eval.load_map(map_) if map_ else None)
+        if not examples:
+            fail(f"{data} has no intent examples (after the label map)")
+        total = len(examples)
     rasa = RasaClient(rasa_url or settings.rasa_url, token=stack.rasa_token(settings), timeout_s=settings.rasa_timeout_s)
 
-    async def go() -> nlu_eval.Report:
+    async def go() -> Any:
         try:
             with Progress(transient=True) as bar:
-                task = bar.add_task(f"parsing {len(examples)} examples", total=len(examples))
+                task = bar.add_task(f"parsing {total} examples", total=total)
+                if suite:
+                    return await nlu_eval.run_suite(sets, rasa.parse, lambda: bar.advance(task))
                 return await nlu_eval.evaluate(examples, rasa.parse, lambda: bar.advance(task))
         finally:
             await rasa.aclose()
 
     try:
-        report = asyncio.run(go())
+        result = asyncio.run(go())
     except DeskmateError as exc:
         fail(f"{exc.detail} - is the bot running? (make run, or rasa run --enable-api)")
-    metrics = report.metrics()
-    typer.echo(json.dumps({k: v for k, v in metrics.items() if k not in ("per_intent", "confusions")}, indent=2))
-    for label, m in metrics["per_intent"].items():
-        typer.echo(f"  {label:<22} P {m['precision']:.2f}  R {m['recall']:.2f}  F1 {m['f1']:.2f}  n={m['support']}")
+    if suite:
+        report = nlu_eval.suite_report(result)
+        typer.echo(nlu_eval.table(report["summaries"]))
+        typer.echo(nlu_eval.confusion_lines(report["summaries"]))
+    else:
+        metrics = result.metrics()
+        typer.echo(json.dumps({k: v for k, v in metrics.items() if k not in ("per_intent", "confusions")}, indent=2))
+        for label, m in metrics["per_intent"].items():
+            typer.echo(f"  {label:<22} P {m['precision']:.2f}  R {m['recall']:.2f}  F1 {m['f1']:.2f}  n={m['support']}")
+        report = result.as_dict()
     if json_out:
-        json_out.write_text(json.dumps(report.as_dict(), indent=2))
+        json_out.write_text(json.dumps(report, indent=2))
         typer.echo(f"full report: {json_out}")
 
 
