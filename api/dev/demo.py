@@ -24,6 +24,7 @@ from api.auth import service as people
 from api.auth.models import TeamCreate, UserCreate
 from api.db import Conn
 from api.routing import rules
+from api.routing import shifts as routing_shifts
 from api.routing.models import RuleIn, ShiftIn
 from api.settings import Settings, get_settings
 from api.sla import policies
