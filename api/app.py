@@ -6,16 +6,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
+import psycopg
+import psycopg_pool
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import kb_index
-from api import db, migrate
+from api import db, jobs, migrate
 from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
@@ -23,48 +24,59 @@ from api.channels.web.routes import router as web_channel_router
 from api.chat.rasa import RasaClient, channel_secret
 from api.chat.routes import nlu as nlu_router
 from api.chat.routes import router as chat_router
-from api.errors import DeskmateError
+from api.errors import PROBLEM_JSON, DatabaseUnavailable, DeskmateError, problem
+from api.errors import responses as problem_responses
 from api.kb import service as kb_service
 from api.kb.routes import router as kb_router
 from api.log import configure as configure_logging
-from api.middleware import BodyLimit, RequestContext
+from api.middleware import BodyLimit, RequestContext, TextGuard
 from api.routing.routes import router as routing_router
 from api.settings import Settings, get_settings
 from api.sla.routes import router as sla_router
 from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
+from api.triage.routes import router as triage_router
 from api.web.routes import router as web_router
 
 log = logging.getLogger(__name__)
-PROBLEM = "application/problem+json"
-
-
-def problem(status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> JSONResponse:
-    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+# What a dead or restarting database raises: a lost or refused connection, or no pooled connection in time.
+DATABASE_DOWN = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DeskmateError)
-    async def deskmate_error(_: Request, exc: DeskmateError) -> JSONResponse:
+    async def deskmate_error(_: Request, exc: DeskmateError) -> Response:
         if exc.status >= 500:
             log.error("request failed", extra={"error": exc.detail, "kind": type(exc).__name__})
-        return JSONResponse(exc.problem(), status_code=exc.status, media_type=PROBLEM, headers=exc.headers)
+        return exc.response()
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
         return problem(422, "The request is not valid", where, "/problems/validation", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = problem(exc.status_code, str(exc.detail), str(exc.detail))
-        response.headers.update(exc.headers or {})
-        return response
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), headers=exc.headers)
+
+    async def database_down(_: Request, exc: Exception) -> Response:
+        log.warning("database unavailable", extra={"kind": type(exc).__name__})
+        return DatabaseUnavailable("The database is not answering right now; nothing was changed. "
+                                   "Retry after the time in Retry-After.").response()
+
+    for kind in DATABASE_DOWN:
+        app.add_exception_handler(kind, database_down)
+
+    @app.exception_handler(psycopg.DataError)
+    async def unstorable(_: Request, exc: psycopg.DataError) -> Response:
+        """Postgres refused a value the request carried (a number past bigint, an impossible time zone)."""
+        log.warning("value refused by the database", extra={"error": str(exc).splitlines()[0]})
+        return problem(422, "The request is not valid", "A value in the request is out of the range the service "
+                       "can store or is malformed.", "/problems/validation")
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
         return problem(500, "Internal error", "Something went wrong on our side; the request id identifies it in the logs.")
 
@@ -78,19 +90,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if applied:
             log.info("migrations applied", extra={"applied": applied})
     pool = db.make_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-                        configure=kb_index.register)
+                        configure=kb_index.register, timeout=settings.db_acquire_timeout_s)
     await pool.open(wait=True, timeout=30)
     app.state.pool = pool
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     app.state.rasa = RasaClient(settings.rasa_url, token=token, channel_secret=channel_secret(settings),
                                 timeout_s=settings.rasa_timeout_s)
     app.state.database_url = url
+    app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
     if settings.kb_preload_model:  # load the embedding model now, not on the first question
         app.state.embedder.warm_up()
     try:
         yield
     finally:
         await app.state.rasa.aclose()
+        jobs.close_queue(app.state.jobs)
         await pool.close()
 
 
@@ -105,13 +119,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)  # loads on first use
     app.state.llm = kb_service.llm_from_settings(settings)
     _install_error_handlers(app)
-    v1 = APIRouter(prefix="/api/v1")
+    v1 = APIRouter(prefix="/api/v1", responses=problem_responses())
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
-                   web_channel_router, routing_router, sla_router, alerts_router, notifications_router):
+                   web_channel_router, routing_router, sla_router, triage_router, alerts_router,
+                   notifications_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
     app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
+    app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
@@ -130,16 +146,24 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health_router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+NOT_READY = {503: {"description": "Not ready (database down or migrations pending)",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+
+
+@health_router.get("/readyz", responses=NOT_READY)  # type: ignore[arg-type]
+async def readyz(request: Request) -> Response:
     """The database answers and every migration file is applied unchanged."""
     settings: Settings = request.app.state.settings
     try:
-        async with request.app.state.pool.connection(timeout=5) as conn:
+        async with request.app.state.pool.connection(timeout=settings.db_acquire_timeout_s) as conn:
             await conn.execute("SELECT 1")
         todo = await asyncio.to_thread(migrate.pending, request.app.state.database_url, settings.migrations_dir)
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return problem(503, "Not ready", f"{type(exc).__name__}: {exc}", "/problems/not-ready")
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; the details go to the log only
+        log.warning("not ready: the database does not answer", extra={"kind": type(exc).__name__, "error": str(exc)})
+        return problem(503, "Not ready", "The database does not answer.", "/problems/not-ready",
+                       headers={"Retry-After": str(DatabaseUnavailable.retry_after_s)})
     if todo:
-        return problem(503, "Not ready", f"{len(todo)} migration(s) pending: {todo[0].path.name}…", "/problems/not-ready")
+        return problem(503, "Not ready", f"{len(todo)} migration(s) pending: {todo[0].path.name}…", "/problems/not-ready",
+                       headers={"Retry-After": "30"})
     return JSONResponse({"status": "ready"})

@@ -1,135 +1,231 @@
-"""The ``deskmate`` command: run the stack, migrate, seed, manage tokens."""
+"""The ``deskmate`` command: command wiring only; the work is done by the services it calls."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
-from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import psycopg
 import typer
-from psycopg.rows import dict_row
 
-from api import db, demo, embedded_pg, migrate, stack
+from api import crypto, db
 from api.auth import service as people
-from api.auth.models import Role
-from api.errors import DeskmateError
-from api.kb.cli import ingest as kb_ingest
+from api.auth.models import Role, TokenInfo
+from api.cli_helpers import fail, migrate_db, parse_expiry, with_conn
+from api.dev import demo, stack, supervisor
+from api.errors import DeskmateError, NotFound
 from api.kb.cli import kb_app
 from api.kb.cli import retrieval as kb_retrieval
+from api.retention.cli import purge as retention_purge
 from api.settings import REPO_ROOT, Settings, get_settings
 
 app = typer.Typer(help="deskmate: a chatbot-first IT service desk.", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+user_app = typer.Typer(help="People: deactivate.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+keys_app = typer.Typer(help="Keys: rotate the encryption key, make new keys (docs/security.md).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
 eval_app.command("retrieval")(kb_retrieval)
-T = TypeVar("T")
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-def _with_conn(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
-    async def go() -> T:
-        url = db.database_url(settings)
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            return await work(conn)
-
-    try:
-        return asyncio.run(go())
-    except DeskmateError as exc:
-        _fail(exc.detail)
-        raise  # unreachable
-
-
-def _migrate(settings: Settings) -> None:
-    try:
-        applied = migrate.migrate(db.database_url(settings), settings.migrations_dir)
-    except DeskmateError as exc:
-        _fail(exc.detail)
-    else:
-        typer.echo(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied else ", up to date"))
+app.command("purge")(retention_purge)
 
 
 @app.command("migrate")
 def migrate_cmd() -> None:
     """Apply pending migrations (also done automatically when the api starts)."""
-    _migrate(get_settings())
+    migrate_db(get_settings())
+
+
+def _seed_demo(settings: Settings) -> str | None:
+    """Seeds the demo org once; returns the demo tokens made now (None when it was there already)."""
+    migrate_db(settings)
+    tokens_file = settings.data_dir / stack.DEMO_TOKENS_FILE
+    loaded = with_conn(settings, lambda conn: demo.seed(conn, path=settings.demo_data, tokens_file=tokens_file,
+                                                         settings=settings))
+    typer.echo("demo data: loaded" if loaded else "demo data: already there")
+    return tokens_file.read_text() if loaded and tokens_file.exists() else None
 
 
 @app.command("seed-demo")
 def seed_demo() -> None:
-    """Load the demo organisation once (teams, categories, agents with skills, employees, tokens)."""
-    settings = get_settings()
-    _migrate(settings)
-    tokens_file = settings.data_dir / "demo-tokens.env"
-    loaded = _with_conn(settings, lambda conn: demo.seed(conn, path=settings.demo_data, tokens_file=tokens_file))
-    typer.echo("demo data: loaded" if loaded else "demo data: already there")
+    """Load the demo organisation once (teams, categories, agents with skills, employees; tokens outside production)."""
+    _seed_demo(get_settings())
 
+
+# ---------- tokens and users ----------
 
 @token_app.command("create")
 def token_create(
     email: Annotated[str, typer.Option(help="the user's e-mail; created when missing")],
     role: Annotated[Role, typer.Option(help="the user's role")] = Role.employee,
     name: Annotated[str, typer.Option(help="a label for the token")] = "",
+    expires_in: Annotated[str | None, typer.Option(
+        help="lifetime, e.g. 90d, 12h, 2w; 'never' only for service tokens "
+             "(default: DESKMATE_TOKEN_EXPIRY_DAYS, or DESKMATE_SERVICE_TOKEN_EXPIRY_DAYS for services)")] = None,
 ) -> None:
     """Create an API token (printed once; only its hash is stored)."""
     settings = get_settings()
-    _migrate(settings)
-    created = _with_conn(settings, lambda conn: people.ensure_user_with_token(conn, email=email, role=role, name=name))
+    expires_at = parse_expiry(expires_in, role=role) if expires_in else people.default_expiry(settings, role)
+    migrate_db(settings)
+    created = with_conn(settings, lambda conn: people.ensure_user_with_token(
+        conn, email=email, role=role, name=name, expires_at=expires_at))
     typer.echo(created.token)
+    typer.echo(f"{created.prefix}: " + (f"expires {created.expires_at:%Y-%m-%d %H:%M} UTC" if created.expires_at
+                                        else "never expires"), err=True)
 
+
+@token_app.command("list")
+def token_list(
+    email: Annotated[str | None, typer.Option(help="only this user's tokens")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="include revoked and expired tokens")] = False,
+) -> None:
+    """List tokens: prefix, owner, expiry, last use (never the token itself)."""
+    settings = get_settings()
+
+    async def work(conn: db.Conn) -> list[TokenInfo]:
+        user_id = None
+        if email is not None:
+            user = await people.get_by_email(conn, email=email)
+            if user is None:
+                raise NotFound(f"No user {email}.")
+            user_id = user.id
+        return await people.list_tokens(conn, user_id=user_id, live_only=not all_, limit=1000)
+
+    for t in with_conn(settings, work):
+        typer.echo(f"{t.id:>6}  {t.prefix:<10} {t.state:<8} {t.email:<32} {t.role:<8} {_when(t.expires_at):<16} "
+                   f"last used {_when(t.last_used_at)}  {t.name}")
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M}" if at else "-"
+
+
+@token_app.command("revoke")
+def token_revoke(token: Annotated[str, typer.Argument(help="the token's id or prefix (dm_abc123), from token list")]) -> None:
+    """Revoke one token; it stops working at once."""
+    ref: dict[str, int | str] = {"token_id": int(token)} if token.isdigit() else {"prefix": token}
+    revoked = with_conn(get_settings(), lambda conn: people.revoke_token(conn, **ref))  # type: ignore[arg-type]
+    typer.echo(f"revoked {revoked.prefix} ({revoked.email})")
+
+
+@user_app.command("deactivate")
+def user_deactivate(email: Annotated[str, typer.Argument(help="the user's e-mail")]) -> None:
+    """Deactivate a user: their tokens are revoked, their tickets stay."""
+    async def work(conn: db.Conn) -> int:
+        user = await people.get_by_email(conn, email=email)
+        if user is None:
+            raise NotFound(f"No user {email}.")
+        tokens = len(await people.list_tokens(conn, user_id=user.id, live_only=True, limit=10_000))
+        await people.deactivate_user(conn, user_id=user.id)
+        return tokens
+
+    revoked = with_conn(get_settings(), work)
+    typer.echo(f"deactivated {email}; {revoked} token{'s' * (revoked != 1)} revoked")
+
+
+# ---------- keys ----------
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret with the newest encryption key (in development, a new one is made first)."""
+    settings = get_settings()
+    if settings.encryption_keys is None and settings.env != "production":
+        crypto.add_dev_key(settings)
+        typer.echo(f"new development encryption key in {settings.data_dir / crypto.DEV_KEYS_FILE}")
+    migrate_db(settings, quiet=True)
+    result = with_conn(settings, lambda conn: crypto.rotate(conn, settings))
+    typer.echo(f"secrets: {result.rotated} re-encrypted, {result.current} already under the newest key, "
+               f"{result.unreadable} unreadable")
+    if result.unreadable:
+        fail("some stored secrets cannot be decrypted by any configured key; set them again")
+
+
+@keys_app.command("new-encryption-key")
+def keys_new_encryption_key() -> None:
+    """Print a new Fernet key for DESKMATE_ENCRYPTION_KEYS (put it first, then run `deskmate keys rotate`)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@keys_app.command("new-site-key")
+def keys_new_site_key(site: Annotated[str, typer.Option(help="the embedding site, e.g. intranet")]) -> None:
+    """Print a new widget identity key entry (site:kid:secret) for DESKMATE_WIDGET_SITE_KEYS."""
+    import secrets
+
+    typer.echo(f"{site}:{site}-{datetime.now(UTC):%Y%m%d}:{secrets.token_urlsafe(48)}")
+
+
+# ---------- processes ----------
 
 @eval_app.command("nlu")
 def eval_nlu(
-    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Rasa NLU YAML (entity markup allowed)")],
+    data: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                              help="Rasa NLU YAML (entity markup allowed); omit with --suite")] = None,
     map_: Annotated[Path | None, typer.Option("--map", exists=True, dir_okay=False,
                                               help="YAML map of their labels to ours; null skips a label")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
     rasa_url: Annotated[str | None, typer.Option(help="the running Rasa server (default DESKMATE_RASA_URL)")] = None,
+    suite: Annotated[bool, typer.Option("--suite", help="the realistic set (all and held-out), a hwu64 sample and "
+                                                        "the helpdesk-assistant set, in one table per group")] = False,
+    shared_eval: Annotated[Path | None, typer.Option(
+        help="the public eval sets (default: shared/eval beside the repo)")] = None,
 ) -> None:
-    """Send every example to the running bot; report accuracy, macro-F1, per-intent P/R and fallback rate."""
+    """Send examples to the running bot. --suite: IT as IT, non-IT refused, small talk, intent right, per group;
+    --data: accuracy, macro-F1, per-intent P/R and fallback rate of one NLU file."""
     from rich.progress import Progress
 
     from api.chat import nlu_eval
     from api.chat.rasa import RasaClient
 
     settings = get_settings()
-    examples = nlu_eval.load_examples(data, nlu_eval.load_map(map_) if map_ else None)
-    if not examples:
-        _fail(f"{data} has no intent examples (after the label map)")
+    examples: list[nlu_eval.Example] = []
+    if suite:
+        sets, skipped = nlu_eval.load_suite(nlu_eval.Sources.default(REPO_ROOT, shared_eval))
+        for note in skipped:
+            typer.secho(f"skipped {note}", fg=typer.colors.YELLOW, err=True)
+        total = sum(len(cases) for cases in sets.values())
+    elif data is None:
+        fail("give --data FILE (and --map), or --suite")
+    else:
+        examples = nlu_eval.load_examples(data, nlu_eval.load_map(map_) if map_ else None)
+        if not examples:
+            fail(f"{data} has no intent examples (after the label map)")
+        total = len(examples)
     rasa = RasaClient(rasa_url or settings.rasa_url, token=stack.rasa_token(settings), timeout_s=settings.rasa_timeout_s)
 
-    async def go() -> nlu_eval.Report:
+    async def go() -> Any:
         try:
             with Progress(transient=True) as bar:
-                task = bar.add_task(f"parsing {len(examples)} examples", total=len(examples))
+                task = bar.add_task(f"parsing {total} examples", total=total)
+                if suite:
+                    return await nlu_eval.run_suite(sets, rasa.parse, lambda: bar.advance(task))
                 return await nlu_eval.evaluate(examples, rasa.parse, lambda: bar.advance(task))
         finally:
             await rasa.aclose()
 
     try:
-        report = asyncio.run(go())
+        result = asyncio.run(go())
     except DeskmateError as exc:
-        _fail(f"{exc.detail} - is the bot running? (make run, or rasa run --enable-api)")
-        raise
-    metrics = report.metrics()
-    typer.echo(json.dumps({k: v for k, v in metrics.items() if k not in ("per_intent", "confusions")}, indent=2))
-    for label, m in metrics["per_intent"].items():
-        typer.echo(f"  {label:<22} P {m['precision']:.2f}  R {m['recall']:.2f}  F1 {m['f1']:.2f}  n={m['support']}")
+        fail(f"{exc.detail} - is the bot running? (make run, or rasa run --enable-api)")
+    if suite:
+        report = nlu_eval.suite_report(result)
+        typer.echo(nlu_eval.table(report["summaries"]))
+        typer.echo(nlu_eval.confusion_lines(report["summaries"]))
+    else:
+        metrics = result.metrics()
+        typer.echo(json.dumps({k: v for k, v in metrics.items() if k not in ("per_intent", "confusions")}, indent=2))
+        for label, m in metrics["per_intent"].items():
+            typer.echo(f"  {label:<22} P {m['precision']:.2f}  R {m['recall']:.2f}  F1 {m['f1']:.2f}  n={m['support']}")
+        report = result.as_dict()
     if json_out:
-        json_out.write_text(json.dumps(report.as_dict(), indent=2))
+        json_out.write_text(json.dumps(report, indent=2))
         typer.echo(f"full report: {json_out}")
 
 
@@ -168,48 +264,39 @@ def db_url() -> None:
 
 
 @app.command("run")
-def run(procfile: Annotated[str, typer.Option(help="the Procfile to start")] = "Procfile") -> None:
-    """Set up the database, load the demo data once, and start every process of the Procfile."""
+def run(
+    procfile: Annotated[Path, typer.Option(help="the Procfile to start")] = Path("Procfile"),
+    restarts: Annotated[int, typer.Option(min=0, help="restarts of a dying process before the run gives up")] = 3,
+    restart_backoff: Annotated[float, typer.Option(min=0, help="seconds before the first restart (doubles)")] = 1.0,
+) -> None:
+    """Set up the database, load the demo data once, and start and watch every process of the Procfile."""
     settings = get_settings()
-    url = settings.database_url.get_secret_value() if settings.database_url else None
-    tracker_url = url
-    if url is None:
-        typer.echo(f"database: embedded PostgreSQL under {settings.data_dir / 'pgdata'}")
-        server, url = embedded_pg.start(settings.data_dir)
-        embedded_pg.ensure_database(server.get_uri(), stack.RASA_DATABASE)
-        tracker_url = server.get_uri(stack.RASA_DATABASE)
-    os.environ["DATABASE_URL"] = url
+    dbs = stack.databases(settings)
+    if dbs.embedded_dir:
+        typer.echo(f"database: embedded PostgreSQL under {dbs.embedded_dir}")
+    os.environ["DATABASE_URL"] = dbs.url
     settings = Settings()
-    seed_demo()
-    if settings.kb_dir.is_dir():
-        kb_ingest(settings.kb_dir)
-    bot_token = _with_conn(settings, stack.service_token)
-    env = {**os.environ, **stack.process_env(settings, database_url=url, tracker_url=tracker_url or url,
+    demo_tokens = _seed_demo(settings)
+    _seed_demo_kb(settings)
+    bot_token = with_conn(settings, stack.service_token)
+    env = {**os.environ, **stack.process_env(settings, database_url=dbs.url, tracker_url=dbs.tracker_url,
                                               bot_token=bot_token)}
-    _banner(settings)
-    honcho = [sys.executable, "-m", "honcho", "start", "-f", str(REPO_ROOT / procfile), "-d", str(REPO_ROOT)]
-    proc = subprocess.Popen(honcho, env=env)
-    signal.signal(signal.SIGINT, lambda *_: proc.send_signal(signal.SIGINT))
-    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
-    code = proc.wait()
-    typer.echo("deskmate stopped" + ("" if code in (0, -2, 130) else f" (exit {code})"))
+    typer.echo(stack.banner(settings, demo_tokens=demo_tokens))
+    code = supervisor.run(REPO_ROOT / procfile, env=env, cwd=REPO_ROOT, restarts=restarts, backoff_s=restart_backoff)
+    typer.echo("deskmate stopped" + ("" if code == 0 else " because a process died (see above)"))
+    raise typer.Exit(code)
 
 
-def _banner(settings: Settings) -> None:
-    tokens = settings.data_dir / "demo-tokens.env"
-    lines: list[Any] = [
-        "",
-        f"deskmate is starting at {settings.base_url}",
-        f"  chat widget: {settings.base_url}/   (the assistant answers once Rasa has loaded, ~1-2 minutes)",
-        f"  API docs:    {settings.base_url}/docs",
-        f"  health:      {settings.base_url}/readyz",
-        f"  log in with a demo token (Authorization: Bearer …), from {tokens}:",
-    ]
-    if tokens.exists():
-        lines += [f"    {line}" for line in tokens.read_text().splitlines() if line and not line.startswith("#")]
-    lines += ["  new token:   .venv/bin/deskmate token create --email you@example.com --role admin",
-              "  stop:        Ctrl-C", ""]
-    typer.echo("\n".join(lines))
+def _seed_demo_kb(settings: Settings) -> None:
+    if not settings.kb_dir.is_dir():
+        return
+    import kb_index
+
+    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+    report = with_conn(settings, lambda conn: demo.seed_kb(conn, kb_dir=settings.kb_dir, embedder=embedder),
+                       vector=True)
+    typer.echo("demo knowledge base: " + (f"{report.counts()['new']} articles loaded" if report
+                                          else "seeded before (kept as the admins left it)"))
 
 
 if __name__ == "__main__":

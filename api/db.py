@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api import embedded_pg
+from api.dev import embedded_pg
 from api.settings import Settings
 
 Conn = AsyncConnection[DictRow]
@@ -29,15 +29,19 @@ def database_url(settings: Settings) -> str:
 
 def make_pool(
     url: str, *, min_size: int, max_size: int,
-    configure: Callable[[Conn], Awaitable[None]] | None = None,
+    configure: Callable[[Conn], Awaitable[None]] | None = None, timeout: float = 30.0,
 ) -> AsyncConnectionPool[Conn]:
-    """``configure`` runs on every new connection (e.g. registering the pgvector type)."""
+    """``configure`` runs on every new connection (e.g. registering the pgvector type); ``timeout``: how long
+    a caller waits for a connection. Connections are checked when lent, so a restarted server's dead ones
+    are replaced instead of failing a request."""
     return AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         configure=configure,
+        check=AsyncConnectionPool.check_connection,
+        timeout=timeout,
         kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
         connection_class=AsyncConnection[DictRow],
     )

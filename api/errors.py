@@ -10,7 +10,8 @@
     │   ├── InvalidTransition (409)
     │   └── IdempotencyMismatch (422)
     ├── PreconditionFailed (412)
-    ├── TooManyRequests (429)
+    ├── TooManyRequests (429, Retry-After)
+    ├── DatabaseUnavailable (503, Retry-After)
     ├── DatabaseSetupError (503)
     │   └── MigrationError (503)
     └── IntegrationError (502)
@@ -18,15 +19,64 @@
         │   └── RasaTimeout (503)
         ├── SmtpError (502)
         ├── TwilioError (502)
-        └── WebhookError (502)
+        ├── WebhookError (502)
+        └── OutboundRefused (502)
 
 Services raise these, never ``HTTPException``. Lower-level errors are translated where they enter
-(``raise Conflict(...) from exc``).
+(``raise Conflict(...) from exc``). :func:`problem` is the one builder of the RFC 9457 body; the app's
+handlers and the middleware render through it.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; some problems add members (``errors`` of a 422)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+_DOCUMENTED = {
+    400: "Bad request", 401: "Authentication required", 403: "Not allowed", 404: "Not found",
+    409: "Conflict", 412: "The resource changed (If-Match)", 413: "Request body too large",
+    422: "The request is not valid", 429: "Too many requests (see Retry-After)",
+    502: "An external system failed", 503: "Briefly unavailable, e.g. the database restarts (see Retry-After)",
+}
+
+
+def responses() -> dict[int | str, dict[str, Any]]:
+    """The problems any endpoint may answer, for the OpenAPI document (``APIRouter(responses=...)``)."""
+    retry = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+    return {status: {"description": text, "model": Problem,
+                     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                     **({"headers": retry} if status in (429, 503) else {})}
+            for status, text in _DOCUMENTED.items()}
+
+
+def problem_body(status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> dict[str, Any]:
+    """An ``application/problem+json`` body (RFC 9457): type, title, status, detail and any extra members."""
+    return {"type": type_, "title": title, "status": status, "detail": detail, **extra}
+
+
+def problem(status: int, title: str, detail: str, type_: str = "about:blank", *,
+            headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
+    """The problem as a response."""
+    body = json.dumps(problem_body(status, title, detail, type_, **extra), ensure_ascii=False).encode()
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 class DeskmateError(Exception):
@@ -41,8 +91,18 @@ class DeskmateError(Exception):
 
     headers: dict[str, str] = {}
 
-    def problem(self) -> dict[str, Any]:
-        return {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail, **self.extra}
+    def response(self) -> Response:
+        return problem(self.status, self.title, self.detail, self.type, headers=self.headers, **self.extra)
+
+
+class RetryLater(DeskmateError):
+    """A refusal the client may retry after ``retry_after_s`` seconds (sent as Retry-After)."""
+
+    retry_after_s = 60
+
+    def __init__(self, detail: str | None = None, *, retry_after_s: int | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers = {"Retry-After": str(max(1, retry_after_s or self.retry_after_s))}
 
 
 class BadRequest(DeskmateError):
@@ -81,12 +141,15 @@ class PreconditionFailed(DeskmateError):
     status, type, title = 412, "/problems/precondition-failed", "The resource changed"
 
 
-class TooManyRequests(DeskmateError):
+class TooManyRequests(RetryLater):
     status, type, title = 429, "/problems/rate-limited", "Too many requests"
 
-    def __init__(self, detail: str | None = None, *, retry_after_s: int = 60, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.headers = {"Retry-After": str(retry_after_s)}
+
+class DatabaseUnavailable(RetryLater):
+    """The database does not answer (restarting, failing over, unreachable); the request did nothing."""
+
+    status, type, title = 503, "/problems/database-unavailable", "The service is briefly unavailable"
+    retry_after_s = 5
 
 
 class DatabaseSetupError(DeskmateError):
@@ -98,7 +161,13 @@ class MigrationError(DatabaseSetupError):
 
 
 class IntegrationError(DeskmateError):
+    """``permanent`` when retrying cannot help (a refused recipient, a bad URL)."""
+
     status, type, title = 502, "/problems/integration", "An external system failed"
+
+    def __init__(self, detail: str | None = None, *, permanent: bool = False, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.permanent = permanent
 
 
 class RasaUnavailable(IntegrationError):
@@ -112,13 +181,9 @@ class RasaTimeout(RasaUnavailable):
 
 
 class SmtpError(IntegrationError):
-    """Sending e-mail failed; ``permanent`` when retrying cannot help (a refused recipient)."""
+    """Sending e-mail failed."""
 
     type, title = "/problems/smtp", "The mail server failed"
-
-    def __init__(self, detail: str | None = None, *, permanent: bool = False, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.permanent = permanent
 
 
 class TwilioError(IntegrationError):
@@ -126,11 +191,9 @@ class TwilioError(IntegrationError):
 
     type, title = "/problems/twilio", "Twilio failed"
 
-    def __init__(self, detail: str | None = None, *, code: int | None = None, permanent: bool = False,
-                 **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, *, code: int | None = None, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.code = code
-        self.permanent = permanent
 
 
 class WebhookError(IntegrationError):
@@ -138,8 +201,13 @@ class WebhookError(IntegrationError):
 
     type, title = "/problems/webhook", "The webhook receiver failed"
 
-    def __init__(self, detail: str | None = None, *, http_status: int | None = None, permanent: bool = False,
-                 **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, *, http_status: int | None = None, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.http_status = http_status
-        self.permanent = permanent
+
+
+class OutboundRefused(IntegrationError):
+    """The outbound-HTTP guard (api/integrations/outbound.py) refused a URL or could not resolve its host;
+    ``permanent`` when the address itself is not allowed."""
+
+    type, title = "/problems/outbound-refused", "Outbound request refused"

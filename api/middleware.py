@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and access logs, and the request body limit."""
+"""Pure ASGI middleware: request ids and access logs, the request body limit, text Postgres can store."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import PROBLEM_JSON, problem_body
 from api.log import request_id
 
 log = logging.getLogger("deskmate.access")
@@ -90,10 +92,74 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({
-            "type": "/problems/payload-too-large", "title": "Request body too large", "status": 413,
-            "detail": f"The request body is larger than the {self.max_bytes} bytes this service accepts.",
-        }).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _send_problem(send, problem_body(
+            413, "Request body too large",
+            f"The request body is larger than the {self.max_bytes} bytes this service accepts.",
+            "/problems/payload-too-large"))
+
+
+async def _send_problem(send: Send, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": body["status"], "headers": [
+        (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+# NUL and lone UTF-16 surrogates: valid in JSON strings and Python str, but no Postgres text or jsonb holds them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+class TextGuard:
+    """Refuses (422) requests whose path, query or JSON body holds text Postgres cannot store (NUL, lone
+    surrogates), for every endpoint, before any handler sees it. Bodies without a ``\\u`` escape cannot
+    hold either (raw NUL and raw surrogates are already invalid JSON), so only those are parsed twice."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        query = unquote_plus(scope.get("query_string", b"").decode("latin-1"), errors="replace")
+        if _unstorable(scope["path"]) or _unstorable(query):
+            return await self._refuse(send, "the URL")
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        if b"json" not in content_type:
+            return await self.app(scope, receive, send)
+        messages, body = [], bytearray()
+        while True:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        if b"\\u" in body and _unstorable(_parse(bytes(body))):
+            return await self._refuse(send, "the request body")
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send, where: str) -> None:
+        await _send_problem(send, problem_body(
+            422, "The request is not valid",
+            f"Text in {where} contains a NUL character or an unpaired UTF-16 surrogate, which cannot be stored.",
+            "/problems/validation"))
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None  # the route's own parsing reports malformed JSON

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,6 +11,10 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api import keyfile
+from api.integrations.outbound import OutboundSettings
+from api.integrations.smtp.settings import SmtpSettings
+from api.integrations.twilio.settings import TwilioSettings
+from api.integrations.webhooks.settings import WebhookSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
@@ -35,8 +40,26 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     auto_migrate: bool = True
+    # operations: pool waits, rate limits, retention (api/ratelimit.py, api/retention) — docs/operations.md
+    db_acquire_timeout_s: float = Field(default=5.0, gt=0)
+    chat_start_per_address_per_minute: int = Field(default=60, ge=1)
+    chat_start_per_minute: int = Field(default=600, ge=1)
+    retention_chat_days: int = Field(default=90, ge=1)
+    retention_idempotency_hours: int = Field(default=24, ge=1)
+    retention_kb_answers_days: int = Field(default=365, ge=1)
+    retention_notifications_days: int = Field(default=90, ge=1)
+    retention_alerts_days: int = Field(default=90, ge=1)
+    retention_jobs_days: int = Field(default=14, ge=1)
+    retention_batch_size: int = Field(default=1000, ge=1, le=100_000)
     migrations_dir: Path = REPO_ROOT / "migrations"
     demo_data: Path = REPO_ROOT / "data" / "demo" / "org.yml"
+    # keys and tokens (api/crypto, api/chat/identity, api/auth) — docs/security.md
+    encryption_keys: SecretStr | None = None  # Fernet keys, comma-separated, newest first
+    session_keys: SecretStr | None = None  # chat session signing keys, comma-separated, newest first
+    widget_site_keys: SecretStr | None = None  # site:kid:secret, comma-separated, newest first per site
+    widget_default_site: str | None = None
+    token_expiry_days: int = Field(default=90, ge=1, le=3650)
+    service_token_expiry_days: int = Field(default=0, ge=0, le=3650)  # 0: service tokens never expire
     # conversation (api/chat) — docs/chat.md
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr | None = None
@@ -61,6 +84,7 @@ class Settings(BaseSettings):
     kb_answer_sources: int = Field(default=4, ge=1, le=10)
     kb_min_similarity: float = Field(default=0.35, ge=0, le=1)
     kb_confident_similarity: float = Field(default=0.5, ge=0, le=1)
+    kb_trends_min_size: int = Field(default=2, ge=2, le=100)
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
@@ -78,22 +102,18 @@ class Settings(BaseSettings):
     alerts_max_attempts: int = Field(default=6, ge=1, le=50)
     alerts_backoff_base_s: float = Field(default=10.0, ge=0)
     alerts_backoff_max_s: float = Field(default=3600.0, ge=0)
-    smtp_host: str | None = None
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str = "deskmate@localhost"
-    smtp_timeout_s: float = Field(default=15.0, gt=0)
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_from_number: str | None = None
-    twilio_base_url: str | None = None
-    webhook_timeout_s: float = Field(default=10.0, gt=0)
-    outbound_allow_private: bool = False
+    alerts_lease_s: float = Field(default=300.0, gt=0)
+    alerts_template_max_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+    # outside systems (api/integrations), each with its own env prefix — docs/configuration.md
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     worker_heartbeat_s: float = Field(default=10.0, gt=0)
     worker_stalled_s: float = Field(default=60.0, gt=0)
+    worker_reconnect_max_s: float = Field(default=300.0, gt=0)  # give up (exit 1) after the db is gone this long
+    worker_reconnect_backoff_max_s: float = Field(default=10.0, gt=0)  # longest wait between reconnect attempts
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -124,10 +144,12 @@ class Settings(BaseSettings):
         if self.env != "production":
             return self
         key = self.secret_key.get_secret_value() if self.secret_key else ""
-        if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+        own_keys = self.session_keys is not None and self.encryption_keys is not None
+        if not own_keys and (key.lower() in PLACEHOLDER_SECRETS or len(key) < 32):
             raise ValueError(
                 "DESKMATE_SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                "in production (python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                "unless DESKMATE_SESSION_KEYS and DESKMATE_ENCRYPTION_KEYS are both set"
             )
         if self.database_url is None:
             raise ValueError("DATABASE_URL must be set in production; the embedded server is for development")
@@ -138,10 +160,20 @@ class Settings(BaseSettings):
         return self.public_url or f"http://{self.host}:{self.port}"
 
     def effective_secret_key(self) -> str:
-        """The configured secret key, or in development a random one kept in the data dir."""
+        """The configured secret key, or in development a random one kept in the data dir.
+
+        Only a fallback now: each purpose has its own key (docs/security.md, "Keys").
+        """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return keyfile.read_or_create(self.data_dir / "secret.key")
+
+    def dev_key(self, name: str, *, generate: Callable[[], str] | None = None) -> str:
+        """A development key kept in the data dir (``<data_dir>/<name>``, mode 0600); never in production."""
+        if self.env == "production":
+            raise ValueError(f"{name} is a development key file; set the key's variable in production "
+                             "(docs/security.md)")
+        return keyfile.read_or_create(self.data_dir / name, generate=generate)
 
 
 @lru_cache

@@ -19,9 +19,10 @@ from psycopg.rows import dict_row
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from api import demo, embedded_pg, migrate, stack
+from api import migrate
 from api.auth import service as people
 from api.auth.models import Role
+from api.dev import demo, embedded_pg, stack
 
 BENCH_DATA_DIR = REPO_ROOT / "var" / "bench"
 

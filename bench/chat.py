@@ -26,8 +26,8 @@ from _server import REPO_ROOT, api_process, bench_database, summary
 
 from api.chat.identity import sign_identity
 from api.chat.rasa import channel_secret
+from api.dev.stack import wait_until_ready
 from api.settings import Settings
-from api.stack import wait_until_ready
 
 CONVERSATION = ["hi there", "my laptop fan is really loud and it gets hot", "thanks a lot", "bye"]
 
@@ -119,7 +119,7 @@ def main() -> None:
             identity = sign_identity(Settings(data_dir=Path(args.data_dir)), email)
             secret = channel_secret(Settings(data_dir=Path(args.data_dir)))
         else:
-            from api import stack as deskmate_stack
+            from api.dev import stack as deskmate_stack
 
             url = stack.enter_context(bench_database("deskmate_bench_chat"))
             settings = Settings(data_dir=REPO_ROOT / "var" / "bench")

@@ -55,7 +55,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import kb_index  # noqa: E402
-from api import embedded_pg, migrate  # noqa: E402
+from api import migrate  # noqa: E402
+from api.dev import embedded_pg  # noqa: E402
 
 DATABASE = "deskmate_bench"
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'./-]*[A-Za-z0-9]|[A-Za-z0-9]|[.,;:!?]")

@@ -37,6 +37,7 @@ from psycopg.rows import dict_row
 from api.alerts import service as alerts
 from api.alerts.models import AlertRuleIn
 from api.auth.models import Role
+from api.integrations.outbound import OutboundSettings
 from api.jobs import worker
 from api.routing.embedding import get_embedder
 from api.settings import Settings
@@ -156,7 +157,8 @@ def main() -> None:
     hook_url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
 
     with bench_database("deskmate_bench_triage") as url:
-        settings = Settings(env="test", database_url=url, data_dir=BENCH_DATA_DIR, outbound_allow_private=True,
+        settings = Settings(env="test", database_url=url, data_dir=BENCH_DATA_DIR,
+                            outbound=OutboundSettings(allow_private=True),
                             alerts_backoff_base_s=0, log_level="WARNING", _env_file=None)  # type: ignore[call-arg]
         asyncio.run(_prepare(url, settings, hook_url))
         token = token_for(url, Role.employee)

@@ -7,8 +7,9 @@ Retrieval strength decides first: when the best chunk's cosine similarity is bel
 KB text is data, never instructions. In the LLM prompt the sources sit inside a block fenced by
 markers with a random nonce that the article text cannot know (and marker look-alikes in the text
 are neutralised); the system message says the block is reference data. The model's reply must cite
-at least one source, links it writes that appear in no source are removed, and any failure
-(timeout, HTTP error, empty or uncited reply) falls back to the extractive answer. The extractive
+at least one source, links it writes to hosts that no cited source names are removed (one URL
+parser decides a link's host, see _links.py), and any failure (timeout, HTTP error, empty or
+uncited reply) falls back to the extractive answer. The extractive
 answer quotes the passage as a quote attributed to its article, never in the bot's own voice.
 """
 
@@ -17,17 +18,17 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kb_index._links import filter_links, link_host, link_hosts
 from kb_index._types import Answer, Citation, SearchHit
 
 log = logging.getLogger(__name__)
 NO_ANSWER = "NO_ANSWER"
 _MARKER = re.compile(r"<<\s*(?:END[-_ ]*)?SOURCES[^>]*>>", re.IGNORECASE)
 _CITE = re.compile(r"\[(\d{1,2})\]")
-_URL = re.compile(r"https?://[^\s<>()\]\"'*`]+")
 TokenSink = Callable[[str], Awaitable[None]]
 
 SYSTEM_PROMPT = """You are an IT service desk assistant. You answer an employee's \
@@ -117,15 +118,16 @@ def extractive(hits: Sequence[SearchHit], *, confident: bool, best: float | None
                   best_similarity=best, fallback_reason=reason)
 
 
-def _clean_reply(reply: str, hits: Sequence[SearchHit]) -> tuple[str, list[int]]:
-    """Drops citation numbers that name no source and links found in no source; returns the cited numbers."""
+def _clean_reply(reply: str, hits: Sequence[SearchHit], hosts: Collection[str]) -> tuple[str, list[int]]:
+    """Drops citation numbers that name no source, and links to hosts that neither the cited sources
+    (their URL and passage) nor ``hosts`` name; returns the text and the cited numbers."""
     valid = range(1, len(hits) + 1)
     text = _CITE.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", reply)
-    allowed = {h.url for h in hits if h.url} | {u for h in hits for u in _URL.findall(h.content)}
-    text = _URL.sub(lambda m: m.group(0) if m.group(0).rstrip(".,;:") in allowed or m.group(0) in allowed
-                    else "(link removed)", text)
     cited = sorted({int(n) for n in _CITE.findall(text)})
-    return re.sub(r"[ \t]+\n", "\n", text).strip(), cited
+    sources = [hits[n - 1] for n in cited]
+    allowed = set(hosts) | link_hosts(h.content for h in sources) | {
+        host for h in sources if h.url and (host := link_host(h.url))}
+    return re.sub(r"[ \t]+\n", "\n", filter_links(text, allowed)).strip(), cited
 
 
 async def _ask(llm: Any, messages: list[dict[str, str]], on_token: TokenSink | None) -> str:
@@ -141,13 +143,14 @@ async def _ask(llm: Any, messages: list[dict[str, str]], on_token: TokenSink | N
 
 async def answer(
     question: str, hits: Sequence[SearchHit], *, llm: Any | None = None, min_similarity: float = 0.35,
-    confident_similarity: float = 0.5, on_token: TokenSink | None = None,
+    confident_similarity: float = 0.5, on_token: TokenSink | None = None, allowed_hosts: Collection[str] = (),
 ) -> Answer:
     """Answers ``question`` from ``hits`` (best first, as ``search`` returns them).
 
     Parameters: ``llm`` a chat model from ``make_llm`` (None: extractive); ``min_similarity`` below
     this best-chunk similarity nothing is answered; ``confident_similarity`` from this on the
-    answer is marked confident; ``on_token`` receives the LLM's text as it streams.
+    answer is marked confident; ``on_token`` receives the LLM's text as it streams; ``allowed_hosts``
+    hosts (normalised, ``normalize_host``) the LLM's links may point to besides those of the cited sources.
     Returns an Answer whose citations point at the articles the text cites.
     """
     best = max((h.similarity for h in hits if h.similarity is not None), default=None)
@@ -165,7 +168,7 @@ async def answer(
         return extractive(hits, confident=confident, best=best, reason=reason)
     if reply.strip().strip(".").upper() == NO_ANSWER or (NO_ANSWER in reply and len(reply) < 40):
         return no_answer(best, "the llm found no answer in the sources")
-    text, cited = _clean_reply(reply, hits)
+    text, cited = _clean_reply(reply, hits, allowed_hosts)
     if not cited:
         log.warning("llm reply cites no source, answering extractively")
         return extractive(hits, confident=confident, best=best, reason="llm reply cited no source")

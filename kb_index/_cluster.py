@@ -45,8 +45,7 @@ def cluster_texts(texts: Sequence[str], vectors: np.ndarray, *, threshold: float
         sub = vectors[members] @ vectors[members].T
         centrality = sub.mean(axis=1)
         order = [members[i] for i in np.argsort(-centrality, kind="stable")]
-        keywords = _keywords([texts[i] for i in members])
-        out.append(Cluster(tuple(order), round(float(centrality.max()), 4), keywords,
+        out.append(Cluster(tuple(order), round(float(centrality.max()), 4), keywords([texts[i] for i in members]),
                            suggest_title(texts[order[0]])))
     return sorted(out, key=lambda c: (-len(c.members), -c.cohesion))
 
@@ -75,7 +74,8 @@ def _agglomerate(vectors: np.ndarray, threshold: float) -> list[list[int]]:
     return list(members.values())
 
 
-def _keywords(texts: Sequence[str], k: int = 4) -> tuple[str, ...]:
+def keywords(texts: Sequence[str], k: int = 4) -> tuple[str, ...]:
+    """The ``k`` words most of ``texts`` share (stop words left out), most common first."""
     counts: Counter[str] = Counter()
     for text in texts:
         counts.update({w for w in _WORD.findall(text.lower()) if w not in _STOP})

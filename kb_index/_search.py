@@ -19,7 +19,7 @@ import numpy as np
 from psycopg import AsyncConnection
 
 from kb_index._embed import Embedder
-from kb_index._store import Q
+from kb_index._sql import Q
 from kb_index._types import Audience, SearchHit, SearchMode
 
 RRF_K = 60

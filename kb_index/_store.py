@@ -14,13 +14,12 @@ import numpy as np
 from pgvector.psycopg import register_vector_async
 from psycopg import AsyncConnection
 
-from api import sql
 from kb_index._chunk import CHUNKER_VERSION, chunk_article
 from kb_index._embed import Embedder
+from kb_index._sql import Q
 from kb_index._types import Article, Chunk
 
 log = logging.getLogger(__name__)
-Q = sql.load("kb_index")
 Progress = Callable[[int, int], None]
 
 

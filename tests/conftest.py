@@ -18,10 +18,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from psycopg.rows import dict_row
 
-from api import demo, embedded_pg, migrate, stack
+from api import migrate
 from api.app import create_app
 from api.auth import service as people
 from api.auth.models import Role, TeamCreate, User, UserCreate
+from api.dev import demo, embedded_pg, stack
 from api.settings import REPO_ROOT, Settings
 
 TEST_DATA_DIR = Path(os.environ.get("DESKMATE_TEST_DATA_DIR", REPO_ROOT / "var" / "test"))
@@ -43,7 +44,8 @@ async def database_url(pg_server: str) -> str:
     url = pg_server.replace("/postgres?", f"/{TEST_DB}?")
     migrate.migrate(url, REPO_ROOT / "migrations")
     async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
-        await demo.seed(conn, path=REPO_ROOT / "data" / "demo" / "org.yml", tokens_file=TEST_DATA_DIR / "tokens.env")
+        await demo.seed(conn, path=REPO_ROOT / "data" / "demo" / "org.yml", tokens_file=TEST_DATA_DIR / "tokens.env",
+                        settings=Settings(env="test", data_dir=TEST_DATA_DIR, _env_file=None))  # type: ignore[call-arg]
     return url
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api import embedded_pg, migrate
+from api import migrate
+from api.dev import embedded_pg
 from api.errors import DatabaseSetupError, MigrationError
 from api.settings import REPO_ROOT
 

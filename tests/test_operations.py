@@ -11,6 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import ValidationError
 
+from api import db
 from api.app import create_app
 from api.log import JsonFormatter, redact
 from api.settings import REPO_ROOT, Settings
@@ -30,6 +31,30 @@ async def test_readyz_reports_pending_migrations(settings, tmp_path):
         r = await c.get("/readyz")
     assert r.status_code == 503 and "0998_not_yet.sql" in r.json()["detail"]
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_database_outage_is_a_503_with_retry_after_and_readyz_keeps_the_error_to_itself(settings, make_actor):
+    actor = await make_actor()
+    app = create_app(settings.model_copy(update={"db_acquire_timeout_s": 0.5}))
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get("/api/v1/me", headers=actor.headers)).status_code == 200
+        dead = db.make_pool("postgresql://deskmate:s3cret@127.0.0.1:9/nowhere?connect_timeout=1", min_size=1,
+                            max_size=1, timeout=0.5)
+        await dead.open(wait=False)
+        real, app.state.pool = app.state.pool, dead
+        try:
+            ready = await c.get("/readyz")
+            during = await c.post("/api/v1/tickets", json={"title": "x"}, headers=actor.headers)
+        finally:
+            app.state.pool = real
+            await dead.close()
+        after = await c.get("/readyz")
+    assert ready.status_code == 503 and ready.headers["content-type"] == "application/problem+json"
+    assert ready.json()["detail"] == "The database does not answer." and int(ready.headers["retry-after"]) > 0
+    assert during.status_code == 503 and during.headers["content-type"] == "application/problem+json"
+    assert during.json()["type"] == "/problems/database-unavailable" and int(during.headers["retry-after"]) > 0
+    assert "s3cret" not in during.text + ready.text and "Pool" not in during.text + ready.text
+    assert after.status_code == 200
 
 
 async def test_access_log_is_json_with_request_id_and_no_token(client, make_actor, caplog):

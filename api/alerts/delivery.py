@@ -12,11 +12,17 @@ One attempt:
 If the worker dies between 2 and 3, procrastinate's stalled-job recovery runs the job again; the
 receiver sees the same key (webhook header, e-mail Message-ID) or, for Twilio, the message already
 sent is found and not sent twice.
+
+No input stalls a delivery: whatever goes wrong while the message is built or sent (a header that
+cannot be encoded, a bug) is recorded as the attempt's error and the delivery is retried or
+dead-lettered like any other failure. A delivery still 'sending' (or 'retrying' and overdue) longer
+than DESKMATE_ALERTS_LEASE_S, because the bookkeeping itself failed, is queued again by ``redrive_stuck``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,13 +31,17 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from api import crypto, jobs, sql
-from api.alerts import mailer, sms, webhooks
 from api.alerts.models import Channel
 from api.db import Conn
 from api.errors import IntegrationError, SmtpError, TwilioError, WebhookError
+from api.integrations.outbound import OutboundGuard
+from api.integrations.smtp.client import SmtpClient
+from api.integrations.twilio.client import TwilioClient
+from api.integrations.webhooks.client import WebhookClient
 from api.settings import Settings
 
 Q = sql.load("api.alerts")
+log = logging.getLogger(__name__)
 FINAL = frozenset({"sent", "failed", "dead", "skipped"})
 
 
@@ -53,14 +63,15 @@ def backoff(settings: Settings, attempt: int) -> float:
 
 def webhook_body(payload: dict[str, Any]) -> bytes:
     """The exact bytes signed and sent: the same for every attempt of a delivery."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "replace")  # a lone surrogate becomes "?" instead of failing every attempt
 
 
 async def _begin(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], int, datetime | None] | None:
     async with conn.transaction():
         d = await (await conn.execute(Q.lock_delivery, {"id": delivery_id})).fetchone()
-        if d is None or d["status"] in FINAL:
-            return None
+        if d is None or d["status"] in FINAL or (d["status"] == "retrying" and d["not_due"]):
+            return None  # done, or a duplicate job ahead of the retry's time: the scheduled job will come
         interrupted = await (await conn.execute(Q.interrupt_attempts, {"id": delivery_id})).fetchall()
         attempt = await (await conn.execute(Q.start_attempt, {"id": delivery_id})).fetchone()
         assert attempt is not None
@@ -68,22 +79,28 @@ async def _begin(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], int, dat
     return dict(d), int(attempt["attempt"]), since
 
 
-async def _send(d: dict[str, Any], settings: Settings, interrupted_since: datetime | None) -> Outcome:
+async def _attempt(d: dict[str, Any], settings: Settings, interrupted_since: datetime | None) -> Outcome:
     channel = Channel(d["channel"])
+    if channel is Channel.EMAIL:
+        mid = await SmtpClient(settings.smtp).send(to=d["recipient"], subject=d["subject"] or "", body=d["body"],
+                                                   delivery_key=d["idempotency_key"])
+        return Outcome("ok", external_id=mid)
+    if channel is Channel.SMS:
+        sent = await TwilioClient(settings.twilio).send(to=d["recipient"], body=d["body"],
+                                                        interrupted_since=interrupted_since)
+        return Outcome("duplicate" if sent.reused else "ok", external_id=sent.sid,
+                       detail={"twilio_status": sent.status, "segments": sent.segments})
+    secret = crypto.decrypt(settings, d["secret_encrypted"]) if d["secret_encrypted"] else ""
+    hooks = WebhookClient(settings.webhooks, guard=OutboundGuard(settings.outbound))
+    answer = await hooks.post(url=d["recipient"], body=webhook_body(d["payload"]), secret=secret,
+                              delivery_key=d["idempotency_key"], event=d["payload"]["event"]["kind"])
+    return Outcome("ok", detail={"http_status": answer.http_status})
+
+
+async def _send(d: dict[str, Any], settings: Settings, interrupted_since: datetime | None) -> Outcome:
+    """One attempt's outcome; never raises (an unexpected error is an outcome to retry)."""
     try:
-        if channel is Channel.EMAIL:
-            mid = await mailer.send(settings, to=d["recipient"], subject=d["subject"] or "", body=d["body"],
-                                    delivery_key=d["idempotency_key"])
-            return Outcome("ok", external_id=mid)
-        if channel is Channel.SMS:
-            sent = await sms.send(settings, to=d["recipient"], body=d["body"], interrupted_since=interrupted_since)
-            return Outcome("duplicate" if sent.reused else "ok", external_id=sent.sid,
-                           detail={"twilio_status": sent.status, "segments": sent.segments})
-        secret = crypto.decrypt(settings, d["secret_encrypted"]) if d["secret_encrypted"] else ""
-        answer = await webhooks.post(url=d["recipient"], body=webhook_body(d["payload"]), secret=secret,
-                                     delivery_key=d["idempotency_key"], event=d["payload"]["event"]["kind"],
-                                     timeout_s=settings.webhook_timeout_s, allow_private=settings.outbound_allow_private)
-        return Outcome("ok", detail={"http_status": answer.http_status})
+        return await _attempt(d, settings, interrupted_since)
     except (SmtpError, TwilioError, WebhookError) as exc:
         detail: dict[str, Any] = {}
         if isinstance(exc, WebhookError) and exc.http_status:
@@ -94,6 +111,9 @@ async def _send(d: dict[str, Any], settings: Settings, interrupted_since: dateti
                        retry_after_s=exc.extra.get("retry_after_s"))
     except IntegrationError as exc:  # e.g. a secret that no longer decrypts
         return Outcome("error", error=exc.detail, permanent=True)
+    except Exception as exc:  # a bug or an input nobody foresaw: recorded, retried, dead-lettered in the end
+        log.exception("alert delivery %s failed unexpectedly", d["id"])
+        return Outcome("error", error=f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}")
 
 
 async def _finish(conn: Conn, d: dict[str, Any], attempt: int, out: Outcome, settings: Settings) -> str:
@@ -127,3 +147,13 @@ async def deliver(conn: Conn, *, delivery_id: int, settings: Settings) -> str:
     d, attempt, interrupted_since = begun
     outcome = await _send(d, settings, interrupted_since)
     return await _finish(conn, d, attempt, outcome, settings)
+
+
+async def redrive_stuck(conn: Conn, *, settings: Settings) -> list[int]:
+    """Queues again the deliveries left 'sending' (or overdue 'retrying') for longer than the lease; returns them."""
+    rows = await (await conn.execute(Q.stuck_deliveries, {"lease_s": settings.alerts_lease_s})).fetchall()
+    for row in rows:
+        log.warning("alert delivery %s was stuck in %s; queued again", row["id"], row["status"])
+        await jobs.defer(conn, "alerts.deliver", queue="alerts", lock=f"delivery:{row['id']}",
+                         delivery_id=row["id"])
+    return [int(r["id"]) for r in rows]

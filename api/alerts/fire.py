@@ -3,25 +3,35 @@
 Runs inside the triage job's transaction: firings, deliveries, in-app notifications and the delivery
 jobs are committed together with the event's processing, or not at all. A re-run of the same event
 finds its firings and does nothing twice.
+
+Each rule fires in its own savepoint: a rule that fails (a template that raises for this ticket, a
+rule that no longer validates) leaves nothing half-made, is recorded as a 'failed' firing with the
+reason (history shows it), is logged and told to the admins in-app (once an hour per rule), and the
+event's other rules still fire. Only a lost database connection fails the whole event.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from api import jobs, sql
 from api.alerts import templates
 from api.alerts.models import AlertConditions, Channel, ChannelSpec, EventKind, Recipient
 from api.db import Conn
+from api.errors import DeskmateError
 from api.settings import Settings
-from api.tickets.models import PRIORITY_NAMES
+from api.types import PRIORITY_NAMES
 
 Q = sql.load("api.alerts")
+log = logging.getLogger(__name__)
+COMMENT_MAX = 10_000
 SAME_KINDS = frozenset({"created", "assigned", "status_changed", "commented", "sla_warning", "sla_breach"})
 
 
@@ -78,7 +88,8 @@ async def context(conn: Conn, *, event: dict[str, Any], t: dict[str, Any], kind:
     after = event["after"] or {}
     comment = None
     if kind is EventKind.commented and after.get("comment_id"):
-        comment = await (await conn.execute(Q.comment, {"id": after["comment_id"]})).fetchone()
+        row = await (await conn.execute(Q.comment, {"id": after["comment_id"]})).fetchone()
+        comment = dict(row) | {"body": row["body"][:COMMENT_MAX]} if row else None
     ticket = {k: _iso(v) for k, v in t.items() if k not in ("requester_vip",)}
     ticket |= {"description": t["description"][:2000], "priority_name": PRIORITY_NAMES[t["priority"]],
                "url": f"{settings.base_url}/api/v1/tickets/{t['number']}"}
@@ -137,10 +148,10 @@ async def recipients(conn: Conn, spec: ChannelSpec, t: dict[str, Any], *, actor_
     return list(out.values())
 
 
-def _rendered(spec: ChannelSpec, ctx: dict[str, Any]) -> tuple[str | None, str]:
+def _rendered(spec: ChannelSpec, ctx: dict[str, Any], *, max_bytes: int) -> tuple[str | None, str]:
     template = templates.effective(spec.channel, spec.template)
-    subject = templates.render(template.subject, ctx) if template.subject else None
-    body = templates.render(template.body or "", ctx)
+    subject = templates.render(template.subject, ctx, max_bytes=max_bytes) if template.subject else None
+    body = templates.render(template.body or "", ctx, max_bytes=max_bytes)
     if spec.channel is Channel.SMS:
         body = templates.one_segment(body)
     return (None if spec.channel in (Channel.SMS, Channel.WEBHOOK) else subject), body
@@ -162,7 +173,7 @@ async def _fire(conn: Conn, *, rule: dict[str, Any], firing_id: int, event: dict
     ctx = await context(conn, event=event, t=t, kind=kind, rule_name=rule["name"], settings=settings)
     made = 0
     for spec in (ChannelSpec(**c) for c in rule["channels"]):
-        subject, body = _rendered(spec, ctx)
+        subject, body = _rendered(spec, ctx, max_bytes=settings.alerts_template_max_bytes)
         targets = [To(str(spec.url))] if spec.channel is Channel.WEBHOOK else await recipients(
             conn, spec, t, actor_id=event["actor_id"])
         for to in targets:
@@ -188,9 +199,50 @@ async def _fire(conn: Conn, *, rule: dict[str, Any], firing_id: int, event: dict
     return made
 
 
+async def _fire_rule(conn: Conn, *, rule: dict[str, Any], kind: EventKind, event: dict[str, Any],
+                     t: dict[str, Any], settings: Settings) -> int | None:
+    """Fires (or suppresses) one rule for one event kind; returns the firing id, None when it does not apply."""
+    if not matches(AlertConditions(**rule["conditions"]), t, event, kind):
+        return None
+    key = {"rule_id": rule["id"], "ticket_id": t["id"], "dedup_key": dedup_key(event, kind),
+           "event_id": event["id"], "event_kind": str(kind)}
+    await conn.execute(Q.lock_dedup, key)
+    if await (await conn.execute(Q.firing_exists, key)).fetchone():
+        return None
+    window = rule["dedup_window_s"] if rule["dedup_window_s"] is not None else settings.alerts_dedup_window_s
+    earlier = await (await conn.execute(Q.recent_firing, key | {"window_s": window})).fetchone() if window else None
+    row = await (await conn.execute(Q.insert_firing, key | {
+        "status": "suppressed" if earlier else "fired", "suppressed_by": earlier["id"] if earlier else None,
+    })).fetchone()
+    assert row is not None
+    if not earlier and not await _fire(conn, rule=rule, firing_id=row["id"], event=event, kind=kind, t=t,
+                                       settings=settings):
+        await conn.execute(Q.set_firing_status, {"id": row["id"], "status": "no_recipients"})
+    return int(row["id"])
+
+
+async def _failed(conn: Conn, *, rule: dict[str, Any], kind: EventKind, event: dict[str, Any], t: dict[str, Any],
+                  exc: Exception) -> int:
+    """Records the rule's failure on this event; logs it and tells the admins (once an hour per rule)."""
+    error = exc.detail if isinstance(exc, DeskmateError) else f"{type(exc).__name__}: {str(exc)[:500]}"
+    log.error("alert rule %s (%s) failed for ticket %s, event %s: %s", rule["id"], rule["name"], t["number"],
+              event["id"], error, exc_info=not isinstance(exc, DeskmateError))
+    row = await (await conn.execute(Q.insert_failed_firing, {
+        "rule_id": rule["id"], "ticket_id": t["id"], "event_id": event["id"], "event_kind": str(kind),
+        "dedup_key": dedup_key(event, kind), "error": error})).fetchone()
+    assert row is not None
+    if not await (await conn.execute(Q.recent_failure, {"rule_id": rule["id"], "id": row["id"]})).fetchone():
+        for admin in await (await conn.execute(Q.admins)).fetchall():
+            await conn.execute(Q.insert_notification, {
+                "user_id": admin["id"], "ticket_id": t["id"], "delivery_id": None,
+                "title": f"Alert rule '{rule['name']}' failed for {t['number']}",
+                "body": f"{error} — see GET /api/v1/alerts/history?rule_id={rule['id']}&status=failed"})
+    return int(row["id"])
+
+
 async def on_event(conn: Conn, *, event: dict[str, Any], settings: Settings) -> list[int]:
-    """Fires (or suppresses) every enabled rule matching the event; returns the firing ids. The caller
-    holds a transaction."""
+    """Fires (or suppresses) every enabled rule matching the event; returns the firing ids (failed ones
+    included). The caller holds a transaction; each rule runs in a savepoint of it."""
     kinds = kinds_of(event)
     if not kinds:
         return []
@@ -201,22 +253,13 @@ async def on_event(conn: Conn, *, event: dict[str, Any], settings: Settings) -> 
         return fired
     for rule in rules:
         for kind in (k for k in kinds if str(k) in rule["events"]):
-            if not matches(AlertConditions(**rule["conditions"]), t, event, kind):
-                continue
-            key = {"rule_id": rule["id"], "ticket_id": t["id"], "dedup_key": dedup_key(event, kind),
-                   "event_id": event["id"], "event_kind": str(kind)}
-            await conn.execute(Q.lock_dedup, key)
-            if await (await conn.execute(Q.firing_exists, key)).fetchone():
-                continue
-            window = rule["dedup_window_s"] if rule["dedup_window_s"] is not None else settings.alerts_dedup_window_s
-            earlier = await (await conn.execute(Q.recent_firing, key | {"window_s": window})).fetchone() \
-                if window else None
-            row = await (await conn.execute(Q.insert_firing, key | {
-                "status": "suppressed" if earlier else "fired", "suppressed_by": earlier["id"] if earlier else None,
-            })).fetchone()
-            assert row is not None
-            fired.append(row["id"])
-            if not earlier and not await _fire(conn, rule=rule, firing_id=row["id"], event=event, kind=kind, t=t,
-                                               settings=settings):
-                await conn.execute(Q.set_firing_status, {"id": row["id"], "status": "no_recipients"})
+            try:
+                async with conn.transaction():
+                    firing_id = await _fire_rule(conn, rule=rule, kind=kind, event=event, t=t, settings=settings)
+            except psycopg.OperationalError:
+                raise  # the database is gone: the whole event is retried
+            except Exception as exc:
+                firing_id = await _failed(conn, rule=rule, kind=kind, event=event, t=t, exc=exc)
+            if firing_id is not None:
+                fired.append(firing_id)
     return fired

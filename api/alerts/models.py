@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, StringConstraints, model_validator
 
-from api.tickets.models import Slug, SourceType, Status, Title
+from api.types import Slug, SourceType, Status, Title
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 TemplateText = Annotated[str, StringConstraints(max_length=5000)]
@@ -164,8 +164,9 @@ class Firing(BaseModel):
     ticket_number: str
     event_id: int
     event_kind: EventKind
-    status: str
+    status: str = Field(description="fired, suppressed, no_recipients or failed")
     suppressed_by: int | None
+    error: str | None = Field(default=None, description="why a failed firing failed")
     created_at: datetime
     deliveries: list[Delivery] = Field(default_factory=list)
 

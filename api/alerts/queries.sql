@@ -88,6 +88,23 @@ INSERT INTO alert_firings (rule_id, ticket_id, event_id, event_kind, dedup_key, 
 VALUES (%(rule_id)s, %(ticket_id)s, %(event_id)s, %(event_kind)s, %(dedup_key)s, %(status)s, %(suppressed_by)s)
 RETURNING id
 
+-- name: insert_failed_firing
+-- Records that a rule matched an event but could not fire, and why.
+INSERT INTO alert_firings (rule_id, ticket_id, event_id, event_kind, dedup_key, status, error)
+VALUES (%(rule_id)s, %(ticket_id)s, %(event_id)s, %(event_kind)s, %(dedup_key)s, 'failed', %(error)s)
+ON CONFLICT (rule_id, event_id, event_kind) DO UPDATE SET status = 'failed', error = excluded.error
+RETURNING id
+
+-- name: recent_failure
+-- Whether the rule already failed within the last hour (admins were told then).
+SELECT id FROM alert_firings
+WHERE rule_id = %(rule_id)s AND status = 'failed' AND id <> %(id)s AND created_at > now() - interval '1 hour'
+LIMIT 1
+
+-- name: admins
+-- Active admins (told in-app when a rule fails).
+SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id
+
 -- name: set_firing_status
 -- Marks a firing that found nobody to tell.
 UPDATE alert_firings SET status = %(status)s WHERE id = %(id)s
@@ -108,7 +125,7 @@ RETURNING id
 
 -- name: lock_delivery
 -- A delivery with its rule's secret, locked while an attempt starts or ends.
-SELECT d.*, r.secret_encrypted, r.name AS rule_name
+SELECT d.*, r.secret_encrypted, r.name AS rule_name, coalesce(d.next_attempt_at > now(), false) AS not_due
 FROM alert_deliveries d JOIN alert_rules r ON r.id = d.rule_id
 WHERE d.id = %(id)s
 FOR UPDATE OF d
@@ -149,7 +166,8 @@ RETURNING id
 
 -- name: list_firings
 -- Alert history, newest first, filtered, after a cursor.
-SELECT f.*, r.name AS rule_name, t.number AS ticket_number
+SELECT f.*, r.name AS rule_name, t.number AS ticket_number,
+       t.requester_id, t.team_id, t.assignee_id
 FROM alert_firings f JOIN alert_rules r ON r.id = f.rule_id JOIN tickets t ON t.id = f.ticket_id
 WHERE (%(ticket_id)s::bigint IS NULL OR f.ticket_id = %(ticket_id)s)
   AND (%(rule_id)s::bigint IS NULL OR f.rule_id = %(rule_id)s)
@@ -185,6 +203,15 @@ RETURNING id, ticket_id, title, body, created_at, read_at
 -- Marks all of the user's notifications as read.
 UPDATE notifications SET read_at = now() WHERE user_id = %(user_id)s AND read_at IS NULL RETURNING id
 
--- name: set_phone
--- Sets or removes a user's phone number for SMS alerts.
-UPDATE users SET phone = %(phone)s WHERE id = %(user_id)s RETURNING id
+-- name: stuck_deliveries
+-- Deliveries not final whose job is gone (it failed or was lost) for longer than the lease; marked touched.
+UPDATE alert_deliveries SET updated_at = now()
+WHERE id IN (
+    SELECT d.id FROM alert_deliveries d
+    WHERE d.status IN ('pending', 'sending', 'retrying')
+      AND greatest(d.updated_at, coalesce(d.next_attempt_at, d.updated_at)) < now() - make_interval(secs => %(lease_s)s)
+      AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
+                      WHERE j.lock = 'delivery:' || d.id AND j.status IN ('todo', 'doing'))
+    ORDER BY d.id LIMIT 500
+    FOR UPDATE OF d SKIP LOCKED)
+RETURNING id, status

@@ -9,10 +9,8 @@ from fastapi import APIRouter, Query, Response, status
 from api.alerts import service
 from api.alerts.models import AlertRule, AlertRuleIn, AlertRuleWithSecret, Contact, EventKind, HistoryPage, Notification
 from api.auth.deps import AdminUser, CurrentUser, StaffUser
-from api.auth.models import Role
 from api.db import ConnDep
 from api.deps import SettingsDep
-from api.errors import Forbidden
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 notifications = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -56,14 +54,15 @@ async def rotate_secret(rule_id: int, conn: ConnDep, _: AdminUser, settings: Set
 
 @router.get("/history")
 async def history(
-    conn: ConnDep, _: StaffUser, ticket_id: int | None = None, rule_id: int | None = None,
+    conn: ConnDep, principal: StaffUser, ticket_id: int | None = None, rule_id: int | None = None,
     event_kind: EventKind | None = None,
     status_: Annotated[str | None, Query(alias="status", pattern=r"^[a-z_]+$")] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> HistoryPage:
-    """Alerts newest first (fired, suppressed, no recipients), with every delivery's attempts and errors."""
-    return await service.history(conn, ticket_id=ticket_id, rule_id=rule_id, event_kind=event_kind,
+    """Alerts newest first (fired, suppressed, no recipients, failed), with every delivery's attempts and errors;
+    agents see the alerts of tickets their teams may see."""
+    return await service.history(conn, principal=principal, ticket_id=ticket_id, rule_id=rule_id, event_kind=event_kind,
                                  status=status_, cursor=cursor, limit=limit)
 
 
@@ -77,9 +76,7 @@ async def retry_delivery(delivery_id: int, conn: ConnDep, _: AdminUser) -> dict[
 @router.put("/contacts/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def set_contact(user_id: int, data: Contact, conn: ConnDep, principal: CurrentUser) -> None:
     """Sets the phone number SMS alerts go to: your own, or anyone's as an admin."""
-    if user_id != principal.id and principal.role is not Role.admin:
-        raise Forbidden("You may set only your own phone number.")
-    await service.set_phone(conn, user_id=user_id, phone=data.phone)
+    await service.set_contact(conn, principal=principal, user_id=user_id, phone=data.phone)
 
 
 @notifications.get("")

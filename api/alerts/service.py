@@ -1,16 +1,20 @@
-"""Alert rules CRUD (templates checked, webhook secrets encrypted), history, notifications, contacts."""
+"""Alert rules CRUD (templates checked, webhook secrets encrypted), history, notifications, contacts.
+
+Who may see what is decided here, not in the routes: rules and re-drives are for admins (the route's
+dependency), the history shows an agent only the alerts of tickets the ticket service lets them see
+(``tickets.can_see``), and a phone number is set by its owner or an admin.
+"""
 
 from __future__ import annotations
 
-import base64
 import secrets
 from typing import Any
 
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
-from api import crypto, jobs, sql
-from api.alerts import outbound, templates
+from api import crypto, jobs, pagination, sql
+from api.alerts import templates
 from api.alerts.models import (
     AlertRule,
     AlertRuleIn,
@@ -22,11 +26,16 @@ from api.alerts.models import (
     HistoryPage,
     Notification,
 )
+from api.auth import service as people
+from api.auth.models import Principal, Role
 from api.db import Conn
-from api.errors import Conflict, NotFound, ValidationFailed, WebhookError
+from api.errors import Conflict, Forbidden, NotFound, OutboundRefused, ValidationFailed
+from api.integrations.outbound import OutboundGuard
 from api.settings import Settings
+from api.tickets import service as tickets
 
 Q = sql.load("api.alerts")
+HISTORY_SCAN = 200  # firings read at a time while looking for ones the caller may see
 
 
 def _rule(row: dict[str, Any]) -> AlertRule:
@@ -34,12 +43,13 @@ def _rule(row: dict[str, Any]) -> AlertRule:
 
 
 def _check(data: AlertRuleIn, settings: Settings) -> None:
+    guard = OutboundGuard(settings.outbound)
     for spec in data.channels:
-        templates.validate(spec.channel, spec.template)
+        templates.validate(spec.channel, spec.template, max_bytes=settings.alerts_template_max_bytes)
         if spec.channel is Channel.WEBHOOK and spec.url:
             try:
-                outbound.check_url(spec.url, allow_private=settings.outbound_allow_private)
-            except WebhookError as exc:
+                guard.check_url(spec.url)
+            except OutboundRefused as exc:
                 raise ValidationFailed(exc.detail) from exc
 
 
@@ -115,28 +125,31 @@ async def delete_rule(conn: Conn, *, rule_id: int) -> None:
 
 # ---------------------------------------------------------------- history
 
-def _cursor(firing_id: int) -> str:
-    return base64.urlsafe_b64encode(f"a:{firing_id}".encode()).decode()
+async def _visible_firings(conn: Conn, *, principal: Principal, filters: dict[str, Any], before_id: int | None,
+                           want: int) -> list[dict[str, Any]]:
+    """Up to ``want`` firings, newest first before ``before_id``, of tickets ``principal`` may see."""
+    batch = want if principal.role is Role.admin else max(want, HISTORY_SCAN)
+    found: list[dict[str, Any]] = []
+    while True:
+        rows = await (await conn.execute(Q.list_firings, filters | {"before_id": before_id, "limit": batch})
+                      ).fetchall()
+        found += [r for r in rows if tickets.can_see(principal, r)]
+        if len(found) >= want or len(rows) < batch:
+            return found[:want]
+        before_id = rows[-1]["id"]
 
 
-def _decode(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind == "a":
-            return int(value)
-    except ValueError:
-        pass
-    raise ValidationFailed("The cursor is not valid; use next_cursor from the previous page.")
-
-
-async def history(conn: Conn, *, ticket_id: int | None = None, rule_id: int | None = None,
+async def history(conn: Conn, *, principal: Principal, ticket_id: int | None = None, rule_id: int | None = None,
                   event_kind: str | None = None, status: str | None = None, cursor: str | None = None,
                   limit: int = 25) -> HistoryPage:
-    """Alerts newest first, each with its deliveries and every attempt's outcome."""
-    rows = await (await conn.execute(Q.list_firings, {
-        "ticket_id": ticket_id, "rule_id": rule_id, "event_kind": event_kind, "status": status,
-        "before_id": _decode(cursor) if cursor else None, "limit": limit + 1})).fetchall()
-    firings = [Firing(**r) for r in rows[:limit]]
+    """Alerts newest first, each with its deliveries and every attempt's outcome; an agent sees the alerts of
+    the tickets they may see, an admin all."""
+    if not principal.is_staff:
+        raise Forbidden("The alert history is for agents and admins.")
+    filters = {"ticket_id": ticket_id, "rule_id": rule_id, "event_kind": event_kind, "status": status}
+    rows = await _visible_firings(conn, principal=principal, filters=filters,
+                                  before_id=pagination.decode("a", cursor), want=limit + 1)
+    firings, next_cursor = pagination.page([Firing(**r) for r in rows], limit=limit, kind="a")
     deliveries = await (await conn.execute(Q.deliveries_of, {"ids": [f.id for f in firings]})).fetchall()
     attempts = await (await conn.execute(Q.attempts_of, {"ids": [d["id"] for d in deliveries]})).fetchall()
     by_delivery: dict[int, list[Attempt]] = {}
@@ -147,7 +160,7 @@ async def history(conn: Conn, *, ticket_id: int | None = None, rule_id: int | No
         by_firing.setdefault(d["firing_id"], []).append(Delivery(**d, history=by_delivery.get(d["id"], [])))
     for f in firings:
         f.deliveries = by_firing.get(f.id, [])
-    return HistoryPage(items=firings, next_cursor=_cursor(firings[-1].id) if len(rows) > limit else None)
+    return HistoryPage(items=firings, next_cursor=next_cursor)
 
 
 async def requeue(conn: Conn, *, delivery_id: int) -> None:
@@ -179,6 +192,8 @@ async def mark_all_read(conn: Conn, *, user_id: int) -> int:
     return len(await (await conn.execute(Q.mark_all_read, {"user_id": user_id})).fetchall())
 
 
-async def set_phone(conn: Conn, *, user_id: int, phone: str | None) -> None:
-    if await (await conn.execute(Q.set_phone, {"user_id": user_id, "phone": phone})).fetchone() is None:
-        raise NotFound(f"No user {user_id}.")
+async def set_contact(conn: Conn, *, principal: Principal, user_id: int, phone: str | None) -> None:
+    """Sets the phone number SMS alerts go to: one's own, or anyone's as an admin (through the auth service)."""
+    if user_id != principal.id and principal.role is not Role.admin:
+        raise Forbidden("You may set only your own phone number.")
+    await people.set_phone(conn, user_id=user_id, phone=phone)

@@ -1,25 +1,50 @@
 """Alert texts: sandboxed Jinja2 templates per channel, the context they see, and SMS cut to one segment.
 
-Templates run in ``ImmutableSandboxedEnvironment``: no attribute starting with ``_``, no mutating
-methods, ranges capped. A rule's templates are checked when it is saved by rendering them against a
-sample context with StrictUndefined (typos and unsafe access are refused then); deliveries render
-leniently (a missing value prints as nothing) so an alert is never lost to a template.
+Templates run in an ``ImmutableSandboxedEnvironment``: no attribute starting with ``_``, no mutating
+methods, ranges capped, ``**`` and repetition (``'x' * n``) bounded, and the output capped at
+DESKMATE_ALERTS_TEMPLATE_MAX_BYTES (rendering stops there). A rule's templates are checked when it
+is saved by rendering them against a sample context with StrictUndefined (typos, unsafe access,
+errors and oversize output are refused then); deliveries render leniently (a missing value prints as
+nothing). A template that still fails at delivery time (``{{ 1 // (ticket.impact - 3) }}``, output
+over the cap for a real ticket) raises ``ValidationFailed``: the rule's firing is recorded as failed
+with that reason and the event's other rules fire (api/alerts/fire.py).
 """
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from api.alerts.models import Channel, Template
 from api.errors import ValidationFailed
 
-MAX_OUTPUT = 20_000
-_strict = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
-_lenient = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, trim_blocks=True)
+MAX_EXPONENT, MAX_REPEAT = 256, 100_000
+_BINOPS = {"**": operator.pow, "*": operator.mul}
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with ``**`` and sequence repetition bounded (no 10**10**9, no 'x' * 10**9)."""
+
+    intercepted_binops = frozenset(_BINOPS)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed in templates")
+        if operator == "*":
+            count = right if isinstance(left, str | list | tuple) else left
+            if isinstance(left, str | list | tuple) != isinstance(right, str | list | tuple) and \
+                    isinstance(count, int) and count > MAX_REPEAT:
+                raise SecurityError(f"repeating a text more than {MAX_REPEAT} times is not allowed in templates")
+        return _BINOPS[operator](left, right)
+
+
+_strict = _Sandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
+_lenient = _Sandbox(undefined=ChainableUndefined, autoescape=False, trim_blocks=True)
 
 SUBJECT = "[{{ ticket.number }}] {{ event.label }}: {{ ticket.title }}"
 DEFAULTS: dict[Channel, Template] = {
@@ -61,23 +86,44 @@ def effective(channel: Channel, template: Template) -> Template:
     return Template(subject=template.subject or default.subject, body=template.body or default.body)
 
 
-def validate(channel: Channel, template: Template) -> None:
-    """Refuses a template that does not compile, touches unsafe attributes or names unknown values."""
+def _capped(text: str, context: dict[str, Any], *, strict: bool, max_bytes: int) -> str:
+    """Renders chunk by chunk and stops as soon as the output passes ``max_bytes``."""
+    out: list[str] = []
+    size = 0
+    for chunk in (_strict if strict else _lenient).from_string(text).generate(context):
+        size += len(chunk.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise ValidationFailed(f"the template renders more than {max_bytes} bytes "
+                                   "(DESKMATE_ALERTS_TEMPLATE_MAX_BYTES)")
+        out.append(chunk)
+    return "".join(out)
+
+
+def validate(channel: Channel, template: Template, *, max_bytes: int) -> None:
+    """Refuses a template that does not compile, touches unsafe attributes, names unknown values, fails or
+    renders more than ``max_bytes`` for the sample ticket."""
     for part, text in (("subject", template.subject), ("body", template.body)):
         if text is None:
             continue
         try:
-            _strict.from_string(text).render(SAMPLE)
-        except TemplateError as exc:
+            _capped(text, SAMPLE, strict=True, max_bytes=max_bytes)
+        except ValidationFailed as exc:
+            raise ValidationFailed(f"{channel} template {part}: {exc.detail}") from exc
+        except Exception as exc:  # TemplateError, or what the template's own expressions raise (1 // 0)
             raise ValidationFailed(f"{channel} template {part}: {type(exc).__name__}: {exc}") from exc
 
 
-def render(text: str, context: dict[str, Any]) -> str:
-    """Renders a (validated) template leniently; output is capped at MAX_OUTPUT characters."""
+def render(text: str, context: dict[str, Any], *, max_bytes: int) -> str:
+    """Renders a (validated) template leniently. A template problem Jinja reports prints as the text of the
+    alert; anything else the template raises, or output over ``max_bytes``, raises ValidationFailed."""
     try:
-        return _lenient.from_string(text).render(context)[:MAX_OUTPUT]
+        return _capped(text, context, strict=False, max_bytes=max_bytes)
+    except ValidationFailed:
+        raise
     except TemplateError as exc:
         return f"(template error: {type(exc).__name__}: {exc})"
+    except Exception as exc:
+        raise ValidationFailed(f"the template failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
 
 
 # ---------------------------------------------------------------- SMS segments

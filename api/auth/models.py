@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, computed_field
 
 
 class Role(StrEnum):
@@ -44,6 +45,7 @@ class User(BaseModel):
     capacity: int = 10
     active: bool = True
     created_at: datetime
+    deactivated_at: datetime | None = None
 
 
 class UserCreate(BaseModel):
@@ -84,3 +86,40 @@ class CreatedToken(BaseModel):
     token: str
     prefix: str
     user: User
+    id: int | None = None
+    expires_at: datetime | None = None
+
+
+class TokenInfo(BaseModel):
+    """An API token as listed: never the token itself, only its prefix and its lifecycle."""
+
+    id: int
+    user_id: int
+    email: str
+    role: Role
+    prefix: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state(self) -> Literal["active", "expired", "revoked"]:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= datetime.now(self.expires_at.tzinfo):
+            return "expired"
+        return "active"
+
+
+class TokenCreate(BaseModel):
+    """An admin issuing a token for an existing user; ``expires_in_days`` null uses the role's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int
+    name: str = Field(default="", max_length=200)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    never_expires: bool = False

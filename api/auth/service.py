@@ -1,20 +1,34 @@
-"""Users, teams, skills and API tokens. Tokens are random, shown once and stored as SHA-256 hashes."""
+"""Users, teams, skills and API tokens. Tokens are random, shown once and stored as SHA-256 hashes.
+
+Lifecycle (docs/security.md): a token expires (people: ``DESKMATE_TOKEN_EXPIRY_DAYS``, 90 days by default;
+service tokens: ``DESKMATE_SERVICE_TOKEN_EXPIRY_DAYS``, never by default), can be revoked, and records when
+it was last used. Deactivating a user revokes their tokens and keeps their tickets.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from psycopg import errors as pg
 
 from api import sql
-from api.auth.models import CreatedToken, Principal, Role, Team, TeamCreate, User, UserCreate
+from api.auth.models import CreatedToken, Principal, Role, Team, TeamCreate, TokenCreate, TokenInfo, User, UserCreate
 from api.db import Conn
 from api.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from api.settings import Settings
 
 Q = sql.load("api.auth")
 TOKEN_PREFIX = "dm_"
+
+
+class TokenExpired(Unauthorized):
+    type, title = "/problems/token-expired", "The API token has expired"
+
+
+class TokenRevoked(Unauthorized):
+    type, title = "/problems/token-revoked", "The API token was revoked"
 
 
 def hash_token(token: str) -> bytes:
@@ -22,11 +36,24 @@ def hash_token(token: str) -> bytes:
 
 
 async def principal_for_token(conn: Conn, *, token: str) -> Principal:
-    """The principal behind a bearer token; Unauthorized when it is unknown, revoked or expired."""
+    """The principal behind a bearer token (and marks the token used); Unauthorized when it is unknown,
+    revoked or expired, or its user is deactivated."""
     row = await (await conn.execute(Q.principal_by_token_hash, {"token_hash": hash_token(token)})).fetchone()
     if row is None:
-        raise Unauthorized("The API token is unknown, expired or revoked.")
-    return Principal(**{**row, "team_ids": tuple(row["team_ids"])})
+        raise Unauthorized("The API token is unknown.")
+    if row["revoked_at"] is not None:
+        raise TokenRevoked(f"The API token was revoked on {row['revoked_at']:%Y-%m-%d}; ask an admin for a new one.")
+    if row["expired"]:
+        raise TokenExpired(f"The API token expired on {row['expires_at']:%Y-%m-%d %H:%M %Z}; "
+                           "ask an admin for a new one (deskmate token create).")
+    if not row["active"]:
+        raise Unauthorized("The account behind this API token is deactivated.")
+    return _principal(row)
+
+
+def _principal(row: dict[str, object]) -> Principal:
+    fields = ("id", "email", "name", "role", "department", "vip")
+    return Principal(**{k: row[k] for k in fields}, team_ids=tuple(row["team_ids"]))  # type: ignore[arg-type]
 
 
 async def act_on_behalf(conn: Conn, *, service: Principal, email: str) -> Principal:
@@ -46,7 +73,7 @@ async def principal_by_id(conn: Conn, *, user_id: int) -> Principal:
     row = await (await conn.execute(Q.principal_by_id, {"id": user_id})).fetchone()
     if row is None:
         raise Forbidden("That user is no longer active.")
-    return Principal(**{**row, "team_ids": tuple(row["team_ids"])})
+    return _principal(row)
 
 
 async def get_or_raise(conn: Conn, *, user_id: int) -> User:
@@ -54,6 +81,12 @@ async def get_or_raise(conn: Conn, *, user_id: int) -> User:
     if row is None:
         raise NotFound(f"No user with id {user_id}.")
     return User(**row)
+
+
+async def set_phone(conn: Conn, *, user_id: int, phone: str | None) -> None:
+    """Sets or removes the user's phone number (E.164, checked by the caller's model); NotFound for no such user."""
+    if await (await conn.execute(Q.set_phone, {"user_id": user_id, "phone": phone})).fetchone() is None:
+        raise NotFound(f"No user with id {user_id}.")
 
 
 async def get_by_email(conn: Conn, *, email: str) -> User | None:
@@ -119,29 +152,93 @@ async def add_team_member(conn: Conn, *, team_id: int, user_id: int) -> None:
     await conn.execute(Q.add_team_member, {"team_id": team_id, "user_id": user_id})
 
 
+def default_expiry(settings: Settings, role: Role, *, now: datetime | None = None) -> datetime | None:
+    """When a new token of a user with ``role`` expires by default; None: never."""
+    days = settings.service_token_expiry_days if role is Role.service else settings.token_expiry_days
+    return (now or datetime.now(UTC)) + timedelta(days=days) if days else None
+
+
 async def create_token(
     conn: Conn, *, user: User, name: str = "", expires_at: datetime | None = None
 ) -> CreatedToken:
     """Issues a token for ``user``; the plain token exists only in the return value."""
+    if not user.active:
+        raise Conflict(f"{user.email} is deactivated; reactivate them before issuing a token.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     prefix = token[: len(TOKEN_PREFIX) + 6]
-    await conn.execute(
+    row = await (await conn.execute(
         Q.create_token,
         {"user_id": user.id, "token_hash": hash_token(token), "prefix": prefix, "name": name, "expires_at": expires_at},
-    )
-    return CreatedToken(token=token, prefix=prefix, user=user)
+    )).fetchone()
+    assert row is not None
+    return CreatedToken(token=token, prefix=prefix, user=user, id=row["id"], expires_at=expires_at)
 
 
-async def ensure_user_with_token(conn: Conn, *, email: str, role: Role, name: str = "") -> CreatedToken:
+async def issue_token(conn: Conn, settings: Settings, *, data: TokenCreate) -> CreatedToken:
+    """An admin issuing a token for an existing, active user; the lifetime defaults by role."""
+    user = await get_or_raise(conn, user_id=data.user_id)
+    if data.never_expires and user.role is not Role.service:
+        raise ValidationFailed("Only service tokens may never expire.")
+    if data.never_expires:
+        expires_at = None
+    elif data.expires_in_days is not None:
+        expires_at = datetime.now(UTC) + timedelta(days=data.expires_in_days)
+    else:
+        expires_at = default_expiry(settings, user.role)
+    return await create_token(conn, user=user, name=data.name, expires_at=expires_at)
+
+
+async def ensure_user_with_token(
+    conn: Conn, *, email: str, role: Role, name: str = "", expires_at: datetime | None = None
+) -> CreatedToken:
     """Creates the user when missing, then a token for them (``deskmate token create``)."""
     user = await get_by_email(conn, email=email)
     if user is None:
         user = await create_user(conn, data=UserCreate(email=email, name=name or email.split("@")[0], role=role))
     elif user.role is not role:
         raise Conflict(f"{email} exists with role {user.role}, not {role}.")
-    return await create_token(conn, user=user, name=name or f"{role} token")
+    return await create_token(conn, user=user, name=name or f"{role} token", expires_at=expires_at)
 
 
 async def revoke_tokens(conn: Conn, *, user_id: int, prefix: str | None = None) -> int:
     rows = await (await conn.execute(Q.revoke_tokens, {"user_id": user_id, "prefix": prefix})).fetchall()
     return len(rows)
+
+
+async def revoke_token(conn: Conn, *, token_id: int | None = None, prefix: str | None = None) -> TokenInfo:
+    """Revokes one token, named by id or by its printed prefix (``dm_abc123``); NotFound when none matches."""
+    if (token_id is None) == (prefix is None):
+        raise ValidationFailed("Name the token by its id or by its prefix, not both.")
+    try:
+        row = await (await conn.execute(Q.revoke_token, {"id": token_id, "prefix": prefix})).fetchone()
+    except pg.CardinalityViolation as exc:
+        raise Conflict(f"The prefix {prefix} names several tokens; revoke by id (deskmate token list).") from exc
+    if row is None:
+        raise NotFound(f"No token {token_id if token_id is not None else prefix}.")
+    return await get_token_or_raise(conn, token_id=row["id"])
+
+
+async def get_token_or_raise(conn: Conn, *, token_id: int) -> TokenInfo:
+    row = await (await conn.execute(Q.get_token, {"id": token_id})).fetchone()
+    if row is None:
+        raise NotFound(f"No token with id {token_id}.")
+    return TokenInfo(**row)
+
+
+async def list_tokens(
+    conn: Conn, *, user_id: int | None = None, live_only: bool = False, limit: int = 100
+) -> list[TokenInfo]:
+    """Tokens, newest first (prefix, owner, expiry, last use, revocation; never the token)."""
+    rows = await (await conn.execute(
+        Q.list_tokens, {"user_id": user_id, "live_only": live_only, "limit": limit})).fetchall()
+    return [TokenInfo(**r) for r in rows]
+
+
+async def deactivate_user(conn: Conn, *, user_id: int) -> User:
+    """Deactivates a user and revokes their tokens, in one transaction; their tickets stay as they are."""
+    async with conn.transaction():
+        row = await (await conn.execute(Q.deactivate_user, {"id": user_id})).fetchone()
+        if row is None:
+            raise NotFound(f"No user with id {user_id}.")
+        await revoke_tokens(conn, user_id=user_id)
+    return User(**row)

@@ -10,11 +10,6 @@ SELECT c.*, u.email AS employee_email FROM chat_conversations c
 LEFT JOIN users u ON u.id = c.employee_id
 WHERE c.id = %(id)s
 
--- name: recent_user_messages
--- How many messages the user sent in this conversation in the last minute.
-SELECT count(*) AS n FROM chat_messages
-WHERE conversation_id = %(id)s AND direction = 'user' AND created_at > now() - interval '1 minute'
-
 -- name: insert_message
 -- Stores one message and touches the conversation.
 WITH touched AS (UPDATE chat_conversations SET last_message_at = now() WHERE id = %(conversation_id)s)

@@ -14,7 +14,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from api import sql
+from api import ratelimit, sql
 from api.auth import assertions
 from api.auth import service as people
 from api.auth.models import User
@@ -22,7 +22,7 @@ from api.channels import Channel
 from api.chat.models import Message, Turn
 from api.chat.rasa import RasaClient
 from api.db import Conn
-from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, TooManyRequests, ValidationFailed
+from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, ValidationFailed
 from api.kb import service as kb
 from api.settings import Settings
 
@@ -82,11 +82,8 @@ def bot_messages(replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def _check_rate(conn: Conn, settings: Settings, conversation_id: str) -> None:
-    row = await (await conn.execute(Q.recent_user_messages, {"id": conversation_id})).fetchone()
-    if row and row["n"] >= settings.chat_rate_per_minute:
-        raise TooManyRequests(
-            f"That's a lot of messages at once: at most {settings.chat_rate_per_minute} a minute. "
-            "Please wait a moment.", retry_after_s=60)
+    await ratelimit.check(conn, key=f"chat.message:{conversation_id}", limit=settings.chat_rate_per_minute, message=(
+        f"That's a lot of messages at once: at most {settings.chat_rate_per_minute} a minute. Please wait a moment."))
 
 
 async def _answer_helped(conn: Conn, conversation: dict[str, Any], answer_id: int) -> Turn:

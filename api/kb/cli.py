@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import psycopg
 import typer
-from psycopg.rows import dict_row
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 import kb_index
-from api import db, migrate
-from api.errors import DeskmateError
+from api import db
+from api.cli_helpers import fail as _fail
+from api.cli_helpers import migrate_db, run_async, with_conn
 from api.kb import evaluation
 from api.settings import Settings, get_settings
 
@@ -27,25 +25,10 @@ console = Console()
 T = TypeVar("T")
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
 def _run(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
     """Migrates, then runs ``work`` on one connection with the vector type registered."""
-    async def go() -> T:
-        url = db.database_url(settings)
-        await asyncio.to_thread(migrate.migrate, url, settings.migrations_dir)
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            await kb_index.register(conn)
-            return await work(conn)
-
-    try:
-        return asyncio.run(go())
-    except (DeskmateError, kb_index.ArticleError) as exc:
-        _fail(getattr(exc, "detail", str(exc)))
-        raise  # unreachable
+    migrate_db(settings, quiet=True)
+    return with_conn(settings, work, vector=True)
 
 
 @contextmanager
@@ -132,10 +115,9 @@ def retrieval(
                                         migrations_dir=settings.migrations_dir, on_progress=update)
 
     try:
-        report = asyncio.run(go())
-    except (DeskmateError, kb_index.ArticleError, ValueError) as exc:
-        _fail(getattr(exc, "detail", str(exc)))
-        return
+        report = run_async(go())
+    except ValueError as exc:
+        _fail(str(exc))
     _print_report(report)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")

@@ -83,24 +83,6 @@ class ArticleCreate(ArticleWrite):
     id: Slug | None = Field(default=None, description="defaults to a slug of the title")
 
 
-class Article(BaseModel):
-    id: str
-    title: str
-    category: str | None
-    tags: list[str]
-    url: str
-    audience: Audience
-    status: Literal["draft", "published"]
-    format: str
-    body: str
-    views: int
-    helpful_count: int
-    not_helpful_count: int
-    version: int
-    created_at: datetime
-    updated_at: datetime
-
-
 class ArticleSummary(BaseModel):
     id: str
     title: str
@@ -115,8 +97,18 @@ class ArticleSummary(BaseModel):
     updated_at: datetime
 
 
+class Article(ArticleSummary):
+    """An article with its body, as one reads it."""
+
+    format: str
+    body: str
+    version: int
+    created_at: datetime
+
+
 class TrendCluster(BaseModel):
-    suggestion_id: int
+    suggestion_id: int | None = Field(description="the open suggestion this cluster matches; null until a refresh "
+                                                  "(POST /kb/trends/suggestions) stored one")
     size: int
     suggested_title: str
     keywords: list[str]

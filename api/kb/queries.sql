@@ -47,9 +47,11 @@ SELECT a.id, %(answer_id)s, %(user_id)s, %(helpful)s FROM kb_articles a WHERE a.
 ON CONFLICT (answer_id, article_id) WHERE answer_id IS NOT NULL DO UPDATE SET helpful = excluded.helpful,
     created_at = now()
 
--- name: insert_article_feedback
--- A helpfulness vote on an article read directly.
+-- name: upsert_article_feedback
+-- A person's helpfulness vote on an article read directly: one per person and article, the last one wins.
 INSERT INTO kb_feedback (article_id, user_id, helpful) VALUES (%(article_id)s, %(user_id)s, %(helpful)s)
+ON CONFLICT (article_id, user_id) WHERE answer_id IS NULL DO UPDATE SET helpful = excluded.helpful,
+    created_at = now()
 
 -- name: count_view
 -- Counts one view of an article.
@@ -58,14 +60,12 @@ UPDATE kb_articles SET views = views + 1 WHERE id = %(id)s
 -- name: weak_questions
 -- Recent questions that were not answered confidently and still have no close chunk in a published
 -- article; members of approved or dismissed suggestions are left out.
-SELECT q.id, q.question AS text, q.question_embedding AS embedding
+SELECT q.id, q.question AS text, q.question_embedding AS embedding, q.user_id
 FROM kb_answers q
 WHERE NOT q.confident AND q.created_at > now() - make_interval(days => %(days)s)
   AND q.question_embedding IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM kb_suggestions s WHERE s.status <> 'open' AND q.id = ANY(s.answer_ids))
-  AND coalesce((SELECT 1 - (c.embedding <=> q.question_embedding)
-                FROM kb_chunks c JOIN kb_articles a ON a.id = c.article_id AND a.status = 'published'
-                ORDER BY c.embedding <=> q.question_embedding LIMIT 1), 0) < %(good)s
+  AND kb_published_similarity(q.question_embedding) < %(good)s
 ORDER BY q.id DESC
 LIMIT %(limit)s
 
@@ -84,15 +84,24 @@ INSERT INTO kb_ticket_vectors (ticket_id, text_hash, embedding) VALUES (%(ticket
 ON CONFLICT (ticket_id) DO UPDATE SET text_hash = excluded.text_hash, embedding = excluded.embedding,
     computed_at = now()
 
--- name: unmatched_tickets
--- Of the given tickets, those with no close chunk in a published article.
-SELECT t.id, t.title AS text, v.embedding
+-- name: uncovered_tickets
+-- Recent embedded tickets with no close chunk in a published article, unless already decided on, with the
+-- fields the ticket service's visibility rule reads.
+SELECT t.id, t.title AS text, v.embedding, t.requester_id, t.team_id, t.assignee_id
 FROM tickets t JOIN kb_ticket_vectors v ON v.ticket_id = t.id
-WHERE t.id = ANY(%(ids)s)
-  AND coalesce((SELECT 1 - (c.embedding <=> v.embedding)
-                FROM kb_chunks c JOIN kb_articles a ON a.id = c.article_id AND a.status = 'published'
-                ORDER BY c.embedding <=> v.embedding LIMIT 1), 0) < %(good)s
+WHERE t.created_at > now() - make_interval(days => %(days)s)
+  AND NOT EXISTS (SELECT 1 FROM kb_suggestions s WHERE s.status <> 'open' AND t.id = ANY(s.ticket_ids))
+  AND kb_published_similarity(v.embedding) < %(good)s
 ORDER BY t.id DESC
+LIMIT %(limit)s
+
+-- name: suggestion_questions
+-- The questions of a suggestion with who asked them.
+SELECT id, question AS text, user_id FROM kb_answers WHERE id = ANY(%(ids)s)
+
+-- name: suggestion_tickets
+-- The tickets of a suggestion, with the fields the ticket service's visibility rule reads.
+SELECT id, title AS text, requester_id, team_id, assignee_id FROM tickets WHERE id = ANY(%(ids)s)
 
 -- name: trends_lock
 -- Serialises refreshes of the open suggestions.

@@ -24,10 +24,11 @@ from api.kb.models import (
     Trends,
 )
 from api.kb.service import Kb
-from api.tickets import service as tickets
 
 router = APIRouter(prefix="/kb", tags=["knowledge"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+Days = Annotated[int, Query(ge=1, le=365)]
+MinSize = Annotated[int, Query(ge=1, le=100, description="smallest cluster shown; at least 2 for non-admins")]
 
 
 def get_kb(request: Request) -> Kb:
@@ -104,20 +105,29 @@ async def track_helpful(article_id: str, data: Feedback, conn: ConnDep, principa
 
 @router.get("/trends")
 async def get_trends(
-    conn: ConnDep, kb: KbDep, _: StaffUser,
-    days: Annotated[int, Query(ge=1, le=365)] = 30,
-    min_size: Annotated[int, Query(ge=1, le=100)] = 2,
+    conn: ConnDep, kb: KbDep, principal: StaffUser, days: Days = 30, min_size: MinSize = 2,
 ) -> Trends:
-    """Unanswered questions and uncovered tickets clustered by meaning, each an open suggestion."""
-    return await trends.trends(conn, kb, days=days, min_size=min_size)
+    """Unanswered questions and uncovered tickets clustered by meaning, as far as the caller may see them.
+
+    Read-only: clusters are matched to the open suggestions the last refresh stored (``suggestion_id``
+    is null for a cluster no suggestion covers yet). Agents see their teams' tickets and employees'
+    questions only in clusters asked by several people; ``min_size`` is at least 2 for them.
+    """
+    return await trends.view(conn, kb, principal=principal, days=days, min_size=min_size)
+
+
+@router.post("/trends/suggestions")
+async def refresh_suggestions(
+    conn: ConnDep, kb: KbDep, principal: StaffUser, days: Days = 30, min_size: MinSize = 2,
+) -> Trends:
+    """Refreshes the open suggestions from all recent questions and tickets; answers the caller's view."""
+    return await trends.refresh(conn, kb, principal=principal, days=days, min_size=min_size)
 
 
 @router.get("/suggestions/{ticket_ref}")
 async def related_articles(ticket_ref: str, conn: ConnDep, kb: KbDep, principal: CurrentUser) -> RelatedArticles:
     """Articles related to a ticket the caller can see (by its title and description)."""
-    ticket = await tickets.get_or_raise(conn, principal=principal, ref=ticket_ref)
-    results = await service.related(conn, kb, principal=principal, text=f"{ticket.title}\n{ticket.description}")
-    return RelatedArticles(ticket_id=ticket.id, results=results)
+    return await service.related_to_ticket(conn, kb, principal=principal, ticket_ref=ticket_ref)
 
 
 @router.post("/suggestions/{suggestion_id}/approve")
@@ -127,5 +137,5 @@ async def approve_suggestion(suggestion_id: int, conn: ConnDep, kb: KbDep, princ
 
 
 @router.post("/suggestions/{suggestion_id}/dismiss")
-async def dismiss_suggestion(suggestion_id: int, conn: ConnDep, principal: StaffUser) -> Suggestion:
-    return await trends.dismiss(conn, principal=principal, suggestion_id=suggestion_id)
+async def dismiss_suggestion(suggestion_id: int, conn: ConnDep, kb: KbDep, principal: StaffUser) -> Suggestion:
+    return await trends.dismiss(conn, kb, principal=principal, suggestion_id=suggestion_id)

@@ -24,11 +24,13 @@ from api.kb.models import (
     ArticleSummary,
     ArticleWrite,
     Citation,
+    RelatedArticles,
     SearchRequest,
     SearchResponse,
     SearchResult,
 )
 from api.settings import Settings
+from api.tickets import service as tickets
 
 Q = sql.load("api.kb")
 CREATE_SCOPE = "kb.articles.create"
@@ -70,6 +72,12 @@ def article_url(settings: Settings, article_id: str, url: str | None) -> str:
     return url or f"{settings.base_url}/api/v1/kb/articles/{article_id}"
 
 
+def own_hosts(settings: Settings) -> set[str]:
+    """deskmate's own host: answers may link to it (articles without a URL are cited by their API address)."""
+    host = kb_index.link_host(settings.base_url)
+    return {host} if host else set()
+
+
 def _result(settings: Settings, hit: kb_index.SearchHit) -> SearchResult:
     return SearchResult(article_id=hit.article_id, title=hit.title, url=article_url(settings, hit.article_id, hit.url),
                         category=hit.category, snippet=hit.snippet, heading_path=list(hit.heading_path),
@@ -82,10 +90,13 @@ async def search(conn: Conn, kb: Kb, *, principal: Principal, data: SearchReques
     return SearchResponse(results=[_result(kb.settings, h) for h in hits])
 
 
-async def related(conn: Conn, kb: Kb, *, principal: Principal, text: str, k: int = 5) -> list[SearchResult]:
-    """Articles the caller may see that are closest to ``text`` (a ticket's title and description)."""
-    hits = await kb_index.search(conn, query=text[:2000], embedder=kb.embedder, k=k, audiences=audiences(principal))
-    return [_result(kb.settings, h) for h in hits]
+async def related_to_ticket(conn: Conn, kb: Kb, *, principal: Principal, ticket_ref: str,
+                            k: int = 5) -> RelatedArticles:
+    """Articles the caller may see closest to a ticket the caller may see (its title and description)."""
+    ticket = await tickets.get_or_raise(conn, principal=principal, ref=ticket_ref)
+    text = f"{ticket.title}\n{ticket.description}"[:2000]
+    hits = await kb_index.search(conn, query=text, embedder=kb.embedder, k=k, audiences=audiences(principal))
+    return RelatedArticles(ticket_id=ticket.id, results=[_result(kb.settings, h) for h in hits])
 
 
 async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str) -> AnswerResponse:
@@ -95,7 +106,7 @@ async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str) -> 
     hits = await kb_index.search(conn, query=question, vector=vector, k=s.kb_answer_sources,
                                  audiences=audiences(principal))
     result = await kb_index.answer(question, hits, llm=kb.llm, min_similarity=s.kb_min_similarity,
-                                   confident_similarity=s.kb_confident_similarity)
+                                   confident_similarity=s.kb_confident_similarity, allowed_hosts=own_hosts(s))
     row = await (await conn.execute(Q.insert_answer, {
         "user_id": principal.id, "question": question, "embedding": vector, "mode": result.mode,
         "confident": result.confident, "best_similarity": result.best_similarity,
@@ -133,7 +144,7 @@ async def track_view(conn: Conn, *, principal: Principal, article_id: str) -> No
 
 async def track_helpful(conn: Conn, *, principal: Principal, article_id: str, helpful: bool) -> None:
     await _visible(conn, principal, article_id)
-    await conn.execute(Q.insert_article_feedback, {"article_id": article_id, "user_id": principal.id,
+    await conn.execute(Q.upsert_article_feedback, {"article_id": article_id, "user_id": principal.id,
                                                    "helpful": helpful})
 
 

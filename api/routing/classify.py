@@ -101,8 +101,19 @@ async def _intent(conn: Conn, metadata: dict[str, Any]) -> tuple[str | None, str
         return None, None, 0.0
     row = await (await conn.execute(Q.intent_category, {"intent": intent})).fetchone()
     raw = metadata.get("intent_confidence", metadata.get("confidence", DEFAULT_INTENT_CONFIDENCE))
-    confidence = min(max(float(raw), 0.0), 1.0) if isinstance(raw, int | float) else DEFAULT_INTENT_CONFIDENCE
-    return intent, (row["slug"] if row else None), confidence
+    return intent, (row["slug"] if row else None), intent_confidence(raw)
+
+
+def intent_confidence(raw: Any) -> float:
+    """A confidence from outside (the bot, an integration) as a number in [0, 1]: out-of-range values are
+    clamped, huge ones (an int of 400 digits, inf) too; anything not a real number is the default."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return DEFAULT_INTENT_CONFIDENCE
+    if isinstance(raw, int):
+        return 1.0 if raw >= 1 else 0.0
+    if math.isnan(raw):
+        return DEFAULT_INTENT_CONFIDENCE
+    return min(max(raw, 0.0), 1.0)
 
 
 async def classify(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from api.tickets.models import Body, Level, Slug, SourceType, Title
+from api.types import Body, Level, Slug, SourceType, Title
 
 SkillName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

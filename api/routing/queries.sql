@@ -170,10 +170,14 @@ VALUES (%(ticket_id)s, %(decision_id)s, %(event_id)s, %(actor_id)s, %(kind)s, %(
 ON CONFLICT (event_id) DO NOTHING
 
 -- name: list_feedback
--- Feedback, newest first, optionally for one ticket.
-SELECT * FROM routing_feedback
-WHERE (%(ticket_id)s::bigint IS NULL OR ticket_id = %(ticket_id)s)
-ORDER BY id DESC LIMIT %(limit)s
+-- Feedback, newest first, optionally for one ticket, before a feedback id; with what the visibility rule
+-- needs of each ticket (requester, team, assignee).
+SELECT f.*, json_build_object('requester_id', t.requester_id, 'team_id', t.team_id,
+                              'assignee_id', t.assignee_id) AS ticket
+FROM routing_feedback f JOIN tickets t ON t.id = f.ticket_id
+WHERE (%(ticket_id)s::bigint IS NULL OR f.ticket_id = %(ticket_id)s)
+  AND (%(before_id)s::bigint IS NULL OR f.id < %(before_id)s)
+ORDER BY f.id DESC LIMIT %(limit)s
 
 -- name: list_shifts
 -- An agent's weekly shifts.

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from api.sla.calendar import Calendar
-from api.tickets.models import Slug, Title
+from api.types import Slug, Title
 
 Hours = dict[str, list[Annotated[list[Annotated[str, StringConstraints(max_length=5)]], Field(min_length=2, max_length=2)]]]
 
@@ -54,7 +54,8 @@ class PolicyIn(BaseModel):
     team: Slug | None = Field(default=None, description="only for this team; a team's policy wins over the general one")
     respond_minutes: int = Field(gt=0, le=525_600, description="business minutes to the first response")
     resolve_minutes: int = Field(gt=0, le=525_600, description="business minutes to resolution")
-    warn_ratio: float = Field(default=0.8, gt=0, lt=1, description="share of the target that raises the warning")
+    # stored as a 4-byte real: bounds it can hold exactly enough (1e-323 underflowed, 0.99999999 became 1)
+    warn_ratio: float = Field(default=0.8, ge=0.01, le=0.99, description="share of the target that raises the warning")
 
 
 class Policy(PolicyIn):

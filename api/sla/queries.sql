@@ -107,11 +107,6 @@ UPDATE ticket_sla SET policy_id = %(policy_id)s, calendar_id = %(calendar_id)s,
     generation = %(generation)s, updated_at = now()
 WHERE ticket_id = %(ticket_id)s
 
--- name: set_ticket_due
--- Shows the due times on the ticket itself.
-UPDATE tickets SET respond_due_at = %(respond_due_at)s, resolve_due_at = %(resolve_due_at)s
-WHERE id = %(ticket_id)s
-
 -- name: get_clock
 -- A ticket's SLA clock with its due times, policy and calendar names.
 SELECT s.*, t.respond_due_at, t.resolve_due_at, p.name AS policy, c.slug AS calendar
@@ -134,12 +129,6 @@ WHERE s.paused_at IS NULL AND (
                                    OR (s.resolve_breached_at IS NULL AND t.resolve_due_at <= now()))))
 ORDER BY s.ticket_id
 LIMIT %(limit)s
-
--- name: insert_sla_event
--- Writes an SLA warning or breach into the ticket's audit trail.
-INSERT INTO ticket_events (ticket_id, actor_id, kind, after, meta)
-VALUES (%(ticket_id)s, %(actor_id)s, %(kind)s, %(after)s, '{}'::jsonb)
-RETURNING id
 
 -- name: db_now
 -- The database's clock (one clock for every worker).

@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.types import (  # re-exported: the shared vocabulary lives in api/types.py
+    OPEN_STATUSES,
+    PRIORITY_NAMES,
+    Body,
+    Level,
+    Slug,
+    SourceType,
+    Status,
+    TicketType,
+    Title,
+    priority,
+)
 
-class TicketType(StrEnum):
-    incident = "incident"
-    request = "request"
-
-
-class Status(StrEnum):
-    new = "new"
-    assigned = "assigned"
-    in_progress = "in_progress"
-    pending = "pending"
-    resolved = "resolved"
-    closed = "closed"
-    cancelled = "cancelled"
-
-
-class SourceType(StrEnum):
-    WEB = "WEB"
-    MOBILE = "MOBILE"
-    EMAIL = "EMAIL"
-    GLPI = "GLPI"
-    SOLMAN = "SOLMAN"
-    CHATBOT = "CHATBOT"
-    SLACK = "SLACK"
-    TEAMS = "TEAMS"
+__all__ = ["OPEN_STATUSES", "PRIORITY_NAMES", "Body", "Level", "Slug", "SourceType", "Status", "TicketType", "Title",
+           "priority"]
 
 
 S = Status
@@ -46,24 +35,11 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.closed: frozenset(),
     S.cancelled: frozenset(),
 }
-OPEN_STATUSES = frozenset({S.new, S.assigned, S.in_progress, S.pending})
 # What the requester may do on their own ticket: cancel it while open, confirm or reopen a resolution.
 REQUESTER_TRANSITIONS: dict[Status, frozenset[Status]] = {
     **{s: frozenset({S.cancelled}) for s in OPEN_STATUSES},
     S.resolved: frozenset({S.closed, S.in_progress, S.new}),
 }
-PRIORITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low", 5: "planning"}
-
-
-def priority(urgency: int, impact: int) -> int:
-    """ITIL matrix on 1 (high) .. 3 (low) scales: 1+1 -> P1 critical ... 3+3 -> P5 planning."""
-    return urgency + impact - 1
-
-
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Body = Annotated[str, StringConstraints(max_length=20_000)]
-Level = Annotated[int, Field(ge=1, le=3, description="1 = high, 2 = medium, 3 = low")]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)]
 
 
 class TicketCreate(BaseModel):

@@ -59,8 +59,11 @@ INSERT INTO ticket_events (ticket_id, actor_id, kind, before, after, meta)
 VALUES (%(ticket_id)s, %(actor_id)s, %(kind)s, %(before)s, %(after)s, %(meta)s)
 
 -- name: list_events
--- A ticket's audit trail, oldest first.
-SELECT * FROM ticket_events WHERE ticket_id = %(ticket_id)s ORDER BY id
+-- A ticket's audit trail, oldest first, after a cursor.
+SELECT * FROM ticket_events
+WHERE ticket_id = %(ticket_id)s AND (%(after_id)s::bigint IS NULL OR id > %(after_id)s)
+ORDER BY id
+LIMIT %(limit)s
 
 -- name: insert_comment
 -- Adds a comment.
@@ -69,10 +72,12 @@ VALUES (%(ticket_id)s, %(author_id)s, %(body)s, %(internal)s)
 RETURNING *
 
 -- name: list_comments
--- A ticket's comments, oldest first; internal ones only when asked.
+-- A ticket's comments, oldest first, after a cursor; internal ones only when asked.
 SELECT * FROM ticket_comments
 WHERE ticket_id = %(ticket_id)s AND (%(with_internal)s OR NOT internal)
+  AND (%(after_id)s::bigint IS NULL OR id > %(after_id)s)
 ORDER BY id
+LIMIT %(limit)s
 
 -- name: category_id
 -- The id of a category slug.
@@ -99,3 +104,11 @@ FROM categories c LEFT JOIN teams t ON t.id = c.default_team_id ORDER BY c.slug
 INSERT INTO categories (slug, name, description, default_team_id)
 VALUES (%(slug)s, %(name)s, %(description)s, (SELECT id FROM teams WHERE slug = %(default_team)s))
 RETURNING id, slug, name, description, %(default_team)s::text AS default_team
+
+-- name: lock_sla_due
+-- Locks a ticket row to change its SLA due times.
+SELECT respond_due_at, resolve_due_at FROM tickets WHERE id = %(id)s FOR UPDATE
+
+-- name: set_sla_due
+-- Shows the SLA clock's due times on the ticket.
+UPDATE tickets SET respond_due_at = %(respond_due_at)s, resolve_due_at = %(resolve_due_at)s WHERE id = %(id)s

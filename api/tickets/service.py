@@ -6,15 +6,14 @@ same transaction, so the event log always matches the ticket.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.errors import UniqueViolation
+from psycopg.errors import ForeignKeyViolation, UniqueViolation
 from psycopg.types.json import Jsonb
 
-from api import idempotency, jobs, sql
+from api import idempotency, jobs, pagination, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import (
@@ -46,6 +45,7 @@ from api.tickets.models import (
 
 Q = sql.load("api.tickets")
 CREATE_SCOPE = "tickets.create"
+TICKET_CURSOR, COMMENT_CURSOR, EVENT_CURSOR = "t", "c", "e"
 AUDITED = ("title", "description", "category_id", "urgency", "impact", "priority", "status",
            "team_id", "assignee_id", "integration_metadata")
 
@@ -113,7 +113,10 @@ async def create(
             "actor_id": principal.id,
             "meta": Jsonb(_via(principal)),
         }
-        row = await (await conn.execute(Q.create_ticket, params)).fetchone()
+        try:
+            row = await (await conn.execute(Q.create_ticket, params)).fetchone()
+        except ForeignKeyViolation as exc:  # the only user reference a caller picks
+            raise ValidationFailed(f"No user {data.requester_id} to open the ticket for.") from exc
         assert row is not None
         await jobs.ticket_changed(conn, ticket_id=row["id"])
         if idempotency_key:
@@ -135,20 +138,6 @@ async def get_or_raise(conn: Conn, *, principal: Principal, ref: str | int) -> T
     return Ticket(**row)
 
 
-def encode_cursor(ticket_id: int) -> str:
-    return base64.urlsafe_b64encode(f"t:{ticket_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind == "t":
-            return int(value)
-    except ValueError:
-        pass
-    raise ValidationFailed("The cursor is not valid; use next_cursor from the previous page.")
-
-
 async def list_tickets(
     conn: Conn, *, principal: Principal, filters: Filters, cursor: str | None = None, limit: int = 25
 ) -> TicketPage:
@@ -158,12 +147,12 @@ async def list_tickets(
         "is_agent": principal.role is Role.agent,
         "uid": principal.id,
         "team_ids": list(principal.team_ids),
-        "before_id": decode_cursor(cursor) if cursor else None,
+        "before_id": pagination.decode(TICKET_CURSOR, cursor),
         "limit": limit + 1,
     }
     rows = await (await conn.execute(Q.list_tickets, params)).fetchall()
-    items = [Ticket(**r) for r in rows[:limit]]
-    return TicketPage(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+    items, next_cursor = pagination.page([Ticket(**r) for r in rows], limit=limit, kind=TICKET_CURSOR)
+    return TicketPage(items=items, next_cursor=next_cursor)
 
 
 async def _lock(conn: Conn, principal: Principal, ref: str | int) -> dict[str, Any]:
@@ -284,19 +273,25 @@ async def add_comment(conn: Conn, *, principal: Principal, ref: str | int, data:
     return Comment(**comment)
 
 
-async def list_comments(conn: Conn, *, principal: Principal, ref: str | int) -> list[Comment]:
+async def list_comments(conn: Conn, *, principal: Principal, ref: str | int, cursor: str | None = None,
+                        limit: int = 100) -> tuple[list[Comment], str | None]:
+    """A page of the ticket's comments, oldest first, and the cursor to the next page."""
     ticket = await get_or_raise(conn, principal=principal, ref=ref)
-    with_internal = can_work(principal, ticket.model_dump())
-    rows = await (await conn.execute(Q.list_comments, {"ticket_id": ticket.id, "with_internal": with_internal})).fetchall()
-    return [Comment(**r) for r in rows]
+    rows = await (await conn.execute(Q.list_comments, {
+        "ticket_id": ticket.id, "with_internal": can_work(principal, ticket.model_dump()),
+        "after_id": pagination.decode(COMMENT_CURSOR, cursor), "limit": limit + 1})).fetchall()
+    return pagination.page([Comment(**r) for r in rows], limit=limit, kind=COMMENT_CURSOR)
 
 
-async def list_events(conn: Conn, *, principal: Principal, ref: str | int) -> list[Event]:
+async def list_events(conn: Conn, *, principal: Principal, ref: str | int, cursor: str | None = None,
+                      limit: int = 100) -> tuple[list[Event], str | None]:
+    """A page of the ticket's audit trail, oldest first, and the cursor to the next page."""
     ticket = await get_or_raise(conn, principal=principal, ref=ref)
     if not principal.is_staff:
         raise Forbidden("The audit trail is for the service desk.")
-    rows = await (await conn.execute(Q.list_events, {"ticket_id": ticket.id})).fetchall()
-    return [Event(**r) for r in rows]
+    rows = await (await conn.execute(Q.list_events, {
+        "ticket_id": ticket.id, "after_id": pagination.decode(EVENT_CURSOR, cursor), "limit": limit + 1})).fetchall()
+    return pagination.page([Event(**r) for r in rows], limit=limit, kind=EVENT_CURSOR)
 
 
 async def list_categories(conn: Conn) -> list[Category]:
@@ -310,3 +305,42 @@ async def create_category(conn: Conn, *, data: CategoryCreate) -> Category:
     except UniqueViolation as exc:
         raise Conflict(f"A category with slug {data.slug!r} already exists.") from exc
     return Category(**row)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- SLA due times and SLA events
+# Called by the SLA clock (api/sla/clock.py), which owns no ticket columns: the due times and the
+# warning/breach events are written here, with their audit event and triage job like every change.
+
+def _iso(values: dict[str, datetime | None]) -> dict[str, str | None]:
+    return {k: v.isoformat() if v else None for k, v in values.items()}
+
+
+async def set_sla_due(conn: Conn, *, ticket_id: int, respond_due_at: datetime | None,
+                      resolve_due_at: datetime | None, actor_id: int) -> bool:
+    """Shows the SLA clock's due times on the ticket with an 'sla_due_changed' event; False when unchanged."""
+    async with conn.transaction():
+        row = await (await conn.execute(Q.lock_sla_due, {"id": ticket_id})).fetchone()
+        if row is None:
+            raise NotFound(f"No ticket {ticket_id}.")
+        before = {"respond_due_at": row["respond_due_at"], "resolve_due_at": row["resolve_due_at"]}
+        after = {"respond_due_at": respond_due_at, "resolve_due_at": resolve_due_at}
+        if before == after:
+            return False
+        await conn.execute(Q.set_sla_due, after | {"id": ticket_id})
+        await conn.execute(Q.insert_event, {
+            "ticket_id": ticket_id, "actor_id": actor_id, "kind": "sla_due_changed",
+            "before": Jsonb(_iso(before)), "after": Jsonb(_iso(after)), "meta": Jsonb({})})
+        await jobs.ticket_changed(conn, ticket_id=ticket_id)
+    return True
+
+
+async def record_sla_event(conn: Conn, *, ticket_id: int, kind: str, target: str, due_at: datetime,
+                           actor_id: int) -> None:
+    """Writes an SLA warning or breach ('sla_warning' / 'sla_breach') into the ticket's audit trail."""
+    if kind not in ("sla_warning", "sla_breach"):
+        raise ValueError(f"not an SLA event: {kind!r}")
+    async with conn.transaction():
+        await conn.execute(Q.insert_event, {
+            "ticket_id": ticket_id, "actor_id": actor_id, "kind": kind, "before": None,
+            "after": Jsonb({"target": target, "due_at": due_at.isoformat()}), "meta": Jsonb({})})
+        await jobs.ticket_changed(conn, ticket_id=ticket_id)

@@ -6,6 +6,7 @@ files and a demo page. The widget itself talks to the chat gateway (``/api/v1/ch
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -30,9 +31,24 @@ ASSET_HEADERS = {
 }
 
 
-def demo_identity(settings: Settings) -> str | None:
-    """The signed identity of the demo employee, only in development and test."""
-    if settings.env in ("development", "test") and settings.widget_demo_email:
+def is_loopback(host: str | None) -> bool:
+    """Whether a request's client address is this machine (127.0.0.0/8, ::1)."""
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def demo_sign_in_offered(settings: Settings) -> bool:
+    return settings.env in ("development", "test") and bool(settings.widget_demo_email)
+
+
+def demo_identity(settings: Settings, client_host: str | None) -> str | None:
+    """The signed identity of the demo employee: in development and test, for a browser on this machine only.
+
+    Anyone else who can reach the page gets no identity (they chat anonymously); production never signs one.
+    """
+    if demo_sign_in_offered(settings) and is_loopback(client_host) and settings.widget_demo_email:
         return sign_identity(settings, settings.widget_demo_email)
     return None
 
@@ -45,10 +61,11 @@ def _asset(name: str, media_type: str) -> FileResponse:
 async def demo_page(request: Request) -> HTMLResponse:
     """An "Example Corp intranet" page with the widget embedded, signed in as the demo employee."""
     settings: Settings = request.app.state.settings
-    identity = demo_identity(settings)
+    identity = demo_identity(settings, request.client.host if request.client else None)
     email = settings.widget_demo_email if identity else None
     context = {
         "identity": identity,
+        "demo_sign_in_withheld": identity is None and demo_sign_in_offered(settings),
         "employee_email": email,
         "employee_first_name": email.split("@")[0].split(".")[0].capitalize() if email else None,
         "widget_src": f"{settings.public_url.rstrip('/')}/widget.js" if settings.public_url

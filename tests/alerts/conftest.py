@@ -12,7 +12,21 @@ from fakes.twilio_server import FakeTwilioServer
 from fakes.webhook_receiver import Receiver, ReceiverServer
 from pydantic import SecretStr
 
+from api.integrations.smtp.settings import SmtpSettings
+from api.integrations.twilio.settings import TwilioSettings
 from api.settings import Settings
+
+
+def smtp_settings(smtp: SmtpSink) -> SmtpSettings:
+    """Settings for the test SMTP server (plain, with its login)."""
+    return SmtpSettings(host="127.0.0.1", port=smtp.port, tls="none", user=smtp.sink.user,
+                        password=SecretStr(smtp.sink.password), sender="desk@deskmate.test")
+
+
+def twilio_settings(twilio: FakeTwilioServer) -> TwilioSettings:
+    """Settings pointing the Twilio SDK at the fake."""
+    return TwilioSettings(account_sid=twilio.fake.account_sid, auth_token=SecretStr(twilio.fake.auth_token),
+                          from_number=twilio.fake.from_numbers[0], base_url=twilio.url)
 
 
 @pytest.fixture
@@ -35,12 +49,7 @@ def receiver() -> Iterator[ReceiverServer]:
 
 @pytest.fixture
 def delivery_settings(settings: Settings, smtp: SmtpSink, twilio: FakeTwilioServer) -> Settings:
-    return worker_settings(
-        settings, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none", smtp_user=smtp.sink.user,
-        smtp_password=SecretStr(smtp.sink.password), smtp_from="desk@deskmate.test",
-        twilio_account_sid=twilio.fake.account_sid, twilio_auth_token=SecretStr(twilio.fake.auth_token),
-        twilio_from_number=twilio.fake.from_numbers[0], twilio_base_url=twilio.url, alerts_max_attempts=3,
-    )
+    return worker_settings(settings, smtp=smtp_settings(smtp), twilio=twilio_settings(twilio), alerts_max_attempts=3)
 
 
 @pytest.fixture(autouse=True)

@@ -31,12 +31,13 @@ from fastapi import APIRouter, Request  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
-from api import demo, embedded_pg, migrate, stack  # noqa: E402
+from api import migrate  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.auth import service as people  # noqa: E402
 from api.auth.models import Role, UserCreate  # noqa: E402
 from api.channels import Channel  # noqa: E402
 from api.chat import service as chat  # noqa: E402
+from api.dev import demo, embedded_pg, stack  # noqa: E402
 from api.settings import Settings  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("DESKMATE_TEST_DATA_DIR", ROOT / "var" / "test"))

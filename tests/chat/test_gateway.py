@@ -74,7 +74,7 @@ async def test_length_and_rate_limits(client, settings, rasa, app):
     for i in range(settings.chat_rate_per_minute):
         assert (await client.post(url, json={"text": f"msg {i}"}, headers=session)).status_code == 200
     limited = await client.post(url, json={"text": "one more"}, headers=session)
-    assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
+    assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60  # until the oldest leaves the minute
     assert len(rasa.received) == settings.chat_rate_per_minute
 
 

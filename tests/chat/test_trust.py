@@ -12,10 +12,10 @@ import yaml
 from conftest import start as _start
 from pydantic import ValidationError
 
-from api import stack
 from api.auth import assertions
 from api.auth.models import Role
 from api.chat.rasa import channel_secret
+from api.dev import stack
 from api.settings import REPO_ROOT, Settings
 
 TICKET = {"reason": "form", "summary": "Need Visio installed", "urgency": 2, "type": "request",

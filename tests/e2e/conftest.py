@@ -25,7 +25,7 @@ from fakes.rasa_server import FakeRasa, FakeRasaServer
 from playwright.async_api import Browser, Page, async_playwright
 from psycopg.rows import dict_row
 
-from api import embedded_pg, stack
+from api.dev import embedded_pg, stack
 from api.settings import REPO_ROOT
 
 CHROMIUM = os.environ.get("DESKMATE_CHROMIUM", "/usr/bin/chromium")

@@ -1,5 +1,5 @@
 """The job queue: procrastinate's schema through our migrations, jobs queued in the ticket's own
-transaction (or not at all), one ordered lock per ticket, each event processed once, triage switch."""
+transaction (or not at all) with one ordered lock per ticket, no App at import time."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import re
 from importlib import resources
 
 import pytest
-from fakes.triage import drain, worker_settings
 
+from api import jobs
 from api.auth import service as people
-from api.jobs import triage
-from api.routing.embedding import get_embedder
-from api.settings import REPO_ROOT, get_settings
+from api.settings import REPO_ROOT
 from api.tickets import service as tickets
 from api.tickets.models import TicketCreate
 
@@ -55,37 +53,10 @@ async def test_a_job_is_queued_with_the_change_or_not_at_all(conn, make_actor):
         {"task_name": "triage.process_ticket", "queue_name": "triage", "lock": f"ticket:{kept.id}", "status": "todo"}]
 
 
-async def test_every_ticket_event_is_processed_once_in_order(client, conn, make_actor, settings):
-    employee = await make_actor()
-    ticket = (await client.post("/api/v1/tickets", json={"title": "Webcam not detected"}, headers=employee.headers)).json()
-    await client.post(f"/api/v1/tickets/{ticket['id']}/comments", json={"body": "any news?"}, headers=employee.headers)
-    assert len(await _jobs(conn, ticket["id"])) == 2  # one per change made by people
-    ws = worker_settings(settings)
-    done = await triage.process_ticket(conn, ticket_id=ticket["id"], settings=ws, embedder=get_embedder())
-    assert done >= 2  # created, commented, and what triage itself did (category, assignment)
-    assert await triage.process_ticket(conn, ticket_id=ticket["id"], settings=ws, embedder=get_embedder()) == 0
-    last = await (await conn.execute("SELECT max(id) AS id FROM ticket_events WHERE ticket_id = %s",
-                                     (ticket["id"],))).fetchone()
-    cursor = await (await conn.execute("SELECT last_event_id FROM triage_cursors WHERE ticket_id = %s",
-                                       (ticket["id"],))).fetchone()
-    assert cursor["last_event_id"] == last["id"]
-    decisions = await (await conn.execute("SELECT count(*) AS n FROM routing_decisions WHERE ticket_id = %s",
-                                          (ticket["id"],))).fetchone()
-    assert decisions["n"] == 1
-    assert len(await _jobs(conn, ticket["id"])) == 2 + 1  # triage's own changes queued nothing; one SLA timer
-    await drain(ws, queues=["triage"])  # the queued jobs for those events find nothing left to do
-    assert [j for j in await _jobs(conn, ticket["id"]) if j["task_name"] == "triage.process_ticket"] == []
-    assert (await (await conn.execute("SELECT count(*) AS n FROM routing_decisions WHERE ticket_id = %s",
-                                      (ticket["id"],))).fetchone())["n"] == 1
-
-
-async def test_triage_can_be_switched_off(conn, make_actor, monkeypatch):
-    principal = await _principal(conn, await make_actor())
-    monkeypatch.setenv("DESKMATE_TRIAGE_ENABLED", "false")
-    get_settings.cache_clear()
-    try:
-        ticket, _ = await tickets.create(conn, principal=principal, data=TicketCreate(title="quiet"))
-    finally:
-        monkeypatch.delenv("DESKMATE_TRIAGE_ENABLED")
-        get_settings.cache_clear()
-    assert await _jobs(conn, ticket.id) == []
+def test_no_app_exists_at_import_time_and_each_app_has_the_registry_tasks():
+    assert not hasattr(jobs, "app")
+    first, second = jobs.make_app(), jobs.make_app()
+    assert first is not second
+    for app in (first, second):
+        assert {"triage.process_ticket", "alerts.deliver", "sla.check", "sla.sweep"} <= set(app.tasks)
+        assert sorted(p.periodic_id for p in app.periodic_registry.periodic_tasks.values()) == ["alerts-redrive", "retention-purge", "sla-sweep"]

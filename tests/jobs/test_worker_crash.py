@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from api.alerts import service as alerts
 from api.alerts.models import AlertRuleIn
 from api.auth.models import Role
-from api.routing import service as routing
+from api.routing import rules as routing
 from api.routing.models import RuleIn
 from api.settings import REPO_ROOT, Settings
 

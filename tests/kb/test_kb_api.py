@@ -117,6 +117,28 @@ async def test_track_view_and_helpful(kb_client, make_actor):
     assert hidden.status_code == 404
 
 
+async def test_a_person_votes_once_per_article_and_the_last_vote_wins(kb_client, make_actor, conn):
+    employee, colleague, admin = await make_actor(), await make_actor(), await make_actor(Role.admin)
+    base = "/api/v1/kb/articles/kb-wifi-office-guest"
+
+    async def counts():
+        a = (await _article(kb_client, admin, "kb-wifi-office-guest")).json()
+        return a["helpful_count"], a["not_helpful_count"]
+
+    helpful, not_helpful = await counts()
+    for _ in range(3):
+        r = await kb_client.post(f"{base}/track-helpful", json={"helpful": True}, headers=employee.headers)
+        assert r.status_code == 204
+    assert await counts() == (helpful + 1, not_helpful)
+    await kb_client.post(f"{base}/track-helpful", json={"helpful": False}, headers=employee.headers)
+    assert await counts() == (helpful, not_helpful + 1)  # changed their mind: the last vote counts
+    await kb_client.post(f"{base}/track-helpful", json={"helpful": True}, headers=colleague.headers)
+    assert await counts() == (helpful + 1, not_helpful + 1)
+    rows = await (await conn.execute("SELECT count(*) AS n FROM kb_feedback WHERE answer_id IS NULL AND user_id = %s",
+                                     (employee.user.id,))).fetchone()
+    assert rows["n"] == 1
+
+
 async def test_only_admins_write_articles(kb_client, make_actor):
     body = {"title": "Never created", "body": "text"}
     for role in (Role.employee, Role.agent):

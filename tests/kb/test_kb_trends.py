@@ -24,8 +24,22 @@ async def _ask(client, actor, question):
 
 
 async def _trends(client, actor):
-    r = await client.get("/api/v1/kb/trends", params={"days": 1}, headers=actor.headers)
+    """Refreshes the suggestions (POST) and returns the caller's view of the trends."""
+    r = await client.post("/api/v1/kb/trends/suggestions", params={"days": 1}, headers=actor.headers)
     assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _view(client, actor, **params):
+    r = await client.get("/api/v1/kb/trends", params={"days": 1, **params}, headers=actor.headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _ticket(client, actor, title, description, **fields):
+    r = await client.post("/api/v1/tickets", json={"title": title, "description": description, **fields},
+                          headers=actor.headers)
+    assert r.status_code == 201, r.text
     return r.json()
 
 
@@ -35,8 +49,9 @@ def _cluster_with(trends, answer_id):
 
 async def test_trends_cluster_questions_and_tickets_then_approve(kb_client, make_actor):
     employee, agent, admin = await make_actor(), await make_actor(Role.agent), await make_actor(Role.admin)
-    parking = [await _ask(kb_client, employee, q) for q in PARKING_QUESTIONS]
-    lockers = [await _ask(kb_client, employee, q) for q in LOCKER_QUESTIONS]
+    # different people ask: agents see employees' questions only in clusters several people asked
+    parking = [await _ask(kb_client, await make_actor(), q) for q in PARKING_QUESTIONS]
+    lockers = [await _ask(kb_client, await make_actor(), q) for q in LOCKER_QUESTIONS]
     tickets = []
     for title, description in PARKING_TICKETS:
         r = await kb_client.post("/api/v1/tickets", json={"title": title, "description": description},
@@ -82,6 +97,90 @@ async def test_trends_cluster_questions_and_tickets_then_approve(kb_client, make
     assert r.status_code == 200 and r.json()["status"] == "dismissed" and r.json()["article_id"] is None
     assert _cluster_with(await _trends(kb_client, agent), lockers[0]) is None
     await kb_client.delete(f"/api/v1/kb/articles/{approved['article_id']}", headers=admin.headers)
+
+
+def _all_ticket_ids(trends):
+    return {t for c in trends["clusters"] for t in c["ticket_ids"]}
+
+
+def _all_answer_ids(trends):
+    return {a for c in trends["clusters"] for a in c["answer_ids"]}
+
+
+async def _count(conn, table):
+    return (await (await conn.execute(f"SELECT count(*) AS n FROM {table}")).fetchone())["n"]
+
+
+async def test_looking_at_trends_writes_nothing(kb_client, make_actor, conn):
+    employee, agent, admin = await make_actor(), await make_actor(Role.agent), await make_actor(Role.admin)
+    ticket = await _ticket(kb_client, employee, "The aquarium in the lobby has a cracked glass wall",
+                           "Water is dripping from the fish tank in the entrance hall.")
+    before = {t: await _count(conn, t) for t in ("kb_suggestions", "kb_ticket_vectors")}
+    for viewer in (agent, admin):
+        await _view(kb_client, viewer)
+    assert {t: await _count(conn, t) for t in before} == before
+    embedded = await (await conn.execute("SELECT 1 FROM kb_ticket_vectors WHERE ticket_id = %s",
+                                         (ticket["id"],))).fetchone()
+    assert embedded is None, "a GET embedded and cached a ticket"
+    assert (await kb_client.post("/api/v1/kb/trends/suggestions", headers=employee.headers)).status_code == 403
+    await _trends(kb_client, agent)  # the explicit refresh embeds it
+    assert await (await conn.execute("SELECT 1 FROM kb_ticket_vectors WHERE ticket_id = %s",
+                                     (ticket["id"],))).fetchone()
+
+
+async def test_agents_see_only_their_teams_tickets(kb_client, make_actor, make_team):
+    team_a, team_b = await make_team(), await make_team()
+    agent_a, agent_b = await make_actor(Role.agent, teams=(team_a,)), await make_actor(Role.agent, teams=(team_b,))
+    admin, employee = await make_actor(Role.admin), await make_actor()
+    titles = ["The standing desk motor hums but the desk will not rise",
+              "My height adjustable standing desk is stuck at sitting height"]
+    ids = []
+    for title in titles:
+        ticket = await _ticket(kb_client, employee, title, "The electric standing desk stopped moving.")
+        r = await kb_client.post(f"/api/v1/tickets/{ticket['id']}/assign",
+                                 json={"assignee_id": agent_a.user.id, "team": team_a}, headers=admin.headers)
+        assert r.status_code == 200, r.text
+        ids.append(ticket["id"])
+
+    everything = await _trends(kb_client, admin)
+    assert set(ids) <= _all_ticket_ids(everything)
+    team_view = await _view(kb_client, agent_a)
+    assert set(ids) <= _all_ticket_ids(team_view)
+    other_view = await _view(kb_client, agent_b)
+    assert not set(ids) & _all_ticket_ids(other_view)
+    assert not {q for c in other_view["clusters"] for q in c["questions"]} & set(titles), "another team's titles"
+
+    suggestion = next(c["suggestion_id"] for c in everything["clusters"] if set(ids) <= set(c["ticket_ids"]))
+    hidden = await kb_client.post(f"/api/v1/kb/suggestions/{suggestion}/dismiss", headers=agent_b.headers)
+    assert hidden.status_code == 404
+    r = await kb_client.post(f"/api/v1/kb/suggestions/{suggestion}/dismiss", headers=agent_a.headers)
+    assert r.status_code == 200 and set(r.json()["ticket_ids"]) == set(ids)
+
+
+async def test_one_persons_questions_are_never_shown_to_agents(kb_client, make_actor):
+    asker, agent, admin = await make_actor(), await make_actor(Role.agent), await make_actor(Role.admin)
+    mine = [await _ask(kb_client, asker, q) for q in ("can i bring my dog to the office on fridays",
+                                                      "is my dog allowed in the office on a friday")]
+    everything = await _view(kb_client, admin)
+    assert set(mine) <= _all_answer_ids(everything)
+    agents = await _view(kb_client, agent)
+    assert not set(mine) & _all_answer_ids(agents)
+    assert not any("dog" in q for c in agents["clusters"] for q in c["questions"])
+
+    other = await _ask(kb_client, await make_actor(), "may dogs come to the office on fridays")
+    together = await _view(kb_client, agent)  # two people asked: now an aggregate agents may see
+    assert set(mine) | {other} <= _all_answer_ids(together)
+
+
+async def test_a_single_ticket_is_no_cluster_for_agents(kb_client, make_actor):
+    employee, agent, admin = await make_actor(), await make_actor(Role.agent), await make_actor(Role.admin)
+    ticket = await _ticket(kb_client, employee, "The piano in the canteen is out of tune",
+                           "Someone should tune the canteen piano before the party.")
+    await _trends(kb_client, admin)
+    assert ticket["id"] in _all_ticket_ids(await _view(kb_client, admin, min_size=1))
+    agents = await _view(kb_client, agent, min_size=1)
+    assert ticket["id"] not in _all_ticket_ids(agents)
+    assert all(c["size"] >= 2 for c in agents["clusters"])
 
 
 async def test_approving_needs_staff_and_an_existing_suggestion(kb_client, make_actor):

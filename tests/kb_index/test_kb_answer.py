@@ -222,3 +222,17 @@ async def test_links_that_no_source_contains_are_removed(fake):
     a = await kb_index.answer("forgot password", HITS, llm=llm_for(fake))
     assert "https://myaccount.example.com" in a.text and "phish.example" not in a.text
     assert "(link removed)" in a.text
+
+
+async def test_links_are_allowed_by_host_of_the_cited_sources_only(fake):
+    okta = hit(3, title="Sign in with Okta", content="Sign in at **https://example.okta.com** with your badge.")
+    other = hit(4, title="Intranet", content="See https://wiki.example.com/help.", url="https://wiki.example.com/x")
+    fake.enqueue(Reply(content="Sign in at https://example.okta.com*@evil.example/login [1]. "
+                               "The wiki https://wiki.example.com/help is not cited. "
+                               "Or ask on https://deskmate.example.com/chat [1]."))
+    a = await kb_index.answer("how do i sign in", [okta, other], llm=llm_for(fake),
+                              allowed_hosts={"deskmate.example.com"})
+    assert a.mode == "llm" and [c.n for c in a.citations] == [1]
+    assert "evil.example" not in a.text and a.text.startswith("Sign in at (link removed) [1].")
+    assert "wiki.example.com" not in a.text  # only the sources the reply cites count
+    assert "https://deskmate.example.com/chat" in a.text

@@ -10,7 +10,8 @@ import pytest
 from fakes.triage import drain, worker_settings
 
 from api.auth.models import Role
-from api.routing import service
+from api.routing import engine, shifts
+from api.routing import rules as routing_rules
 from api.routing.embedding import get_embedder
 from api.routing.models import Probe, ShiftIn
 
@@ -35,7 +36,7 @@ async def rules(client, conn, make_actor):
 
     yield create
     for rule_id in made:
-        await service.delete_rule(conn, rule_id=rule_id)
+        await routing_rules.delete_rule(conn, rule_id=rule_id)
 
 
 async def _probe(client, actor, **body) -> dict:
@@ -135,16 +136,16 @@ async def test_nobody_on_shift_goes_to_the_fallback_team(conn, make_actor, make_
     team, fallback = await make_team(), await make_team()
     away = await make_actor(Role.agent, teams=(team,), capacity=5)
     night = await make_actor(Role.agent, teams=(fallback,), capacity=5)
-    await service.replace_shifts(conn, user_id=away.user.id, shifts=[
+    await shifts.replace_shifts(conn, user_id=away.user.id, shifts=[
         ShiftIn(weekday=SHIFT_ELSEWHEN, starts=time(8), ends=time(9))])
     probe = Probe(title="Keyboard missing keys", team=team)
-    decision = await service.dry_run(conn, probe=probe, principal=(await service.triage_principal(conn)),
+    decision = await engine.dry_run(conn, probe=probe, principal=(await engine.triage_principal(conn)),
                                      settings=settings.model_copy(update={"routing_fallback_team": fallback}),
                                      embedder=get_embedder())
     assert (decision.team, decision.agent_id) == (fallback, night.user.id)
     assert decision.reason.startswith(f"{fallback} team as the fallback ({team} has nobody on shift;")
     assert [s.detail for s in decision.steps if s.step == "fallback"] == [f"nobody on shift in {team}; trying {fallback}"]
-    alone = await service.dry_run(conn, probe=probe, principal=(await service.triage_principal(conn)),
+    alone = await engine.dry_run(conn, probe=probe, principal=(await engine.triage_principal(conn)),
                                   settings=settings.model_copy(update={"routing_fallback_team": None}),
                                   embedder=get_embedder())
     assert (alone.team, alone.agent_id) == (team, None)
@@ -179,7 +180,7 @@ async def test_new_tickets_are_assigned_through_the_ticket_service_with_the_reas
     assert (ticket["team"], ticket["assignee_id"], ticket["status"]) == (team, agent.user.id, "assigned")
     events = (await client.get(f"/api/v1/tickets/{ticket['id']}/events", headers=agent.headers)).json()
     assigned = next(e for e in events if e["kind"] == "assigned")
-    triage = await service.triage_principal(conn)
+    triage = await engine.triage_principal(conn)
     assert assigned["actor_id"] == triage.id
     assert assigned["meta"]["reason"] == f"{team} team by rule 'VPN {word}'; Test agent: skill vpn 3, 0 of 5 slots used"
     decisions = (await client.get("/api/v1/routing/decisions", params={"ticket_id": ticket["id"]},

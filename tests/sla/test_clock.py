@@ -12,9 +12,10 @@ from fakes.triage import drain, worker_settings
 from api.alerts import service as alerts
 from api.alerts.models import AlertRuleIn
 from api.auth.models import Role
-from api.routing import service as routing
+from api.routing import engine, rules
 from api.routing.models import RuleIn
-from api.sla import service as sla
+from api.sla import clock as sla
+from api.sla import policies
 from api.sla.calendar import Calendar
 from api.sla.models import CalendarIn, PolicyIn
 
@@ -81,17 +82,17 @@ async def _team_with_agent(make_team, make_actor):
 
 async def _route_to(conn, team: str) -> tuple[str, int]:
     word = f"sla{uuid.uuid4().hex[:8]}"
-    rule = await routing.create_rule(conn, data=RuleIn(name=f"sla {word}", position=1, team=team,
+    rule = await rules.create_rule(conn, data=RuleIn(name=f"sla {word}", position=1, team=team,
                                                                conditions={"keywords": [word]}))
     return word, rule.id
 
 
 async def test_new_ticket_gets_due_times_from_policy_and_team_calendar(client, conn, settings, make_team, make_actor):
     team, agent = await _team_with_agent(make_team, make_actor)
-    await sla.put_calendar(conn, data=CalendarIn(slug=team, name=team, time_zone="UTC", hours={
+    await policies.put_calendar(conn, data=CalendarIn(slug=team, name=team, time_zone="UTC", hours={
         d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}))
-    await sla.set_team_calendar(conn, team=team, calendar=team)
-    await sla.create_policy(conn, data=PolicyIn(name="fast", priority=5, team=team, respond_minutes=30,
+    await policies.set_team_calendar(conn, team=team, calendar=team)
+    await policies.create_policy(conn, data=PolicyIn(name="fast", priority=5, team=team, respond_minutes=30,
                                                 resolve_minutes=90))
     word, rule_id = await _route_to(conn, team)
     employee = await make_actor()
@@ -106,7 +107,7 @@ async def test_new_ticket_gets_due_times_from_policy_and_team_calendar(client, c
     assert datetime.fromisoformat(ticket["resolve_due_at"]) == created + timedelta(minutes=90)
     state = (await client.get(f"/api/v1/sla/tickets/{ticket['id']}", headers=agent.headers)).json()
     assert (state["policy"], state["calendar"], state["respond"], state["resolve"]) == ("fast", team, "running", "running")
-    await routing.delete_rule(conn, rule_id=rule_id)
+    await rules.delete_rule(conn, rule_id=rule_id)
 
 
 async def test_pending_pauses_on_the_ticket_and_moves_the_due_time_on_resume(client, conn, settings, make_team,
@@ -131,7 +132,7 @@ async def test_pending_pauses_on_the_ticket_and_moves_the_due_time_on_resume(cli
     resumed = (await client.get(f"/api/v1/sla/tickets/{ticket['id']}", headers=agent.headers)).json()
     assert resumed["paused_at"] is None and resumed["paused_business_s"] > 0
     assert resumed["resolve_due_at"] > before["resolve_due_at"]
-    await routing.delete_rule(conn, rule_id=rule_id)
+    await rules.delete_rule(conn, rule_id=rule_id)
 
 
 async def test_warning_and_breach_are_raised_once_and_alert_the_assignee(client, conn, settings, make_team, make_actor):
@@ -145,7 +146,7 @@ async def test_warning_and_breach_are_raised_once_and_alert_the_assignee(client,
                                 headers=employee.headers)).json()
     ws = worker_settings(settings)
     await drain(ws, queues=["triage"])
-    system = await routing.triage_principal(conn)
+    system = await engine.triage_principal(conn)
     clock = await (await conn.execute("SELECT generation FROM ticket_sla WHERE ticket_id = %s", (ticket["id"],))).fetchone()
     assert await sla.check(conn, ticket_id=ticket["id"], generation=clock["generation"], system_id=system.id) == []
 
@@ -169,7 +170,7 @@ async def test_warning_and_breach_are_raised_once_and_alert_the_assignee(client,
     assert any("SLA breached: resolve" in t for t in titles) and any("SLA warning: respond" in t for t in titles)
     state = (await client.get(f"/api/v1/sla/tickets/{ticket['id']}", headers=agent.headers)).json()
     assert state["resolve"] == "breached" and state["resolve_warned_at"] is not None
-    await routing.delete_rule(conn, rule_id=rule_id)
+    await rules.delete_rule(conn, rule_id=rule_id)
     await alerts.delete_rule(conn, rule_id=rule.id)
 
 

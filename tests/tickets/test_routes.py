@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -249,3 +250,53 @@ async def test_unknown_category_malformed_json_and_oversized_body(client, make_a
     assert r.status_code == 422 and "cursor" in r.json()["detail"]
     mine = (await client.get("/api/v1/tickets", params={"requester": "me"}, headers=employee.headers)).json()
     assert mine["items"] == []
+
+
+async def test_comments_and_events_come_in_pages(client, make_actor, make_team):
+    ticket, agent, _ = await _assigned(client, make_actor, make_team)
+    url = f"/api/v1/tickets/{ticket['id']}/comments"
+    for i in range(5):
+        assert (await client.post(url, json={"body": f"note {i}"}, headers=agent.headers)).status_code == 201
+    for what, expected in (("comments", [f"note {i}" for i in range(5)]), ("events", None)):
+        seen, next_url = [], f"/api/v1/tickets/{ticket['id']}/{what}?limit=2"
+        while next_url:
+            r = await client.get(next_url, headers=agent.headers)
+            assert r.status_code == 200 and len(r.json()) <= 2
+            seen += r.json()
+            link = r.headers.get("link")
+            next_url = link[1:link.index(">")] if link else None
+            assert link is None or link.endswith('; rel="next"')
+        everything = (await client.get(f"/api/v1/tickets/{ticket['id']}/{what}?limit=500", headers=agent.headers)).json()
+        assert [x["id"] for x in seen] == [x["id"] for x in everything] == sorted(x["id"] for x in everything)
+        if expected:
+            assert [c["body"] for c in seen] == expected
+    assert len(everything) >= 7  # created, assigned, five comments
+    r = await client.get(url, params={"cursor": "garbage!"}, headers=agent.headers)
+    assert r.status_code == 422 and "cursor" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "nul\x00byte"])
+async def test_text_postgres_cannot_store_is_refused_everywhere(client, make_actor, text):
+    employee = await make_actor()
+    body = json.dumps({"title": "fine", "description": text})  # json escapes them as \\ud800 / \\u0000
+    r = await client.post("/api/v1/tickets", content=body, headers=employee.headers | {"content-type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert "cannot be stored" in r.json()["detail"]
+    nested = json.dumps({"title": "fine", "integration_metadata": {"k": [text]}})
+    r = await client.post("/api/v1/tickets", content=nested, headers=employee.headers | {"content-type": "application/json"})
+    assert r.status_code == 422
+    if "\x00" in text:
+        r = await client.get("/api/v1/tickets", params={"q": text}, headers=employee.headers)
+        assert r.status_code == 422
+        assert (await client.get("/api/v1/tickets/INC%00", headers=employee.headers)).status_code == 422
+    paired = await client.post("/api/v1/tickets", json={"title": "emoji \U0001F600 is fine"}, headers=employee.headers)
+    assert paired.status_code == 201 and paired.json()["title"] == "emoji \U0001F600 is fine"
+
+
+async def test_values_postgres_refuses_are_a_422_not_a_500(client, make_actor):
+    admin = await make_actor(Role.admin)
+    r = await client.post("/api/v1/tickets", json={"title": "for a ghost", "requester_id": 987_654_321},
+                          headers=admin.headers)
+    assert r.status_code == 422 and "No user 987654321" in r.json()["detail"]
+    r = await client.get("/api/v1/tickets", params={"team_id": 2**70}, headers=admin.headers)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"

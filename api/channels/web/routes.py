@@ -18,6 +18,7 @@ from api.chat.routes import RasaDep
 from api.db import ConnDep
 from api.deps import SettingsDep
 from api.errors import Forbidden
+from api.ratelimit import ConversationStartLimit
 
 router = APIRouter(prefix="/chat/conversations", tags=["chat"])
 
@@ -33,7 +34,8 @@ Session = Annotated[str, Depends(session)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def start(data: ConversationStart, conn: ConnDep, settings: SettingsDep) -> ConversationStarted:
+async def start(data: ConversationStart, conn: ConnDep, settings: SettingsDep,
+                _: ConversationStartLimit) -> ConversationStarted:
     """Starts a conversation, anonymous or for the employee the page's signed identity names."""
     employee = None
     if data.identity:

@@ -3,8 +3,9 @@
  *
  * Plain JavaScript, no dependencies. Builds a launcher button and a chat panel inside a Shadow DOM,
  * so host-page styles and ours never meet. Talks to the deskmate chat gateway at the script's own
- * origin. Server text is only ever inserted as text nodes (never innerHTML); links are kept only
- * when they are http(s).
+ * origin. Server text is only ever inserted as text nodes (never innerHTML): the bot's text is a safe subset
+ * of Markdown built as DOM nodes, and a link in it is kept only when the browser's URL parser reads it as
+ * http(s) without user info to deskmate or a host of the message's citations and links.
  *
  * Attributes of the script tag (all optional):
  *   data-deskmate-identity  signed identity of the signed-in employee (from the intranet's backend)
@@ -53,41 +54,122 @@
     return node;
   }
 
-  /** The URL if it is absolute http(s), else null (drops javascript:, data:, relative URLs…). */
+  /**
+   * The URL if it is absolute http(s) without user info ("name@" before the host), else null (drops javascript:,
+   * data:, relative and protocol-relative URLs…). The browser's own parser reads it: the host checked is the host
+   * a click would open.
+   */
   function safeUrl(value) {
     try {
       var url = new URL(String(value));
-      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+      var web = url.protocol === "http:" || url.protocol === "https:";
+      return web && !url.username && !url.password ? url.href : null;
     } catch (e) {
       return null;
     }
+  }
+
+  /** The host of a safe URL as the browser reads it (lower case, punycode, no trailing dot), else null. */
+  function linkHost(value) {
+    var url = safeUrl(value);
+    return url ? new URL(url).hostname.replace(/\.$/, "") : null;
+  }
+
+  /**
+   * Hosts the links in a bot message's text may go to: deskmate's own and those of the message's citations and
+   * links (the server names them). The server's answer filter allows links to the cited articles' hosts only.
+   */
+  function allowedHosts(message) {
+    var named = [config.origin].concat((message.citations || []).concat(message.links || []).map(function (l) {
+      return l && l.url;
+    }));
+    return named.map(linkHost).filter(Boolean);
   }
 
   function link(title, url, className) {
     return el("a", { href: url, target: "_blank", rel: "noopener noreferrer", className: className || "", text: title });
   }
 
-  /**
-   * Text → nodes: markdown links [title](url) and bare http(s) URLs become <a>, everything else text nodes.
-   * A markdown link with an unsafe URL stays plain text.
-   */
-  function richText(text) {
+  /* ---------- bot text: a safe subset of Markdown, built as DOM nodes (never HTML) ---------- */
+
+  // `code` | **bold** | *italic* | [title](url) | a bare http(s) URL (it runs to white space or one of <>"'`()[],
+  // as the server's link filter reads it: "https://a.example*@b.example" is one URL, to b.example)
+  var INLINE = /`([^`\n]+)`|\*\*(?=\S)([^*\n]*?\S)\*\*|\*(?=[^\s*])([^*\n]*?[^\s*])\*|\[([^\]\n]{1,200})\]\(([^)\s]{1,2000})\)|\bhttps?:\/\/[^\s<>"'`()[\]]+/g;
+  var TRAILING = /[.,;:!?*]+$/;
+  var LIST_ITEM = /^\s*(?:[-*+]|\d{1,3}[.)])\s+/;
+  var QUOTE = /^\s*>\s?/;
+
+  /** One line of text → nodes: emphasis, inline code, and links to ``hosts`` (others stay text). */
+  function inline(text, hosts) {
     var fragment = document.createDocumentFragment();
-    var pattern = /\[([^\]\n]{1,200})\]\(([^)\s]{1,2000})\)|\bhttps?:\/\/[^\s<>"')\]]+/g;
+    var pattern = new RegExp(INLINE.source, "g");
     var last = 0;
     var match;
     while ((match = pattern.exec(text)) !== null) {
       fragment.appendChild(document.createTextNode(text.slice(last, match.index)));
-      var url = safeUrl(match[2] || match[0].replace(/[.,;:!?]+$/, ""));
-      if (url && match[2]) fragment.appendChild(link(match[1], url));
-      else if (url) {
-        var shown = match[0].replace(/[.,;:!?]+$/, "");
-        fragment.appendChild(link(shown, url));
+      var whole = match[0];
+      if (match[1] !== undefined) fragment.appendChild(el("code", { text: match[1] }));
+      else if (match[2] !== undefined) fragment.appendChild(el("strong", {}, [inline(match[2], hosts)]));
+      else if (whole.charAt(0) === "*") fragment.appendChild(el("em", {}, [inline(whole.slice(1, -1), hosts)]));
+      else if (match[4] !== undefined) {
+        var target = hosts.indexOf(linkHost(match[5])) >= 0 ? safeUrl(match[5]) : null;
+        fragment.appendChild(target ? link(match[4], target) : document.createTextNode(whole));
+      } else {
+        var shown = whole.replace(TRAILING, "");
+        var url = hosts.indexOf(linkHost(shown)) >= 0 ? safeUrl(shown) : null;
+        fragment.appendChild(url ? link(shown, url) : document.createTextNode(shown));
         pattern.lastIndex = match.index + shown.length;
-      } else fragment.appendChild(document.createTextNode(match[0]));
+      }
       last = pattern.lastIndex;
     }
     fragment.appendChild(document.createTextNode(text.slice(last)));
+    return fragment;
+  }
+
+  /** Consecutive lines that ``test`` accepts, from ``lines[at]`` on. */
+  function run(lines, at, test) {
+    var out = [];
+    while (at + out.length < lines.length && test(lines[at + out.length])) out.push(lines[at + out.length]);
+    return out;
+  }
+
+  function isText(line) {
+    return Boolean(line.trim()) && !QUOTE.test(line) && !LIST_ITEM.test(line);
+  }
+
+  /**
+   * Bot text → nodes: paragraphs with line breaks, "- " / "1. " lists, "> " quotes, and ``inline`` within lines.
+   * Only text nodes and a fixed set of elements are made; nothing the server sends is parsed as HTML.
+   */
+  function markdown(text, hosts) {
+    var fragment = document.createDocumentFragment();
+    var lines = String(text || "").split(/\r\n|\r|\n/);
+    var i = 0;
+    while (i < lines.length) {
+      var block;
+      if (!lines[i].trim()) {
+        i += 1;
+        continue;
+      } else if (QUOTE.test(lines[i])) {
+        block = run(lines, i, function (l) { return QUOTE.test(l); });
+        fragment.appendChild(el("blockquote", {}, [markdown(block.map(function (l) { return l.replace(QUOTE, ""); }).join("\n"), hosts)]));
+      } else if (LIST_ITEM.test(lines[i])) {
+        var ordered = /^\s*\d/.test(lines[i]);
+        block = run(lines, i, function (l) { return LIST_ITEM.test(l) && /^\s*\d/.test(l) === ordered; });
+        fragment.appendChild(el(ordered ? "ol" : "ul", {}, block.map(function (l) {
+          return el("li", {}, [inline(l.replace(LIST_ITEM, ""), hosts)]);
+        })));
+      } else {
+        block = run(lines, i, isText);
+        var paragraph = el("p");
+        block.forEach(function (l, n) {
+          if (n) paragraph.appendChild(el("br"));
+          paragraph.appendChild(inline(l, hosts));
+        });
+        fragment.appendChild(paragraph);
+      }
+      i += block.length;
+    }
     return fragment;
   }
 
@@ -177,9 +259,12 @@
     ui.log.scrollTop = ui.log.scrollHeight;
   }
 
-  function addBubble(direction, text, extra) {
+  /** A message: the user's own text as typed; the bot's as safe Markdown with links to ``hosts`` only. */
+  function addBubble(direction, text, extra, hosts) {
     var who = direction === "user" ? "You" : "deskmate";
-    var bubble = el("div", { className: "bubble" }, [richText(String(text || ""))]);
+    var content = direction === "user" ? document.createTextNode(String(text || ""))
+      : markdown(text, hosts || allowedHosts({}));
+    var bubble = el("div", { className: "bubble" }, [content]);
     var item = el("div", { className: "msg msg-" + direction }, [el("span", { className: "sr-only", text: who + ": " }), bubble]);
     (extra || []).forEach(function (node) { if (node) item.appendChild(node); });
     ui.log.insertBefore(item, ui.typing.parentNode === ui.log ? ui.typing : null);
@@ -237,7 +322,7 @@
     addBubble("bot", m.text, [
       ticketBadge(m.ticket_number), linkList(m.links), citationList(m.citations),
       withButtons ? quickReplies(m.buttons) : null,
-    ]);
+    ], allowedHosts(m));
   }
 
   function renderReplies(messages) {

@@ -1,0 +1,1 @@
+"""SMS through Twilio: ``TwilioClient(settings.twilio)`` (client.py), configured by ``TwilioSettings`` (settings.py)."""

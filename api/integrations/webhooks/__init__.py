@@ -1,0 +1,1 @@
+"""Signed outbound webhooks: ``WebhookClient(settings.webhooks, guard=OutboundGuard(settings.outbound))``."""

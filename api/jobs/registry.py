@@ -1,0 +1,38 @@
+"""The task registry: which modules hold tasks, and how a task is declared there.
+
+Tasks live with their domain (``api/triage/tasks.py``); a module declares its tasks with ``task()``
+into a module-level ``TASKS`` list, and ``api.jobs.make_app`` registers every listed module's tasks
+on the App it makes. No App exists at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from procrastinate import RetryStrategy
+
+# Modules whose TASKS the worker runs (imported when an App is made).
+TASK_MODULES = ("api.triage.tasks", "api.retention.tasks")
+# Unexpected errors: retried with exponential backoff (2, 4, 8 … s), then the job fails.
+UNEXPECTED = RetryStrategy(max_attempts=8, exponential_wait=2)
+TaskFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    func: TaskFn
+    name: str
+    queue: str
+    retry: RetryStrategy | None = None
+    cron: str | None = None  # periodic: run on this schedule
+
+
+def task(into: list[TaskSpec], *, name: str, queue: str, retry: RetryStrategy | None = UNEXPECTED,
+         cron: str | None = None) -> Callable[[TaskFn], TaskFn]:
+    """Declares ``func`` as the task ``name`` (appended to the module's ``into`` list)."""
+    def declare(func: TaskFn) -> TaskFn:
+        into.append(TaskSpec(func=func, name=name, queue=queue, retry=retry, cron=cron))
+        return func
+    return declare
