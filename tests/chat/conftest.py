@@ -7,7 +7,6 @@ import json
 import httpx
 import pytest
 
-from api.chat.identity import sign_identity
 from api.chat.rasa import SECRET_HEADER, RasaClient, channel_secret
 
 
@@ -53,11 +52,3 @@ async def rasa(app, settings):
     yield fake
     await app.state.rasa.aclose()
     app.state.rasa = original
-
-
-async def start(client, settings, email: str | None = None):
-    body = {"identity": sign_identity(settings, email)} if email else {}
-    r = await client.post("/api/v1/chat/conversations", json=body)
-    assert r.status_code == 201, r.text
-    started = r.json()
-    return started["conversation_id"], {"X-Chat-Session": started["session_token"]}, started

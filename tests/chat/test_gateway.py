@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import start as _start
+from chat_support import start as _start
 
 from api.auth import assertions
 from api.auth.models import Role

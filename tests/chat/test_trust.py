@@ -9,7 +9,7 @@ from __future__ import annotations
 import jwt
 import pytest
 import yaml
-from conftest import start as _start
+from chat_support import start as _start
 from pydantic import ValidationError
 
 from api.auth import assertions

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from e2e_support import CHANNEL_SECRET
 from fakes.rasa_server import FakeRasa, FakeRasaServer
 from playwright.async_api import Browser, Page, async_playwright
 from psycopg.rows import dict_row
@@ -38,7 +39,6 @@ RASA_VENV = REPO_ROOT / ".venv-rasa"
 RASA_MODEL = REPO_ROOT / "bot" / "models" / "deskmate.tar.gz"
 RASA_START_TIMEOUT_S = float(os.environ.get("DESKMATE_RASA_START_TIMEOUT", "300"))
 RASA_TEST_DB = "deskmate_test_rasa"
-CHANNEL_SECRET = "e2e-channel-" + os.urandom(12).hex()  # DESKMATE_RASA_CHANNEL_SECRET of every api started here
 ACTIONS_SECRET = "e2e-actions-" + os.urandom(12).hex()
 
 

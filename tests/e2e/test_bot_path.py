@@ -9,10 +9,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from conftest import CHANNEL_SECRET, FakeRasaProcess, Stack
+from e2e_support import CHANNEL_SECRET
+
+if TYPE_CHECKING:
+    from conftest import FakeRasaProcess, Stack
 
 from api.auth.models import Role
 from api.chat.identity import sign_identity
