@@ -80,8 +80,9 @@ def build_messages(question: str, hits: Sequence[SearchHit], *, nonce: str | Non
     nonce = nonce or secrets.token_hex(8)
     blocks = []
     for n, hit in enumerate(hits, start=1):
-        section = " > ".join(hit.heading_path) or "(introduction)"
-        text = _MARKER.sub("[marker removed]", hit.content)
+        path, content = hit.quote
+        section = " > ".join(path) or "(introduction)"
+        text = _MARKER.sub("[marker removed]", content)
         blocks.append(f"[{n}] Title: {_MARKER.sub('', hit.title)}\nSection: {section}\n"
                       f"URL: {hit.url or '(none)'}\nText:\n{text}")
     user = (f"Question from an employee: {question.strip()}\n\n"
@@ -104,15 +105,19 @@ def no_answer(best: float | None, reason: str | None = None) -> Answer:
 
 def extractive(hits: Sequence[SearchHit], *, confident: bool, best: float | None = None,
                reason: str | None = None, max_chars: int = 900) -> Answer:
-    """The best passage quoted under its article's title, with the article as citation [1]."""
+    """The best passage quoted under its article's title, with the article as citation [1].
+
+    The passage is the section ``with_passages`` chose (already trimmed at whole blocks) when the hit
+    has one, else the chunk cut to ``max_chars`` at a line."""
     hit = hits[0]
-    where = f" (section “{' > '.join(hit.heading_path)}”)" if hit.heading_path else ""
-    lines = [ln.rstrip() for ln in hit.content.splitlines() if ln.strip()]
+    path, content = hit.quote
+    where = f" (section “{' > '.join(path)}”)" if path else ""
+    lines = [ln.rstrip() for ln in content.splitlines() if ln.strip()]
     passage: list[str] = []
     for line in lines:
-        if passage and sum(len(p) for p in passage) + len(line) > max_chars:
+        if hit.passage is None and passage and sum(len(p) for p in passage) + len(line) > max_chars:
             break
-        passage.append(line[:max_chars])
+        passage.append(line if hit.passage is not None else line[:max_chars])
     text = f"The article “{hit.title}”{where} says [1]:\n" + "\n".join(f"> {ln}" for ln in passage)
     return Answer(text=text, citations=_citations(hits, [1]), confident=confident, mode="extractive",
                   best_similarity=best, fallback_reason=reason)

@@ -1,9 +1,11 @@
-"""Retrieval evaluation: recall@k, MRR, nDCG@10 and latency for vector, full-text and hybrid search."""
+"""Retrieval evaluation: recall@k, MRR, nDCG@10 and latency for vector, full-text and hybrid search; and
+answer evaluation: does the passage an extractive answer quotes contain the answer?"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,11 +14,14 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kb_index._answer import extractive
 from kb_index._embed import Embedder
+from kb_index._passage import with_passages
 from kb_index._search import search
 from kb_index._types import AUDIENCES, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("vector", "text", "hybrid")
+PASSAGES = ("chunk", "section")  # what an extractive answer quotes: the best chunk (before) or its best section
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,68 @@ def load_queries(path: Path) -> list[EvalQuery]:
                 raise ValueError(f"{path.name}:{n}: expected {{'query': str, 'relevant': [ids]}}")
             out.append(EvalQuery(item["query"], tuple(item.get("relevant", []))))
     return out
+
+
+@dataclass(frozen=True)
+class AnswerItem:
+    query: str
+    article: str
+    contains: str
+
+
+def load_answer_items(path: Path) -> list[AnswerItem]:
+    """``{"query": …, "article": id, "contains": phrase}`` per line: the phrase the right passage includes."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            item = json.loads(line)
+            if not all(isinstance(item.get(k), str) and item[k] for k in ("query", "article", "contains")):
+                raise ValueError(f"{path.name}:{n}: expected {{'query': str, 'article': id, 'contains': str}}")
+            out.append(AnswerItem(item["query"], item["article"], item["contains"]))
+    return out
+
+
+def _plain(text: str) -> str:
+    """Lower case without Markdown emphasis, code marks, quote marks of the answer, or repeated white space."""
+    return re.sub(r"\s+", " ", re.sub(r"[*`]|^> ?", "", text.lower(), flags=re.M)).strip()
+
+
+async def evaluate_answers(
+    conn: AsyncConnection[Any], embedder: Embedder, items: Sequence[AnswerItem], *,
+    passages: Sequence[str] = PASSAGES, k: int = 4,
+) -> dict[str, Any]:
+    """For each question: hybrid search (``k`` articles, as the answer endpoint does), then the extractive
+    answer quoting the best chunk ("chunk") or the best section of its article ("section").
+
+    Returns per variant: ``article_correct`` (the answer cites the expected article), ``passage_contains``
+    (its text contains the expected phrase; Markdown marks and case ignored), the mean quoted length,
+    and the questions that failed.
+    """
+    report: dict[str, Any] = {"questions": len(items), "variants": {}}
+    for variant in passages:
+        correct = contains = chars = 0
+        failed = []
+        for item in items:
+            vector = await embedder.aembed_query(item.query)
+            hits = await search(conn, query=item.query, vector=vector, k=k)  # as an employee asks
+            if variant == "section":
+                hits = await with_passages(conn, hits, question=item.query, vector=vector)
+            if not hits:
+                failed.append(item.query)
+                continue
+            answer = extractive(hits, confident=True)
+            ok_article = hits[0].article_id == item.article
+            ok_text = _plain(item.contains) in _plain(answer.text)
+            correct += ok_article
+            contains += ok_article and ok_text
+            chars += len(hits[0].quote[1])
+            if not (ok_article and ok_text):
+                failed.append(item.query)
+        n = max(len(items), 1)
+        report["variants"][variant] = {"article_correct": round(correct / n, 4),
+                                       "passage_contains": round(contains / n, 4),
+                                       "mean_chars": round(chars / n), "failed": failed}
+    return report
 
 
 def percentile(values: Sequence[float], p: float) -> float:
