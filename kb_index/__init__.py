@@ -11,7 +11,7 @@
 Connections passed in must use ``dict_row`` and have the vector type registered (``register``).
 """
 
-from kb_index._answer import LLMConfig, answer, build_messages, extractive, make_llm
+from kb_index._answer import LLMConfig, answer, build_messages, extractive, ground, make_llm
 from kb_index._chunk import CHUNKER_VERSION, MODEL_TOKEN_LIMIT, chunk_article, sections
 from kb_index._cluster import Cluster, cluster_texts, keywords, suggest_title
 from kb_index._embed import DIMENSIONS, Embedder, default_model_path
@@ -69,6 +69,7 @@ __all__ = [
     "extractive",
     "filter_links",
     "fuse",
+    "ground",
     "html_to_text",
     "ingest",
     "keywords",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb_index._links import filter_links, link_host, link_hosts
+from kb_index._passage import share, words
 from kb_index._types import Answer, Citation, SearchHit
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,11 @@ NO_ANSWER = "NO_ANSWER"
 _MARKER = re.compile(r"<<\s*(?:END[-_ ]*)?SOURCES[^>]*>>", re.IGNORECASE)
 _CITE = re.compile(r"\[(\d{1,2})\]")
 TokenSink = Callable[[str], Awaitable[None]]
+SUPPORT_MIN = 0.5  # share of a sentence's content words its cited sources must contain
+MIN_JUDGED_WORDS = 3  # shorter sentences ("See [1].", "Steps:") carry no fact of their own and are not judged
+MIN_KEPT = 0.5  # less than this share of the reply's content words supported: extractive instead
+_SENTENCE = re.compile(r"(?<=[.!?])[ \t]+(?!\[\d)|\n+")
+_URL = re.compile(r"https?://\S+|\(link removed\)")
 
 SYSTEM_PROMPT = """You are an IT service desk assistant. You answer an employee's \
 question using only the knowledge-base sources given in the user message.
@@ -135,6 +141,45 @@ def _clean_reply(reply: str, hits: Sequence[SearchHit], hosts: Collection[str]) 
     return re.sub(r"[ \t]+\n", "\n", filter_links(text, allowed)).strip(), cited
 
 
+def ground(text: str, hits: Sequence[SearchHit]) -> tuple[str, float, bool]:
+    """Keeps the sentences of ``text`` that the sources they cite support.
+
+    Sentence by sentence (a line, or text ending in . ! ? — citations after the stop belong to the
+    sentence): a sentence of at least ``MIN_JUDGED_WORDS`` content words (URLs and citations aside) is
+    kept only when it cites a source and at least ``SUPPORT_MIN`` of its words occur in the cited
+    sources' passages (a shared prefix of 3 letters counts: "lock" / "lockout"); a sentence that is
+    only citations ("[1] [2] [3]") is dropped; shorter ones are kept. Returns the kept text, the share
+    of the reply's judged words that were kept, and whether every judged sentence was kept.
+    """
+    source_words = [words(h.quote[1] + " " + h.title) for h in hits]
+    kept: list[str] = []
+    total = supported = 0
+    complete = True
+    for line in text.splitlines(keepends=False):
+        out: list[str] = []
+        for sentence in _SENTENCE.split(line):
+            bare = _URL.sub(" ", _CITE.sub(" ", sentence))
+            wanted = words(bare)
+            cited = {int(n) for n in _CITE.findall(sentence) if 1 <= int(n) <= len(hits)}
+            if not wanted:
+                if not cited:
+                    out.append(sentence)
+                continue
+            if len(wanted) < MIN_JUDGED_WORDS:
+                out.append(sentence)
+                continue
+            total += len(wanted)
+            found: set[str] = set().union(*(source_words[n - 1] for n in cited)) if cited else set()
+            if cited and share(wanted, found) >= SUPPORT_MIN:
+                supported += len(wanted)
+                out.append(sentence)
+            else:
+                complete = False
+        if out and any(o.strip() for o in out):
+            kept.append(" ".join(o.strip() for o in out if o.strip()))
+    return "\n".join(kept).strip(), (supported / total if total else 1.0), complete
+
+
 async def _ask(llm: Any, messages: list[dict[str, str]], on_token: TokenSink | None) -> str:
     if on_token is None:
         return str((await llm.ainvoke(messages)).content)
@@ -177,4 +222,10 @@ async def answer(
     if not cited:
         log.warning("llm reply cites no source, answering extractively")
         return extractive(hits, confident=confident, best=best, reason="llm reply cited no source")
-    return Answer(text=text, citations=_citations(hits, cited), confident=confident, mode="llm", best_similarity=best)
+    text, kept, complete = ground(text, hits)
+    cited = sorted({int(n) for n in _CITE.findall(text)})
+    if not cited or kept < MIN_KEPT:
+        log.warning("llm reply not supported by its sources, answering extractively", extra={"kept": round(kept, 2)})
+        return extractive(hits, confident=confident, best=best, reason="llm reply not supported by its sources")
+    return Answer(text=text, citations=_citations(hits, cited), confident=confident and complete, mode="llm",
+                  best_similarity=best, fallback_reason=None if complete else "unsupported sentences dropped")

@@ -62,7 +62,7 @@ def words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
-def _share(wanted: set[str], found: set[str]) -> float:
+def share(wanted: set[str], found: set[str]) -> float:
     """The share of ``wanted`` words that ``found`` contains, a prefix of at least 3 letters counting."""
     if not wanted:
         return 0.0
@@ -75,8 +75,8 @@ def section_score(question: str, section: Section) -> float:
     """How well ``section`` answers ``question`` (see the module docstring)."""
     wanted = words(question)
     score = section.similarity
-    score += HEADING_WEIGHT * _share(wanted, words(" ".join(section.path)))
-    score += CONTENT_WEIGHT * _share(wanted, words(section.text))
+    score += HEADING_WEIGHT * share(wanted, words(" ".join(section.path)))
+    score += CONTENT_WEIGHT * share(wanted, words(section.text))
     if _HOW.search(question):
         if len(_STEP.findall(section.text)) >= 2:
             score += STEPS_BONUS
