@@ -143,18 +143,21 @@ async def evaluate(
     results: dict[str, Any] = {"queries": len(queries), "modes": {}}
     best_pos: list[float] = []
     top1_ok: list[bool] = []
-    for mode in modes:
+    variants: list[tuple[str, SearchMode, float | None]] = [(m, m, None) for m in modes]
+    if "hybrid" in modes:  # the unweighted fusion shipped before, for comparison
+        variants.append(("hybrid 1:1", "hybrid", 1.0))
+    for name, mode, text_weight in variants:
         ranked, total_ms, embed_ms, db_ms = [], [], [], []
         for q in queries:
-            hits, t_embed, t_db = await _timed_search(conn, embedder, q.query, mode)
+            hits, t_embed, t_db = await _timed_search(conn, embedder, q.query, mode, text_weight)
             ranked.append([h.article_id for h in hits])
             embed_ms.append(t_embed)
             db_ms.append(t_db)
             total_ms.append(t_embed + t_db)
-            if mode == "hybrid":
+            if name == "hybrid":
                 best_pos.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
                 top1_ok.append(bool(hits) and hits[0].article_id in q.relevant)
-        results["modes"][mode] = ranking_metrics(ranked, [q.relevant for q in queries]) | {
+        results["modes"][name] = ranking_metrics(ranked, [q.relevant for q in queries]) | {
             "latency_ms": {"p50": round(percentile(total_ms, 50), 2), "p95": round(percentile(total_ms, 95), 2)},
             "query_embedding_ms": {"p50": round(percentile(embed_ms, 50), 2), "p95": round(percentile(embed_ms, 95), 2)},
             "db_ms": {"p50": round(percentile(db_ms, 50), 2), "p95": round(percentile(db_ms, 95), 2)},
@@ -175,11 +178,12 @@ async def evaluate(
     return results
 
 
-async def _timed_search(conn: AsyncConnection[Any], embedder: Embedder, query: str,
-                        mode: SearchMode) -> tuple[list[Any], float, float]:
+async def _timed_search(conn: AsyncConnection[Any], embedder: Embedder, query: str, mode: SearchMode,
+                        text_weight: float | None = None) -> tuple[list[Any], float, float]:
     t0 = time.perf_counter()
     vector = None if mode == "text" else await embedder.aembed_query(query)
     t1 = time.perf_counter()
-    hits = await search(conn, query=query, vector=vector, k=10, mode=mode, audiences=AUDIENCES)
+    hits = await search(conn, query=query, vector=vector, k=10, mode=mode, audiences=AUDIENCES,
+                        text_weight=text_weight)
     t2 = time.perf_counter()
     return hits, (t1 - t0) * 1000, (t2 - t1) * 1000
