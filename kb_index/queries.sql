@@ -78,3 +78,13 @@ SELECT r.id AS chunk_id, r.article_id, r.heading_path, r.content, r.text_rank,
        a.title, a.url, a.category, a.audience
 FROM ranked r JOIN kb_articles a ON a.id = r.article_id
 ORDER BY r.text_rank DESC, r.id
+
+-- name: article_bodies
+-- The bodies of some articles, to quote whole sections of them in answers.
+SELECT id, title, body FROM kb_articles WHERE id = ANY(%(ids)s)
+
+-- name: section_similarity
+-- Per article and heading path, the best cosine similarity of a query vector to the section's chunks.
+SELECT article_id, heading_path, max(1 - (embedding <=> %(vec)s)) AS similarity
+FROM kb_chunks WHERE article_id = ANY(%(ids)s)
+GROUP BY article_id, heading_path
