@@ -266,9 +266,9 @@ def run(
 def _seed_demo_kb(settings: Settings) -> None:
     if not settings.kb_dir.is_dir():
         return
-    import kb_index
+    from api.kb import embedding
 
-    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+    embedder = embedding.get_embedder(settings)
     report = with_conn(settings, lambda conn: demo.seed_kb(conn, kb_dir=settings.kb_dir, embedder=embedder),
                        vector=True)
     typer.echo("demo knowledge base: " + (f"{report.counts()['new']} articles loaded" if report
