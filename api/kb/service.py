@@ -140,7 +140,7 @@ async def _visible(conn: Conn, principal: Principal, article_id: str) -> dict[st
 
 async def track_view(conn: Conn, *, principal: Principal, article_id: str) -> None:
     await _visible(conn, principal, article_id)
-    await conn.execute(Q.count_view, {"id": article_id})
+    await kb_index.count_view(conn, article_id=article_id)
 
 
 async def track_helpful(conn: Conn, *, principal: Principal, article_id: str, helpful: bool) -> None:
