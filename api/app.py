@@ -26,6 +26,7 @@ from api.chat.routes import nlu as nlu_router
 from api.chat.routes import router as chat_router
 from api.errors import PROBLEM_JSON, DatabaseUnavailable, DeskmateError, problem
 from api.errors import responses as problem_responses
+from api.kb import embedding
 from api.kb import service as kb_service
 from api.kb.routes import router as kb_router
 from api.log import configure as configure_logging
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Chatbot-first IT service desk. Authenticate with `Authorization: Bearer <token>`.",
     )
     app.state.settings = settings
-    app.state.embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)  # loads on first use
+    app.state.embedder = embedding.get_embedder(settings)  # the model loads on first use
     app.state.llm = kb_service.llm_from_settings(settings)
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1", responses=problem_responses())

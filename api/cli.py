@@ -19,6 +19,7 @@ from api.dev import demo, stack, supervisor
 from api.errors import DeskmateError, NotFound
 from api.kb.cli import kb_app
 from api.kb.cli import retrieval as kb_retrieval
+from api.kb.evaluation import answers_command as kb_answers
 from api.retention.cli import purge as retention_purge
 from api.settings import REPO_ROOT, Settings, get_settings
 
@@ -33,6 +34,7 @@ eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_i
 app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
 eval_app.command("retrieval")(kb_retrieval)
+eval_app.command("answers")(kb_answers)
 app.command("purge")(retention_purge)
 
 
@@ -290,9 +292,9 @@ def run(
 def _seed_demo_kb(settings: Settings) -> None:
     if not settings.kb_dir.is_dir():
         return
-    import kb_index
+    from api.kb import embedding
 
-    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+    embedder = embedding.get_embedder(settings)
     report = with_conn(settings, lambda conn: demo.seed_kb(conn, kb_dir=settings.kb_dir, embedder=embedder),
                        vector=True)
     typer.echo("demo knowledge base: " + (f"{report.counts()['new']} articles loaded" if report

@@ -4,16 +4,20 @@
     ├── BadRequest (400)
     │   └── ValidationFailed (422)
     ├── Unauthorized (401)
+    │   ├── TokenExpired (401)            api/auth/service.py
+    │   └── TokenRevoked (401)            api/auth/service.py
     ├── Forbidden (403)
     ├── NotFound (404)
     ├── Conflict (409)
     │   ├── InvalidTransition (409)
     │   └── IdempotencyMismatch (422)
     ├── PreconditionFailed (412)
-    ├── TooManyRequests (429, Retry-After)
-    ├── DatabaseUnavailable (503, Retry-After)
+    ├── RetryLater (sends Retry-After; raise a subclass)
+    │   ├── TooManyRequests (429)
+    │   └── DatabaseUnavailable (503)
     ├── DatabaseSetupError (503)
     │   └── MigrationError (503)
+    ├── SecretUnreadable (500)            api/crypto.py
     └── IntegrationError (502)
         ├── RasaUnavailable (503)
         │   └── RasaTimeout (503)
@@ -22,8 +26,8 @@
         ├── WebhookError (502)
         └── OutboundRefused (502)
 
-Services raise these, never ``HTTPException``. Lower-level errors are translated where they enter
-(``raise Conflict(...) from exc``). :func:`problem` is the one builder of the RFC 9457 body; the app's
+A class defined outside this module is marked with its module. Services raise these, never
+``HTTPException``. Lower-level errors are translated where they enter (``raise Conflict(...) from exc``). :func:`problem` is the one builder of the RFC 9457 body; the app's
 handlers and the middleware render through it.
 """
 

@@ -39,7 +39,7 @@ from api.alerts.models import AlertRuleIn
 from api.auth.models import Role
 from api.integrations.outbound import OutboundSettings
 from api.jobs import worker
-from api.routing.embedding import get_embedder
+from api.kb.embedding import get_embedder
 from api.settings import Settings
 
 TEXTS = [
@@ -117,7 +117,7 @@ def _merge(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def _triage(url: str, settings: Settings, concurrency: int) -> dict[str, Any]:
-    await asyncio.to_thread(get_embedder().embed, ["warm the model up"])
+    await asyncio.to_thread(get_embedder(settings).embed, ["warm the model up"])
     pending = await _count(url, "SELECT count(DISTINCT args->>'ticket_id') AS n FROM procrastinate_jobs "
                                 "WHERE queue_name = 'triage' AND status = 'todo'")
     started = time.perf_counter()

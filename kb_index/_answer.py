@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb_index._links import filter_links, link_host, link_hosts
+from kb_index._passage import share, words
 from kb_index._types import Answer, Citation, SearchHit
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,11 @@ NO_ANSWER = "NO_ANSWER"
 _MARKER = re.compile(r"<<\s*(?:END[-_ ]*)?SOURCES[^>]*>>", re.IGNORECASE)
 _CITE = re.compile(r"\[(\d{1,2})\]")
 TokenSink = Callable[[str], Awaitable[None]]
+SUPPORT_MIN = 0.5  # share of a sentence's content words its cited sources must contain
+MIN_JUDGED_WORDS = 3  # shorter sentences ("See [1].", "Steps:") carry no fact of their own and are not judged
+MIN_KEPT = 0.5  # less than this share of the reply's content words supported: extractive instead
+_SENTENCE = re.compile(r"(?<=[.!?])[ \t]+(?!\[\d)|\n+")
+_URL = re.compile(r"https?://\S+|\(link removed\)")
 
 SYSTEM_PROMPT = """You are an IT service desk assistant. You answer an employee's \
 question using only the knowledge-base sources given in the user message.
@@ -80,8 +86,9 @@ def build_messages(question: str, hits: Sequence[SearchHit], *, nonce: str | Non
     nonce = nonce or secrets.token_hex(8)
     blocks = []
     for n, hit in enumerate(hits, start=1):
-        section = " > ".join(hit.heading_path) or "(introduction)"
-        text = _MARKER.sub("[marker removed]", hit.content)
+        path, content = hit.quote
+        section = " > ".join(path) or "(introduction)"
+        text = _MARKER.sub("[marker removed]", content)
         blocks.append(f"[{n}] Title: {_MARKER.sub('', hit.title)}\nSection: {section}\n"
                       f"URL: {hit.url or '(none)'}\nText:\n{text}")
     user = (f"Question from an employee: {question.strip()}\n\n"
@@ -104,15 +111,19 @@ def no_answer(best: float | None, reason: str | None = None) -> Answer:
 
 def extractive(hits: Sequence[SearchHit], *, confident: bool, best: float | None = None,
                reason: str | None = None, max_chars: int = 900) -> Answer:
-    """The best passage quoted under its article's title, with the article as citation [1]."""
+    """The best passage quoted under its article's title, with the article as citation [1].
+
+    The passage is the section ``with_passages`` chose (already trimmed at whole blocks) when the hit
+    has one, else the chunk cut to ``max_chars`` at a line."""
     hit = hits[0]
-    where = f" (section “{' > '.join(hit.heading_path)}”)" if hit.heading_path else ""
-    lines = [ln.rstrip() for ln in hit.content.splitlines() if ln.strip()]
+    path, content = hit.quote
+    where = f" (section “{' > '.join(path)}”)" if path else ""
+    lines = [ln.rstrip() for ln in content.splitlines() if ln.strip()]
     passage: list[str] = []
     for line in lines:
-        if passage and sum(len(p) for p in passage) + len(line) > max_chars:
+        if hit.passage is None and passage and sum(len(p) for p in passage) + len(line) > max_chars:
             break
-        passage.append(line[:max_chars])
+        passage.append(line if hit.passage is not None else line[:max_chars])
     text = f"The article “{hit.title}”{where} says [1]:\n" + "\n".join(f"> {ln}" for ln in passage)
     return Answer(text=text, citations=_citations(hits, [1]), confident=confident, mode="extractive",
                   best_similarity=best, fallback_reason=reason)
@@ -128,6 +139,45 @@ def _clean_reply(reply: str, hits: Sequence[SearchHit], hosts: Collection[str]) 
     allowed = set(hosts) | link_hosts(h.content for h in sources) | {
         host for h in sources if h.url and (host := link_host(h.url))}
     return re.sub(r"[ \t]+\n", "\n", filter_links(text, allowed)).strip(), cited
+
+
+def ground(text: str, hits: Sequence[SearchHit]) -> tuple[str, float, bool]:
+    """Keeps the sentences of ``text`` that the sources they cite support.
+
+    Sentence by sentence (a line, or text ending in . ! ? — citations after the stop belong to the
+    sentence): a sentence of at least ``MIN_JUDGED_WORDS`` content words (URLs and citations aside) is
+    kept only when it cites a source and at least ``SUPPORT_MIN`` of its words occur in the cited
+    sources' passages (a shared prefix of 3 letters counts: "lock" / "lockout"); a sentence that is
+    only citations ("[1] [2] [3]") is dropped; shorter ones are kept. Returns the kept text, the share
+    of the reply's judged words that were kept, and whether every judged sentence was kept.
+    """
+    source_words = [words(h.quote[1] + " " + h.title) for h in hits]
+    kept: list[str] = []
+    total = supported = 0
+    complete = True
+    for line in text.splitlines(keepends=False):
+        out: list[str] = []
+        for sentence in _SENTENCE.split(line):
+            bare = _URL.sub(" ", _CITE.sub(" ", sentence))
+            wanted = words(bare)
+            cited = {int(n) for n in _CITE.findall(sentence) if 1 <= int(n) <= len(hits)}
+            if not wanted:
+                if not cited:
+                    out.append(sentence)
+                continue
+            if len(wanted) < MIN_JUDGED_WORDS:
+                out.append(sentence)
+                continue
+            total += len(wanted)
+            found: set[str] = set().union(*(source_words[n - 1] for n in cited)) if cited else set()
+            if cited and share(wanted, found) >= SUPPORT_MIN:
+                supported += len(wanted)
+                out.append(sentence)
+            else:
+                complete = False
+        if out and any(o.strip() for o in out):
+            kept.append(" ".join(o.strip() for o in out if o.strip()))
+    return "\n".join(kept).strip(), (supported / total if total else 1.0), complete
 
 
 async def _ask(llm: Any, messages: list[dict[str, str]], on_token: TokenSink | None) -> str:
@@ -172,4 +222,10 @@ async def answer(
     if not cited:
         log.warning("llm reply cites no source, answering extractively")
         return extractive(hits, confident=confident, best=best, reason="llm reply cited no source")
-    return Answer(text=text, citations=_citations(hits, cited), confident=confident, mode="llm", best_similarity=best)
+    text, kept, complete = ground(text, hits)
+    cited = sorted({int(n) for n in _CITE.findall(text)})
+    if not cited or kept < MIN_KEPT:
+        log.warning("llm reply not supported by its sources, answering extractively", extra={"kept": round(kept, 2)})
+        return extractive(hits, confident=confident, best=best, reason="llm reply not supported by its sources")
+    return Answer(text=text, citations=_citations(hits, cited), confident=confident and complete, mode="llm",
+                  best_similarity=best, fallback_reason=None if complete else "unsupported sentences dropped")

@@ -1,9 +1,11 @@
-"""Retrieval evaluation: recall@k, MRR, nDCG@10 and latency for vector, full-text and hybrid search."""
+"""Retrieval evaluation: recall@k, MRR, nDCG@10 and latency for vector, full-text and hybrid search; and
+answer evaluation: does the passage an extractive answer quotes contain the answer?"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,11 +14,14 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from kb_index._answer import extractive
 from kb_index._embed import Embedder
+from kb_index._passage import with_passages
 from kb_index._search import search
 from kb_index._types import AUDIENCES, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("vector", "text", "hybrid")
+PASSAGES = ("chunk", "section")  # what an extractive answer quotes: the best chunk (before) or its best section
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,68 @@ def load_queries(path: Path) -> list[EvalQuery]:
                 raise ValueError(f"{path.name}:{n}: expected {{'query': str, 'relevant': [ids]}}")
             out.append(EvalQuery(item["query"], tuple(item.get("relevant", []))))
     return out
+
+
+@dataclass(frozen=True)
+class AnswerItem:
+    query: str
+    article: str
+    contains: str
+
+
+def load_answer_items(path: Path) -> list[AnswerItem]:
+    """``{"query": …, "article": id, "contains": phrase}`` per line: the phrase the right passage includes."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            item = json.loads(line)
+            if not all(isinstance(item.get(k), str) and item[k] for k in ("query", "article", "contains")):
+                raise ValueError(f"{path.name}:{n}: expected {{'query': str, 'article': id, 'contains': str}}")
+            out.append(AnswerItem(item["query"], item["article"], item["contains"]))
+    return out
+
+
+def _plain(text: str) -> str:
+    """Lower case without Markdown emphasis, code marks, quote marks of the answer, or repeated white space."""
+    return re.sub(r"\s+", " ", re.sub(r"[*`]|^> ?", "", text.lower(), flags=re.M)).strip()
+
+
+async def evaluate_answers(
+    conn: AsyncConnection[Any], embedder: Embedder, items: Sequence[AnswerItem], *,
+    passages: Sequence[str] = PASSAGES, k: int = 4,
+) -> dict[str, Any]:
+    """For each question: hybrid search (``k`` articles, as the answer endpoint does), then the extractive
+    answer quoting the best chunk ("chunk") or the best section of its article ("section").
+
+    Returns per variant: ``article_correct`` (the answer cites the expected article), ``passage_contains``
+    (its text contains the expected phrase; Markdown marks and case ignored), the mean quoted length,
+    and the questions that failed.
+    """
+    report: dict[str, Any] = {"questions": len(items), "variants": {}}
+    for variant in passages:
+        correct = contains = chars = 0
+        failed = []
+        for item in items:
+            vector = await embedder.aembed_query(item.query)
+            hits = await search(conn, query=item.query, vector=vector, k=k)  # as an employee asks
+            if variant == "section":
+                hits = await with_passages(conn, hits, question=item.query, vector=vector)
+            if not hits:
+                failed.append(item.query)
+                continue
+            answer = extractive(hits, confident=True)
+            ok_article = hits[0].article_id == item.article
+            ok_text = _plain(item.contains) in _plain(answer.text)
+            correct += ok_article
+            contains += ok_article and ok_text
+            chars += len(hits[0].quote[1])
+            if not (ok_article and ok_text):
+                failed.append(item.query)
+        n = max(len(items), 1)
+        report["variants"][variant] = {"article_correct": round(correct / n, 4),
+                                       "passage_contains": round(contains / n, 4),
+                                       "mean_chars": round(chars / n), "failed": failed}
+    return report
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -76,18 +143,21 @@ async def evaluate(
     results: dict[str, Any] = {"queries": len(queries), "modes": {}}
     best_pos: list[float] = []
     top1_ok: list[bool] = []
-    for mode in modes:
+    variants: list[tuple[str, SearchMode, float | None]] = [(m, m, None) for m in modes]
+    if "hybrid" in modes:  # the unweighted fusion shipped before, for comparison
+        variants.append(("hybrid 1:1", "hybrid", 1.0))
+    for name, mode, text_weight in variants:
         ranked, total_ms, embed_ms, db_ms = [], [], [], []
         for q in queries:
-            hits, t_embed, t_db = await _timed_search(conn, embedder, q.query, mode)
+            hits, t_embed, t_db = await _timed_search(conn, embedder, q.query, mode, text_weight)
             ranked.append([h.article_id for h in hits])
             embed_ms.append(t_embed)
             db_ms.append(t_db)
             total_ms.append(t_embed + t_db)
-            if mode == "hybrid":
+            if name == "hybrid":
                 best_pos.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
                 top1_ok.append(bool(hits) and hits[0].article_id in q.relevant)
-        results["modes"][mode] = ranking_metrics(ranked, [q.relevant for q in queries]) | {
+        results["modes"][name] = ranking_metrics(ranked, [q.relevant for q in queries]) | {
             "latency_ms": {"p50": round(percentile(total_ms, 50), 2), "p95": round(percentile(total_ms, 95), 2)},
             "query_embedding_ms": {"p50": round(percentile(embed_ms, 50), 2), "p95": round(percentile(embed_ms, 95), 2)},
             "db_ms": {"p50": round(percentile(db_ms, 50), 2), "p95": round(percentile(db_ms, 95), 2)},
@@ -108,11 +178,12 @@ async def evaluate(
     return results
 
 
-async def _timed_search(conn: AsyncConnection[Any], embedder: Embedder, query: str,
-                        mode: SearchMode) -> tuple[list[Any], float, float]:
+async def _timed_search(conn: AsyncConnection[Any], embedder: Embedder, query: str, mode: SearchMode,
+                        text_weight: float | None = None) -> tuple[list[Any], float, float]:
     t0 = time.perf_counter()
     vector = None if mode == "text" else await embedder.aembed_query(query)
     t1 = time.perf_counter()
-    hits = await search(conn, query=query, vector=vector, k=10, mode=mode, audiences=AUDIENCES)
+    hits = await search(conn, query=query, vector=vector, k=10, mode=mode, audiences=AUDIENCES,
+                        text_weight=text_weight)
     t2 = time.perf_counter()
     return hits, (t1 - t0) * 1000, (t2 - t1) * 1000

@@ -23,6 +23,9 @@ from kb_index._sql import Q
 from kb_index._types import Audience, SearchHit, SearchMode
 
 RRF_K = 60
+FUSION = "score"  # "score" (default, picked on the eval sets) or "rrf" (weighted reciprocal-rank fusion)
+TEXT_SCORE_WEIGHT = 0.1  # score fusion: similarity + 0.1 × relative full-text rank (docs/knowledge.md)
+TEXT_WEIGHT = 1.0  # the full-text list's weight in the fusion (the vector list's is 1); see docs/knowledge.md
 MIN_WORDS = 2  # a full-text match needs this many of the query's words…
 WORD_FRACTION = 0.5  # …or this share of them, whichever is more
 TEXT_CANDIDATES = 2000  # matches ranked at most per query
@@ -44,6 +47,7 @@ async def search(
     conn: AsyncConnection[Any], *, query: str, embedder: Embedder | None = None, vector: np.ndarray | None = None,
     k: int = 5, mode: SearchMode = "hybrid", category: str | None = None,
     audiences: Sequence[Audience] = ("employee",), include_drafts: bool = False, candidates: int = 50,
+    text_weight: float | None = None,
 ) -> list[SearchHit]:
     """Ranked articles for ``query``, one hit per article.
 
@@ -70,7 +74,31 @@ async def search(
             words = [r["w"] for r in await (await conn.execute(Q.query_lexemes, params)).fetchall()]
             if words:
                 lists.append(await (await conn.execute(Q.search_text, params | text_query(words))).fetchall())
-    return [_hit(f, query, mode) for f in fuse(lists)[:k]]
+    if mode == "hybrid" and FUSION == "score" and text_weight is None:
+        return [_hit(f, query, mode) for f in fuse_scores(lists, text_weight=TEXT_SCORE_WEIGHT)[:k]]
+    weights = (1.0, TEXT_WEIGHT if text_weight is None else text_weight) if mode == "hybrid" else (1.0,)
+    return [_hit(f, query, mode) for f in fuse(lists, weights=weights[:len(lists)])[:k]]
+
+
+def fuse_scores(lists: Sequence[Sequence[dict[str, Any]]], *, text_weight: float) -> list[_Fused]:
+    """Score fusion at article level: a chunk scores its cosine similarity plus ``text_weight`` × its full-text
+    rank relative to the best full-text match of the query (0..1); each article keeps its best chunk."""
+    rows: dict[int, dict[str, Any]] = {}
+    for rows_ in lists:
+        for row in rows_:
+            before = rows.get(row["chunk_id"], {})
+            rows[row["chunk_id"]] = dict(row) | {k: before[k] for k in ("similarity", "text_rank")
+                                                  if row.get(k) is None and before.get(k) is not None}
+    top = max((float(r["text_rank"]) for r in rows.values() if r.get("text_rank")), default=0.0)
+    fused: dict[str, _Fused] = {}
+    for cid, row in rows.items():
+        score = float(row.get("similarity") or 0.0) + (
+            text_weight * float(row["text_rank"]) / top if top and row.get("text_rank") else 0.0)
+        entry = fused.setdefault(row["article_id"], _Fused(row, score=score))
+        entry.chunk_scores[cid] = score
+        if score >= entry.score:
+            entry.row, entry.score = row, score
+    return sorted(fused.values(), key=lambda f: (-f.score, -(f.row.get("similarity") or 0.0)))
 
 
 def text_query(words: Sequence[str]) -> dict[str, Any]:
@@ -82,18 +110,20 @@ def text_query(words: Sequence[str]) -> dict[str, Any]:
     return {"match": match, "any_word": " | ".join(quoted), "text_candidates": TEXT_CANDIDATES}
 
 
-def fuse(lists: Sequence[Sequence[dict[str, Any]]], *, rrf_k: int = RRF_K) -> list[_Fused]:
-    """Reciprocal-rank fusion at article level; each article keeps its best fused chunk."""
+def fuse(lists: Sequence[Sequence[dict[str, Any]]], *, rrf_k: int = RRF_K,
+         weights: Sequence[float] | None = None) -> list[_Fused]:
+    """Weighted reciprocal-rank fusion at article level (``weight / (rrf_k + rank)`` per list, ``weights``
+    in the order of ``lists``, 1 each by default); each article keeps its best fused chunk."""
     fused: dict[str, _Fused] = {}
-    for rows in lists:
+    for rows, weight in zip(lists, weights or [1.0] * len(lists), strict=True):
         article_rank: dict[str, int] = {}
         for chunk_rank, row in enumerate(rows, start=1):
             entry = fused.setdefault(row["article_id"], _Fused(row))
             if row["article_id"] not in article_rank:
                 article_rank[row["article_id"]] = len(article_rank) + 1
-                entry.score += 1 / (rrf_k + article_rank[row["article_id"]])
+                entry.score += weight / (rrf_k + article_rank[row["article_id"]])
             cid = row["chunk_id"]
-            entry.chunk_scores[cid] = entry.chunk_scores.get(cid, 0.0) + 1 / (rrf_k + chunk_rank)
+            entry.chunk_scores[cid] = entry.chunk_scores.get(cid, 0.0) + weight / (rrf_k + chunk_rank)
             before = entry.rows.get(cid, {})
             entry.rows[cid] = dict(row) | {k: before[k] for k in ("similarity", "text_rank")
                                            if row.get(k) is None and before.get(k) is not None}

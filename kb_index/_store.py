@@ -119,6 +119,11 @@ async def delete(conn: AsyncConnection[Any], *, article_id: str) -> bool:
     return await (await conn.execute(Q.delete_article, {"id": article_id})).fetchone() is not None
 
 
+async def count_view(conn: AsyncConnection[Any], *, article_id: str) -> None:
+    """Counts one view of an article (its ``views``; ingestion keeps them)."""
+    await conn.execute(Q.count_view, {"id": article_id})
+
+
 async def ingest(
     conn: AsyncConnection[Any], embedder: Embedder, articles: Sequence[Article], *,
     prune_under: Path | None = None, on_progress: Progress | None = None,

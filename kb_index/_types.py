@@ -59,6 +59,15 @@ class SearchHit:
     score: float
     similarity: float | None = None
     text_rank: float | None = None
+    passage: str | None = None  # the section to quote in an answer (``with_passages``), else ``content``
+    passage_path: tuple[str, ...] | None = None
+
+    @property
+    def quote(self) -> tuple[tuple[str, ...], str]:
+        """The heading path and text an answer quotes: the chosen section when set, else the chunk."""
+        if self.passage is not None:
+            return (self.passage_path or ()), self.passage
+        return self.heading_path, self.content
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ FROM STDIN
 -- Deletes an article; its chunks go with it (cascade).
 DELETE FROM kb_articles WHERE id = %(id)s RETURNING id
 
+-- name: count_view
+-- Counts one view of an article.
+UPDATE kb_articles SET views = views + 1 WHERE id = %(id)s
+
 -- name: search_settings
 -- For this transaction: the HNSW candidate list, scanning on when filters reject rows (pgvector >= 0.8), and
 -- custom plans (the pool prepares statements; a generic plan cannot see the small LIMIT and may skip the index).
@@ -78,3 +82,13 @@ SELECT r.id AS chunk_id, r.article_id, r.heading_path, r.content, r.text_rank,
        a.title, a.url, a.category, a.audience
 FROM ranked r JOIN kb_articles a ON a.id = r.article_id
 ORDER BY r.text_rank DESC, r.id
+
+-- name: article_bodies
+-- The bodies of some articles, to quote whole sections of them in answers.
+SELECT id, title, body FROM kb_articles WHERE id = ANY(%(ids)s)
+
+-- name: section_similarity
+-- Per article and heading path, the best cosine similarity of a query vector to the section's chunks.
+SELECT article_id, heading_path, max(1 - (embedding <=> %(vec)s)) AS similarity
+FROM kb_chunks WHERE article_id = ANY(%(ids)s)
+GROUP BY article_id, heading_path

@@ -99,7 +99,7 @@ class Supervisor:
         while not self._stopping.is_set():
             await self._start(child)
             assert child.proc is not None
-            code = await child.proc.wait()
+            code = await _exited(child.proc)
             _signal_group(child.proc.pid, signal.SIGKILL)  # leftovers of a dead process would hold its ports
             if child.pump:  # the last lines reach the tail before anyone reads it
                 try:
@@ -149,13 +149,24 @@ class Supervisor:
         for proc in running:
             _signal_group(proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), timeout=STOP_GRACE_S)
+            await asyncio.wait_for(asyncio.gather(*(_exited(p) for p in running)), timeout=STOP_GRACE_S)
         except TimeoutError:
             for proc in running:
                 _signal_group(proc.pid, signal.SIGKILL)
-            await asyncio.gather(*(p.wait() for p in running))
+            await asyncio.gather(*(_exited(p) for p in running))
         for proc in (c.proc for c in self.children if c.proc is not None):
             _signal_group(proc.pid, signal.SIGKILL)  # whatever a process left behind in its session
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """The exit code once the process itself has exited.
+
+    ``Process.wait()`` (Python 3.11) also waits until every holder of the process's output pipe has closed
+    it, so a leftover grandchild would hang it; the return code is known as soon as the process exits.
+    """
+    while proc.returncode is None:  # noqa: ASYNC110 - no event tells a 3.11 Process exited
+        await asyncio.sleep(0.05)
+    return proc.returncode
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -5,8 +5,11 @@ migrations runner). Jobs are deferred on the caller's connection, so a job exist
 transaction that asked for it commits:
 
     async with conn.transaction():
-        ... change a ticket ...
-        await jobs.ticket_changed(conn, ticket_id=ticket_id)   # committed with the change, or not at all
+        ... change a ticket's SLA ...
+        await jobs.defer(conn, "sla.check", queue="sla", ticket_id=ticket_id)   # committed with it, or not at all
+
+The producers live with their domain (``api/triage/queue.py`` queues triage for ticket changes); this
+package knows no task.
 
 No procrastinate App exists at import time. ``open_queue(settings)`` makes this process's Queue (the App
 with the tasks of ``registry.TASK_MODULES``, and the settings it runs with): the api does so in its
@@ -17,7 +20,6 @@ is written on the caller's connection.
 from __future__ import annotations
 
 import importlib
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,11 +32,9 @@ from api.db import Conn
 from api.jobs import registry
 from api.settings import Settings
 
-__all__ = ["QUEUES", "Queue", "close_queue", "defer", "make_app", "open_queue", "processing", "ticket_changed"]
+__all__ = ["QUEUES", "Queue", "close_queue", "current_settings", "defer", "make_app", "open_queue"]
 
 QUEUES = ("triage", "alerts", "sla", "retention")
-# The ticket whose events this task is processing (api/triage/pipeline.py), per asyncio task.
-processing: ContextVar[int | None] = ContextVar("processing", default=None)
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,14 @@ def make_app(*, connector: procrastinate.PsycopgConnector | None = None) -> proc
 
 
 def open_queue(settings: Settings) -> Queue:
-    """Makes this process's queue; ``ticket_changed`` follows its settings until ``close_queue``."""
+    """Makes this process's queue; producers follow its settings (``current_settings``) until ``close_queue``."""
     queue = Queue(app=make_app(), settings=settings)
     _opened.append(queue)
     return queue
 
 
 def close_queue(queue: Queue) -> None:
+    """Forgets ``queue`` (the api's lifespan and the worker close theirs when they stop)."""
     if queue in _opened:
         _opened.remove(queue)
 
@@ -88,18 +89,6 @@ async def defer(
     return int(await deferrer.defer_async(**kwargs))
 
 
-def _triage_enabled() -> bool:
-    return _opened[-1].settings.triage_enabled if _opened else True
-
-
-async def ticket_changed(conn: Conn, *, ticket_id: int) -> None:
-    """Asks the worker to triage a ticket's new events (classify, route, SLA, alerts).
-
-    Called by the ticket service in the transaction that wrote the event. Jobs of one ticket share a
-    lock, so they run one at a time and in order. Changes triage itself makes while processing the
-    ticket queue nothing: its loop reads the ticket's events until none is left. Does nothing when the
-    process's queue was opened with DESKMATE_TRIAGE_ENABLED false.
-    """
-    if not _triage_enabled() or processing.get() == ticket_id:
-        return
-    await defer(conn, "triage.process_ticket", queue="triage", lock=f"ticket:{ticket_id}", ticket_id=ticket_id)
+def current_settings() -> Settings | None:
+    """The settings of the queue this process opened last (None before ``open_queue``)."""
+    return _opened[-1].settings if _opened else None

@@ -28,7 +28,6 @@ from procrastinate import exceptions as pq_errors
 from psycopg.rows import dict_row
 
 from api import db, jobs, migrate, sql
-from api.routing.embedding import get_embedder
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ async def run(settings: Settings, *, queues: Iterable[str] | None = None, concur
     await tasks_pool.open(wait=True, timeout=30)
     await queue_pool.open(wait=True, timeout=30)
     queue = jobs.open_queue(settings)  # this process's App (tasks of the registry) and settings
-    context = {"pool": tasks_pool, "settings": settings, "embedder": get_embedder()}
+    context = {"pool": tasks_pool, "settings": settings}  # what every task gets; domains load the rest
     names = list(queues) if queues else list(jobs.QUEUES)
     options: dict[str, Any] = dict(
         queues=names, concurrency=concurrency, wait=wait, name=name, additional_context=context,

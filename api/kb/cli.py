@@ -17,7 +17,7 @@ import kb_index
 from api import db
 from api.cli_helpers import fail as _fail
 from api.cli_helpers import migrate_db, run_async, with_conn
-from api.kb import evaluation
+from api.kb import embedding, evaluation
 from api.settings import Settings, get_settings
 
 kb_app = typer.Typer(help="The knowledge base: ingest articles, search them.", no_args_is_help=True)
@@ -55,7 +55,7 @@ def ingest(
         articles = kb_index.load_dir(path)
     except kb_index.ArticleError as exc:
         _fail(str(exc))
-    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+    embedder = embedding.get_embedder(settings)
 
     async def work(conn: db.Conn) -> kb_index.IngestReport:
         with _progress("embedding") as update:
@@ -81,7 +81,7 @@ def search(
     if mode not in ("hybrid", "vector", "text"):
         _fail("--mode must be hybrid, vector or text")
     settings = get_settings()
-    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+    embedder = embedding.get_embedder(settings)
     hits = _run(settings, lambda conn: kb_index.search(
         conn, query=query, embedder=embedder, k=k, category=category, mode=mode,  # type: ignore[arg-type]
         audiences=kb_index.AUDIENCES if agent else ("employee",)))
@@ -106,7 +106,7 @@ def retrieval(
 ) -> None:
     """Retrieval quality and latency of vector, full-text and hybrid search, on a separate index."""
     settings = get_settings()
-    embedder = kb_index.Embedder(batch_size=settings.kb_embed_batch_size)
+    embedder = embedding.get_embedder(settings)
 
     async def go() -> dict[str, Any]:
         with _progress("indexing") as update:

@@ -53,10 +53,6 @@ INSERT INTO kb_feedback (article_id, user_id, helpful) VALUES (%(article_id)s, %
 ON CONFLICT (article_id, user_id) WHERE answer_id IS NULL DO UPDATE SET helpful = excluded.helpful,
     created_at = now()
 
--- name: count_view
--- Counts one view of an article.
-UPDATE kb_articles SET views = views + 1 WHERE id = %(id)s
-
 -- name: weak_questions
 -- Recent questions that were not answered confidently and still have no close chunk in a published
 -- article; members of approved or dismissed suggestions are left out.

@@ -105,6 +105,7 @@ async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str) -> 
     vector = await kb.embedder.aembed_query(question)
     hits = await kb_index.search(conn, query=question, vector=vector, k=s.kb_answer_sources,
                                  audiences=audiences(principal))
+    hits = await kb_index.with_passages(conn, hits, question=question, vector=vector)
     result = await kb_index.answer(question, hits, llm=kb.llm, min_similarity=s.kb_min_similarity,
                                    confident_similarity=s.kb_confident_similarity, allowed_hosts=own_hosts(s))
     row = await (await conn.execute(Q.insert_answer, {
@@ -139,7 +140,7 @@ async def _visible(conn: Conn, principal: Principal, article_id: str) -> dict[st
 
 async def track_view(conn: Conn, *, principal: Principal, article_id: str) -> None:
     await _visible(conn, principal, article_id)
-    await conn.execute(Q.count_view, {"id": article_id})
+    await kb_index.count_view(conn, article_id=article_id)
 
 
 async def track_helpful(conn: Conn, *, principal: Principal, article_id: str, helpful: bool) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from api import sql
 from api.db import Conn
-from api.routing.embedding import Embedder, to_pgvector
+from api.kb.embedding import Embedder, to_pgvector
 from api.routing.models import Classification, Neighbour
 
 Q = sql.load("api.routing")

@@ -16,10 +16,10 @@ from api import sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import Forbidden, NotFound, ValidationFailed
+from api.kb.embedding import Embedder
 from api.routing import classify as classifier
 from api.routing import rules
 from api.routing.decide import Outcome, Subject, Team, candidates, choose_agent, describe, match, rule_confidence
-from api.routing.embedding import Embedder
 from api.routing.models import Classification, Decision, Probe, Step
 from api.settings import Settings
 from api.tickets import service as tickets

@@ -14,8 +14,8 @@ from psycopg.types.json import Jsonb
 from api import sql
 from api.auth.models import Principal
 from api.db import Conn
+from api.kb.embedding import Embedder
 from api.routing import classify as classifier
-from api.routing.embedding import Embedder
 from api.routing.engine import list_decisions
 from api.routing.models import Feedback
 from api.tickets import service as tickets

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from api.auth.deps import AdminUser, StaffUser
 from api.db import ConnDep
 from api.deps import SettingsDep
+from api.kb.embedding import Embedder
 from api.routing import engine, feedback, rules, shifts
-from api.routing.embedding import Embedder
 from api.routing.models import Decision, Feedback, Probe, Rule, RuleIn, Shift, ShiftIn
 
 router = APIRouter(prefix="/routing", tags=["routing"])

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg.errors import ForeignKeyViolation, UniqueViolation
 from psycopg.types.json import Jsonb
 
-from api import idempotency, jobs, pagination, sql
+from api import idempotency, pagination, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import (
@@ -42,6 +42,7 @@ from api.tickets.models import (
     Transition,
     priority,
 )
+from api.triage import queue as triage_queue
 
 Q = sql.load("api.tickets")
 CREATE_SCOPE = "tickets.create"
@@ -118,7 +119,7 @@ async def create(
         except ForeignKeyViolation as exc:  # the only user reference a caller picks
             raise ValidationFailed(f"No user {data.requester_id} to open the ticket for.") from exc
         assert row is not None
-        await jobs.ticket_changed(conn, ticket_id=row["id"])
+        await triage_queue.ticket_changed(conn, ticket_id=row["id"])
         if idempotency_key:
             await idempotency.record(
                 conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key, resource_id=row["id"]
@@ -174,7 +175,7 @@ async def _save(conn: Conn, p: Principal, before: dict[str, Any], after: dict[st
             "before": Jsonb({k: before[k] for k in changed}), "after": Jsonb(changed),
             "meta": Jsonb((meta or {}) | _via(p)),
         })
-        await jobs.ticket_changed(conn, ticket_id=before["id"])
+        await triage_queue.ticket_changed(conn, ticket_id=before["id"])
     return await get_or_raise(conn, principal=p, ref=before["id"])
 
 
@@ -269,7 +270,7 @@ async def add_comment(conn: Conn, *, principal: Principal, ref: str | int, data:
             "ticket_id": row["id"], "actor_id": principal.id, "kind": "commented", "before": None,
             "after": Jsonb({"comment_id": comment["id"], "internal": data.internal}), "meta": Jsonb(_via(principal)),
         })
-        await jobs.ticket_changed(conn, ticket_id=row["id"])
+        await triage_queue.ticket_changed(conn, ticket_id=row["id"])
     return Comment(**comment)
 
 
@@ -330,7 +331,7 @@ async def set_sla_due(conn: Conn, *, ticket_id: int, respond_due_at: datetime | 
         await conn.execute(Q.insert_event, {
             "ticket_id": ticket_id, "actor_id": actor_id, "kind": "sla_due_changed",
             "before": Jsonb(_iso(before)), "after": Jsonb(_iso(after)), "meta": Jsonb({})})
-        await jobs.ticket_changed(conn, ticket_id=ticket_id)
+        await triage_queue.ticket_changed(conn, ticket_id=ticket_id)
     return True
 
 
@@ -343,4 +344,4 @@ async def record_sla_event(conn: Conn, *, ticket_id: int, kind: str, target: str
         await conn.execute(Q.insert_event, {
             "ticket_id": ticket_id, "actor_id": actor_id, "kind": kind, "before": None,
             "after": Jsonb({"target": target, "due_at": due_at.isoformat()}), "meta": Jsonb({})})
-        await jobs.ticket_changed(conn, ticket_id=ticket_id)
+        await triage_queue.ticket_changed(conn, ticket_id=ticket_id)

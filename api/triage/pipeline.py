@@ -23,13 +23,14 @@ from typing import Any
 
 import psycopg
 
-from api import jobs, sql
+from api import sql
 from api.alerts import fire
 from api.db import Conn
+from api.kb.embedding import Embedder
 from api.routing import engine, feedback
-from api.routing.embedding import Embedder
 from api.settings import Settings
 from api.sla import clock
+from api.triage import queue
 from api.triage.models import Failure
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,11 @@ async def handle(conn: Conn, *, event: dict[str, Any], settings: Settings, embed
 
 async def process_ticket(conn: Conn, *, ticket_id: int, settings: Settings, embedder: Embedder) -> int:
     """Processes the ticket's events after its cursor, oldest first, until none is left; returns how many."""
-    token = jobs.processing.set(ticket_id)  # the events written here are read by this loop, not by new jobs
+    token = queue.processing.set(ticket_id)  # the events written here are read by this loop, not by new jobs
     try:
         return await _process(conn, ticket_id=ticket_id, settings=settings, embedder=embedder)
     finally:
-        jobs.processing.reset(token)
+        queue.processing.reset(token)
 
 
 async def _process(conn: Conn, *, ticket_id: int, settings: Settings, embedder: Embedder) -> int:

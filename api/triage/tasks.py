@@ -1,7 +1,7 @@
 """The worker's tasks: thin wrappers over the domain services, like route handlers are for HTTP.
 
-Each task takes a connection from the worker's pool (``additional_context``, set up by
-api/jobs/worker.py) and delegates. Unexpected errors are retried by procrastinate with exponential
+Each task takes a connection from the worker's pool and the settings (``additional_context``, set up by
+api/jobs/worker.py) and delegates; what else a task needs it loads itself (the embedder: api/kb/embedding.py). Unexpected errors are retried by procrastinate with exponential
 backoff (api.jobs.registry.UNEXPECTED); deliveries manage their own retries (api/alerts/delivery.py)
 and come here only to run. Listed in api/jobs/registry.py.
 """
@@ -14,6 +14,7 @@ from procrastinate import JobContext
 
 from api.alerts import delivery
 from api.jobs.registry import TaskSpec, task
+from api.kb import embedding
 from api.routing import engine
 from api.sla import clock
 from api.triage import pipeline
@@ -30,7 +31,7 @@ async def process_ticket(context: JobContext, ticket_id: int) -> int:
     rt = _runtime(context)
     async with rt["pool"].connection() as conn:
         return await pipeline.process_ticket(conn, ticket_id=ticket_id, settings=rt["settings"],
-                                             embedder=rt["embedder"])
+                                             embedder=embedding.get_embedder(rt["settings"]))
 
 
 @task(TASKS, name="alerts.deliver", queue="alerts")

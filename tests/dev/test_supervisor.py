@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,16 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def _gone(pid: int, *, within_s: float = 5.0) -> bool:
+    """Whether ``pid`` is dead within ``within_s`` (SIGKILL is delivered asynchronously)."""
+    deadline = time.monotonic() + within_s
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 @pytest.fixture
@@ -100,4 +111,4 @@ async def test_a_dead_process_whose_child_holds_its_output_open_is_still_reporte
         env=dict(os.environ), cwd=tmp_path, restarts=0, write=lines.append)
     assert await sup.run() == 1
     assert sup.death is not None and sup.death.returncode == 2 and "parent: giving up" in sup.death.tail
-    assert not _alive(int(pidfile.read_text()))
+    assert _gone(int(pidfile.read_text()))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import subprocess
+import sys
 from importlib import resources
 
 import pytest
@@ -60,3 +62,16 @@ def test_no_app_exists_at_import_time_and_each_app_has_the_registry_tasks():
     for app in (first, second):
         assert {"triage.process_ticket", "alerts.deliver", "sla.check", "sla.sweep"} <= set(app.tasks)
         assert sorted(p.periodic_id for p in app.periodic_registry.periodic_tasks.values()) == ["alerts-redrive", "retention-purge", "sla-sweep"]
+
+
+NO_DOMAIN = (
+    "import sys, api.jobs, api.jobs.worker; rooms = ('api.triage', 'api.routing', 'api.kb', 'api.sla', 'api.alerts', "
+    "'api.tickets', 'api.retention'); loaded = sorted(m for m in sys.modules if m.startswith(rooms)); "
+    "assert not loaded, loaded")
+
+
+def test_the_queue_and_the_worker_import_no_domain():
+    """The registry names the task modules; the worker's context is only the pool and the settings."""
+    done = subprocess.run([sys.executable, "-c", NO_DOMAIN], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not hasattr(jobs, "ticket_changed")

@@ -68,7 +68,7 @@ def test_eval_retrieval_reports_all_modes_on_a_separate_index(runner, tmp_path, 
                                  "--json", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert (report["articles"], report["queries"]) == (2, 2) and set(report["modes"]) == {"vector", "text", "hybrid"}
+    assert (report["articles"], report["queries"]) == (2, 2) and set(report["modes"]) == {"vector", "text", "hybrid", "hybrid 1:1"}
     for metrics in report["modes"].values():
         assert set(metrics) >= {"recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "latency_ms"}
     assert report["modes"]["hybrid"]["recall@5"] == 1.0

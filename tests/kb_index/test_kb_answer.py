@@ -127,14 +127,14 @@ async def test_llm_default_reply_is_grounded_in_source_one(fake):
 
 
 async def test_llm_streaming(fake):
-    fake.enqueue(Reply(content="Open the self-service page and reset it [1]."))
+    fake.enqueue(Reply(content="Go to the myaccount page and choose Forgot password [1]."))
     tokens: list[str] = []
 
     async def sink(token: str) -> None:
         tokens.append(token)
 
     a = await kb_index.answer("forgot password", HITS, llm=llm_for(fake), on_token=sink)
-    assert len(tokens) > 3 and "".join(tokens) == "Open the self-service page and reset it [1]."
+    assert len(tokens) > 3 and "".join(tokens) == "Go to the myaccount page and choose Forgot password [1]."
     assert a.mode == "llm" and a.text == "".join(tokens) and [c.n for c in a.citations] == [1]
     assert fake.requests[-1].body["stream"] is True
 
@@ -236,3 +236,53 @@ async def test_links_are_allowed_by_host_of_the_cited_sources_only(fake):
     assert "evil.example" not in a.text and a.text.startswith("Sign in at (link removed) [1].")
     assert "wiki.example.com" not in a.text  # only the sources the reply cites count
     assert "https://deskmate.example.com/chat" in a.text
+
+
+# --- grounding: each sentence must be supported by the source it cites (issue #10) -----------------
+
+VPN = [hit(1, title="Set up the VPN on a company laptop", path=("Connect for the first time",),
+           content="1. Click the GlobalProtect icon.\n2. In Portal, enter vpn.example.com and select Connect.\n"
+                   "3. A browser window opens with the Okta sign-in page. Sign in with your email and password.\n"
+                   "4. Approve the Okta Verify prompt on your phone."),
+       hit(2, title="Account locked out", content="The lock clears by itself after 30 minutes.", similarity=0.55)]
+
+
+async def test_grounded_cited_sentences_are_kept(fake):
+    reply = ("Click the GlobalProtect icon and enter vpn.example.com in Portal [1].\n"
+             "Sign in on the Okta page with your email and password, then approve the Okta Verify prompt [1].")
+    fake.enqueue(Reply(content=reply))
+    a = await kb_index.answer("how do I set up the vpn", VPN, llm=llm_for(fake))
+    assert (a.mode, a.confident, a.text, a.fallback_reason) == ("llm", True, reply, None)
+
+
+async def test_citation_header_with_invented_steps_falls_back_to_extractive(fake):
+    fake.enqueue(Reply(content="[1] [2] [3]\n1. Download the VPN software from the internet.\n"
+                               "2. Create a new VPN user account with a username and password.\n"
+                               "3. Enter the server details that your administrator gives you."))
+    a = await kb_index.answer("How do I set up the VPN on my Mac?", VPN, llm=llm_for(fake))
+    assert a.mode == "extractive" and a.fallback_reason == "llm reply not supported by its sources"
+    assert "Download" not in a.text and a.text.startswith("The article “Set up the VPN on a company laptop”")
+
+
+async def test_invented_steps_among_cited_ones_are_dropped_and_the_answer_is_not_confident(fake):
+    fake.enqueue(Reply(content="Click the GlobalProtect icon and enter vpn.example.com in Portal [1].\n"
+                               "Sign in on the Okta page with your email and password [1].\n"
+                               "Download the VPN software from the internet and create a user account [1]."))
+    a = await kb_index.answer("how do I set up the vpn", VPN, llm=llm_for(fake))
+    assert a.mode == "llm" and a.confident is False and a.fallback_reason == "unsupported sentences dropped"
+    assert "Download" not in a.text and "vpn.example.com" in a.text and "Okta page" in a.text
+
+
+async def test_a_sentence_citing_the_wrong_source_is_dropped(fake):
+    fake.enqueue(Reply(content="Click the GlobalProtect icon and enter vpn.example.com in Portal [1].\n"
+                               "Approve the Okta Verify prompt on your phone to finish [1].\n"
+                               "The lock clears by itself after 30 minutes [1]."))
+    a = await kb_index.answer("how do I set up the vpn", VPN, llm=llm_for(fake))
+    assert a.mode == "llm" and a.confident is False
+    assert "30 minutes" not in a.text and [c.n for c in a.citations] == [1]
+
+
+def test_grounding_judges_each_sentence_against_its_own_citation():
+    text, kept, complete = kb_index.ground(
+        "The lock clears by itself after 30 minutes [2]. The lock clears by itself after 30 minutes [1].", VPN)
+    assert text == "The lock clears by itself after 30 minutes [2]." and kept == 0.5 and complete is False

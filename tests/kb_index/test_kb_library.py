@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -22,3 +23,12 @@ def test_kb_index_reads_its_own_named_statements() -> None:
     assert "FROM kb_chunks" in _sql.Q.search_vector
     assert not _sql.Q.delete_article.rstrip().endswith(";")
     assert kb_index.search.__module__ == "kb_index._search"
+
+
+def test_kb_index_is_the_one_writer_of_its_tables() -> None:
+    """kb_articles and kb_chunks (views too) are written through kb_index; the api's SQL only reads them."""
+    writes = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|COPY)\s+kb_(articles|chunks)\b", re.IGNORECASE)
+    writers = [str(p.relative_to(REPO_ROOT)) for p in sorted((REPO_ROOT / "api").rglob("*.sql"))
+               if writes.search(p.read_text())]
+    assert writers == []
+    assert writes.search(_sql.Q.count_view)

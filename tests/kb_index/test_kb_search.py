@@ -106,6 +106,28 @@ def test_fusion_prefers_agreement_and_keeps_the_best_chunk():
     assert (b["similarity"], b["text_rank"]) == (0.8, 0.5)  # values of both lists are merged
 
 
+def _row(article: str, chunk: int, **extra):
+    return {"article_id": article, "chunk_id": chunk, "title": article, "url": None, "category": None,
+            "audience": "employee", "heading_path": [], "content": f"chunk {chunk}"} | extra
+
+
+def test_weighted_fusion_lets_the_vector_list_lead():
+    vector = [_row("a", 1, similarity=0.9), _row("b", 2, similarity=0.8)]
+    text = [_row("b", 2, text_rank=0.5), _row("c", 3, text_rank=0.4), _row("a", 1, text_rank=0.1)]
+    assert [f.row["article_id"] for f in kb_index.fuse([vector, text])][:2] == ["b", "a"]  # 1:1, b: ranks 2+1
+    weighted = kb_index.fuse([vector, text], weights=[1.0, 0.2])
+    assert [f.row["article_id"] for f in weighted] == ["a", "b", "c"]
+
+
+def test_score_fusion_breaks_near_ties_by_full_text_but_keeps_large_similarity_gaps():
+    vector = [_row("a", 1, similarity=0.62), _row("b", 2, similarity=0.60), _row("c", 3, similarity=0.40)]
+    text = [_row("b", 2, text_rank=0.8, similarity=0.60), _row("c", 3, text_rank=0.8, similarity=0.40)]
+    fused = kb_index.fuse_scores([vector, text], text_weight=0.1)
+    assert [f.row["article_id"] for f in fused] == ["b", "a", "c"]
+    assert fused[0].score == pytest.approx(0.70) and fused[0].row["text_rank"] == 0.8
+    assert [f.row["article_id"] for f in kb_index.fuse_scores([vector], text_weight=0.1)] == ["a", "b", "c"]
+
+
 def test_snippet_centres_on_the_matching_line():
     content = "Intro about printers.\nUnrelated line.\nThe toner cartridge sits behind the green lever.\nEnd."
     assert kb_index.snippet(content, "where is the toner").startswith("The toner cartridge")

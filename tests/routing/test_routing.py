@@ -10,9 +10,9 @@ import pytest
 from fakes.triage import drain, worker_settings
 
 from api.auth.models import Role
+from api.kb.embedding import get_embedder
 from api.routing import engine, shifts
 from api.routing import rules as routing_rules
-from api.routing.embedding import get_embedder
 from api.routing.models import Probe, ShiftIn
 
 SHIFT_ELSEWHEN = (datetime.now(UTC).weekday() + 3) % 7  # neither today nor yesterday, in any time zone
@@ -141,13 +141,13 @@ async def test_nobody_on_shift_goes_to_the_fallback_team(conn, make_actor, make_
     probe = Probe(title="Keyboard missing keys", team=team)
     decision = await engine.dry_run(conn, probe=probe, principal=(await engine.triage_principal(conn)),
                                      settings=settings.model_copy(update={"routing_fallback_team": fallback}),
-                                     embedder=get_embedder())
+                                     embedder=get_embedder(settings))
     assert (decision.team, decision.agent_id) == (fallback, night.user.id)
     assert decision.reason.startswith(f"{fallback} team as the fallback ({team} has nobody on shift;")
     assert [s.detail for s in decision.steps if s.step == "fallback"] == [f"nobody on shift in {team}; trying {fallback}"]
     alone = await engine.dry_run(conn, probe=probe, principal=(await engine.triage_principal(conn)),
                                   settings=settings.model_copy(update={"routing_fallback_team": None}),
-                                  embedder=get_embedder())
+                                  embedder=get_embedder(settings))
     assert (alone.team, alone.agent_id) == (team, None)
     assert alone.reason.endswith("left in the team queue: nobody is on shift")
 

@@ -4,6 +4,8 @@ through ticket create → triage → alerts always end in a final state."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 from fakes.triage import drain, worker_settings
@@ -16,9 +18,11 @@ from api.alerts import service as alerts
 from api.alerts.models import AlertRuleIn
 from api.auth import service as people
 from api.auth.models import Role
+from api.kb import embedding
+from api.kb.embedding import get_embedder
 from api.routing import rules
-from api.routing.embedding import get_embedder
 from api.routing.models import RuleIn
+from api.settings import REPO_ROOT
 from api.tickets import service as tickets
 from api.tickets.models import TicketCreate
 from api.triage import pipeline
@@ -52,9 +56,9 @@ async def test_every_ticket_event_is_processed_once_in_order(client, conn, make_
     await client.post(f"/api/v1/tickets/{ticket['id']}/comments", json={"body": "any news?"}, headers=employee.headers)
     assert len(await _jobs(conn, ticket["id"])) == 2  # one per change made by people
     ws = worker_settings(settings)
-    done = await pipeline.process_ticket(conn, ticket_id=ticket["id"], settings=ws, embedder=get_embedder())
+    done = await pipeline.process_ticket(conn, ticket_id=ticket["id"], settings=ws, embedder=get_embedder(settings))
     assert done >= 2  # created, commented, and what triage itself did (category, assignment, due times)
-    assert await pipeline.process_ticket(conn, ticket_id=ticket["id"], settings=ws, embedder=get_embedder()) == 0
+    assert await pipeline.process_ticket(conn, ticket_id=ticket["id"], settings=ws, embedder=get_embedder(settings)) == 0
     cursor, last = await _cursor_and_last(conn, ticket["id"])
     assert cursor == last
     decisions = "SELECT count(*) AS n FROM routing_decisions WHERE ticket_id = %s"
@@ -183,3 +187,29 @@ async def _through_triage(client, conn, make_actor, settings, *, title, descript
         "WHERE d.ticket_id = %s AND j.status IN ('todo', 'doing') AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())",
         (ticket_id,))).fetchall()
     assert deliveries == []
+
+
+async def test_the_worker_triages_with_the_embedder_loaded_for_its_settings(conn, make_actor, settings, monkeypatch):
+    asked: list[int] = []
+    load = embedding.get_embedder
+
+    def spy(s):
+        asked.append(s.kb_embed_batch_size)
+        return load(s)
+
+    monkeypatch.setattr(embedding, "get_embedder", spy)
+    principal = await _principal(conn, await make_actor())
+    await tickets.create(conn, principal=principal, data=TicketCreate(title="Printer jams on floor 4"))
+    await drain(worker_settings(settings, kb_embed_batch_size=7), queues=["triage"])
+    assert asked and set(asked) == {7}  # DESKMATE_KB_EMBED_BATCH_SIZE reaches the worker's embedder
+
+
+TICKETS_ONLY_QUEUE = (
+    "import sys, api.tickets.service; loaded = sorted(m for m in sys.modules if m.startswith('api.triage')); "
+    "assert loaded == ['api.triage', 'api.triage.queue'], loaded")
+
+
+def test_the_ticket_service_queues_triage_without_importing_the_steps():
+    done = subprocess.run([sys.executable, "-c", TICKETS_ONLY_QUEUE], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
