@@ -33,6 +33,7 @@ from api import migrate
 from api.app import create_app
 from api.auth import service as people
 from api.auth.models import Role, UserCreate
+from api.chat.rasa import channel_secret
 from api.dev import demo, embedded_pg
 from api.settings import REPO_ROOT, Settings
 
@@ -86,8 +87,8 @@ def _fuzz(operation: Any, headers: dict[str, str], tally: Tally) -> None:
 
 
 @pytest.fixture(scope="module")
-def rasa() -> Iterator[FakeRasa]:
-    with FakeRasaServer() as fake:
+def rasa(settings) -> Iterator[FakeRasa]:
+    with FakeRasaServer(secret=channel_secret(settings)) as fake:
         yield fake
 
 
