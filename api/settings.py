@@ -153,6 +153,13 @@ class Settings(BaseSettings):
             )
         if self.database_url is None:
             raise ValueError("DATABASE_URL must be set in production; the embedded server is for development")
+        weak = [name for name, value in (("DESKMATE_ASSERTION_KEY", self.assertion_key),
+                                         ("DESKMATE_RASA_CHANNEL_SECRET", self.rasa_channel_secret),
+                                         ("DESKMATE_ACTIONS_SECRET", self.actions_secret))
+                if value is None or len(value.get_secret_value()) < 32]
+        if weak:  # the bot path's keys: the same on every replica, never a file on one of them
+            raise ValueError(f"{', '.join(weak)} must be set to random values of at least 32 characters in "
+                             "production (docs/security.md)")
         return self
 
     @property

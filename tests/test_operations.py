@@ -96,5 +96,10 @@ def test_production_refuses_placeholder_secrets():
         Settings(env="production", secret_key="changeme", database_url="postgresql://x/y", _env_file=None)
     with pytest.raises(ValidationError, match="DATABASE_URL must be set"):
         Settings(env="production", secret_key="x" * 40, _env_file=None)
-    ok = Settings(env="production", secret_key="x" * 40, database_url="postgresql://x/y", _env_file=None)
-    assert "x" * 40 not in repr(ok)
+    bot_path = {"assertion_key": "a" * 40, "rasa_channel_secret": "c" * 40, "actions_secret": "s" * 40}
+    for missing in bot_path:
+        with pytest.raises(ValidationError, match=missing.upper()):
+            Settings(env="production", secret_key="x" * 40, database_url="postgresql://x/y", _env_file=None,
+                     **{k: v for k, v in bot_path.items() if k != missing})
+    ok = Settings(env="production", secret_key="x" * 40, database_url="postgresql://x/y", _env_file=None, **bot_path)
+    assert "x" * 40 not in repr(ok) and "a" * 40 not in repr(ok)

@@ -1,4 +1,4 @@
-"""The role matrix: every /api/v1 endpoint of the foundation, walked as every role.
+"""The role matrix: every /api/v1 endpoint of the foundation and the staff-wide views, walked as every role.
 
 For each (role, endpoint) the expected status is stated explicitly; a change in who may do what
 fails here. Tickets are set up so that each role's relation to them is known:
@@ -54,6 +54,12 @@ MATRIX = [
     ("GET", "/api/v1/tickets/{own}/events", None, {E: 403, A: 404, D: 200}),
     ("GET", "/api/v1/tickets/{team}/events", None, {E: 404, A: 200, D: 200}),
     ("GET", "/api/v1/tickets/{other}/events", None, {E: 404, A: 404, D: 200}),
+    # staff-wide views: employees never, agents scoped to what their teams may see (tests in their domains)
+    ("GET", "/api/v1/kb/trends", None, {E: 403, A: 200, D: 200}),
+    ("GET", "/api/v1/alerts/history", None, {E: 403, A: 200, D: 200}),
+    ("GET", "/api/v1/alerts/history?ticket_id={other}", None, {E: 403, A: 200, D: 200}),
+    ("GET", "/api/v1/routing/feedback", None, {E: 403, A: 200, D: 200}),
+    ("GET", "/api/v1/routing/feedback?ticket_id={other}", None, {E: 403, A: 404, D: 200}),
 ]
 CASES = [(role, m, p, b, exp[role]) for m, p, b, exp in MATRIX for role in (E, A, D)]
 

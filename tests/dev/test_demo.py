@@ -34,6 +34,7 @@ async def fresh_conn(pg_server):
 
 async def test_production_seeds_no_demo_tokens(fresh_conn, tmp_path):
     settings = Settings(env="production", secret_key="p" * 40, database_url="postgresql://unused/x",
+                        assertion_key="a" * 40, rasa_channel_secret="c" * 40, actions_secret="s" * 40,
                         data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
     assert await demo.seed(fresh_conn, path=ORG, tokens_file=tmp_path / "demo-tokens.env", settings=settings)
     assert not (tmp_path / "demo-tokens.env").exists()
