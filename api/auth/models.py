@@ -16,10 +16,8 @@ class Role(StrEnum):
     service = "service"
 
 
-class Principal(BaseModel):
-    """Who is making a request: the user behind the token, or the user a service acts for."""
-
-    model_config = ConfigDict(frozen=True)
+class Person(BaseModel):
+    """What every view of a user has."""
 
     id: int
     email: str
@@ -27,6 +25,13 @@ class Principal(BaseModel):
     role: Role
     department: str | None = None
     vip: bool = False
+
+
+class Principal(Person):
+    """Who is making a request: the user behind the token, or the user a service acts for."""
+
+    model_config = ConfigDict(frozen=True)
+
     team_ids: tuple[int, ...] = ()
     via_service_id: int | None = None
 
@@ -35,13 +40,7 @@ class Principal(BaseModel):
         return self.role in (Role.agent, Role.admin)
 
 
-class User(BaseModel):
-    id: int
-    email: str
-    name: str
-    role: Role
-    department: str | None = None
-    vip: bool = False
+class User(Person):
     capacity: int = 10
     active: bool = True
     created_at: datetime
