@@ -115,6 +115,28 @@ def make_team(conn: psycopg.AsyncConnection):
     return make
 
 
+@pytest.fixture
+def principal_of(conn: psycopg.AsyncConnection):
+    """The request principal of an Actor: ``await principal_of(actor)``."""
+
+    async def principal(actor: Actor):
+        return await people.principal_for_token(conn, token=actor.token)
+
+    return principal
+
+
+@pytest.fixture
+def ticket_jobs(conn: psycopg.AsyncConnection):
+    """The procrastinate jobs queued for a ticket, oldest first: ``await ticket_jobs(ticket_id)``."""
+
+    async def jobs(ticket_id: int) -> list[dict]:
+        cur = await conn.execute("SELECT task_name, queue_name, lock, status FROM procrastinate_jobs "
+                                 "WHERE args->>'ticket_id' = %s ORDER BY id", (str(ticket_id),))
+        return list(await cur.fetchall())
+
+    return jobs
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

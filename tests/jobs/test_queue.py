@@ -12,7 +12,6 @@ from importlib import resources
 import pytest
 
 from api import jobs
-from api.auth import service as people
 from api.settings import REPO_ROOT
 from api.tickets import service as tickets
 from api.tickets.models import TicketCreate
@@ -32,26 +31,16 @@ def test_the_queue_schema_is_procrastinates_own_and_current():
         assert jobs_sql.endswith(resources.files("procrastinate.sql").joinpath("schema.sql").read_text())
 
 
-async def _principal(conn, actor):
-    return await people.principal_for_token(conn, token=actor.token)
-
-
-async def _jobs(conn, ticket_id: int) -> list[dict]:
-    cur = await conn.execute("SELECT task_name, queue_name, lock, status FROM procrastinate_jobs "
-                             "WHERE args->>'ticket_id' = %s ORDER BY id", (str(ticket_id),))
-    return list(await cur.fetchall())
-
-
-async def test_a_job_is_queued_with_the_change_or_not_at_all(conn, make_actor):
-    principal = await _principal(conn, await make_actor())
+async def test_a_job_is_queued_with_the_change_or_not_at_all(principal_of, ticket_jobs, conn, make_actor):
+    principal = await principal_of(await make_actor())
     with pytest.raises(RuntimeError):
         async with conn.transaction():
             rolled_back, _ = await tickets.create(conn, principal=principal, data=TicketCreate(title="never"))
-            assert len(await _jobs(conn, rolled_back.id)) == 1  # visible inside the transaction
+            assert len(await ticket_jobs(rolled_back.id)) == 1  # visible inside the transaction
             raise RuntimeError("the request failed after the insert")
-    assert await _jobs(conn, rolled_back.id) == []
+    assert await ticket_jobs(rolled_back.id) == []
     kept, _ = await tickets.create(conn, principal=principal, data=TicketCreate(title="kept"))
-    assert await _jobs(conn, kept.id) == [
+    assert await ticket_jobs(kept.id) == [
         {"task_name": "triage.process_ticket", "queue_name": "triage", "lock": f"ticket:{kept.id}", "status": "todo"}]
 
 

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from api import jobs
 from api.alerts import service as alerts
 from api.alerts.models import AlertRuleIn
-from api.auth import service as people
 from api.auth.models import Role
 from api.kb import embedding
 from api.kb.embedding import get_embedder
@@ -26,16 +25,6 @@ from api.settings import REPO_ROOT
 from api.tickets import service as tickets
 from api.tickets.models import TicketCreate
 from api.triage import pipeline
-
-
-async def _principal(conn, actor):
-    return await people.principal_for_token(conn, token=actor.token)
-
-
-async def _jobs(conn, ticket_id: int) -> list[dict]:
-    cur = await conn.execute("SELECT task_name, queue_name, lock, status FROM procrastinate_jobs "
-                             "WHERE args->>'ticket_id' = %s ORDER BY id", (str(ticket_id),))
-    return list(await cur.fetchall())
 
 
 async def _cursor_and_last(conn, ticket_id: int) -> tuple[int | None, int]:
@@ -50,11 +39,11 @@ async def _count(conn, query: str, *args) -> int:
     return (await (await conn.execute(query, args)).fetchone())["n"]
 
 
-async def test_every_ticket_event_is_processed_once_in_order(client, conn, make_actor, settings):
+async def test_every_ticket_event_is_processed_once_in_order(ticket_jobs, client, conn, make_actor, settings):
     employee = await make_actor()
     ticket = (await client.post("/api/v1/tickets", json={"title": "Webcam not detected"}, headers=employee.headers)).json()
     await client.post(f"/api/v1/tickets/{ticket['id']}/comments", json={"body": "any news?"}, headers=employee.headers)
-    assert len(await _jobs(conn, ticket["id"])) == 2  # one per change made by people
+    assert len(await ticket_jobs(ticket["id"])) == 2  # one per change made by people
     ws = worker_settings(settings)
     done = await pipeline.process_ticket(conn, ticket_id=ticket["id"], settings=ws, embedder=get_embedder(settings))
     assert done >= 2  # created, commented, and what triage itself did (category, assignment, due times)
@@ -63,25 +52,25 @@ async def test_every_ticket_event_is_processed_once_in_order(client, conn, make_
     assert cursor == last
     decisions = "SELECT count(*) AS n FROM routing_decisions WHERE ticket_id = %s"
     assert await _count(conn, decisions, ticket["id"]) == 1
-    assert len(await _jobs(conn, ticket["id"])) == 2 + 1  # triage's own changes queued nothing; one SLA timer
+    assert len(await ticket_jobs(ticket["id"])) == 2 + 1  # triage's own changes queued nothing; one SLA timer
     await drain(ws, queues=["triage"])  # the queued jobs for those events find nothing left to do
-    assert [j for j in await _jobs(conn, ticket["id"]) if j["task_name"] == "triage.process_ticket"] == []
+    assert [j for j in await ticket_jobs(ticket["id"]) if j["task_name"] == "triage.process_ticket"] == []
     assert await _count(conn, decisions, ticket["id"]) == 1
 
 
-async def test_triage_can_be_switched_off(conn, make_actor, settings):
-    principal = await _principal(conn, await make_actor())
+async def test_triage_can_be_switched_off(principal_of, ticket_jobs, conn, make_actor, settings):
+    principal = await principal_of(await make_actor())
     queue = jobs.open_queue(settings.model_copy(update={"triage_enabled": False}))
     try:
         ticket, _ = await tickets.create(conn, principal=principal, data=TicketCreate(title="quiet"))
     finally:
         jobs.close_queue(queue)
-    assert await _jobs(conn, ticket.id) == []
+    assert await ticket_jobs(ticket.id) == []
     loud, _ = await tickets.create(conn, principal=principal, data=TicketCreate(title="loud"))
-    assert [j["task_name"] for j in await _jobs(conn, loud.id)] == ["triage.process_ticket"]
+    assert [j["task_name"] for j in await ticket_jobs(loud.id)] == ["triage.process_ticket"]
 
 
-async def test_a_huge_intent_confidence_does_not_stall_triage(client, conn, make_actor, settings):
+async def test_a_huge_intent_confidence_does_not_stall_triage(ticket_jobs, client, conn, make_actor, settings):
     """`1` followed by 400 zeros: float() overflowed inside classification, the job retried and died, and
     the cursor never moved. Now the confidence is clamped and the ticket is routed."""
     employee = await make_actor()
@@ -93,11 +82,11 @@ async def test_a_huge_intent_confidence_does_not_stall_triage(client, conn, make
         assert cursor == last
         assert await _count(conn, "SELECT count(*) AS n FROM routing_decisions WHERE ticket_id = %s", ticket["id"]) == 1
         assert await _count(conn, "SELECT count(*) AS n FROM triage_failures WHERE ticket_id = %s", ticket["id"]) == 0
-        assert await _jobs(conn, ticket["id"]) == [] or all(
-            j["task_name"] == "sla.check" for j in await _jobs(conn, ticket["id"]))
+        assert await ticket_jobs(ticket["id"]) == [] or all(
+            j["task_name"] == "sla.check" for j in await ticket_jobs(ticket["id"]))
 
 
-async def test_a_failing_step_is_recorded_and_skipped_and_the_rest_still_happens(
+async def test_a_failing_step_is_recorded_and_skipped_and_the_rest_still_happens(ticket_jobs,
         client, conn, make_actor, make_team, settings, monkeypatch):
     team, word = await make_team(), f"boom{uuid.uuid4().hex[:8]}"
     await make_actor(Role.agent, teams=(team,))
@@ -129,7 +118,7 @@ async def test_a_failing_step_is_recorded_and_skipped_and_the_rest_still_happens
         listed = await client.get("/api/v1/triage/failures", params={"ticket_id": ticket["id"]}, headers=admin.headers)
         assert [f["id"] for f in listed.json()] == [f.id for f in failures]  # the dead letter, for operators
         assert (await client.get("/api/v1/triage/failures", headers=agent.headers)).status_code == 403
-        assert [j for j in await _jobs(conn, ticket["id"]) if j["status"] in ("todo", "doing", "failed")] == []
+        assert [j for j in await ticket_jobs(ticket["id"]) if j["status"] in ("todo", "doing", "failed")] == []
     finally:
         await rules.delete_rule(conn, rule_id=rule.id)
 
@@ -189,7 +178,7 @@ async def _through_triage(client, conn, make_actor, settings, *, title, descript
     assert deliveries == []
 
 
-async def test_the_worker_triages_with_the_embedder_loaded_for_its_settings(conn, make_actor, settings, monkeypatch):
+async def test_the_worker_triages_with_the_embedder_loaded_for_its_settings(principal_of, conn, make_actor, settings, monkeypatch):
     asked: list[int] = []
     load = embedding.get_embedder
 
@@ -198,7 +187,7 @@ async def test_the_worker_triages_with_the_embedder_loaded_for_its_settings(conn
         return load(s)
 
     monkeypatch.setattr(embedding, "get_embedder", spy)
-    principal = await _principal(conn, await make_actor())
+    principal = await principal_of(await make_actor())
     await tickets.create(conn, principal=principal, data=TicketCreate(title="Printer jams on floor 4"))
     await drain(worker_settings(settings, kb_embed_batch_size=7), queues=["triage"])
     assert asked and set(asked) == {7}  # DESKMATE_KB_EMBED_BATCH_SIZE reaches the worker's embedder
