@@ -124,8 +124,10 @@ class ApiClient:
         )
 
     # --- knowledge -------------------------------------------------------------------
-    async def answer_question(self, question: str) -> dict:
-        return await self._request("POST", "/api/v1/kb/answer", json={"question": question})
+    async def answer_question(self, question: str, intent: str | None = None) -> dict:
+        """The knowledge base's answer; ``intent`` (the detected one) boosts articles of its topic."""
+        body = {"question": question, **({"intent": intent} if intent else {})}
+        return await self._request("POST", "/api/v1/kb/answer", json=body)
 
     # --- transport -------------------------------------------------------------------
     async def _request(

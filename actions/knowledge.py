@@ -1,4 +1,11 @@
-"""The knowledge action: answers questions from the api's knowledge base."""
+"""The knowledge actions: questions, problems and messages the bot could not place, answered from the KB.
+
+- ``action_answer_question``: an IT question → the knowledge base's answer with its sources.
+- ``action_answer_problem``: a known problem (printer, VPN, password…) → the KB's answer for the user's own
+  words, with the detected intent as a boost; only when the KB has nothing confident, the intent's short tip
+  (``utter_<intent>``). The rule then offers a ticket.
+- ``action_answer_fallback``: a message the bot could not place → the best KB match if it is a good one,
+  else "please rephrase"; both with the choice of a ticket or a person, so no turn is a dead end.
 from __future__ import annotations
 
 import logging
@@ -20,22 +27,47 @@ UNSURE = "This is the closest I found, but I'm not sure it answers your question
 INSTEAD = "I can open a ticket or get you a person instead."
 
 
+PROBLEM_INTENTS = frozenset({
+    "password_reset", "account_unlock", "mfa_problem", "vpn_problem", "wifi_problem", "email_problem",
+    "printer_problem", "software_problem", "hardware_problem", "laptop_slow"})
+MAYBE = "I'm not sure I understood, but this looks related:"
+
+
+def helped_button(answer: dict) -> list:
+    """"That solved it": the gateway records it as helpful feedback on the answer."""
+    if answer.get("answer_id") is None:
+        return []
+    return [{"title": "That solved it", "payload": f"deskmate:kb_helpful:{answer['answer_id']}"}]
+
+
 def feedback_buttons(answer: dict) -> list:
-    """"That solved it" (the gateway records it as helpful feedback) and "Open a ticket"."""
-    buttons = [{"title": "Open a ticket", "payload": "deskmate:open_ticket"}]
-    if answer.get("answer_id") is not None:
-        buttons.insert(0, {"title": "That solved it", "payload": f"deskmate:kb_helpful:{answer['answer_id']}"})
-    return buttons
+    """"That solved it" and "Open a ticket"."""
+    return [*helped_button(answer), {"title": "Open a ticket", "payload": "deskmate:open_ticket"}]
 
 
-def utter_answer(dispatcher: CollectingDispatcher, answer: dict, prefix: str = "") -> None:
+def utter_answer(dispatcher: CollectingDispatcher, answer: dict, prefix: str = "", buttons: list | None = None) -> None:
     """The answer, its structured citations and the feedback buttons."""
     citations = [{"n": c.get("n"), "title": c.get("title"), "url": c.get("url")}
                  for c in answer.get("citations") or []]
     # The gateway renders the structured citations, so the text carries the answer alone.
     text = context.one_paragraph(str(answer.get("answer") or ""))
-    dispatcher.utter_message(text=f"{prefix}{text}", buttons=feedback_buttons(answer),
+    dispatcher.utter_message(text=f"{prefix}{text}", buttons=feedback_buttons(answer) if buttons is None else buttons,
                              json_message={"citations": citations} if citations else None)
+
+
+async def confident_answer(tracker: Tracker, action: str, intent: str | None = None) -> dict | None:
+    """The KB's answer to the user's last text when it is confident; None otherwise (or when the api failed)."""
+    question = context.last_user_text(tracker)
+    if not question:
+        return None
+    try:
+        answer = await context.api_client(tracker).answer_question(question, intent=intent)
+    except ApiError as error:
+        logger.warning("%s: kb answer failed: status=%s title=%r", action, error.status, error.title)
+        return None
+    if answer.get("confident") and str(answer.get("answer") or "").strip():
+        return answer
+    return None
 
 
 class ActionAnswerQuestion(Action):
@@ -62,4 +94,35 @@ class ActionAnswerQuestion(Action):
             utter_answer(dispatcher, answer)
         else:
             utter_answer(dispatcher, answer, prefix=f"{UNSURE}\n")
+        return []
+
+
+class ActionAnswerProblem(Action):
+    """A known problem: the KB's answer for the user's words (the intent as a boost), else the intent's tip."""
+
+    def name(self) -> str:
+        return "action_answer_problem"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        answer = await confident_answer(tracker, self.name(), intent if intent in PROBLEM_INTENTS else None)
+        if answer is not None:
+            utter_answer(dispatcher, answer, buttons=helped_button(answer))  # the rule offers the ticket next
+        elif intent in PROBLEM_INTENTS:
+            dispatcher.utter_message(response=f"utter_{intent}")
+        return []
+
+
+class ActionAnswerFallback(Action):
+    """A message the bot could not place: the best KB match if it is good, else "rephrase"; always with a way on."""
+
+    def name(self) -> str:
+        return "action_answer_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> list[EventType]:
+        answer = await confident_answer(tracker, self.name())
+        if answer is not None:
+            utter_answer(dispatcher, answer, prefix=f"{MAYBE}\n", buttons=[*helped_button(answer), *OFFER_BUTTONS])
+        else:
+            dispatcher.utter_message(response="utter_ask_rephrase")
         return []

@@ -21,7 +21,7 @@ from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
 from api.channels.web.routes import router as web_channel_router
-from api.chat.rasa import RasaClient, channel_secret
+from api.chat import rasa as rasa_client
 from api.chat.routes import nlu as nlu_router
 from api.chat.routes import router as chat_router
 from api.errors import PROBLEM_JSON, DatabaseUnavailable, DeskmateError, problem
@@ -94,9 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                         configure=kb_index.register, timeout=settings.db_acquire_timeout_s)
     await pool.open(wait=True, timeout=30)
     app.state.pool = pool
-    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
-    app.state.rasa = RasaClient(settings.rasa_url, token=token, channel_secret=channel_secret(settings),
-                                timeout_s=settings.rasa_timeout_s)
+    app.state.rasa = rasa_client.from_settings(settings)
     app.state.database_url = url
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
     if settings.kb_preload_model:  # load the embedding model now, not on the first question

@@ -184,7 +184,7 @@ def eval_nlu(
     from rich.progress import Progress
 
     from api.chat import nlu_eval
-    from api.chat.rasa import RasaClient
+    from api.chat import rasa as rasa_client
 
     settings = get_settings()
     examples: list[nlu_eval.Example] = []
@@ -200,7 +200,7 @@ def eval_nlu(
         if not examples:
             fail(f"{data} has no intent examples (after the label map)")
         total = len(examples)
-    rasa = RasaClient(rasa_url or settings.rasa_url, token=stack.rasa_token(settings), timeout_s=settings.rasa_timeout_s)
+    rasa = rasa_client.from_settings(settings, base_url=rasa_url)
 
     async def go() -> Any:
         try:

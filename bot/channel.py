@@ -2,7 +2,8 @@
 
 Registered in bot/credentials.yml as ``bot.channel.DeskmateInput`` (``rasa run`` must be able to import
 ``bot``: the Procfile runs it from the repository root with ``PYTHONPATH=.``). It serves
-``POST /webhooks/deskmate/webhook`` and ``GET /webhooks/deskmate/``; every request must carry
+``POST /webhooks/deskmate/webhook``, ``POST /webhooks/deskmate/parse`` (NLU only, for evaluation) and
+``GET /webhooks/deskmate/``; every request must carry
 ``X-Deskmate-Channel-Secret`` equal to the ``secret`` credential (``${DESKMATE_RASA_CHANNEL_SECRET}``),
 compared in constant time. With no secret configured it refuses everything. Rasa's own REST channel
 (``rest:``) is not enabled: its webhook has no authentication at all.
@@ -83,6 +84,21 @@ class DeskmateInput(InputChannel):
                 logger.exception("deskmate channel: message handling failed")
             return response.json({"messages": collector.messages,
                                   "intent": await _latest_intent(request, sender)})
+
+        @hook.route("/parse", methods=["POST"])
+        async def parse(request: Request) -> HTTPResponse:
+            """NLU only, for evaluation: the parse a turn with this text and metadata would get; no tracker."""
+            if not self.allowed(request):
+                return response.json({"error": "forbidden"}, status=403)
+            body = request.json if isinstance(request.json, dict) else {}
+            text = body.get("text")
+            metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+            agent = getattr(request.app.ctx, "agent", None)
+            if not isinstance(text, str):
+                return response.json({"error": "text is required"}, status=400)
+            if agent is None or agent.processor is None:
+                return response.json({"error": "no model loaded"}, status=503)
+            return response.json(await agent.processor.parse_message(UserMessage(text, metadata=metadata)))
 
         return hook
 

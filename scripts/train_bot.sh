@@ -12,10 +12,19 @@ MODEL="$MODEL_DIR/deskmate.tar.gz"
 STAMP="$MODEL_DIR/deskmate.sha256"
 INPUTS=(bot/config.yml bot/domain.yml data/nlu data/rules data/stories)
 
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # custom components: bot.arbiter
 export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1
 export RASA_CACHE_DIRECTORY="${RASA_CACHE_DIRECTORY:-$ROOT/bot/.rasa/cache}"
 
 log() { printf '[train_bot] %s\n' "$*"; }
+# The gateway's intent hints (api/chat/hints.py) are trained from the same data, with the backend's Python.
+hints() {
+    if [ -x "$ROOT/.venv/bin/python" ]; then
+        HF_HUB_OFFLINE=1 "$ROOT/.venv/bin/python" -m api.chat.hints
+    else
+        log "no backend environment (.venv): the api builds the intent hints on its first chat turn"
+    fi
+}
 
 [ -x "$VENV/bin/rasa" ] || { echo "[train_bot] ERROR: $VENV/bin/rasa missing; run scripts/rasa_env.sh first" >&2; exit 1; }
 
@@ -32,6 +41,7 @@ if [ "${1:-}" = "--force" ]; then
     log "--force: retraining every component"
 elif [ -f "$MODEL" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     log "model is up to date, reusing $MODEL (inputs unchanged)"
+    hints
     exit 0
 elif [ -f "$MODEL" ]; then
     log "training inputs changed: retraining (Rasa reuses unchanged components from its cache)"
@@ -48,3 +58,4 @@ start=$(date +%s)
 [ -f "$MODEL" ] || { echo "[train_bot] ERROR: training finished but $MODEL is missing" >&2; exit 1; }
 echo "$want" > "$STAMP"
 log "trained $MODEL in $(( $(date +%s) - start ))s"
+hints

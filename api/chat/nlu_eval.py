@@ -119,7 +119,7 @@ def load_map(path: Path) -> dict[str, str | None]:
 
 async def evaluate(examples: list[Example], parse: Callable[[str], Awaitable[dict[str, Any]]],
                    progress: Callable[[], None] | None = None) -> Report:
-    """Sends each example to ``parse`` (Rasa's /model/parse) and collects the predictions."""
+    """Sends each example to ``parse`` (RasaClient.parse: deskmate's channel, hint included) and collects the predictions."""
     report = Report()
     for example in examples:
         started = time.perf_counter()
@@ -271,7 +271,7 @@ def load_hwu64(csv_path: Path, label_map: dict[str, str | None], *, sample: int 
 
 async def run_cases(cases: list[Case], parse: Callable[[str], Awaitable[dict[str, Any]]],
                     progress: Callable[[], None] | None = None) -> list[Scored]:
-    """Sends each case to ``parse`` (Rasa's /model/parse) and keeps the top intent."""
+    """Sends each case to ``parse`` (RasaClient.parse: deskmate's channel, hint included) and keeps the top intent."""
     scored = []
     for case in cases:
         started = time.perf_counter()

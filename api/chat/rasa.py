@@ -1,4 +1,8 @@
-"""The client of the Rasa server: deskmate's input channel (bot/channel.py) and the NLU endpoint, on loopback."""
+"""The client of the Rasa server: deskmate's input channel (bot/channel.py), on loopback.
+
+Every text goes with the gateway's hint (api/chat/hints.py) in ``metadata.nlu_hint``; Rasa's arbiter
+(bot/arbiter.py) combines it with DIET's ranking.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 import httpx
 
 from api import keyfile
+from api.chat.hints import Hinter
 from api.errors import RasaTimeout, RasaUnavailable
 from api.settings import Settings
 
@@ -20,6 +25,16 @@ def channel_secret(settings: Settings) -> str:
     if settings.rasa_channel_secret is not None:
         return settings.rasa_channel_secret.get_secret_value()
     return keyfile.read_or_create(settings.data_dir / "rasa-channel.secret", nbytes=32)
+
+
+def from_settings(settings: Settings, *, base_url: str | None = None) -> RasaClient:
+    """The client the api and the CLI use: the channel's secret, the API token and the gateway's hints."""
+    from api.kb.embedding import get_embedder
+
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    return RasaClient(base_url or settings.rasa_url, token=token, channel_secret=channel_secret(settings),
+                      timeout_s=settings.rasa_timeout_s,
+                      hinter=Hinter(get_embedder(settings), enabled=settings.nlu_hints))
 
 
 @dataclass
@@ -39,8 +54,9 @@ class RasaClient:
     """
 
     def __init__(self, base_url: str, *, token: str | None = None, channel_secret: str = "", timeout_s: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, hinter: Hinter | None = None) -> None:
         self._params = {"token": token} if token else {}
+        self.hinter = hinter
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport,
                                        headers={SECRET_HEADER: channel_secret},
                                        limits=httpx.Limits(max_connections=50, max_keepalive_connections=50))
@@ -63,7 +79,7 @@ class RasaClient:
 
     async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> Reply:
         """One user turn through deskmate's channel: the bot's messages and the detected intent."""
-        body = {"sender": sender, "message": text, "metadata": metadata}
+        body = {"sender": sender, "message": text, "metadata": await self._with_hint(text, metadata)}
         answer = await self._request("POST", f"{CHANNEL_PATH}/webhook", json=body)
         if not isinstance(answer, dict):
             raise RasaUnavailable("Rasa's channel answered something other than a JSON object")
@@ -72,9 +88,16 @@ class RasaClient:
         return Reply(messages=messages if isinstance(messages, list) else [],
                      intent=intent.get("name"), confidence=intent.get("confidence"))
 
+    async def _with_hint(self, text: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        hint = await self.hinter.hint(text) if self.hinter else None
+        return {**metadata, "nlu_hint": hint} if hint else metadata
+
     async def parse(self, text: str) -> dict[str, Any]:
-        """Rasa's NLU result for ``text``: intent, intent_ranking, entities."""
-        result: dict[str, Any] = await self._request("POST", "/model/parse", json={"text": text}, params=self._params)
+        """Rasa's NLU result for ``text`` (intent, intent_ranking, entities), hint included, as a turn would get it."""
+        body = {"text": text, "metadata": await self._with_hint(text, {})}
+        result = await self._request("POST", f"{CHANNEL_PATH}/parse", json=body)
+        if not isinstance(result, dict):
+            raise RasaUnavailable("Rasa's channel answered something other than a JSON object")
         return result
 
     async def ready(self) -> bool:

@@ -88,7 +88,9 @@ def test_router(setup: dict[str, str]) -> APIRouter:
             if data.intent:
                 await conn.execute("UPDATE chat_messages SET intent = %s, confidence = 0.9 WHERE id = %s",
                                    (data.intent, message.id))
-        return chat.turn_metadata(request.app.state.settings, conversation)
+        metadata = chat.turn_metadata(request.app.state.settings, conversation)
+        hint = await request.app.state.rasa.hinter.hint(data.text)  # the gateway's hint, as RasaClient sends it
+        return {**metadata, "nlu_hint": hint} if hint else metadata
 
     return router
 

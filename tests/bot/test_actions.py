@@ -372,3 +372,55 @@ def test_stopped_form_is_discarded():
         "requested_slot", "summary", "description", "urgency", "confirm_ticket", "ticket_number"}
     assert all(e["value"] is None for e in events)
     assert dispatcher.messages[0]["response"] == "utter_form_stopped"
+
+
+# --- problems and messages the bot could not place: the knowledge base first ----------------------------
+PRINTER_ARTICLE = {
+    "id": "bot-test-printer-add", "title": "Add a network printer", "category": "printing", "tags": ["printer"],
+    "body": "# Add a network printer\n\n## Windows\n\n1. Open Settings > Bluetooth & devices > Printers & scanners.\n"
+            "2. Choose Add device and pick the printer by its floor name, e.g. FLOOR3-MFP.\n"
+            "3. Print a test page to check that it works.\n"}
+
+
+@pytest.fixture(scope="module")
+def printer_article(real_api: Api) -> dict:
+    return real_api.as_admin("POST", "/kb/articles", PRINTER_ARTICLE)
+
+
+def test_a_problem_is_answered_from_the_kb_for_the_users_words(api: Api, printer_article: dict):
+    t = Conversation(api).say("how do I add the printer on floor 3 to my laptop?", "printer_problem").tracker()
+
+    _, messages = run(knowledge.ActionAnswerProblem(), t)
+
+    [message] = messages
+    assert "FLOOR3-MFP" in message["text"] or "Add device" in message["text"]
+    assert message["custom"]["citations"][0]["title"] == "Add a network printer"
+    assert [b["title"] for b in message["buttons"]] == ["That solved it"]  # the rule offers the ticket next
+    assert message.get("response") is None
+
+
+def test_a_problem_the_kb_cannot_answer_gets_the_intents_tip(api: Api, printer_article: dict):
+    t = Conversation(api).say("zzkx qwv plorf", "vpn_problem").tracker()
+
+    _, messages = run(knowledge.ActionAnswerProblem(), t)
+
+    assert [m.get("response") for m in messages] == ["utter_vpn_problem"]
+
+
+def test_an_unplaced_message_gets_a_good_kb_match_and_a_way_on(api: Api, printer_article: dict):
+    t = Conversation(api).say("printer floor 3 add laptop how", "nlu_fallback").tracker()
+
+    _, messages = run(knowledge.ActionAnswerFallback(), t)
+
+    [message] = messages
+    assert message["text"].startswith(knowledge.MAYBE)
+    assert message["custom"]["citations"][0]["title"] == "Add a network printer"
+    assert message["buttons"][1:] == replies.OFFER_BUTTONS
+
+
+def test_an_unplaced_message_without_a_kb_match_asks_to_rephrase(api: Api, printer_article: dict):
+    t = Conversation(api).say("zzkx qwv plorf", "nlu_fallback").tracker()
+
+    _, messages = run(knowledge.ActionAnswerFallback(), t)
+
+    assert [m.get("response") for m in messages] == ["utter_ask_rephrase"]

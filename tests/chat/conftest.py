@@ -36,8 +36,12 @@ class FakeRasa:
             self.received.append(body)
             return httpx.Response(200, json={
                 "messages": [{"recipient_id": body["sender"], **r} for r in self.replies], "intent": self.intent})
-        if request.url.path == "/model/parse":
-            text = json.loads(request.content)["text"]
+        if request.url.path == "/webhooks/deskmate/parse":
+            if request.headers.get(SECRET_HEADER) != self.secret:
+                return httpx.Response(403, json={"error": "forbidden"})
+            body = json.loads(request.content)
+            self.received.append({"parse": body["text"], "metadata": body.get("metadata")})
+            text = body["text"]
             return httpx.Response(200, json={"text": text, "intent": self.intent, "intent_ranking": [self.intent],
                                              "entities": []})
         return httpx.Response(404)

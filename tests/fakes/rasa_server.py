@@ -1,6 +1,7 @@
 """A fake Rasa 3.6 server for widget and gateway tests: deskmate's input channel and NLU parse.
 
 It answers the way Rasa with deskmate's channel (bot/channel.py) does: ``POST /webhooks/deskmate/webhook``
+(and ``/parse``, NLU only)
 refuses a request without the right ``X-Deskmate-Channel-Secret`` (403) and otherwise returns
 ``{"messages": [{recipient_id, text, buttons?, custom?}], "intent": {"name", "confidence"}}``; Rasa's plain
 REST channel is not there (404), as in the real configuration. Replies are deterministic, chosen by the
@@ -131,8 +132,13 @@ def _handler(fake: FakeRasa) -> type[BaseHTTPRequestHandler]:
                     return self._send(403, {"error": "forbidden"})
                 return self._send(200, fake.answer(str(body.get("sender", "default")), str(body.get("message", "")),
                                                    body.get("metadata")))
-            if path == "/model/parse":
-                text = str(body.get("text", ""))
+            if path == "/webhooks/deskmate/parse":
+                if not self._allowed():
+                    return self._send(403, {"error": "forbidden"})
+                if not isinstance(body.get("text"), str):
+                    return self._send(400, {"error": "text is required"})
+                fake.received.append({"parse": body["text"], "metadata": body.get("metadata")})
+                text = body["text"]
                 reply = SCRIPT.get(text.strip().lower()) or _reply("", intent="ask_question", confidence=0.42)
                 intent = {"name": reply["intent"], "confidence": reply["confidence"]}
                 return self._send(200, {"text": text, "intent": intent, "intent_ranking": [intent], "entities": []})

@@ -1,0 +1,106 @@
+"""The gateway's intent hints (api/chat/hints.py) and the rule Rasa combines them with (bot/nlu_hint.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from api.chat import hints as hints_mod
+from api.chat.hints import Hinter, IntentHints, build
+from api.chat.nlu_eval import Example
+from api.chat.rasa import RasaClient
+from bot.nlu_hint import HINT_KEY, combine, hint_ranking
+
+SMALL = [Example(t, "printer_problem") for t in (
+    "the printer is jammed", "my print job never comes out", "printer shows offline", "toner is empty on floor 2")] + \
+    [Example(t, "out_of_scope") for t in (
+        "set an alarm for six", "play some jazz", "what's the weather tomorrow", "order a pizza for lunch")] + \
+    [Example(t, "greet") for t in ("hello there", "good morning", "hi!", "hey deskmate")]
+
+
+def test_without_a_hint_diet_decides():
+    diet = [{"name": "greet", "confidence": 0.7}, {"name": "thank", "confidence": 0.3}]
+    assert combine(diet, [], weight=0.6) == diet
+    assert combine(diet, [{"name": "thank", "confidence": 1.0}], weight=0.0) == diet
+
+
+def test_the_hint_is_mixed_per_intent_and_best_comes_first():
+    diet = [{"name": "out_of_scope", "confidence": 0.55}, {"name": "printer_problem", "confidence": 0.25}]
+    hint = [{"name": "printer_problem", "confidence": 0.9}, {"name": "out_of_scope", "confidence": 0.05}]
+    ranking = combine(diet, hint, weight=0.6)
+    assert [r["name"] for r in ranking] == ["printer_problem", "out_of_scope"]
+    assert ranking[0]["confidence"] == pytest.approx(0.4 * 0.25 + 0.6 * 0.9)
+    assert ranking[1]["confidence"] == pytest.approx(0.4 * 0.55 + 0.6 * 0.05)
+
+
+@pytest.mark.parametrize("metadata", [None, "x", {}, {HINT_KEY: None}, {HINT_KEY: {"ranking": "x"}},
+                                      {HINT_KEY: {"ranking": [{"name": 3, "confidence": 1}, {"confidence": 0.5}]}}])
+def test_a_malformed_hint_is_no_hint(metadata):
+    assert hint_ranking(metadata) == []
+
+
+def test_hint_confidences_are_clamped():
+    assert hint_ranking({HINT_KEY: {"ranking": [{"name": "greet", "confidence": 7}]}}) == [
+        {"name": "greet", "confidence": 1.0}]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from kb_index import Embedder
+    return Embedder(batch_size=16)
+
+
+def test_the_classifier_ranks_paraphrases_and_survives_a_round_trip(embedder, tmp_path):
+    hints = build(embedder, examples=SMALL, cache_dir=tmp_path)
+    top = hints.rank(np.asarray(embedder.embed_query("nothing comes out of the printer on the 3rd floor")))
+    assert top[0]["name"] == "printer_problem" and top[0]["confidence"] > 0.5
+    assert sum(r["confidence"] for r in top) == pytest.approx(1.0, abs=0.01)
+    assert hints.rank(np.asarray(embedder.embed_query("remind me to water the plants")))[0]["name"] == "out_of_scope"
+    (path,) = tmp_path.glob("nlu-hints-*.npz")
+    again = IntentHints.load(path)
+    assert again.labels == hints.labels and again.version == hints.version
+    assert np.allclose(again.weights, hints.weights)
+
+
+def test_the_classifier_is_cached_per_version_of_the_data(embedder, tmp_path, monkeypatch):
+    first = build(embedder, examples=SMALL, cache_dir=tmp_path)
+    monkeypatch.setattr(embedder, "embed", lambda texts: pytest.fail("the cached classifier was not used"))
+    assert build(embedder, examples=SMALL, cache_dir=tmp_path).version == first.version
+    changed = [*SMALL, Example("wifi drops every minute", "wifi_problem")]
+    assert hints_mod.data_hash(changed, embedder.name) != first.version
+
+
+async def test_button_payloads_and_empty_texts_get_no_hint(embedder, tmp_path):
+    hinter = Hinter(embedder)
+    hinter._hints = build(embedder, examples=SMALL, cache_dir=tmp_path)
+    assert await hinter.hint("/affirm") is None and await hinter.hint("   ") is None
+    assert await Hinter(embedder, enabled=False).hint("the printer is jammed") is None
+    hint = await hinter.hint("my printer is jammed again")
+    assert hint is not None and hint["version"] == hinter._hints.version
+    assert hint["ranking"][0]["name"] == "printer_problem"
+
+
+async def test_every_turn_and_parse_carry_the_hint(rasa, embedder, tmp_path):
+    import httpx
+    hinter = Hinter(embedder)
+    hinter._hints = build(embedder, examples=SMALL, cache_dir=tmp_path)
+    client = RasaClient("http://rasa.test", channel_secret=rasa.secret, transport=httpx.MockTransport(rasa.handler),
+                        hinter=hinter)
+    try:
+        await client.send(sender="c1", text="the printer is jammed", metadata={"conversation_id": "c1"})
+        await client.parse("good morning!")
+    finally:
+        await client.aclose()
+    turn, parse = rasa.received[-2:]
+    assert turn["metadata"]["conversation_id"] == "c1"
+    assert turn["metadata"][HINT_KEY]["ranking"][0]["name"] == "printer_problem"
+    assert parse["parse"] == "good morning!" and parse["metadata"][HINT_KEY]["ranking"][0]["name"] == "greet"
+
+
+def test_the_shipped_training_data_builds(embedder, tmp_path):
+    """data/nlu loads, and every intent of the domain has examples (the hints and DIET see the same labels)."""
+    import yaml
+    examples = hints_mod.training_examples()
+    domain = yaml.safe_load((hints_mod.REPO_ROOT / "bot" / "domain.yml").read_text())
+    assert {e.intent for e in examples} <= set(domain["intents"])
+    assert len({e.text.lower() for e in examples}) == len(examples), "duplicate training examples"
