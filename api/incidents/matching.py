@@ -4,7 +4,7 @@ A report (the employee's own words, embedded with the knowledge base's MiniLM, a
 implies) is compared with the reports already linked to open incident tickets (those of the last
 DESKMATE_METOO_WINDOW_HOURS; any age for a major incident) and with major incidents' summaries. The closest
 ticket at cosine similarity >= DESKMATE_METOO_MIN_SIMILARITY whose category does not contradict the report's
-(major incidents first) is the known issue: the employee is linked to it as an affected person instead of
+(major incidents first; the reporter's own tickets left out) is the known issue: the employee is linked to it as an affected person instead of
 opening a duplicate. When DESKMATE_METOO_THRESHOLD people have reported a ticket within the window, it is
 declared a major incident automatically.
 
@@ -101,7 +101,7 @@ async def link_if_known(conn: Conn, matching: Matching, *, report: Report, user_
     await conn.execute(Q.lock_matching)
     candidates = await (await conn.execute(Q.candidates, {
         "embedding": report.embedding, "window_s": matching.window_s,
-        "min_similarity": matching.min_similarity})).fetchall()
+        "min_similarity": matching.min_similarity, "user_id": user_id})).fetchall()
     best = next((c for c in candidates if _agrees(report, c)), None)
     if best is None:
         return None

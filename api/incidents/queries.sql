@@ -11,7 +11,8 @@ SELECT category_id FROM intent_categories WHERE intent = %(intent)s
 
 -- name: candidates
 -- Open incident tickets whose reports (recent ones; any age for a major incident) or major-incident summary are
--- close to a text's embedding: the best similarity per ticket, major incidents first, then the closest.
+-- close to a text's embedding: the best similarity per ticket, major incidents first, then the closest. The
+-- reporter's own tickets are left out (reporting again is not "me too"; it opens another ticket as before).
 WITH reports AS (
     SELECT a.ticket_id, 1 - (a.embedding <=> %(embedding)s::vector) AS similarity, a.category_id
     FROM incident_affected_users a
@@ -29,6 +30,7 @@ FROM reports r
 JOIN tickets t ON t.id = r.ticket_id
 LEFT JOIN major_incidents m ON m.ticket_id = t.id
 WHERE t.status IN ('new', 'assigned', 'in_progress', 'pending') AND t.type = 'incident'
+  AND t.requester_id <> %(user_id)s
 GROUP BY t.id, m.ticket_id
 HAVING max(r.similarity) >= %(min_similarity)s
 ORDER BY (m.ticket_id IS NOT NULL) DESC, max(r.similarity) DESC
