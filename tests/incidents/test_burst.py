@@ -51,7 +51,7 @@ async def test_twenty_simultaneous_reports_make_one_incident_with_twenty_affecte
         # the embedding model loads once per process: load it before the burst (as DESKMATE_KB_PRELOAD_MODEL does)
         warm = await http.post("/api/v1/kb/search", json={"query": "vpn"}, headers=employees[0].headers)
         assert warm.status_code == 200, warm.text
-        chats = [await _conversation(http, settings, conn, e.user.email, text) for e, text in zip(employees, WORDINGS)]
+        chats = [await _conversation(http, settings, conn, e.user.email, text) for e, text in zip(employees, WORDINGS, strict=True)]
         answers = await asyncio.gather(*(
             http.post(f"/api/v1/chat/conversations/{conv}/tickets", json={"reason": "assistant_unavailable"},
                       headers=session) for conv, session in chats))
