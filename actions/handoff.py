@@ -4,7 +4,8 @@ from __future__ import annotations
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 
-from actions.helpers import clear, form_slots, number, open_ticket, requires_sign_in
+from actions.helpers import clear, form_slots, number, open_ticket_answer, requires_sign_in
+from actions.replies import known_issue
 
 
 class ActionEscalateConversation(Action):
@@ -16,13 +17,15 @@ class ActionEscalateConversation(Action):
     @requires_sign_in(all_form_slots=True)
     async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        ticket = await open_ticket(dispatcher, tracker, {
+        answer = await open_ticket_answer(dispatcher, tracker, {
             "reason": "user_request" if intent == "human_handoff" else "fallback",
             "summary": tracker.get_slot("summary"),
         }, action=self.name())
-        if ticket:
+        if answer and answer.get("outcome") == "linked":
+            known_issue(dispatcher, answer.get("incident") or answer["ticket"])
+        elif answer:
             dispatcher.utter_message(
-                text=f"I've passed our conversation to the service desk team as {number(ticket)}. "
+                text=f"I've passed our conversation to the service desk team as {number(answer['ticket'])}. "
                 "A person will get back to you as soon as possible."
             )
         return clear(*form_slots(domain))

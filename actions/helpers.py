@@ -46,24 +46,32 @@ def requires_sign_in(*slots: str, all_form_slots: bool = False) -> Callable[[Run
     return decorate
 
 
-async def open_ticket(
+async def open_ticket_answer(
     dispatcher: CollectingDispatcher, tracker: Tracker, request: dict[str, Any], *, action: str
 ) -> dict | None:
-    """Opens a ticket from this conversation (POST …/conversations/{id}/tickets); None when it failed.
+    """The api's whole answer to opening a ticket from this conversation (POST …/conversations/{id}/tickets):
+    ``ticket``, and ``outcome`` "opened", or "linked" with ``incident`` (a known issue); None when it failed.
 
-    ``request`` is what the bot collected: reason, summary, description, urgency, type, details. The api
-    builds the title, transcript and defaults, and opens one ticket per turn.
+    ``request`` is what the bot collected: reason, summary, description, urgency, type, details, separate. The
+    api builds the title, transcript and defaults, and opens one ticket per turn.
     """
     conversation = context.conversation_id(tracker)
     if not conversation:
         dispatcher.utter_message(text=FAILED)
         return None
     try:
-        answer = await context.api_client(tracker).open_conversation_ticket(conversation, request)
+        return await context.api_client(tracker).open_conversation_ticket(conversation, request)
     except ApiError as error:
         report_api_error(dispatcher, error, action=action)
         return None
-    return answer.get("ticket")
+
+
+async def open_ticket(
+    dispatcher: CollectingDispatcher, tracker: Tracker, request: dict[str, Any], *, action: str
+) -> dict | None:
+    """Opens a ticket from this conversation; the ticket, or None when it failed (see open_ticket_answer)."""
+    answer = await open_ticket_answer(dispatcher, tracker, request, action=action)
+    return answer.get("ticket") if answer else None
 
 
 def number(ticket: dict[str, Any]) -> str:

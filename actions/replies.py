@@ -20,6 +20,16 @@ UNAVAILABLE = (
 )
 FAILED = "Sorry, that didn't work on the service desk side. Please try again later."
 
+# A report the api linked to a known issue instead of opening a ticket (outcome "linked"). The custom data marks
+# the message so that a ticket asked for after it is the employee's own (actions/tickets.py linked_before).
+KNOWN_ISSUE = (
+    "This looks like a known issue: {issue}. The service desk is already working on it. "
+    "I've added you to the affected people; you'll hear when it's fixed. "
+    "If your problem is different, I can open a separate ticket for you."
+)
+KNOWN_ISSUE_MARK = "known_issue"
+DIFFERENT_BUTTONS = [{"title": "Mine is different: open a ticket", "payload": "/open_ticket"}]
+
 OFFER_BUTTONS = [
     {"title": "Open a ticket", "payload": "/open_ticket"},
     {"title": "Talk to a person", "payload": "/human_handoff"},
@@ -43,3 +53,11 @@ def report_api_error(
         dispatcher.utter_message(text=UNAVAILABLE)
     else:
         dispatcher.utter_message(text=FAILED)
+
+
+def known_issue(dispatcher: CollectingDispatcher, incident: dict) -> None:
+    """Tells the employee their report joined a known issue, with the button to open their own ticket instead."""
+    number = str(incident.get("number") or "an open incident")
+    issue = f'{number} "{incident["title"]}"' if incident.get("title") else number
+    dispatcher.utter_message(text=KNOWN_ISSUE.format(issue=issue), buttons=DIFFERENT_BUTTONS,
+                             json_message={KNOWN_ISSUE_MARK: number})

@@ -8,13 +8,34 @@ from rasa_sdk.events import EventType
 
 from actions import context
 from actions.api_client import ApiError
-from actions.helpers import URGENCY_LEVELS, clear, describe, number, open_ticket, requires_sign_in, resolve_ticket
-from actions.replies import report_api_error
+from actions.helpers import (
+    URGENCY_LEVELS,
+    clear,
+    describe,
+    number,
+    open_ticket_answer,
+    requires_sign_in,
+    resolve_ticket,
+)
+from actions.replies import KNOWN_ISSUE_MARK, known_issue, report_api_error
 
 logger = logging.getLogger(__name__)
 
 TICKET_SLOTS = ("summary", "description", "urgency", "confirm_ticket")
 TICKET_REF_SLOTS = ("ticket_number", "comment", "confirm_cancel")
+TICKET_ACTIONS = frozenset({"action_open_ticket", "action_escalate_conversation"})
+
+
+def linked_before(tracker: Tracker) -> bool:
+    """Whether the bot linked this conversation to a known issue since it last opened a ticket: a ticket asked
+    for now is then the employee's own ("mine is different")."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "action" and event.get("name") in TICKET_ACTIONS:
+            return False
+        custom = ((event.get("data") or {}).get("custom") or {}) if event.get("event") == "bot" else {}
+        if isinstance(custom, dict) and custom.get(KNOWN_ISSUE_MARK):
+            return True
+    return False
 
 
 class ActionOpenTicket(Action):
@@ -31,15 +52,18 @@ class ActionOpenTicket(Action):
 
     @requires_sign_in(*TICKET_SLOTS)
     async def submit(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
-        ticket = await open_ticket(dispatcher, tracker, {
+        answer = await open_ticket_answer(dispatcher, tracker, {
             "reason": "form",
             "summary": tracker.get_slot("summary"),
             "description": tracker.get_slot("description"),
             "urgency": URGENCY_LEVELS.get(tracker.get_slot("urgency") or "", 2),
+            "separate": linked_before(tracker),
         }, action=self.name())
-        if ticket:
+        if answer and answer.get("outcome") == "linked":
+            known_issue(dispatcher, answer.get("incident") or answer["ticket"])
+        elif answer:
             dispatcher.utter_message(
-                text=f"Done: I've opened {number(ticket)} for you. "
+                text=f"Done: I've opened {number(answer['ticket'])} for you. "
                 "The service desk will follow up, and you can ask me for its status any time."
             )
         return clear(*TICKET_SLOTS)

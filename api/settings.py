@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     alerts_backoff_max_s: float = Field(default=3600.0, ge=0)
     alerts_lease_s: float = Field(default=300.0, gt=0)
     alerts_template_max_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+    # me too: a chat report linked to a known issue instead of a duplicate ticket (api/incidents) — docs/tickets.md
+    metoo_enabled: bool = True
+    metoo_threshold: int = Field(default=3, ge=2, le=1000)  # reports within the window that make a major incident
+    metoo_window_hours: float = Field(default=4.0, gt=0, le=720)
+    metoo_min_similarity: float = Field(default=0.70, ge=0, le=1)
     # outside systems (api/integrations), each with its own env prefix — docs/configuration.md
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)

@@ -26,6 +26,7 @@ from api.alerts import templates
 from api.alerts.models import AlertConditions, Channel, ChannelSpec, EventKind, Recipient
 from api.db import Conn
 from api.errors import DeskmateError
+from api.incidents import affected as incidents
 from api.settings import Settings
 from api.types import PRIORITY_NAMES
 
@@ -116,6 +117,9 @@ async def _people(conn: Conn, r: Recipient, t: dict[str, Any]) -> list[dict[str,
     if r.kind in ("assignee", "requester", "user"):
         uid = {"assignee": t["assignee_id"], "requester": t["requester_id"], "user": r.user_id}[r.kind]
         return list(await (await conn.execute(Q.people, {"ids": [uid] if uid else []})).fetchall())
+    if r.kind == "affected":
+        ids = await incidents.linked_user_ids(conn, ticket_id=t["id"])
+        return list(await (await conn.execute(Q.people, {"ids": ids})).fetchall())
     if r.kind == "team":
         return list(await (await conn.execute(Q.team_people, {"slug": r.slug, "team_id": t["team_id"]})).fetchall())
     return []

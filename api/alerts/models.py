@@ -34,11 +34,12 @@ class Channel(StrEnum):
 
 class Recipient(BaseModel):
     """assignee / requester / team (the ticket's, or ``slug``) / user (``user_id``) / email (``address``) /
-    phone (``number``). People resolve to their e-mail, phone or in-app inbox depending on the channel."""
+    phone (``number``) / affected (the people linked to the ticket as "me too", api/incidents). People resolve
+    to their e-mail, phone or in-app inbox depending on the channel."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["assignee", "requester", "team", "user", "email", "phone"]
+    kind: Literal["assignee", "requester", "team", "user", "email", "phone", "affected"]
     slug: Slug | None = None
     user_id: int | None = None
     address: EmailStr | None = None

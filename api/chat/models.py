@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.incidents.models import KnownIssue
 from api.tickets.models import Ticket, TicketType
 
 
@@ -75,13 +76,22 @@ class TicketRequest(BaseModel):
     urgency: int = Field(default=3, ge=1, le=3)
     type: TicketType | None = None
     details: dict[DetailKey, DetailValue] = Field(default_factory=dict, max_length=20)
+    separate: bool = Field(default=False, description=(
+        "the employee says their problem is not the known issue they were linked to: no matching, a ticket of "
+        "their own, and this conversation's link removed"))
 
 
 class ConversationTicket(BaseModel):
-    """The ticket, and the confirmation stored in the conversation (none when the bot says it in its turn)."""
+    """The ticket, and the confirmation stored in the conversation (none when the bot says it in its turn).
+
+    ``outcome`` "linked": the report matched a known issue; no ticket was opened, the employee is one of its
+    affected people, ``incident`` says which, and ``ticket`` is that ticket without its description and metadata.
+    """
 
     ticket: Ticket
     messages: list[Message]
+    outcome: Literal["opened", "linked"] = "opened"
+    incident: KnownIssue | None = None
 
 
 class ParseRequest(BaseModel):

@@ -16,6 +16,7 @@ from api.chat.rasa import RasaClient
 from api.db import ConnDep
 from api.deps import SettingsDep
 from api.errors import Forbidden
+from api.incidents.matching import Matching
 
 router = APIRouter(prefix="/chat/conversations", tags=["chat"])
 nlu = APIRouter(prefix="/nlu", tags=["chat"])
@@ -47,19 +48,21 @@ Caller = Annotated[Principal | None, Depends(ticket_caller)]
 
 
 @router.post("/{conversation_id}/tickets", status_code=status.HTTP_201_CREATED)
-async def open_ticket(conversation_id: UUID, data: TicketRequest, conn: ConnDep, acting: Caller,
-                      idempotency_key: IdempotencyKey = None) -> ConversationTicket:
-    """Opens a ticket for the conversation's employee with its transcript; one per turn (or Idempotency-Key)."""
+async def open_ticket(conversation_id: UUID, data: TicketRequest, conn: ConnDep, acting: Caller, request: Request,
+                      settings: SettingsDep, idempotency_key: IdempotencyKey = None) -> ConversationTicket:
+    """Opens a ticket for the conversation's employee with its transcript; one per turn (or Idempotency-Key).
+    A report matching a known issue links the employee to it instead (``outcome: linked``; docs/tickets.md)."""
     return await tickets.open_ticket(conn, conversation_id=str(conversation_id), request=data, acting=acting,
                                      idempotency_key=idempotency_key,
-                                     confirm=acting is None or acting.via_service_id is None)
+                                     confirm=acting is None or acting.via_service_id is None,
+                                     matching=Matching.from_settings(settings, request.app.state.embedder))
 
 
 @router.post("/{conversation_id}/escalate", status_code=status.HTTP_201_CREATED, deprecated=True)
-async def escalate(conversation_id: UUID, data: TicketRequest, conn: ConnDep, acting: Caller,
-                   idempotency_key: IdempotencyKey = None) -> ConversationTicket:
+async def escalate(conversation_id: UUID, data: TicketRequest, conn: ConnDep, acting: Caller, request: Request,
+                   settings: SettingsDep, idempotency_key: IdempotencyKey = None) -> ConversationTicket:
     """Deprecated alias of ``POST …/{conversation_id}/tickets``."""
-    return await open_ticket(conversation_id, data, conn, acting, idempotency_key)
+    return await open_ticket(conversation_id, data, conn, acting, request, settings, idempotency_key)
 
 
 @nlu.post("/parse")

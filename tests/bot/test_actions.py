@@ -424,3 +424,39 @@ def test_an_unplaced_message_without_a_kb_match_asks_to_rephrase(api: Api, print
     _, messages = run(knowledge.ActionAnswerFallback(), t)
 
     assert [m.get("response") for m in messages] == ["utter_ask_rephrase"]
+
+
+# --- me too: a report of a known issue ---------------------------------------------------
+SCANNER = {"summary": "The scanner on floor 2 shows error E-42", "description": "It happens for everyone since 9am",
+           "urgency": "medium", "confirm_ticket": True}
+
+
+def test_a_second_report_joins_the_known_issue_and_mine_is_different_opens_a_ticket(api: Api):
+    first = Conversation(api).say("the floor 2 scanner shows E-42", "hardware_problem")
+    _, messages = run(ActionOpenTicket(), first.tracker(SCANNER))
+    number = number_in(messages)
+    assert texts(messages).startswith(f"Done: I've opened {number}")
+
+    second = Conversation(api, "other").say("scanner on our floor says E-42", "hardware_problem")
+    _, messages = run(ActionOpenTicket(), second.tracker({
+        "summary": "floor 2 scanner says error E-42", "description": "Nobody on our floor can scan",
+        "urgency": "medium", "confirm_ticket": True}))
+    [reply] = messages
+    assert reply["text"].startswith(f"This looks like a known issue: {number}.")
+    assert "you'll hear when it's fixed" in reply["text"]
+    assert reply["buttons"] == replies.DIFFERENT_BUTTONS and reply["custom"] == {"known_issue": number}
+    affected = api.as_admin("GET", f"/tickets/{number}/affected-users")
+    assert [u["email"] for u in affected] == [api.setup["employee_email"], api.setup["other_email"]]
+
+    # "Mine is different": the button's /open_ticket runs the form again; this ticket is the employee's own
+    second.events.append({"event": "bot", "text": reply["text"],
+                          "data": {"buttons": reply["buttons"], "custom": reply["custom"]}})
+    second.say("/open_ticket", "open_ticket")
+    _, messages = run(ActionOpenTicket(), second.tracker({
+        "summary": "Scanner E-42 only on my own desk scanner", "description": "The floor one works for me",
+        "urgency": "low", "confirm_ticket": True}))
+    own = number_in(messages)
+    assert own != number and texts(messages).startswith(f"Done: I've opened {own}")
+    assert api.as_admin("GET", f"/tickets/{own}")["integration_metadata"]["separate_from_known_issue"] is True
+    affected = api.as_admin("GET", f"/tickets/{number}/affected-users")
+    assert [u["email"] for u in affected] == [api.setup["employee_email"]]
