@@ -3,7 +3,7 @@
 In bot/config.yml after DIETClassifier and before FallbackClassifier::
 
     - name: bot.arbiter.HintArbiter
-      hint_weight: 0.6
+      hint_weight: 0.7
 
 A message without a hint (``rasa shell``, Rasa's own /model/parse, conversation tests) keeps DIET's result.
 """

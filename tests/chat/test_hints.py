@@ -104,3 +104,18 @@ def test_the_shipped_training_data_builds(embedder, tmp_path):
     domain = yaml.safe_load((hints_mod.REPO_ROOT / "bot" / "domain.yml").read_text())
     assert {e.intent for e in examples} <= set(domain["intents"])
     assert len({e.text.lower() for e in examples}) == len(examples), "duplicate training examples"
+
+
+def test_no_training_example_is_an_evaluation_sentence():
+    """Evaluation text never trains the bot: not our realistic set, not hwu64, not the helpdesk set."""
+    import csv
+
+    from api.chat import nlu_eval
+    training = {e.text.lower().strip() for e in hints_mod.training_examples()}
+    realistic = {c.text.lower().strip() for c in nlu_eval.load_realistic(hints_mod.REPO_ROOT / "data/eval/realistic")}
+    assert not training & realistic
+    hwu64 = hints_mod.REPO_ROOT.parent / "shared" / "eval" / "hwu64" / "utterances.csv"
+    if hwu64.exists():
+        with hwu64.open(encoding="utf-8", newline="") as handle:
+            rows = {row["text"].strip().lower() for row in csv.DictReader(handle)}
+        assert not training & rows
