@@ -226,7 +226,7 @@ async def evaluate(
             total_ms.append(t_embed + t_db)
             if v.name == "hybrid":
                 best_pos.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
-                top1_ok.append(bool(hits) and hits[0].article_id in q.relevant)
+                top1_ok.append(bool(ranked[-1]) and ranked[-1][0] in q.relevant)
         metrics: dict[str, Any] = dict(ranking_metrics(ranked, [q.relevant for q in queries]))
         for split in ("dev", "heldout"):
             idx = [i for i, q in enumerate(queries) if q.split == split]

@@ -1,8 +1,9 @@
-"""Hybrid search: nearest chunks by vector and best chunks by full text, fused by reciprocal rank.
+"""Hybrid search: nearest chunks by vector and best chunks by full text, fused by score (default) or rank.
 
-Each list is cut to ``candidates`` chunks. Articles are ranked by RRF over their best position in
-each list (``1/(rrf_k + rank)`` summed); an article is represented by the chunk with the best fused
-chunk-level score. ``similarity`` (cosine of query and that chunk) is kept on every hit: it is the
+Each list is cut to ``candidates`` chunks. Score fusion: a chunk scores its similarity plus ``TEXT_SCORE_WEIGHT``
+× its full-text rank relative to the query's best; weighted RRF: articles are ranked over their best position in
+each list (``weight/(rrf_k + rank)`` summed). An article is represented by its best chunk; an optional ``Boost``
+(an intent's categories and tags) adds to the score of matching articles, never filtering. ``similarity`` (cosine of query and that chunk) is kept on every hit: it is the
 absolute signal the answer step uses to decide whether retrieval found anything at all.
 """
 

@@ -105,7 +105,7 @@ def _result(settings: Settings, hit: kb_index.SearchHit) -> SearchResult:
 
 async def search(conn: Conn, kb: Kb, *, principal: Principal, data: SearchRequest) -> SearchResponse:
     hits = await kb_index.search(conn, query=data.query, embedder=kb.embedder, k=data.k, category=data.category,
-                                 audiences=audiences(principal))
+                                 audiences=audiences(principal), mode=kb.settings.kb_search_mode)
     return SearchResponse(results=[_result(kb.settings, h) for h in hits])
 
 
@@ -114,7 +114,8 @@ async def related_to_ticket(conn: Conn, kb: Kb, *, principal: Principal, ticket_
     """Articles the caller may see closest to a ticket the caller may see (its title and description)."""
     ticket = await tickets.get_or_raise(conn, principal=principal, ref=ticket_ref)
     text = f"{ticket.title}\n{ticket.description}"[:2000]
-    hits = await kb_index.search(conn, query=text, embedder=kb.embedder, k=k, audiences=audiences(principal))
+    hits = await kb_index.search(conn, query=text, embedder=kb.embedder, k=k, audiences=audiences(principal),
+                                 mode=kb.settings.kb_search_mode)
     return RelatedArticles(ticket_id=ticket.id, results=[_result(kb.settings, h) for h in hits])
 
 
@@ -126,7 +127,8 @@ async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str,
     boost = kb.intents.get(intent) if intent else None
     vector = await kb.embedder.aembed_query(question)
     hits = await kb_index.search(conn, query=question, vector=vector, model=kb.embedder.model_id,
-                                 k=s.kb_answer_sources, audiences=audiences(principal), boost=boost)
+                                 k=s.kb_answer_sources, audiences=audiences(principal), boost=boost,
+                                 mode=s.kb_search_mode)
     top = hits[0] if hits else None
     intent_match = bool(top and boost and boost.matches(top.category, top.tags))
     hits = await kb_index.with_passages(conn, hits, question=question, vector=vector)
