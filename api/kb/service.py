@@ -18,6 +18,7 @@ from api import idempotency, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import Conflict, NotFound, ValidationFailed
+from api.kb import embedding, intents
 from api.kb.models import (
     AnswerResponse,
     Article,
@@ -59,8 +60,6 @@ async def best_score(conn: Conn, kb: Kb, *, text: str, audience: tuple[kb_index.
 
 def kb_state(settings: Settings) -> tuple[kb_index.Embedder, dict[str, kb_index.Boost]]:
     """The KB's embedder (DESKMATE_KB_EMBED_MODEL) and intent map (DESKMATE_KB_INTENTS_FILE), validated now."""
-    from api.kb import embedding, intents
-
     return embedding.get_kb_embedder(settings), intents.load(settings.kb_intents_file)
 
 
