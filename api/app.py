@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.embedder = embedding.get_embedder(settings)  # the model loads on first use
+    app.state.kb_embedder, app.state.kb_intents = kb_service.kb_state(settings)  # the KB's model, the intent map
     app.state.llm = kb_service.llm_from_settings(settings)
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1", responses=problem_responses())

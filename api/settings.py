@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     kb_min_similarity: float = Field(default=0.35, ge=0, le=1)
     kb_confident_similarity: float = Field(default=0.5, ge=0, le=1)
     kb_trends_min_size: int = Field(default=2, ge=2, le=100)
+    # retrieval (docs/knowledge.md "Models" and "Intents"): the KB's embedding model ("all-MiniLM-L6-v2", bundled,
+    # or the path of a sentence-transformers directory; change it with `deskmate kb reembed`), the intent map
+    kb_embed_model: str = "all-MiniLM-L6-v2"
+    kb_search_mode: Literal["hybrid", "vector"] = "hybrid"
+    kb_intents_file: Path = REPO_ROOT / "data" / "kb" / "intents.yml"
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None

@@ -143,7 +143,7 @@ async def load(conn: psycopg.AsyncConnection, n: int, vectors: np.ndarray, texts
                paths: list[tuple[str, ...]]) -> dict[str, float]:
     """Loads n chunks into a fresh kb_chunks (GIN in place), then builds HNSW; returns timings."""
     await conn.execute("TRUNCATE kb_articles CASCADE")
-    await conn.execute("DROP INDEX IF EXISTS kb_chunks_embedding_idx")
+    await conn.execute("DROP INDEX IF EXISTS kb_chunks_embedding_384_idx")
     articles = max(n // 8, 1)
     await conn.execute(
         "INSERT INTO kb_articles (id, title, body, content_hash) "
@@ -152,17 +152,19 @@ async def load(conn: psycopg.AsyncConnection, n: int, vectors: np.ndarray, texts
     started = time.perf_counter()
     cur = conn.cursor()
     async with cur.copy("COPY kb_chunks (article_id, ord, heading_path, context, content, token_count, audience, "
-                        "status, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(["text", "int4", "text[]", "text", "text", "int4", "text", "text", "vector"])
+                        "status, model, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(["text", "int4", "text[]", "text", "text", "int4", "text", "text", "text", "vector"])
         for i in range(n):
             path = paths[i]
             await copy.write_row((f"bench-{i % articles}", i // articles, list(path[1:]), " ".join(path), texts[i],
-                                  len(texts[i].split()), "employee", "published", vectors[i]))
+                                  len(texts[i].split()), "employee", "published", kb_index.MODEL_NAME,
+                                  vectors[i]))
     copy_s = time.perf_counter() - started
     await conn.execute("SET maintenance_work_mem = '512MB'")
     await conn.execute("SET max_parallel_maintenance_workers = 1")
     started = time.perf_counter()
-    await conn.execute("CREATE INDEX kb_chunks_embedding_idx ON kb_chunks USING hnsw (embedding vector_cosine_ops)")
+    await conn.execute("CREATE INDEX kb_chunks_embedding_384_idx ON kb_chunks USING hnsw "
+                       "((embedding::vector(384)) vector_cosine_ops) WHERE vector_dims(embedding) = 384")
     build_s = time.perf_counter() - started
     await conn.execute("ANALYZE kb_articles")
     await conn.execute("ANALYZE kb_chunks")
@@ -177,7 +179,8 @@ async def top10(conn: psycopg.AsyncConnection, vec: np.ndarray, *, exact: bool, 
             await conn.execute("SET LOCAL enable_indexscan = off")
         else:
             await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-        query = "SELECT id FROM kb_chunks ORDER BY embedding <=> %s LIMIT 10"
+        query = ("SELECT id FROM kb_chunks WHERE vector_dims(embedding) = 384 "
+                 "ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 10")
         rows = await (await conn.execute(query + (" -- exact" if exact else " -- hnsw"), (vec,))).fetchall()
     return [r["id"] for r in rows], (time.perf_counter() - started) * 1000
 
@@ -189,9 +192,10 @@ async def search_bench(conn: psycopg.AsyncConnection, qvecs: np.ndarray, queries
         ids, ms = await top10(conn, v, exact=True)
         exact_ids.append(set(ids))
         exact_ms.append(ms)
-    plan = await (await conn.execute("EXPLAIN SELECT id FROM kb_chunks ORDER BY embedding <=> %s LIMIT 10",
+    plan = await (await conn.execute("EXPLAIN SELECT id FROM kb_chunks WHERE vector_dims(embedding) = 384 "
+                                     "ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 10",
                                      (qvecs[0],))).fetchall()
-    out["hnsw_plan_uses_index"] = any("kb_chunks_embedding_idx" in str(r) for r in plan)
+    out["hnsw_plan_uses_index"] = any("kb_chunks_embedding_384_idx" in str(r) for r in plan)
     out["exact_ms"] = {"p50": pct(exact_ms, 50), "p95": pct(exact_ms, 95)}
     for ef in (40, 100, 200):
         ms_list, recalls = [], []

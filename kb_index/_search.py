@@ -1,8 +1,9 @@
-"""Hybrid search: nearest chunks by vector and best chunks by full text, fused by reciprocal rank.
+"""Hybrid search: nearest chunks by vector and best chunks by full text, fused by score (default) or rank.
 
-Each list is cut to ``candidates`` chunks. Articles are ranked by RRF over their best position in
-each list (``1/(rrf_k + rank)`` summed); an article is represented by the chunk with the best fused
-chunk-level score. ``similarity`` (cosine of query and that chunk) is kept on every hit: it is the
+Each list is cut to ``candidates`` chunks. Score fusion: a chunk scores its similarity plus ``TEXT_SCORE_WEIGHT``
+× its full-text rank relative to the query's best; weighted RRF: articles are ranked over their best position in
+each list (``weight/(rrf_k + rank)`` summed). An article is represented by its best chunk; an optional ``Boost``
+(an intent's categories and tags) adds to the score of matching articles, never filtering. ``similarity`` (cosine of query and that chunk) is kept on every hit: it is the
 absolute signal the answer step uses to decide whether retrieval found anything at all.
 """
 
@@ -17,8 +18,9 @@ from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection
+from psycopg import sql as pgsql
 
-from kb_index._embed import Embedder
+from kb_index._embed import DIMENSIONS, MODEL_NAME, Embedder
 from kb_index._sql import Q
 from kb_index._types import Audience, SearchHit, SearchMode
 
@@ -28,11 +30,25 @@ TEXT_SCORE_WEIGHT = 0.1  # score fusion: similarity + 0.1 × relative full-text 
 TEXT_WEIGHT = 1.0  # the full-text list's weight in the fusion (the vector list's is 1); see docs/knowledge.md
 MIN_WORDS = 2  # a full-text match needs this many of the query's words…
 WORD_FRACTION = 0.5  # …or this share of them, whichever is more
+RANK_WEIGHTS = (0.1, 0.2, 0.4, 1.0)  # ts_rank_cd's weights of the D, C, B (content), A (title, headings, tags) fields
 TEXT_CANDIDATES = 2000  # matches ranked at most per query
+INTENT_BOOST = 0.05  # added to the score of articles of the asker's intent (docs/knowledge.md: right +, wrong −)
 EF_SEARCH = 100  # HNSW candidates (pgvector: 40); bench/kb.py recall@10 at 10k chunks 0.97 (40: 0.90), +0.4 ms
 _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 _STOP = frozenset("a an and are as at be can do does for from how i if in is it my of on or the to what when "
                   "where which who why with you your me we our this that not get".split())
+
+
+@dataclass(frozen=True)
+class Boost:
+    """A soft preference for articles of some categories or tags (an intent's), added to their score."""
+
+    categories: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    weight: float = INTENT_BOOST
+
+    def matches(self, category: str | None, tags: Sequence[str] | None) -> bool:
+        return (category in self.categories) or bool(self.tags.intersection(tags or ()))
 
 
 @dataclass
@@ -47,37 +63,57 @@ async def search(
     conn: AsyncConnection[Any], *, query: str, embedder: Embedder | None = None, vector: np.ndarray | None = None,
     k: int = 5, mode: SearchMode = "hybrid", category: str | None = None,
     audiences: Sequence[Audience] = ("employee",), include_drafts: bool = False, candidates: int = 50,
-    text_weight: float | None = None,
+    text_weight: float | None = None, fusion: str | None = None, boost: Boost | None = None,
+    model: str | None = None, rank_weights: Sequence[float] = RANK_WEIGHTS,
 ) -> list[SearchHit]:
     """Ranked articles for ``query``, one hit per article.
 
     Parameters: ``embedder`` or a precomputed unit ``vector`` of the query (one is needed unless
-    ``mode="text"``); ``k`` articles to return; ``mode`` hybrid, vector or text; ``category`` to
-    restrict to one; ``audiences`` the audiences the reader may see; ``include_drafts`` for editors.
-    The connection must use ``dict_row`` and have the vector type registered.
+    ``mode="text"``; with a bare vector, ``model`` names its model, default the bundled MiniLM); ``k`` articles
+    to return; ``mode`` hybrid, vector or text; ``category`` to restrict to one; ``audiences`` the audiences the
+    reader may see; ``include_drafts`` for editors; ``fusion`` "score" or "rrf" (default ``FUSION``) with
+    ``text_weight`` (default per fusion); ``rank_weights`` full text's field weights (D, C, B = content,
+    A = title, headings and tags); ``boost`` a soft preference (an intent's categories and tags), never a
+    filter. The connection must use ``dict_row`` and have the vector type registered.
     Returns at most ``k`` hits, best first.
     """
+    model = model or (embedder.model_id if embedder is not None else MODEL_NAME)
     if vector is None and mode != "text":
         if embedder is None:
             raise ValueError("search needs an embedder or a query vector")
         vector = await embedder.aembed_query(query)
     limit = max(candidates, k)
-    params = {"vec": vector, "query": query, "category": category, "audiences": list(audiences),
-              "statuses": ["published", "draft"] if include_drafts else ["published"], "limit": limit}
+    params = {"vec": vector, "query": query, "category": category, "audiences": list(audiences), "model": model,
+              "rank_weights": list(rank_weights), "limit": limit,
+              "statuses": ["published", "draft"] if include_drafts else ["published"]}
     lists: list[list[dict[str, Any]]] = []
     async with conn.transaction():
         await conn.execute(Q.search_settings, {"ef_search": str(max(EF_SEARCH, limit))})
         if mode in ("hybrid", "vector"):
-            rows = await (await conn.execute(Q.search_vector, params)).fetchall()
+            dims = len(vector) if vector is not None else DIMENSIONS
+            statement = pgsql.SQL(Q.search_vector).format(dims=pgsql.Literal(dims))  # type: ignore[arg-type]
+            rows = await (await conn.execute(statement, params)).fetchall()
             lists.append(sorted(rows, key=lambda r: -r["similarity"]))
         if mode in ("hybrid", "text"):
             words = [r["w"] for r in await (await conn.execute(Q.query_lexemes, params)).fetchall()]
             if words:
                 lists.append(await (await conn.execute(Q.search_text, params | text_query(words))).fetchall())
-    if mode == "hybrid" and FUSION == "score" and text_weight is None:
-        return [_hit(f, query, mode) for f in fuse_scores(lists, text_weight=TEXT_SCORE_WEIGHT)[:k]]
-    weights = (1.0, TEXT_WEIGHT if text_weight is None else text_weight) if mode == "hybrid" else (1.0,)
-    return [_hit(f, query, mode) for f in fuse(lists, weights=weights[:len(lists)])[:k]]
+    fusion = fusion or FUSION
+    if mode == "hybrid" and fusion == "score":
+        fused = fuse_scores(lists, text_weight=TEXT_SCORE_WEIGHT if text_weight is None else text_weight)
+    else:
+        weights = (1.0, TEXT_WEIGHT if text_weight is None else text_weight) if mode == "hybrid" else (1.0,)
+        fused = fuse(lists, weights=weights[:len(lists)])
+        if mode == "vector":  # rank by similarity, so a boost is in the same unit as in score fusion
+            for f in fused:
+                f.score = float(f.row.get("similarity") or 0.0)
+    if boost is not None and boost.weight:
+        rank_scale = mode == "text" or (mode == "hybrid" and fusion != "score")  # RRF scores: 1/61 at best
+        for f in fused:
+            if boost.matches(f.row.get("category"), f.row.get("tags")):
+                f.score += boost.weight / (RRF_K + 1) if rank_scale else boost.weight
+        fused.sort(key=lambda f: (-f.score, -(f.row.get("similarity") or 0.0)))
+    return [_hit(f, query, mode) for f in fused[:k]]
 
 
 def fuse_scores(lists: Sequence[Sequence[dict[str, Any]]], *, text_weight: float) -> list[_Fused]:
@@ -137,12 +173,12 @@ def _hit(f: _Fused, query: str, mode: SearchMode) -> SearchHit:
     r = f.row
     similarity = float(r["similarity"]) if r.get("similarity") is not None else None
     text_rank = float(r["text_rank"]) if r.get("text_rank") is not None else None
-    score = {"hybrid": f.score, "vector": similarity, "text": text_rank}[mode]
+    score = {"hybrid": f.score, "vector": f.score, "text": text_rank}[mode]
     return SearchHit(
         article_id=r["article_id"], title=r["title"], url=r["url"], category=r["category"],
         audience=r["audience"], chunk_id=r["chunk_id"], heading_path=tuple(r["heading_path"]),
         content=r["content"], snippet=snippet(r["content"], query), score=round(float(score or 0.0), 6),
-        similarity=similarity, text_rank=text_rank,
+        similarity=similarity, text_rank=text_rank, tags=tuple(r.get("tags") or ()),
     )
 
 

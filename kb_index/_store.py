@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from pgvector.psycopg import register_vector_async
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from kb_index._chunk import CHUNKER_VERSION, chunk_article
 from kb_index._embed import Embedder
@@ -60,6 +60,7 @@ class Prepared:
     content_hash: str
     chunks: list[Chunk]
     vectors: np.ndarray
+    model: str = "all-MiniLM-L6-v2"  # the id of the model of ``vectors``
 
 
 async def prepare(embedder: Embedder, articles: Sequence[Article], *, on_progress: Progress | None = None,
@@ -68,7 +69,7 @@ async def prepare(embedder: Embedder, articles: Sequence[Article], *, on_progres
     chunked = [chunk_article(a, count_tokens=embedder.count_tokens, max_tokens=max_tokens,
                              overlap_tokens=overlap_tokens) for a in articles]
     texts = [c.embedding_text(a.title) for a, chunks in zip(articles, chunked, strict=True) for c in chunks]
-    vectors = np.zeros((0, 384), dtype=np.float32)
+    vectors = np.zeros((0, embedder.dimensions), dtype=np.float32)
     step = max(embedder.batch_size * 4, 1)
     parts = []
     for start in range(0, len(texts), step):
@@ -80,7 +81,7 @@ async def prepare(embedder: Embedder, articles: Sequence[Article], *, on_progres
     out, at = [], 0
     for article, chunks in zip(articles, chunked, strict=True):
         out.append(Prepared(article, content_hash(article, model=embedder.name), chunks,
-                            vectors[at:at + len(chunks)]))
+                            vectors[at:at + len(chunks)], model=embedder.model_id))
         at += len(chunks)
     return out
 
@@ -99,19 +100,20 @@ async def write(conn: AsyncConnection[Any], prepared: Prepared, *, created_by: i
         })
         row = await cur.fetchone()
         await conn.execute(Q.delete_chunks, {"id": a.id})
-        await copy_chunks(conn, a, prepared.chunks, prepared.vectors)
+        await copy_chunks(conn, a, prepared.chunks, prepared.vectors, model=prepared.model)
     return bool(row and row["inserted"])
 
 
 async def copy_chunks(conn: AsyncConnection[Any], article: Article, chunks: Sequence[Chunk],
-                      vectors: np.ndarray) -> None:
-    """COPYs chunk rows (the tsvector is a generated column)."""
+                      vectors: np.ndarray, *, model: str) -> None:
+    """COPYs chunk rows (the tsvector is a generated column); ``model`` is the id of the vectors' model."""
     cur = conn.cursor()
     async with cur.copy(Q.copy_chunks) as copy:
         for chunk, vector in zip(chunks, vectors, strict=True):
             context = " ".join((article.title, *chunk.heading_path, *article.tags))
             await copy.write_row((article.id, chunk.ord, list(chunk.heading_path), context, chunk.content,
-                                  chunk.token_count, article.audience, article.status, article.category, vector))
+                                  chunk.token_count, article.audience, article.status, article.category, model,
+                                  vector))
 
 
 async def delete(conn: AsyncConnection[Any], *, article_id: str) -> bool:
@@ -133,8 +135,10 @@ async def ingest(
     Parameters: ``articles`` as parsed (``load_dir``); ``prune_under`` a directory: articles
     ingested earlier from a file under it that is no longer in ``articles`` are deleted;
     ``on_progress(done, total)`` called as chunks are embedded. Unchanged articles (same content
-    hash) are skipped without loading the model. Returns what changed.
+    hash) are skipped without loading the model. Returns what changed; IndexModelMismatch when the index holds
+    another model's vectors (``reembed`` moves it).
     """
+    await check_model(conn, embedder)
     state = {r["id"]: r for r in await (await conn.execute(Q.index_state)).fetchall()}
     report = IngestReport()
     todo = []
@@ -155,4 +159,83 @@ async def ingest(
                 if await delete(conn, article_id=article_id):
                     report.deleted.append(article_id)
     log.info("kb ingested", extra=report.counts())
+    return report
+
+
+class IndexModelMismatch(ValueError):
+    """The index holds vectors of another model than the embedder's."""
+
+
+async def index_models(conn: AsyncConnection[Any]) -> list[str]:
+    """The models whose vectors the index holds (one, except during a swap; none when empty)."""
+    return sorted(r["model"] for r in await (await conn.execute(Q.index_models)).fetchall())
+
+
+async def check_model(conn: AsyncConnection[Any], embedder: Embedder) -> None:
+    """Raises IndexModelMismatch when the index holds vectors but none of ``embedder``'s model."""
+    models = await index_models(conn)
+    if models and embedder.model_id not in models:
+        raise IndexModelMismatch(f"the index holds vectors of {', '.join(models)}, not {embedder.model_id}: "
+                                 f"run `deskmate kb reembed` or set DESKMATE_KB_EMBED_MODEL={models[0]}")
+
+
+@dataclass
+class ReembedReport:
+    model: str
+    total: int = 0
+    embedded: int = 0  # in this run (an interrupted earlier run's staged vectors are kept and not redone)
+    swapped: bool = False
+
+
+async def reembed(conn: AsyncConnection[Any], embedder: Embedder, *, batch: int = 64,
+                  on_progress: Progress | None = None, max_rounds: int = 5) -> ReembedReport:
+    """Moves the whole index to ``embedder``'s model without a moment of poorer search.
+
+    New vectors are staged (``kb_chunk_vectors_next``), one committed batch at a time, while searches keep using
+    the old ones; an interrupted run resumes where it stopped. When every chunk has one, a single transaction
+    (which holds off index writes) puts them in place, builds the HNSW index of the new dimension if needed
+    and records the articles' content hashes for the new model, so the next ingest skips them. Chunks written
+    meanwhile are embedded in a further round. ``conn`` must be in autocommit mode. Returns what was done.
+    """
+    model = embedder.model_id
+    report = ReembedReport(model=model)
+    await conn.execute(Q.reembed_discard, {"model": model})
+    for _ in range(max_rounds):
+        counts = await (await conn.execute(Q.reembed_counts, {"model": model})).fetchone()
+        assert counts is not None
+        report.total = counts["total"]
+        done = report.total - counts["todo"]
+        while True:
+            rows = await (await conn.execute(Q.reembed_batch, {"model": model, "limit": batch})).fetchall()
+            if not rows:
+                break
+            texts = [Chunk(r["ord"], tuple(r["heading_path"]), r["content"], r["token_count"]).embedding_text(r["title"])
+                     for r in rows]
+            vectors = await embedder.aembed(texts)
+            async with conn.transaction():
+                cur = conn.cursor()
+                await cur.executemany(Q.reembed_stage, [{"chunk_id": r["id"], "model": model, "embedding": v}
+                                                        for r, v in zip(rows, vectors, strict=True)])
+            report.embedded += len(rows)
+            done += len(rows)
+            if on_progress:
+                on_progress(min(done, report.total), report.total)
+        async with conn.transaction():
+            await conn.execute(Q.reembed_lock)
+            todo = await (await conn.execute(Q.reembed_counts, {"model": model})).fetchone()
+            assert todo is not None
+            if todo["todo"]:
+                continue  # chunks were written meanwhile: leaving the transaction releases the lock
+            await conn.execute(Q.reembed_swap, {"model": model})
+            dims = embedder.dimensions
+            await conn.execute(sql.SQL(Q.reembed_vector_index).format(  # type: ignore[arg-type]
+                name=sql.Identifier(f"kb_chunks_embedding_{dims}_idx"), dims=sql.Literal(dims)))
+            await conn.execute(Q.reembed_clear)
+            for row in await (await conn.execute(Q.articles_for_hash)).fetchall():
+                article = Article(**(row | {"tags": tuple(row["tags"])}))
+                await conn.execute(Q.set_content_hash, {"id": row["id"],
+                                                        "content_hash": content_hash(article, model=embedder.name)})
+            report.swapped = True
+            log.info("kb re-embedded", extra={"model": model, "chunks": report.total})
+            return report
     return report

@@ -61,6 +61,7 @@ class SearchHit:
     text_rank: float | None = None
     passage: str | None = None  # the section to quote in an answer (``with_passages``), else ``content``
     passage_path: tuple[str, ...] | None = None
+    tags: tuple[str, ...] = ()  # the article's
 
     @property
     def quote(self) -> tuple[tuple[str, ...], str]:

@@ -1,4 +1,4 @@
-"""``deskmate kb ingest|search`` and ``deskmate eval retrieval``."""
+"""``deskmate kb ingest|search|reembed`` and ``deskmate eval retrieval``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import kb_index
 from api import db
 from api.cli_helpers import fail as _fail
 from api.cli_helpers import migrate_db, run_async, with_conn
-from api.kb import embedding, evaluation
+from api.kb import embedding, evaluation, intents
 from api.settings import Settings, get_settings
 
 kb_app = typer.Typer(help="The knowledge base: ingest articles, search them.", no_args_is_help=True)
@@ -29,6 +29,13 @@ def _run(settings: Settings, work: Callable[[db.Conn], Awaitable[T]]) -> T:
     """Migrates, then runs ``work`` on one connection with the vector type registered."""
     migrate_db(settings, quiet=True)
     return with_conn(settings, work, vector=True)
+
+
+def _kb_embedder(settings: Settings, model: str | None = None) -> kb_index.Embedder:
+    try:
+        return embedding.get_kb_embedder(settings, model)
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 @contextmanager
@@ -55,14 +62,17 @@ def ingest(
         articles = kb_index.load_dir(path)
     except kb_index.ArticleError as exc:
         _fail(str(exc))
-    embedder = embedding.get_embedder(settings)
+    embedder = _kb_embedder(settings)
 
     async def work(conn: db.Conn) -> kb_index.IngestReport:
         with _progress("embedding") as update:
             return await kb_index.ingest(conn, embedder, articles, prune_under=path if prune else None,
                                          on_progress=update)
 
-    report = _run(settings, work)
+    try:
+        report = _run(settings, work)
+    except kb_index.IndexModelMismatch as exc:
+        _fail(str(exc))
     counts = report.counts()
     typer.echo(f"kb: {len(articles)} articles in {path}: {counts['new']} new, {counts['updated']} updated, "
                f"{counts['unchanged']} unchanged, {counts['deleted']} deleted "
@@ -81,7 +91,7 @@ def search(
     if mode not in ("hybrid", "vector", "text"):
         _fail("--mode must be hybrid, vector or text")
     settings = get_settings()
-    embedder = embedding.get_embedder(settings)
+    embedder = _kb_embedder(settings)
     hits = _run(settings, lambda conn: kb_index.search(
         conn, query=query, embedder=embedder, k=k, category=category, mode=mode,  # type: ignore[arg-type]
         audiences=kb_index.AUDIENCES if agent else ("employee",)))
@@ -95,6 +105,30 @@ def search(
     console.print(table)
 
 
+@kb_app.command("reembed")
+def reembed(
+    model: Annotated[str | None, typer.Option(help="the model to move to: all-MiniLM-L6-v2 or a sentence-transformers "
+                                              "directory (default DESKMATE_KB_EMBED_MODEL)")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=1024, help="chunks per committed batch")] = 64,
+) -> None:
+    """Re-embed every chunk with another model. The old vectors serve until all new ones are ready; then one
+    transaction swaps them. Interrupted, it resumes where it stopped. Afterwards run the api and worker with
+    DESKMATE_KB_EMBED_MODEL set to the same model."""
+    settings = get_settings()
+    embedder = _kb_embedder(settings, model)
+
+    async def work(conn: db.Conn) -> kb_index.ReembedReport:
+        with _progress("re-embedding") as update:
+            return await kb_index.reembed(conn, embedder, batch=batch, on_progress=update)
+
+    report = _run(settings, work)
+    if not report.swapped:
+        _fail(f"kb: chunks kept being written while re-embedding; {report.embedded} vectors of {report.model} are "
+              "staged: run the command again")
+    typer.echo(f"kb: {report.total} chunks now use {report.model} ({report.embedded} embedded in this run). "
+               f"Set DESKMATE_KB_EMBED_MODEL={model or settings.kb_embed_model} for the api and the worker.")
+
+
 def retrieval(
     articles: Annotated[Path, typer.Option(help="directory of articles", exists=True, file_okay=False)],
     queries: Annotated[Path, typer.Option(help='JSON lines: {"query": …, "relevant": [ids]}', exists=True,
@@ -103,16 +137,32 @@ def retrieval(
                                                    "(reports the answer thresholds)", exists=True,
                                                    dir_okay=False)] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the report here")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        help="embedding model(s) to compare (repeat; default DESKMATE_KB_EMBED_MODEL)")] = None,
+    intent_map: Annotated[Path | None, typer.Option(
+        help="intent map for the intent-boost variants (default DESKMATE_KB_INTENTS_FILE)", exists=True,
+        dir_okay=False)] = None,
+    split_sections: Annotated[bool, typer.Option(
+        help="index every top-level section as an article of its own (a larger KB of short answers)")] = False,
 ) -> None:
-    """Retrieval quality and latency of vector, full-text and hybrid search, on a separate index."""
+    """Retrieval quality and latency of every variant (vector, full text, the fusions, the intent boost) for each
+    model, over all queries and per split (dev / held-out), on a separate index."""
     settings = get_settings()
-    embedder = embedding.get_embedder(settings)
+    embedders = [_kb_embedder(settings, m) for m in model] if model else [_kb_embedder(settings)]
+    try:
+        boosts = intents.load(intent_map or settings.kb_intents_file)
+    except intents.IntentMapError as exc:
+        _fail(str(exc))
 
     async def go() -> dict[str, Any]:
-        with _progress("indexing") as update:
-            return await evaluation.run(db.database_url(settings), articles_dir=articles, queries_path=queries,
-                                        negatives_path=negatives, embedder=embedder,
-                                        migrations_dir=settings.migrations_dir, on_progress=update)
+        reports = []
+        for embedder in embedders:
+            with _progress(f"indexing ({embedder.model_id})") as update:
+                reports.append(await evaluation.run(
+                    db.database_url(settings), articles_dir=articles, queries_path=queries, negatives_path=negatives,
+                    embedder=embedder, migrations_dir=settings.migrations_dir, on_progress=update, boosts=boosts,
+                    split_sections=split_sections))
+        return evaluation.merge(reports)
 
     try:
         report = run_async(go())
@@ -125,13 +175,15 @@ def retrieval(
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    table = Table(Column("mode", no_wrap=True), "R@1", "R@5", "R@10", "MRR", "nDCG@10", "p50 ms", "p95 ms",
-                  "embed p50", title=f"{report['queries']} queries over {report['articles']} articles "
-                                     f"({report['chunks']} chunks)")
+    splits = report.get("splits", {})
+    table = Table(Column("variant", no_wrap=True), "R@1", "R@5", "MRR", "nDCG@10",
+                  f"dev R@5 ({splits.get('dev', 0)})", "dev MRR", f"held-out R@5 ({splits.get('heldout', 0)})",
+                  "held-out MRR", "p50 ms", "embed p50",
+                  title=f"{report['queries']} queries over {report['articles']} articles ({report['chunks']} chunks)")
     for mode, m in report["modes"].items():
-        table.add_row(mode, *(f"{m[k]:.3f}" for k in ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")),
-                      f"{m['latency_ms']['p50']:.1f}", f"{m['latency_ms']['p95']:.1f}",
-                      f"{m['query_embedding_ms']['p50']:.1f}")
+        per_split = [f"{m[s][k]:.3f}" if s in m else "-" for s in ("dev", "heldout") for k in ("recall@5", "mrr")]
+        table.add_row(mode, *(f"{m[k]:.3f}" for k in ("recall@1", "recall@5", "mrr", "ndcg@10")), *per_split,
+                      f"{m['latency_ms']['p50']:.1f}", f"{m['query_embedding_ms']['p50']:.1f}")
     console.print(table)
     if "thresholds" in report:
         t = Table("similarity ≥", "answerable answered", "answered top-1 correct", "unanswerable refused",

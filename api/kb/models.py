@@ -29,7 +29,8 @@ class SearchResult(BaseModel):
     category: str | None
     snippet: str
     heading_path: list[str]
-    score: float = Field(description="reciprocal-rank-fusion score of the article (higher is better)")
+    score: float = Field(description="fused score of the article: its best chunk's similarity plus 0.1 × its "
+                                     "relative full-text rank (higher is better)")
     similarity: float | None = Field(description="cosine similarity of the query and the best chunk")
 
 
@@ -41,6 +42,10 @@ class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: Text
+    intent: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
+        default=None, description="the intent the bot detected (a Rasa intent name such as printer_problem): a "
+                                  "soft boost towards articles of its categories and tags (data/kb/intents.yml), "
+                                  "never a filter; an intent the map does not know boosts nothing")
 
 
 class Citation(BaseModel):
@@ -56,6 +61,10 @@ class AnswerResponse(BaseModel):
     confident: bool
     mode: Literal["llm", "extractive", "none"]
     answer_id: int
+    top_score: float | None = Field(default=None, description="cosine similarity of the question and the best "
+                                    "chunk of the top article (compare with DESKMATE_KB_MIN_SIMILARITY); null when "
+                                    "nothing was found")
+    intent_match: bool = Field(default=False, description="whether the top article belongs to the request's intent")
 
 
 class Feedback(BaseModel):

@@ -33,7 +33,7 @@ MinSize = Annotated[int, Query(ge=1, le=100, description="smallest cluster shown
 
 def get_kb(request: Request) -> Kb:
     state = request.app.state
-    return Kb(embedder=state.embedder, llm=state.llm, settings=state.settings)
+    return Kb(embedder=state.kb_embedder, llm=state.llm, settings=state.settings, intents=state.kb_intents)
 
 
 KbDep = Annotated[Kb, Depends(get_kb)]
@@ -47,8 +47,10 @@ async def search(data: SearchRequest, conn: ConnDep, kb: KbDep, principal: Curre
 
 @router.post("/answer")
 async def answer(data: AnswerRequest, conn: ConnDep, kb: KbDep, principal: VisitorOrUser) -> AnswerResponse:
-    """An answer with citations; mode 'none' (empty answer) when the KB has nothing good enough."""
-    return await service.answer(conn, kb, principal=principal, question=data.question)
+    """An answer with citations; mode 'none' (empty answer) when the KB has nothing good enough. An ``intent``
+    boosts (never filters) the articles of its categories and tags; ``top_score`` and ``intent_match`` say how
+    good the best hit was and whether it belongs to that intent."""
+    return await service.answer(conn, kb, principal=principal, question=data.question, intent=data.intent)
 
 
 @router.post("/answers/{answer_id}/feedback", status_code=status.HTTP_204_NO_CONTENT)

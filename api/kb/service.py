@@ -7,7 +7,8 @@ transaction only swaps rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg.errors import UniqueViolation
@@ -17,6 +18,7 @@ from api import idempotency, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import Conflict, NotFound, ValidationFailed
+from api.kb import embedding, intents
 from api.kb.models import (
     AnswerResponse,
     Article,
@@ -38,11 +40,27 @@ CREATE_SCOPE = "kb.articles.create"
 
 @dataclass(frozen=True)
 class Kb:
-    """What the knowledge base needs besides a connection: the embedder, the LLM (or None), settings."""
+    """What the knowledge base needs besides a connection: the embedder of the KB's model, the LLM (or None),
+    settings, and the intent map (intent → boost; empty: intents boost nothing)."""
 
     embedder: kb_index.Embedder
     llm: Any | None
     settings: Settings
+    intents: Mapping[str, kb_index.Boost] = field(default_factory=dict)
+
+
+async def best_score(conn: Conn, kb: Kb, *, text: str, audience: tuple[kb_index.Audience, ...] = ("employee",)
+                     ) -> float | None:
+    """The best retrieval score for ``text``: the cosine similarity of its best-matching chunk among published
+    articles of ``audience`` (an in-domain signal; compare with DESKMATE_KB_MIN_SIMILARITY), None when the KB has
+    nothing. One query embedding and one vector search (no full text); stores nothing."""
+    hits = await kb_index.search(conn, query=text, embedder=kb.embedder, k=1, mode="vector", audiences=audience)
+    return hits[0].similarity if hits else None
+
+
+def kb_state(settings: Settings) -> tuple[kb_index.Embedder, dict[str, kb_index.Boost]]:
+    """The KB's embedder (DESKMATE_KB_EMBED_MODEL) and intent map (DESKMATE_KB_INTENTS_FILE), validated now."""
+    return embedding.get_kb_embedder(settings), intents.load(settings.kb_intents_file)
 
 
 def llm_from_settings(settings: Settings) -> Any | None:
@@ -86,7 +104,7 @@ def _result(settings: Settings, hit: kb_index.SearchHit) -> SearchResult:
 
 async def search(conn: Conn, kb: Kb, *, principal: Principal, data: SearchRequest) -> SearchResponse:
     hits = await kb_index.search(conn, query=data.query, embedder=kb.embedder, k=data.k, category=data.category,
-                                 audiences=audiences(principal))
+                                 audiences=audiences(principal), mode=kb.settings.kb_search_mode)
     return SearchResponse(results=[_result(kb.settings, h) for h in hits])
 
 
@@ -95,16 +113,23 @@ async def related_to_ticket(conn: Conn, kb: Kb, *, principal: Principal, ticket_
     """Articles the caller may see closest to a ticket the caller may see (its title and description)."""
     ticket = await tickets.get_or_raise(conn, principal=principal, ref=ticket_ref)
     text = f"{ticket.title}\n{ticket.description}"[:2000]
-    hits = await kb_index.search(conn, query=text, embedder=kb.embedder, k=k, audiences=audiences(principal))
+    hits = await kb_index.search(conn, query=text, embedder=kb.embedder, k=k, audiences=audiences(principal),
+                                 mode=kb.settings.kb_search_mode)
     return RelatedArticles(ticket_id=ticket.id, results=[_result(kb.settings, h) for h in hits])
 
 
-async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str) -> AnswerResponse:
-    """Searches, answers (LLM, extractive or none) and stores the answer for feedback and trends."""
+async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str,
+                 intent: str | None = None) -> AnswerResponse:
+    """Searches (boosting the articles of ``intent``'s categories and tags, if the map knows it), answers (LLM,
+    extractive or none) and stores the answer for feedback and trends. The question is embedded once."""
     s = kb.settings
+    boost = kb.intents.get(intent) if intent else None
     vector = await kb.embedder.aembed_query(question)
-    hits = await kb_index.search(conn, query=question, vector=vector, k=s.kb_answer_sources,
-                                 audiences=audiences(principal))
+    hits = await kb_index.search(conn, query=question, vector=vector, model=kb.embedder.model_id,
+                                 k=s.kb_answer_sources, audiences=audiences(principal), boost=boost,
+                                 mode=s.kb_search_mode)
+    top = hits[0] if hits else None
+    intent_match = bool(top and boost and boost.matches(top.category, top.tags))
     hits = await kb_index.with_passages(conn, hits, question=question, vector=vector)
     result = await kb_index.answer(question, hits, llm=kb.llm, min_similarity=s.kb_min_similarity,
                                    confident_similarity=s.kb_confident_similarity, allowed_hosts=own_hosts(s))
@@ -117,7 +142,7 @@ async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str) -> 
     citations = [Citation(n=c.n, title=c.title, url=article_url(s, c.article_id, c.url), article_id=c.article_id)
                  for c in result.citations]
     return AnswerResponse(answer=result.text, citations=citations, confident=result.confident, mode=result.mode,
-                          answer_id=row["id"])
+                          answer_id=row["id"], top_score=top.similarity if top else None, intent_match=intent_match)
 
 
 async def answer_feedback(conn: Conn, *, principal: Principal, answer_id: int, helpful: bool) -> None:

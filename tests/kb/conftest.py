@@ -28,7 +28,7 @@ async def demo_kb(database_url: str) -> kb_index.IngestReport:
 async def kb_client(app: Any, client: httpx.AsyncClient, embedder: kb_index.Embedder,
                     demo_kb: kb_index.IngestReport) -> httpx.AsyncClient:
     """The session client, with the app using the session's embedder (the model loads once)."""
-    app.state.embedder = embedder
+    app.state.embedder = app.state.kb_embedder = embedder
     return client
 
 

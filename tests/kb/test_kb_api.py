@@ -71,7 +71,8 @@ async def test_extractive_answer_without_llm(kb_client, make_actor):
                                       "article_id": "kb-password-reset"}
     assert answer["answer"].startswith("The article “Reset your password with self-service”")
     assert isinstance(answer["answer_id"], int)
-    assert set(answer) == {"answer", "citations", "confident", "mode", "answer_id"}  # the bot's contract
+    assert set(answer) == {"answer", "citations", "confident", "mode", "answer_id", "top_score",  # the bot's contract
+                           "intent_match"}
 
 
 async def test_weak_retrieval_says_nothing_so_the_bot_offers_a_ticket(kb_client, conn, make_actor):

@@ -1,4 +1,4 @@
-"""``deskmate kb ingest|search`` and ``deskmate eval retrieval`` against the test database."""
+"""``deskmate kb ingest|search|reembed`` and ``deskmate eval retrieval`` against the test database."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import kb_index
 from api.cli import app as cli
+from api.kb import embedding
 from api.settings import get_settings
 
 
@@ -19,6 +20,9 @@ def runner(monkeypatch, settings, embedder):
     monkeypatch.setenv("DATABASE_URL", settings.database_url.get_secret_value())
     monkeypatch.setenv("DESKMATE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setattr(kb_index, "Embedder", lambda **_: embedder)
+    real = embedding.get_kb_embedder
+    monkeypatch.setattr(embedding, "get_kb_embedder", lambda settings, model=None: embedder
+                        if model in (None, kb_index.MODEL_NAME) else real(settings, model))
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
@@ -68,11 +72,24 @@ def test_eval_retrieval_reports_all_modes_on_a_separate_index(runner, tmp_path, 
                                  "--json", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert (report["articles"], report["queries"]) == (2, 2) and set(report["modes"]) == {"vector", "text", "hybrid", "hybrid 1:1"}
+    assert (report["articles"], report["queries"]) == (2, 2)
+    assert set(report["modes"]) == {v.name for v in kb_index.VARIANTS}  # vector, text, fusions, intent boosts
+    splits = {kb_index.split_of(q) for q in (f"plotter {marker} ink", "lobby kiosk red switch")}
     for metrics in report["modes"].values():
-        assert set(metrics) >= {"recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "latency_ms"}
+        assert set(metrics) >= {"recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "latency_ms"} | splits
     assert report["modes"]["hybrid"]["recall@5"] == 1.0
     assert "hybrid" in result.output and "R@5" in result.output
+
+
+def test_reembed_with_the_model_the_index_has_redoes_nothing(runner):
+    result = runner.invoke(cli, ["kb", "reembed"])
+    assert result.exit_code == 0, result.output
+    assert "now use all-MiniLM-L6-v2 (0 embedded in this run)" in result.output
+
+
+def test_reembed_refuses_a_model_that_is_not_on_this_machine(runner, tmp_path):
+    result = runner.invoke(cli, ["kb", "reembed", "--model", str(tmp_path / "nothing-here")])
+    assert result.exit_code == 1 and "not a sentence-transformers directory" in result.output
 
 
 async def test_eval_leaves_no_trace_in_the_live_kb(runner, conn):
