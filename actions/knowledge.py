@@ -6,6 +6,7 @@
   (``utter_<intent>``). The rule then offers a ticket.
 - ``action_answer_fallback``: a message the bot could not place → the best KB match if it is a good one,
   else "please rephrase"; both with the choice of a ticket or a person, so no turn is a dead end.
+"""
 from __future__ import annotations
 
 import logging
