@@ -158,6 +158,7 @@ class Verdict:
     confidence: float | None = None
     hedged: bool = False
     reply: str = ""
+    ticket: str | None = None  # a ticket the turn opened (a hand-off, a form that submitted)
 
 
 def _says(texts: list[str], markers: tuple[str, ...]) -> bool:
@@ -178,9 +179,10 @@ def classify(turn: dict[str, Any] | None, expected: frozenset[str], *, articles:
     texts = [_norm(str(m.get("text") or "")) for m in messages]
     cited = list(dict.fromkeys(articles.resolve(c) for m in messages for c in m.get("citations") or []))
     hedged = _says(texts, book.hedged)
+    ticket = next((str(m["ticket_number"]) for m in messages if m.get("ticket_number")), None)
 
     def verdict(outcome: str) -> Verdict:
-        return Verdict(outcome, cited, intent, confidence, hedged, reply)
+        return Verdict(outcome, cited, intent, confidence, hedged, reply, ticket)
 
     if cited:
         return verdict("cited_right" if expected & set(cited) else "cited_other")
@@ -189,7 +191,7 @@ def classify(turn: dict[str, Any] | None, expected: frozenset[str], *, articles:
         if _says(texts, markers):
             return verdict(outcome)
     if not messages:
-        return verdict("error")
+        return Verdict("error", intent=intent, confidence=confidence, reply="(the turn had no bot message)")
     if intent == "out_of_scope":
         return verdict("refused")
     if intent == FALLBACK:
@@ -273,7 +275,7 @@ class Result:
         v = self.verdict
         return {"text": self.question.text, "split": self.question.split, "expected": sorted(self.question.articles),
                 "outcome": v.outcome, "cited": v.cited, "first_cited_right": first_cited_right(v, self.question.articles),
-                "hedged": v.hedged, "intent": v.intent, "confidence": v.confidence, "reply": v.reply[:500],
+                "hedged": v.hedged, "ticket": v.ticket, "intent": v.intent, "confidence": v.confidence, "reply": v.reply[:500],
                 "ms": self.ms}
 
 
@@ -305,8 +307,8 @@ async def run(questions: Sequence[Question], client: WidgetClient, *, articles: 
 # ---------- the report ----------
 
 def summarise(results: Sequence[Result]) -> dict[str, Any]:
-    """Counts and shares per outcome, the share whose first citation is right, hedged answers, and the intents
-    behind each wrong outcome."""
+    """Counts and shares per outcome, the share whose first citation is right, hedged answers, turns that opened a
+    ticket, and the intents behind each wrong outcome."""
     n = len(results)
     counts = Counter(r.verdict.outcome for r in results)
     return {
@@ -316,6 +318,7 @@ def summarise(results: Sequence[Result]) -> dict[str, Any]:
         "first_cited_right": round(sum(first_cited_right(r.verdict, r.question.articles) for r in results) / n, 4)
         if n else None,
         "hedged": sum(r.verdict.hedged for r in results),
+        "tickets": sum(r.verdict.ticket is not None for r in results),
         "intents": {o: Counter(str(r.verdict.intent) for r in results if r.verdict.outcome == o).most_common(6)
                     for o in OUTCOMES if o != "cited_right" and counts.get(o)},
     }
@@ -338,8 +341,10 @@ def table(summaries: dict[str, dict[str, Any]]) -> str:
         lines.append(f"{name:<6} {s['n']:>4} " + " ".join(f"{c:>13}" for c in cells)
                      + f" {s['first_cited_right']:>12.3f}")
     lines.append(f"* issue #10 target: cited right >= {TARGET[1]:.2f}. first right = the first citation is a right "
-                 "article. Hedged ('not sure') answers among them: "
-                 + ", ".join(f"{name} {s['hedged']}" for name, s in summaries.items()) + ".")
+                 "article.")
+    lines.append("hedged ('not sure') answers: " + ", ".join(f"{name} {s['hedged']}" for name, s in summaries.items())
+                 + "; turns that opened a ticket: " + ", ".join(f"{name} {s['tickets']}"
+                                                                for name, s in summaries.items()))
     return "\n".join(lines)
 
 

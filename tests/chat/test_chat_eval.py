@@ -108,6 +108,9 @@ def test_citations_win_over_refusal_texts_and_failures_are_errors():
     assert _verdict(cited_refusal).outcome == "cited_right"
     assert _verdict(None, error="ConnectError: refused").outcome == "error"
     assert _verdict(_turn(intent="ask_question")).outcome == "error"  # no bot message at all
+    handoff = _turn({**_bot("I've passed our conversation to the service desk team as INC-000001. A person will get "
+                            "back to you as soon as possible."), "ticket_number": "INC-000001"}, intent="human_handoff")
+    assert (_verdict(handoff).outcome, _verdict(handoff).ticket) == ("canned", "INC-000001")
     failed = _turn(_bot("Sorry, that didn't work on the service desk side. Please try again later."),
                    intent="human_handoff")
     assert _verdict(failed).outcome == "error"
@@ -190,7 +193,7 @@ def test_the_report_counts_outcomes_per_split():
                                            "fallback": 0, "no_answer": 0, "error": 0}
     assert summaries["all"]["intents"] == {"refused": [("out_of_scope", 1)], "canned": [("printer_problem", 1)]}
     text = chat_eval.table(summaries)
-    assert "cited right*" in text and "0.500 (2)" in text and text.count("\n") == 5
+    assert "cited right*" in text and "0.500 (2)" in text and text.count("\n") == 6
     assert "printer_problem 1" in chat_eval.intent_lines(summaries["all"])
     assert chat_eval.report(results)["questions"][3]["outcome"] == "refused"
 

@@ -2,7 +2,7 @@
 
 These assert the classifier on replies we can predict, not the bot's score: a how-do-I question that the KB
 answers comes back with citations and is counted as citing an article; a request that isn't IT is counted as
-refused; gibberish as fallback. The command itself runs as a process on a few questions and prints its table.
+refused; a turn the NLU gives up on as fallback. The command itself runs as a process on a few questions and prints its table.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from api.chat import chat_eval
-from api.chat.chat_eval import Articles, Question, ReplyBook, WidgetClient, classify
+from api.chat.chat_eval import Articles, ReplyBook, WidgetClient, classify
 from api.chat.identity import sign_identity
 from api.settings import REPO_ROOT
 
@@ -29,7 +30,12 @@ EMPLOYEE = "jordan.blake@example.com"  # a demo employee (data/demo/org.yml)
 
 
 @pytest.fixture
-async def widget(real_processes: Stack, demo_kb: None, settings):  # type: ignore[no-untyped-def]
+async def widget(real_processes: Stack, demo_kb: None, settings, make_actor):  # type: ignore[no-untyped-def]
+    """A widget client signed in as a demo employee, once the api has loaded its embedding model (the e2e api does
+    not preload it, and the first answer would outlast the action server's wait)."""
+    reader = await make_actor()
+    async with httpx.AsyncClient(base_url=real_processes.api, headers=reader.headers, timeout=300) as api:
+        (await api.post("/api/v1/kb/search", json={"query": "printer"})).raise_for_status()
     client = WidgetClient(real_processes.api, identity=lambda: sign_identity(settings, EMPLOYEE), timeout_s=90)
     yield client
     await client.aclose()
@@ -62,8 +68,10 @@ async def test_a_request_that_is_not_it_is_counted_as_refused(widget) -> None:  
 
 
 @pytest.mark.e2e
-async def test_gibberish_is_counted_as_fallback(widget) -> None:  # type: ignore[no-untyped-def]
-    turn, verdict = await _ask(widget, "qwzx plorf vrindle skadoo mnbvc", frozenset({"kb-contact-service-desk"}))
+async def test_a_turn_the_nlu_gives_up_on_is_counted_as_fallback(widget) -> None:  # type: ignore[no-untyped-def]
+    # Rasa's own intent syntax (what the widget's quick replies send) forces nlu_fallback, whatever the model: made-up
+    # words are not a stable way to get there (today "qwzx plorf vrindle" is out_of_scope at 0.98).
+    turn, verdict = await _ask(widget, "/nlu_fallback", frozenset({"kb-contact-service-desk"}))
 
     assert verdict.outcome == "fallback", turn
     assert verdict.cited == []
