@@ -120,7 +120,7 @@ class Hinter:
         """The ``nlu_hint`` for a user text, or None when hints are off or the text is a button payload."""
         if not self.enabled or not text.strip() or text.startswith("/"):
             return None
-        hints = self._hints or await asyncio.to_thread(self._load)
+        hints = self._hints if self._hints is not None else await asyncio.to_thread(self._load)
         vector = np.asarray(await self.embedder.aembed_query(text), dtype=np.float32)
         return {"ranking": hints.rank(vector), "version": hints.version}
 
