@@ -11,7 +11,7 @@
 Connections passed in must use ``dict_row`` and have the vector type registered (``register``).
 """
 
-from kb_index._answer import LLMConfig, answer, build_messages, extractive, ground, make_llm
+from kb_index._answer import LLMConfig, answer, build_messages, extractive, make_llm
 from kb_index._chunk import CHUNKER_VERSION, MODEL_TOKEN_LIMIT, chunk_article, sections
 from kb_index._cluster import Cluster, cluster_texts, keywords, suggest_title
 from kb_index._embed import DIMENSIONS, Embedder, default_model_path
@@ -25,6 +25,7 @@ from kb_index._eval import (
     percentile,
     ranking_metrics,
 )
+from kb_index._ground import Grounded, ground, supported
 from kb_index._links import filter_links, link_host, link_hosts, normalize_host
 from kb_index._parse import ArticleError, article_files, html_to_text, load_dir, parse_file, parse_text, slugify
 from kb_index._passage import Section, choose_section, section_score, trim, with_passages
@@ -58,6 +59,7 @@ __all__ = [
     "Cluster",
     "Embedder",
     "EvalQuery",
+    "Grounded",
     "IngestReport",
     "LLMConfig",
     "Mode",
@@ -105,6 +107,7 @@ __all__ = [
     "slugify",
     "snippet",
     "suggest_title",
+    "supported",
     "text_query",
     "trim",
     "with_passages",
