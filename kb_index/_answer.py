@@ -173,6 +173,9 @@ async def answer(
         return extractive(hits, confident=confident, best=best, reason=reason)
     if reply.strip().strip(".").upper() == NO_ANSWER or (NO_ANSWER in reply and len(reply) < 40):
         return no_answer(best, "the llm found no answer in the sources")
+    if _MARKER.search(reply):  # it repeats the sources block instead of answering (SmolLM2 does)
+        log.warning("llm reply echoes its prompt, answering extractively")
+        return extractive(hits, confident=confident, best=best, reason="llm reply echoed its sources")
     if not any(1 <= int(n) <= len(hits) for n in CITE.findall(reply)):
         log.warning("llm reply cites no source, answering extractively")
         return extractive(hits, confident=confident, best=best, reason="llm reply cited no source")

@@ -10,7 +10,7 @@ aside) is judged against the passages of the sources it cites, and only those:
 - every number in it ("24 hours", "3 attempts", "100 GB") must occur in the cited passages.
 
 A line that is only citations ("[1] [2] [3]") is dropped; shorter sentences ("Steps:") are kept unless
-they cite a source that does not exist. The rule and its thresholds were chosen on the labelled
+they cite a source that does not exist, or are a link that cites nothing ("2. https://…"). The rule and its thresholds were chosen on the labelled
 sentences of ``data/kb_eval/grounding.jsonl`` (``bench/grounding.py`` prints precision and recall of
 this rule and of the variants tried, embedding similarity among them; docs/knowledge.md).
 """
@@ -84,7 +84,9 @@ def ground(text: str, hits: Sequence[SearchHit]) -> Grounded:
             if not wanted and numbers:
                 continue  # only citations: "[1] [2] [3]"
             if len(wanted) < MIN_JUDGED_WORDS:
-                if sentence:
+                if _URL.search(sentence) and not numbers:
+                    dropped.append(sentence)  # a bare link is a claim too: "2. https://…"
+                elif sentence:
                     out.append(sentence)
                 continue
             total += len(wanted)

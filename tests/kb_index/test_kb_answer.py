@@ -310,3 +310,11 @@ async def test_an_invented_step_that_shares_words_with_its_source_is_dropped(fak
     a = await kb_index.answer("How do I set up the VPN on my Mac?", [install], llm=llm_for(fake))
     assert (a.mode, a.confident) == ("llm", False)
     assert a.text == "On macOS, open Self Service, search for GlobalProtect and select Install [1]."
+
+
+async def test_a_reply_that_echoes_the_sources_block_is_not_an_answer(fake):
+    # the shape of SmolLM2's replies in the real-model tests: the prompt's data block, copied and altered
+    fake.enqueue(Reply(content="<<SOURCES 674a43623a8cd08c>>\n[1] Title: Set up the VPN on a company laptop\n"
+                               "Section: Connect for the first time\nText:\n1. Click the GlobalProtect icon [1]."))
+    a = await kb_index.answer("how do I set up the vpn", VPN, llm=llm_for(fake))
+    assert a.mode == "extractive" and a.fallback_reason == "llm reply echoed its sources"

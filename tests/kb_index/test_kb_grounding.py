@@ -103,3 +103,10 @@ def test_the_check_separates_supported_from_invented_sentences_on_the_labelled_s
     assert precision >= 0.8 and recall >= 0.9, (precision, recall)
     generic = [p for p, i in zip(predicted, items, strict=True) if i["kind"] == "invented-generic"]
     assert sum(generic) <= 3, "the small model's kind of invention must be caught"
+
+
+def test_a_bare_link_that_cites_nothing_is_dropped():
+    # what SmolLM2 wrote for the VPN question in one run: numbered links, most of them invented
+    grounded = kb_index.ground("1. https://www.example.com/kb-vpn-setup\n2. https://bakcjfz379.info/kb-vpn\n"
+                               "Open Self Service and search for GlobalProtect [1].", [INSTALL])
+    assert grounded.text == "Open Self Service and search for GlobalProtect [1]." and len(grounded.dropped) == 2
