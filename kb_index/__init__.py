@@ -11,7 +11,7 @@
 Connections passed in must use ``dict_row`` and have the vector type registered (``register``).
 """
 
-from kb_index._answer import LLMConfig, answer, build_messages, extractive, ground, make_llm
+from kb_index._answer import LLMConfig, answer, build_messages, extractive, make_llm
 from kb_index._chunk import CHUNKER_VERSION, MODEL_TOKEN_LIMIT, chunk_article, sections
 from kb_index._cluster import Cluster, cluster_texts, keywords, suggest_title
 from kb_index._embed import DIMENSIONS, MODEL_NAME, Embedder, default_model_path, resolve_model
@@ -28,6 +28,7 @@ from kb_index._eval import (
     ranking_metrics,
     split_of,
 )
+from kb_index._ground import Grounded, ground, supported
 from kb_index._links import filter_links, link_host, link_hosts, normalize_host
 from kb_index._parse import ArticleError, article_files, html_to_text, load_dir, parse_file, parse_text, slugify
 from kb_index._passage import Section, choose_section, section_score, trim, with_passages
@@ -70,6 +71,7 @@ __all__ = [
     "Cluster",
     "Embedder",
     "EvalQuery",
+    "Grounded",
     "IndexModelMismatch",
     "IngestReport",
     "ReembedReport",
@@ -125,6 +127,7 @@ __all__ = [
     "snippet",
     "split_of",
     "suggest_title",
+    "supported",
     "text_query",
     "trim",
     "with_passages",

@@ -7,10 +7,11 @@ Retrieval strength decides first: when the best chunk's cosine similarity is bel
 KB text is data, never instructions. In the LLM prompt the sources sit inside a block fenced by
 markers with a random nonce that the article text cannot know (and marker look-alikes in the text
 are neutralised); the system message says the block is reference data. The model's reply must cite
-at least one source, links it writes to hosts that no cited source names are removed (one URL
-parser decides a link's host, see _links.py), and any failure (timeout, HTTP error, empty or
-uncited reply) falls back to the extractive answer. The extractive
-answer quotes the passage as a quote attributed to its article, never in the bot's own voice.
+at least one source; each sentence must be supported by the sources it cites (``_ground.py``: the
+unsupported ones are dropped, and the answer is then not confident); links it writes to hosts that no
+cited source names are removed (one URL parser decides a link's host, see _links.py). Any failure
+(timeout, HTTP error, empty or uncited reply, less than ``MIN_KEPT`` of it supported) falls back to the
+extractive answer, which quotes the passage attributed to its article, never in the bot's own voice.
 """
 
 from __future__ import annotations
@@ -22,20 +23,15 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kb_index._ground import CITE, ground
 from kb_index._links import filter_links, link_host, link_hosts
-from kb_index._passage import share, words
 from kb_index._types import Answer, Citation, SearchHit
 
 log = logging.getLogger(__name__)
 NO_ANSWER = "NO_ANSWER"
 _MARKER = re.compile(r"<<\s*(?:END[-_ ]*)?SOURCES[^>]*>>", re.IGNORECASE)
-_CITE = re.compile(r"\[(\d{1,2})\]")
 TokenSink = Callable[[str], Awaitable[None]]
-SUPPORT_MIN = 0.5  # share of a sentence's content words its cited sources must contain
-MIN_JUDGED_WORDS = 3  # shorter sentences ("See [1].", "Steps:") carry no fact of their own and are not judged
-MIN_KEPT = 0.5  # less than this share of the reply's content words supported: extractive instead
-_SENTENCE = re.compile(r"(?<=[.!?])[ \t]+(?!\[\d)|\n+")
-_URL = re.compile(r"https?://\S+|\(link removed\)")
+MIN_KEPT = 0.5  # less than this share of the reply's judged words supported: extractive instead
 
 SYSTEM_PROMPT = """You are an IT service desk assistant. You answer an employee's \
 question using only the knowledge-base sources given in the user message.
@@ -129,55 +125,14 @@ def extractive(hits: Sequence[SearchHit], *, confident: bool, best: float | None
                   best_similarity=best, fallback_reason=reason)
 
 
-def _clean_reply(reply: str, hits: Sequence[SearchHit], hosts: Collection[str]) -> tuple[str, list[int]]:
-    """Drops citation numbers that name no source, and links to hosts that neither the cited sources
-    (their URL and passage) nor ``hosts`` name; returns the text and the cited numbers."""
-    valid = range(1, len(hits) + 1)
-    text = _CITE.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", reply)
-    cited = sorted({int(n) for n in _CITE.findall(text)})
+def _clean_links(text: str, hits: Sequence[SearchHit], hosts: Collection[str]) -> tuple[str, list[int]]:
+    """Drops links to hosts that neither the cited sources (their URL and passage) nor ``hosts`` name;
+    returns the text and the cited numbers (``ground`` has already dropped sentences citing no source)."""
+    cited = sorted({int(n) for n in CITE.findall(text) if 1 <= int(n) <= len(hits)})
     sources = [hits[n - 1] for n in cited]
     allowed = set(hosts) | link_hosts(h.content for h in sources) | {
         host for h in sources if h.url and (host := link_host(h.url))}
     return re.sub(r"[ \t]+\n", "\n", filter_links(text, allowed)).strip(), cited
-
-
-def ground(text: str, hits: Sequence[SearchHit]) -> tuple[str, float, bool]:
-    """Keeps the sentences of ``text`` that the sources they cite support.
-
-    Sentence by sentence (a line, or text ending in . ! ? — citations after the stop belong to the
-    sentence): a sentence of at least ``MIN_JUDGED_WORDS`` content words (URLs and citations aside) is
-    kept only when it cites a source and at least ``SUPPORT_MIN`` of its words occur in the cited
-    sources' passages (a shared prefix of 3 letters counts: "lock" / "lockout"); a sentence that is
-    only citations ("[1] [2] [3]") is dropped; shorter ones are kept. Returns the kept text, the share
-    of the reply's judged words that were kept, and whether every judged sentence was kept.
-    """
-    source_words = [words(h.quote[1] + " " + h.title) for h in hits]
-    kept: list[str] = []
-    total = supported = 0
-    complete = True
-    for line in text.splitlines(keepends=False):
-        out: list[str] = []
-        for sentence in _SENTENCE.split(line):
-            bare = _URL.sub(" ", _CITE.sub(" ", sentence))
-            wanted = words(bare)
-            cited = {int(n) for n in _CITE.findall(sentence) if 1 <= int(n) <= len(hits)}
-            if not wanted:
-                if not cited:
-                    out.append(sentence)
-                continue
-            if len(wanted) < MIN_JUDGED_WORDS:
-                out.append(sentence)
-                continue
-            total += len(wanted)
-            found: set[str] = set().union(*(source_words[n - 1] for n in cited)) if cited else set()
-            if cited and share(wanted, found) >= SUPPORT_MIN:
-                supported += len(wanted)
-                out.append(sentence)
-            else:
-                complete = False
-        if out and any(o.strip() for o in out):
-            kept.append(" ".join(o.strip() for o in out if o.strip()))
-    return "\n".join(kept).strip(), (supported / total if total else 1.0), complete
 
 
 async def _ask(llm: Any, messages: list[dict[str, str]], on_token: TokenSink | None) -> str:
@@ -218,14 +173,20 @@ async def answer(
         return extractive(hits, confident=confident, best=best, reason=reason)
     if reply.strip().strip(".").upper() == NO_ANSWER or (NO_ANSWER in reply and len(reply) < 40):
         return no_answer(best, "the llm found no answer in the sources")
-    text, cited = _clean_reply(reply, hits, allowed_hosts)
-    if not cited:
+    if _MARKER.search(reply):  # it repeats the sources block instead of answering (SmolLM2 does)
+        log.warning("llm reply echoes its prompt, answering extractively")
+        return extractive(hits, confident=confident, best=best, reason="llm reply echoed its sources")
+    if not any(1 <= int(n) <= len(hits) for n in CITE.findall(reply)):
         log.warning("llm reply cites no source, answering extractively")
         return extractive(hits, confident=confident, best=best, reason="llm reply cited no source")
-    text, kept, complete = ground(text, hits)
-    cited = sorted({int(n) for n in _CITE.findall(text)})
-    if not cited or kept < MIN_KEPT:
-        log.warning("llm reply not supported by its sources, answering extractively", extra={"kept": round(kept, 2)})
+    grounded = ground(reply, hits)
+    text, cited = _clean_links(grounded.text, hits, allowed_hosts)
+    if not cited or grounded.kept < MIN_KEPT:
+        log.warning("llm reply not supported by its sources, answering extractively",
+                    extra={"kept": round(grounded.kept, 2), "dropped": len(grounded.dropped)})
         return extractive(hits, confident=confident, best=best, reason="llm reply not supported by its sources")
-    return Answer(text=text, citations=_citations(hits, cited), confident=confident and complete, mode="llm",
-                  best_similarity=best, fallback_reason=None if complete else "unsupported sentences dropped")
+    if grounded.dropped:
+        log.info("llm sentences not supported by their sources dropped", extra={"dropped": len(grounded.dropped)})
+    return Answer(text=text, citations=_citations(hits, cited), confident=confident and grounded.complete,
+                  mode="llm", best_similarity=best,
+                  fallback_reason=None if grounded.complete else "unsupported sentences dropped")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fakes.openai_server import FakeOpenAI
-from kb import support
+from kb import llama_server, support
 
 import kb_index
 from api.auth.models import Role
@@ -46,6 +48,20 @@ def fake_llm(app: Any, llm_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
         model="fake-model", base_url=llm_server.base_url, api_key="test-key", timeout_s=2, max_retries=0))
     yield llm_server
     app.state.llm = None
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real llama.cpp server with SmolLM2-135M (the llm-test extra); yields its base URL.
+
+    Skipped when the extra is not installed, unless DESKMATE_REQUIRE_LLM is set (``make test`` sets it)."""
+    if reason := llama_server.missing():
+        if os.environ.get("DESKMATE_REQUIRE_LLM"):
+            pytest.fail(f"DESKMATE_REQUIRE_LLM is set but {reason}")
+        pytest.skip(reason)
+    log = Path(tmp_path_factory.mktemp("llama")) / "server.log"
+    with llama_server.llama_server(log) as base_url:
+        yield base_url
 
 
 @pytest.fixture

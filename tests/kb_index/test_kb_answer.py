@@ -109,10 +109,10 @@ def test_each_prompt_gets_a_fresh_nonce():
 # --- the LLM over HTTP ----------------------------------------------------------------------------
 
 async def test_llm_answer_with_citations(fake):
-    fake.enqueue(Reply(content="Use the self-service page [1]; a lockout clears after 30 minutes [2]. See [9]."))
+    fake.enqueue(Reply(content="Choose Forgot password on myaccount.example.com [1]; the lock clears after 30 minutes [2]."))
     a = await kb_index.answer("forgot password and locked", HITS, llm=llm_for(fake))
-    assert a.mode == "llm" and a.confident is True
-    assert a.text == "Use the self-service page [1]; a lockout clears after 30 minutes [2]. See ."
+    assert (a.mode, a.confident, a.fallback_reason) == ("llm", True, None)
+    assert a.text == "Choose Forgot password on myaccount.example.com [1]; the lock clears after 30 minutes [2]."
     assert [(c.n, c.article_id) for c in a.citations] == [(1, "kb-1"), (2, "kb-2")]
     (request,) = fake.requests
     assert request.headers["authorization"] == "Bearer test-key"
@@ -238,7 +238,8 @@ async def test_links_are_allowed_by_host_of_the_cited_sources_only(fake):
     assert "https://deskmate.example.com/chat" in a.text
 
 
-# --- grounding: each sentence must be supported by the source it cites (issue #10) -----------------
+# --- grounding: each sentence must be supported by the source it cites (issue #10; the rule itself:
+# test_kb_grounding.py) ---------------------------------------------------------------------------
 
 VPN = [hit(1, title="Set up the VPN on a company laptop", path=("Connect for the first time",),
            content="1. Click the GlobalProtect icon.\n2. In Portal, enter vpn.example.com and select Connect.\n"
@@ -282,7 +283,38 @@ async def test_a_sentence_citing_the_wrong_source_is_dropped(fake):
     assert "30 minutes" not in a.text and [c.n for c in a.citations] == [1]
 
 
-def test_grounding_judges_each_sentence_against_its_own_citation():
-    text, kept, complete = kb_index.ground(
-        "The lock clears by itself after 30 minutes [2]. The lock clears by itself after 30 minutes [1].", VPN)
-    assert text == "The lock clears by itself after 30 minutes [2]." and kept == 0.5 and complete is False
+async def test_a_sentence_citing_a_source_that_does_not_exist_is_dropped(fake):
+    fake.enqueue(Reply(content="Click the GlobalProtect icon and enter vpn.example.com in Portal [1].\n"
+                               "Sign in on the Okta page with your email and password [3].\n"
+                               "Approve the Okta Verify prompt on your phone [1]."))
+    a = await kb_index.answer("how do I set up the vpn", VPN, llm=llm_for(fake))
+    assert (a.mode, a.confident, a.fallback_reason) == ("llm", False, "unsupported sentences dropped")
+    assert a.text == ("Click the GlobalProtect icon and enter vpn.example.com in Portal [1].\n"
+                      "Approve the Okta Verify prompt on your phone [1].")
+    assert [c.n for c in a.citations] == [1]
+
+
+async def test_only_citations_to_missing_sources_means_extractive(fake):
+    fake.enqueue(Reply(content="Click the GlobalProtect icon and enter vpn.example.com in Portal [4]."))
+    a = await kb_index.answer("how do I set up the vpn", VPN, llm=llm_for(fake))
+    assert a.mode == "extractive" and a.fallback_reason == "llm reply cited no source"
+
+
+async def test_an_invented_step_that_shares_words_with_its_source_is_dropped(fake):
+    install = hit(1, title="Set up the VPN on a company laptop", path=("Install GlobalProtect",),
+                  content="If it is missing:\n- **Windows:** open **Software Center**, search for *GlobalProtect*, "
+                          "select **Install**.\n- **macOS:** open **Self Service**, search for *GlobalProtect*, "
+                          "select **Install**.")
+    fake.enqueue(Reply(content="On macOS, open Self Service, search for GlobalProtect and select Install [1].\n"
+                               "Download the VPN software from the internet [1]."))
+    a = await kb_index.answer("How do I set up the VPN on my Mac?", [install], llm=llm_for(fake))
+    assert (a.mode, a.confident) == ("llm", False)
+    assert a.text == "On macOS, open Self Service, search for GlobalProtect and select Install [1]."
+
+
+async def test_a_reply_that_echoes_the_sources_block_is_not_an_answer(fake):
+    # the shape of SmolLM2's replies in the real-model tests: the prompt's data block, copied and altered
+    fake.enqueue(Reply(content="<<SOURCES 674a43623a8cd08c>>\n[1] Title: Set up the VPN on a company laptop\n"
+                               "Section: Connect for the first time\nText:\n1. Click the GlobalProtect icon [1]."))
+    a = await kb_index.answer("how do I set up the vpn", VPN, llm=llm_for(fake))
+    assert a.mode == "extractive" and a.fallback_reason == "llm reply echoed its sources"
