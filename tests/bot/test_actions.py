@@ -460,3 +460,20 @@ def test_a_second_report_joins_the_known_issue_and_mine_is_different_opens_a_tic
     assert api.as_admin("GET", f"/tickets/{own}")["integration_metadata"]["separate_from_known_issue"] is True
     affected = api.as_admin("GET", f"/tickets/{number}/affected-users")
     assert [u["email"] for u in affected] == [api.setup["employee_email"]]
+
+
+def test_not_it_by_the_intent_model_but_well_known_to_the_kb_is_answered(api: Api, printer_article: dict):
+    t = Conversation(api).say("add a network printer on windows, choose add device", "out_of_scope").tracker()
+
+    _, messages = run(knowledge.ActionAnswerOutOfScope(), t)
+
+    [message] = messages
+    assert message["custom"]["citations"][0]["title"] == "Add a network printer"
+
+
+def test_not_it_and_unknown_to_the_kb_is_refused(api: Api, printer_article: dict):
+    t = Conversation(api).say("book me a table for two at an italian restaurant tonight", "out_of_scope").tracker()
+
+    _, messages = run(knowledge.ActionAnswerOutOfScope(), t)
+
+    assert [m.get("response") for m in messages] == ["utter_out_of_scope"]
