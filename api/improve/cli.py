@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -15,10 +16,11 @@ from api.kb import embedding
 from api.log import configure as configure_logging
 from api.settings import get_settings
 
+T = TypeVar("T")
 improve_app = typer.Typer(help="Improve the bot from failed conversations (docs/improving.md).", no_args_is_help=True)
 
 
-def _run(work, *, vector: bool = False):  # type: ignore[no-untyped-def]
+def _run(work: Callable[[Conn], Awaitable[T]], *, vector: bool = False) -> T:
     settings = get_settings()
     migrate_db(settings, quiet=True)
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from api.chat import nlu_eval
 from api.chat.rasa import RasaClient
@@ -25,8 +25,10 @@ from api.settings import REPO_ROOT, Settings
 log = logging.getLogger(__name__)
 REALISTIC = "realistic test"
 HELPDESK = "helpdesk-assistant"
+Better = Literal["higher", "lower"]
+Verdict = Literal["better", "same", "worse", "not measured"]
 # (set, group or None for the whole set, metric, which way is better, the count the metric is over)
-TRACKED = (
+TRACKED: tuple[tuple[str, str | None, str, Better, str], ...] = (
     (REALISTIC, "it", "as_it", "higher", "n"),
     (REALISTIC, "it", "intent_right", "higher", "intent_n"),
     (REALISTIC, "non_it", "as_it", "lower", "n"),
@@ -73,7 +75,7 @@ def compare(baseline: dict[str, dict[str, Any]], candidate: dict[str, dict[str, 
             continue
         delta = round(after - before, 4)
         gain = delta if better == "higher" else -delta
-        verdict = "worse" if gain < -allowed else "better" if gain > allowed else "same"
+        verdict: Verdict = "worse" if gain < -allowed else "better" if gain > allowed else "same"
         rows.append(ComparisonRow(set=name, metric=f"{group}.{metric}" if group else metric, better=better, n=n,
                                   baseline=before, candidate=after, delta=delta, tolerance=allowed, verdict=verdict))
     return rows

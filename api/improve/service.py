@@ -74,7 +74,8 @@ def decision(rows: list[ComparisonRow]) -> tuple[bool, str]:
 async def train_candidate(conn: Conn, settings: Settings, *, requested_by: int | None = None,
                           config: Path | None = None) -> ModelVersion:
     """Trains, measures and (when not worse) promotes one candidate; returns its record."""
-    if not (await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (TRAIN_LOCK,))).fetchone())["ok"]:
+    locked = await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (TRAIN_LOCK,))).fetchone()
+    if not (locked and locked["ok"]):
         raise Conflict("A candidate model is being trained already; wait for it (deskmate improve status).")
     try:
         return await _train_locked(conn, settings, requested_by=requested_by,
