@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     improve_train_config: Path = REPO_ROOT / "bot" / "config.yml"
     improve_rasa_venv: Path = REPO_ROOT / ".venv-rasa"
     improve_tolerance: float = Field(default=0.02, ge=0, le=0.5)  # a metric may drop this much (or one case)
+    improve_significance: float = Field(default=0.05, gt=0, le=1)  # ... unless the sign test says it is no chance
     improve_low_confidence: float = Field(default=0.5, ge=0, le=1)
     improve_cluster_threshold: float = Field(default=0.5, ge=0, le=1)
     improve_cluster_min_size: int = Field(default=2, ge=1, le=100)

@@ -96,7 +96,11 @@ class ComparisonRow(BaseModel):
     baseline: float | None
     candidate: float | None
     delta: float | None
-    tolerance: float
+    tolerance: float = Field(description="the drop allowed: DESKMATE_IMPROVE_TOLERANCE or one case (1/n)")
+    lost: int = Field(default=0, description="cases right under the current model and wrong under the candidate")
+    gained: int = Field(default=0, description="cases wrong under the current model and right under the candidate")
+    p_value: float | None = Field(default=None, description="one-sided sign test: chance of losing this many of the "
+                                                            "changed cases by chance alone")
     verdict: Literal["better", "same", "worse", "not measured"]
 
 

@@ -124,8 +124,9 @@ def _fields(members: list[Failure], vectors: np.ndarray, cluster: kb_index.Clust
     texts = list(dict.fromkeys(m.text for m in members))
     centroid = vectors.mean(axis=0)
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
+    candidates = proposed_examples(texts, index)
     return {"kind": kind, "intent": intent, "title": cluster.title, "keywords": list(cluster.keywords),
-            "examples": proposed_examples(texts, index) if kind == "examples" else [], "texts": texts[:50],
+            "examples": candidates if kind == "examples" else [], "candidates": candidates, "texts": texts[:50],
             "reasons": Counter(m.reason for m in members), "basis": basis, "size": len(members),
             "message_ids": sorted(m.id for m in members if m.source == "message"),
             "answer_ids": sorted(m.id for m in members if m.source == "answer"),

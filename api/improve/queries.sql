@@ -84,7 +84,9 @@ RETURNING id
 -- computed by the caller).
 UPDATE improve_proposals p SET
     texts = (SELECT array_agg(DISTINCT x) FROM unnest(p.texts || %(texts)s::text[]) x),
-    examples = p.examples || ARRAY(SELECT x FROM unnest(%(examples)s::text[]) x WHERE NOT x = ANY(p.examples)),
+    examples = CASE WHEN p.kind = 'examples'
+                    THEN p.examples || ARRAY(SELECT x FROM unnest(%(candidates)s::text[]) x WHERE NOT x = ANY(p.examples))
+                    ELSE p.examples END,
     keywords = %(keywords)s,
     message_ids = ARRAY(SELECT DISTINCT x FROM unnest(p.message_ids || %(message_ids)s::bigint[]) x ORDER BY x),
     answer_ids = ARRAY(SELECT DISTINCT x FROM unnest(p.answer_ids || %(answer_ids)s::bigint[]) x ORDER BY x),

@@ -22,6 +22,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from api import sql
+from api.chat import nlu_eval
 from api.db import Conn
 from api.errors import Conflict, NotFound, RasaUnavailable
 from api.improve import bot_models, evaluation, serving, training
@@ -66,7 +67,8 @@ def decision(rows: list[ComparisonRow]) -> tuple[bool, str]:
         return False, "not promoted: no eval set could be measured"
     if worse:
         return False, "not promoted: worse on " + "; ".join(
-            f"{r.set} {r.metric} {r.baseline:.3f} -> {r.candidate:.3f} (allowed -{r.tolerance:.3f})" for r in worse)
+            f"{r.set} {r.metric} {r.baseline:.3f} -> {r.candidate:.3f} (allowed -{r.tolerance:.3f}; "
+            f"{r.lost} cases lost, {r.gained} gained, p={r.p_value:.3g})" for r in worse)
     better = [f"{r.set} {r.metric} {r.delta:+.3f}" for r in rows if r.verdict == "better"]
     return True, "promoted: nothing worse" + (f"; better on {', '.join(better)}" if better else "")
 
@@ -105,11 +107,14 @@ async def _train_locked(conn: Conn, settings: Settings, *, requested_by: int | N
     except (training.TrainingFailed, RasaUnavailable, RuntimeError, OSError) as exc:
         log.error("improve: candidate %s failed: %s", version, exc)
         return await _update(conn, version, "failed", error=str(getattr(exc, "detail", None) or exc)[:4000])
-    rows = evaluation.compare(before, after, tolerance=settings.improve_tolerance)
+    rows = evaluation.compare(before, after, tolerance=settings.improve_tolerance,
+                              alpha=settings.improve_significance)
     promote_it, why = decision(rows)
     (out / f"{version}.comparison.json").write_text(json.dumps(
         {"version": version, "baseline": label, "decision": why, "rows": [r.model_dump() for r in rows],
-         "summaries": {"baseline": before, "candidate": after}}, indent=2, default=str), encoding="utf-8")
+         "summaries": {"baseline": {k: nlu_eval.summarise(v) for k, v in before.items()},
+                       "candidate": {k: nlu_eval.summarise(v) for k, v in after.items()}},
+         "changed": evaluation.changes(before, after)}, indent=2, default=str), encoding="utf-8")
     log.info("improve: %s %s\n%s", version, why, evaluation.table(rows))
     record = await _update(conn, version, "evaluating" if promote_it else "not_promoted", baseline=label,
                            comparison=rows, decision=why)

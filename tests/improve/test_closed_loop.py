@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from improve_support import conversation, proposal, say
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.auth.models import Role
@@ -36,16 +36,17 @@ RASA = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
 SMALL_CONFIG = Path(__file__).with_name("small_config.yml")
 CHANNEL_SECRET = "loop-" + os.urandom(8).hex()
 RASA_DB = "deskmate_test_rasa_improve"
+MODELS = TEST_DATA_DIR / "improve-models"  # the baseline, the candidates and Rasa's component cache
 BASE = "/api/v1/improve"
-PROBE = "the big plotter in the studio keeps jamming on large sheets"
-FAILED = ["the plotter in the design studio jams on every A1 sheet",
-          "A1 sheets keep jamming in the studio plotter",
-          "studio plotter jammed again halfway through an A1 print",
-          "the design plotter eats A1 paper and jams"]
-MORE = ["our large format plotter has a paper jam", "the wide format plotter keeps jamming",
-        "plotter on floor 2 jams whenever I print a poster", "large plotter stuck with paper inside",
-        "the HP DesignJet plotter shows a paper jam error", "can't print posters, the plotter jams",
-        "plotter jam again, the roll paper is stuck", "our designjet plotter keeps crumpling the roll"]
+PROBE = "the studio designjet won't feed the roll"  # the baseline: software_problem (0.60)
+FAILED = ["designjet shows error 86:01 on the front panel",
+          "the designjet in the studio keeps cutting the roll too early",
+          "our designjet says the roll is loaded wrong",
+          "designjet will not load the paper roll"]
+MORE = ["the HP DesignJet shows a paper jam error", "designjet stuck halfway through a poster",
+        "can't print posters, the designjet rejects the roll", "the designjet in room 2 says media mismatch",
+        "designjet plots come out blank", "our designjet t650 is offline",
+        "the large format designjet prints streaks", "designjet won't take A1 sheets"]
 
 pytestmark = pytest.mark.skipif(not RASA.exists() and not os.environ.get("DESKMATE_REQUIRE_RASA"),
                                 reason="no .venv-rasa (scripts/rasa_env.sh)")
@@ -68,7 +69,7 @@ class Loop:
 @pytest.fixture(scope="module")
 async def baseline(settings: Settings) -> Path:
     """The model the loop starts from: the repository's training data with the small config, no approvals."""
-    models = TEST_DATA_DIR / "improve-models"
+    models = MODELS
     version = f"baseline-{_inputs_hash()}"
     model = models / f"{version}.tar.gz"
     if not model.is_file():
@@ -80,11 +81,9 @@ async def baseline(settings: Settings) -> Path:
 @pytest.fixture(scope="module")
 def loop(settings: Settings, pg_server: str, baseline: Path) -> Iterator[Loop]:
     """The running Rasa (started as the Procfile starts it, on the baseline) and the settings of the loop."""
-    models = TEST_DATA_DIR / "improve-loop"
-    shutil.rmtree(models, ignore_errors=True)
-    models.mkdir(parents=True)
-    shutil.copy2(baseline, models / baseline.name)
-    loop_settings = settings.model_copy(update={"improve_models_dir": models, "improve_train_config": SMALL_CONFIG})
+    for stale in [*MODELS.glob("2*"), MODELS / bot_models.POINTER]:  # earlier runs' candidates (not the baseline,
+        stale.unlink(missing_ok=True)                                # nor Rasa's component cache)
+    loop_settings = settings.model_copy(update={"improve_models_dir": MODELS, "improve_train_config": SMALL_CONFIG})
     bot_models.set_current(loop_settings, baseline.name.removesuffix(".tar.gz"))
     embedded_pg.drop_database(pg_server, RASA_DB)
     embedded_pg.ensure_database(pg_server, RASA_DB)
@@ -106,8 +105,8 @@ def loop(settings: Settings, pg_server: str, baseline: Path) -> Iterator[Loop]:
             assert proc.poll() is None, f"Rasa exited: {log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"Rasa did not start: {log.read_text()[-3000:]}"
             time.sleep(0.5)
-        yield Loop(loop_settings.model_copy(update={"improve_reload_urls": [url], "rasa_token": token}), url, token,
-                   log)
+        yield Loop(loop_settings.model_copy(update={"improve_reload_urls": [url], "rasa_token": SecretStr(token)}),
+                   url, token, log)
     finally:
         proc.terminate()
         try:
@@ -157,8 +156,9 @@ async def test_approved_examples_are_promoted_when_not_worse_and_harmful_ones_ar
         await say(vconn, await conversation(vconn), text, "nlu_fallback", 0.3)
     run = await api.post(f"{BASE}/runs", headers=admin.headers)
     assert run.status_code == 201, run.text
-    pid = next(pid for pid in run.json()["proposals_new"] + run.json()["proposals_merged"]
-               if set(FAILED) <= set((await api.get(f"{BASE}/proposals/{pid}", headers=admin.headers)).json()["texts"]))
+    made = [(await api.get(f"{BASE}/proposals/{i}", headers=admin.headers)).json()
+            for i in run.json()["proposals_new"] + run.json()["proposals_merged"]]
+    pid = next(p["id"] for p in made if set(FAILED) <= set(p["texts"]))
     edited = await api.patch(f"{BASE}/proposals/{pid}", headers=admin.headers,
                              json={"kind": "examples", "intent": "printer_problem", "examples": FAILED + MORE})
     assert edited.status_code == 200, edited.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from improve_support import conversation, escalate, say, unhelpful_answer
 
@@ -17,6 +17,11 @@ CHAIR = ["can I expense an ergonomic chair for my home office",
          "is a desk chair for working from home reimbursable"]
 DOCK = ["the thunderbolt dock at hot desk 14 makes both screens flicker",
         "my two monitors on the thunderbolt dock keep flickering and going black"]
+
+
+async def _now(conn) -> datetime:
+    """The database's clock: failures stored from now on are this test's only ones."""
+    return (await (await conn.execute("SELECT clock_timestamp() AS t")).fetchone())["t"]
 
 
 async def _failures(vconn, make_actor, embedder) -> dict[str, list[int]]:
@@ -45,7 +50,7 @@ async def _failures(vconn, make_actor, embedder) -> dict[str, list[int]]:
 
 async def test_a_pass_proposes_examples_for_the_nearest_intent_and_a_kb_draft_for_unhelpful_answers(
         vconn, make_actor, embedder, settings) -> None:
-    since = datetime.now(UTC) - timedelta(seconds=1)
+    since = await _now(vconn)
     ids = await _failures(vconn, make_actor, embedder)
     summary = await proposals.cluster(vconn, settings, embedder, since=since)
 
@@ -73,7 +78,7 @@ async def test_a_pass_proposes_examples_for_the_nearest_intent_and_a_kb_draft_fo
 
 async def test_the_next_pass_starts_where_the_last_ended_and_merges_into_the_open_proposal(
         vconn, make_actor, embedder, settings) -> None:
-    since = datetime.now(UTC) - timedelta(seconds=1)
+    since = await _now(vconn)
     first_ids = [await say(vconn, await conversation(vconn), text, "nlu_fallback", 0.2) for text in (
         "the plotter in the design studio jams on every A1 sheet", "A1 sheets keep jamming in the studio plotter")]
     first = await proposals.cluster(vconn, settings, embedder, since=since)
