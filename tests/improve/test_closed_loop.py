@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.auth.models import Role
+from api.chat import nlu_eval
 from api.chat.rasa import RasaClient
 from api.dev import embedded_pg, stack
 from api.improve import bot_models, intents, serving, training
@@ -179,12 +180,13 @@ async def test_approved_examples_are_promoted_when_not_worse_and_harmful_ones_ar
         tracker = (await http.get(f"/conversations/{sender}/tracker", params={"token": loop.rasa_token})).json()
     assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["hello", "thanks"]
 
-    # an admin approves IT problems labelled as greetings: trained and measured, but not promoted
-    it_texts = [e.text for e in intents.training_examples() if e.intent in ("printer_problem", "vpn_problem",
-                "email_problem", "software_problem", "hardware_problem", "wifi_problem", "password_reset")]
-    harmful = [f"{t} hello there" for t in it_texts[:200]]
-    # (as a clustering pass stores a proposal; then the admin's harmful edit: IT problems as greetings)
-    bad_ids = [await proposal(vconn, intent="greet", examples=chunk) for chunk in (harmful[:100], harmful[100:200])]
+    # an admin approves IT problems labelled as greetings: the bot's own IT examples, punctuated differently (the
+    # tokenizer drops the "!"), so the model sees the same requests as greetings too
+    it_texts = [e.text for e in intents.training_examples() if e.intent in nlu_eval.IT_INTENTS
+                and e.intent not in ("ask_question", "ticket_status", "open_ticket")]
+    harmful = [f"{t} !" for t in it_texts[:300]]
+    assert len(harmful) == 300
+    bad_ids = [await proposal(vconn, intent="greet", examples=harmful[i:i + 100]) for i in range(0, 300, 100)]
     for bad_id in bad_ids:
         assert (await api.post(f"{BASE}/proposals/{bad_id}/approve", headers=admin.headers)).status_code == 200
 
