@@ -26,6 +26,7 @@ from api.chat.routes import nlu as nlu_router
 from api.chat.routes import router as chat_router
 from api.errors import PROBLEM_JSON, DatabaseUnavailable, DeskmateError, problem
 from api.errors import responses as problem_responses
+from api.improve.routes import router as improve_router
 from api.incidents.routes import router as incidents_router
 from api.kb import embedding
 from api.kb import service as kb_service
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/api/v1", responses=problem_responses())
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
                    web_channel_router, routing_router, sla_router, triage_router, alerts_router,
-                   notifications_router, incidents_router):
+                   notifications_router, incidents_router, improve_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

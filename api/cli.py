@@ -18,6 +18,7 @@ from api.chat.chat_eval import command as chat_eval_command
 from api.cli_helpers import fail, migrate_db, parse_expiry, with_conn
 from api.dev import demo, stack, supervisor
 from api.errors import DeskmateError, NotFound
+from api.improve.cli import improve_app
 from api.kb.cli import kb_app
 from api.kb.cli import retrieval as kb_retrieval
 from api.kb.evaluation import answers_command as kb_answers
@@ -34,6 +35,7 @@ app.add_typer(keys_app, name="keys")
 eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
+app.add_typer(improve_app, name="improve")
 eval_app.command("retrieval")(kb_retrieval)
 eval_app.command("answers")(kb_answers)
 eval_app.command("chat")(chat_eval_command)

@@ -125,6 +125,25 @@ class Settings(BaseSettings):
     worker_stalled_s: float = Field(default=60.0, gt=0)
     worker_reconnect_max_s: float = Field(default=300.0, gt=0)  # give up (exit 1) after the db is gone this long
     worker_reconnect_backoff_max_s: float = Field(default=10.0, gt=0)  # longest wait between reconnect attempts
+    # the closed loop: failed chats -> proposals -> candidate models (api/improve, docs/improving.md)
+    improve_models_dir: Path | None = None  # default <data_dir>/models
+    improve_train_config: Path = REPO_ROOT / "bot" / "config.yml"
+    improve_rasa_venv: Path = REPO_ROOT / ".venv-rasa"
+    improve_tolerance: float = Field(default=0.02, ge=0, le=0.5)  # a metric may drop this much (or one case)
+    improve_significance: float = Field(default=0.05, gt=0, le=1)  # ... unless the sign test says it is no chance
+    improve_low_confidence: float = Field(default=0.5, ge=0, le=1)
+    improve_cluster_threshold: float = Field(default=0.5, ge=0, le=1)
+    improve_cluster_min_size: int = Field(default=2, ge=1, le=100)
+    improve_first_days: int = Field(default=7, ge=1, le=365)  # how far back the first clustering pass looks
+    improve_train_timeout_s: float = Field(default=3600.0, gt=0)
+    improve_rasa_start_timeout_s: float = Field(default=600.0, gt=0)
+    improve_reload_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)  # default: DESKMATE_RASA_URL
+    improve_helpdesk_eval: bool = True  # also compare on ../shared/eval/rasa-helpdesk-assistant when present
+
+    @field_validator("improve_reload_urls", mode="before")
+    @classmethod
+    def _reload_urls(cls, value: object) -> object:
+        return [u.strip().rstrip("/") for u in value.split(",") if u.strip()] if isinstance(value, str) else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from api.auth.models import Role
 from api.chat.rasa import channel_secret
 from api.db import Conn
 from api.dev import embedded_pg
+from api.improve import bot_models
 from api.settings import Settings
 
 BOT_EMAIL = "deskmate-bot@example.com"
@@ -87,6 +88,7 @@ def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_
         "DATABASE_URL": database_url,
         "DESKMATE_RASA_TOKEN": rasa_token(settings),
         "DESKMATE_RASA_URL": settings.rasa_url,
+        "DESKMATE_RASA_MODEL": str(bot_models.current_model_path(settings)),  # the promoted one (docs/improving.md)
         "DESKMATE_RASA_CHANNEL_SECRET": channel_secret(settings),
         "DESKMATE_ACTIONS_SECRET": actions_secret(settings),
         "DESKMATE_ACTIONS_URL": "http://127.0.0.1:5055/webhook",

@@ -61,8 +61,10 @@ CANNED = _turn(
     intent="printer_problem", confidence=0.97)
 OUT_OF_SCOPE = _turn(_bot("Sorry, I can only help with IT topics: accounts, devices, software, access and your "
                           "tickets."), intent="out_of_scope", confidence=0.88)
-REPHRASE = _turn(_bot("Sorry, I didn't quite get that. Could you say it in other words?"), intent="nlu_fallback",
-                 confidence=0.41)
+REPHRASE = _turn(_bot("Sorry, I didn't quite get that. Could you say it in other words? Or I can hand it to the "
+                      "service desk:", buttons=[{"title": "Open a ticket", "payload": "/open_ticket"},
+                                                {"title": "Talk to a person", "payload": "/human_handoff"}]),
+                 intent="nlu_fallback", confidence=0.41)
 NOT_FOUND = _turn(_bot("I couldn't find an answer to that in the knowledge base. I can open a ticket or get you a "
                        "person instead.", buttons=[{"title": "Open a ticket", "payload": "/open_ticket"},
                                                    {"title": "Talk to a person", "payload": "/human_handoff"}]),
