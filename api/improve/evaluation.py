@@ -1,7 +1,7 @@
 """Measuring a candidate against the current model: the same eval sets, through a real Rasa server, side by side.
 
 One temporary ``rasa run --enable-api`` (api/improve/serving.py) starts with the current model; every case is sent
-to ``/model/parse`` with ``RasaClient.parse`` and scored by the NLU eval (api/chat/nlu_eval.py); then the server
+to deskmate's channel (``/webhooks/deskmate/parse``, the gateway's hint included) with ``RasaClient.parse`` and scored by the NLU eval (api/chat/nlu_eval.py); then the server
 loads the candidate (``PUT /model``) and the same cases are sent again. Sets: the held-out split of the realistic
 set (data/eval/realistic, split ``test``), and the rasa-helpdesk-assistant set when it is present and
 DESKMATE_IMPROVE_HELPDESK_EVAL is on.
@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from api.chat import nlu_eval
+from api.chat.hints import Hinter
 from api.chat.rasa import RasaClient
 from api.improve import serving
 from api.improve.models import ComparisonRow
+from api.kb.embedding import get_embedder
 from api.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -143,7 +145,8 @@ async def measure(settings: Settings, *, baseline: Path, candidate: Path, log_fi
     """Every case of the eval sets scored under ``baseline`` and under ``candidate``, from one temporary Rasa."""
     sets = eval_sets(settings)
     async with serving.temporary_rasa(settings, baseline, log_file=log_file) as (url, token):
-        client = RasaClient(url, token=token, timeout_s=settings.rasa_timeout_s)
+        client = RasaClient(url, token=token, channel_secret=token, timeout_s=settings.rasa_timeout_s,
+                            hinter=Hinter(get_embedder(settings), enabled=settings.nlu_hints))
         try:
             log.info("improve: measuring the current model %s on %s", baseline.name,
                      ", ".join(f"{k} ({len(v)})" for k, v in sets.items()))

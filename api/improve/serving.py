@@ -72,14 +72,17 @@ def rasa_env() -> dict[str, str]:
 async def temporary_rasa(settings: Settings, model: Path, *, log_file: Path) -> AsyncIterator[tuple[str, str]]:
     """A ``rasa run --enable-api`` of its own on a free loopback port serving ``model``: (url, token).
 
-    No channels, no tracker store, no action server: only the NLU endpoints are used. Stopped on exit.
+    Deskmate's channel (its secret is the token too), no tracker store, no action server: only NLU is used, through
+    the channel's ``/parse`` with the gateway's hint, as a turn gets it. Stopped on exit.
     """
     port, token = free_port(), os.urandom(16).hex()
     cmd = [str(settings.improve_rasa_venv / "bin" / "rasa"), "run", "--enable-api", "--auth-token", token,
-           "--interface", "127.0.0.1", "--port", str(port), "--model", str(model)]
+           "--interface", "127.0.0.1", "--port", str(port), "--model", str(model),
+           "--credentials", str(REPO_ROOT / "bot" / "credentials.yml")]  # deskmate's channel: its NLU route
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=rasa_env(), stdout=out,
+        env = {**rasa_env(), "DESKMATE_RASA_CHANNEL_SECRET": token}  # the channel's secret is the API token
+        proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=env, stdout=out,
                                                     stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
