@@ -46,6 +46,10 @@ async def _conversation(http: httpx.AsyncClient, settings, conn, email: str, tex
 
 async def test_twenty_simultaneous_reports_make_one_incident_with_twenty_affected_people(
         live_server, settings, conn, make_actor, principal_of):
+    # Earlier tests of the session (chat, bot) may have left open VPN reports in this database: the burst starts
+    # from a desk with no known issue, so the first of the twenty must open the incident.
+    await conn.execute("DELETE FROM major_incidents")
+    await conn.execute("UPDATE incident_affected_users SET embedding = NULL")
     employees = [await make_actor() for _ in WORDINGS]
     async with httpx.AsyncClient(base_url=live_server, timeout=120) as http:
         # the embedding model loads once per process: load it before the burst (as DESKMATE_KB_PRELOAD_MODEL does)
