@@ -99,6 +99,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rasa = rasa_client.from_settings(settings)
     app.state.database_url = url
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
+    if app.state.rasa.hinter is not None:  # every chat turn embeds its text: load the hints and the model now
+        app.state.rasa.hinter.warm_up()
     if settings.kb_preload_model:  # load the embedding model now, not on the first question
         app.state.embedder.warm_up()
     try:

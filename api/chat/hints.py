@@ -116,6 +116,20 @@ class Hinter:
                 self._hints = build(self.embedder)
             return self._hints
 
+    def warm_up(self) -> threading.Thread | None:
+        """Loads the classifier and the embedding model in a background thread (the api calls this at start-up),
+        so the first chat turn does not wait for them."""
+        if not self.enabled:
+            return None
+
+        def load() -> None:
+            self._load()
+            self.embedder.embed_query("warm up")
+
+        thread = threading.Thread(target=load, name="nlu-hints-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     async def hint(self, text: str) -> dict[str, Any] | None:
         """The ``nlu_hint`` for a user text, or None when hints are off or the text is a button payload."""
         if not self.enabled or not text.strip() or text.startswith("/"):

@@ -119,3 +119,15 @@ def test_no_training_example_is_an_evaluation_sentence():
         with hwu64.open(encoding="utf-8", newline="") as handle:
             rows = {row["text"].strip().lower() for row in csv.DictReader(handle)}
         assert not training & rows
+
+
+def test_warming_up_loads_the_classifier_before_the_first_turn(embedder, tmp_path, monkeypatch):
+    monkeypatch.setattr(hints_mod, "CACHE_DIR", tmp_path)
+    small = build(embedder, examples=SMALL, cache_dir=tmp_path)
+    monkeypatch.setattr(hints_mod, "build", lambda e: small)
+    hinter = Hinter(embedder)
+    thread = hinter.warm_up()
+    assert thread is not None
+    thread.join(timeout=120)
+    assert hinter._hints is small
+    assert Hinter(embedder, enabled=False).warm_up() is None
