@@ -157,7 +157,7 @@ NOT_READY = {503: {"description": "Not ready (database down or migrations pendin
 
 @health_router.get("/readyz", responses=NOT_READY)  # type: ignore[arg-type]
 async def readyz(request: Request) -> Response:
-    """The database answers and every migration file is applied unchanged."""
+    """The database answers, every migration file is applied unchanged, and the chat's intent hints are loaded."""
     settings: Settings = request.app.state.settings
     try:
         async with request.app.state.pool.connection(timeout=settings.db_acquire_timeout_s) as conn:
@@ -170,4 +170,8 @@ async def readyz(request: Request) -> Response:
     if todo:
         return problem(503, "Not ready", f"{len(todo)} migration(s) pending: {todo[0].path.name}…", "/problems/not-ready",
                        headers={"Retry-After": "30"})
+    hinter = request.app.state.rasa.hinter
+    if hinter is not None and not hinter.ready:  # chat turns would wait for the model: not yet
+        return problem(503, "Not ready", "The intent hints are still loading.", "/problems/not-ready",
+                       headers={"Retry-After": "5"})
     return JSONResponse({"status": "ready"})

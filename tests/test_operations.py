@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -19,7 +20,11 @@ from api.settings import REPO_ROOT, Settings
 
 async def test_healthz_and_readyz(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    ready = await client.get("/readyz")
+    deadline = asyncio.get_running_loop().time() + 120
+    while (ready := await client.get("/readyz")).status_code == 503:  # the intent hints load at start-up
+        assert ready.json()["detail"] == "The intent hints are still loading.", ready.json()
+        assert asyncio.get_running_loop().time() < deadline, "the intent hints never loaded"
+        await asyncio.sleep(0.2)
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
 
 

@@ -108,6 +108,7 @@ class Hinter:
         self.embedder = embedder
         self.enabled = enabled
         self._hints: IntentHints | None = None
+        self._warm = False
         self._lock = threading.Lock()
 
     def _load(self) -> IntentHints:
@@ -115,6 +116,11 @@ class Hinter:
             if self._hints is None:
                 self._hints = build(self.embedder)
             return self._hints
+
+    @property
+    def ready(self) -> bool:
+        """Off, or loaded (classifier and model): a turn will not wait for them."""
+        return not self.enabled or (self._hints is not None and self._warm)
 
     def warm_up(self) -> threading.Thread | None:
         """Loads the classifier and the embedding model in a background thread (the api calls this at start-up),
@@ -125,6 +131,7 @@ class Hinter:
         def load() -> None:
             self._load()
             self.embedder.embed_query("warm up")
+            self._warm = True
 
         thread = threading.Thread(target=load, name="nlu-hints-warm-up", daemon=True)
         thread.start()
@@ -136,6 +143,7 @@ class Hinter:
             return None
         hints = self._hints if self._hints is not None else await asyncio.to_thread(self._load)
         vector = np.asarray(await self.embedder.aembed_query(text), dtype=np.float32)
+        self._warm = True
         return {"ranking": hints.rank(vector), "version": hints.version}
 
 

@@ -128,6 +128,7 @@ def test_warming_up_loads_the_classifier_before_the_first_turn(embedder, tmp_pat
     hinter = Hinter(embedder)
     thread = hinter.warm_up()
     assert thread is not None
+    assert not hinter.ready or not thread.is_alive()
     thread.join(timeout=120)
-    assert hinter._hints is small
-    assert Hinter(embedder, enabled=False).warm_up() is None
+    assert hinter._hints is small and hinter.ready
+    assert Hinter(embedder, enabled=False).warm_up() is None and Hinter(embedder, enabled=False).ready
