@@ -151,7 +151,7 @@ def live_server(database_url: str) -> Iterator[str]:
            "DESKMATE_DATA_DIR": str(TEST_DATA_DIR), "DESKMATE_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env, cwd=REPO_ROOT)
     url = f"http://127.0.0.1:{port}"
-    stack.wait_until_ready(f"{url}/readyz", proc, timeout_s=30, what="the api")
+    stack.wait_until_ready(f"{url}/readyz", proc, timeout_s=180, what="the api")  # ready = hints loaded
     yield url
     proc.terminate()
     proc.wait(10)

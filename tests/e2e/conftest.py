@@ -65,7 +65,7 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def start_service(name: str, cmd: list[str], *, env: dict[str, str], url: str, health: str,
-                  timeout_s: float = 30.0) -> Service:
+                  timeout_s: float = 180.0) -> Service:
     """Starts ``cmd`` (output to var/test/logs/<name>.log) and polls ``url + health`` until it answers 200."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{name}.log"
