@@ -291,9 +291,9 @@ async def test_the_widget_works_on_a_page_of_another_origin(browser: Browser, ot
 async def test_real_bot_answers_a_forgotten_password(page: Page, screenshot: Shot, real_stack: str) -> None:
     await open_chat(page, real_stack)
     await say(page, "I forgot my password")
-    # a known problem is answered from the knowledge base for the user's words (action_answer_problem)
-    answer = page.locator(".msg-bot:not(.typing)", has=page.locator(".citations li")).last
-    await expect(answer.locator(".citations li").first).to_contain_text("Reset your password", timeout=60_000)
+    # a known problem: the KB's answer for the user's words when the KB is confident, else the intent's tip — this
+    # stack's test KB has no password article, so the tip answers
+    await expect(bot_said(page, "self-service password page")).to_be_visible(timeout=30_000)
     await screenshot(page, "real-bot-password")
 
 
