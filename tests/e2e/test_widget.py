@@ -292,7 +292,7 @@ async def test_real_bot_answers_a_forgotten_password(page: Page, screenshot: Sho
     await open_chat(page, real_stack)
     await say(page, "I forgot my password")
     # a known problem: the KB's answer for the user's words when the KB is confident, else the intent's tip — this
-    # stack's test KB has no password article, so the tip answers
+    # stack's KB has no confident answer to it, so the tip answers
     await expect(bot_said(page, "self-service password page")).to_be_visible(timeout=30_000)
     await screenshot(page, "real-bot-password")
 
