@@ -35,7 +35,7 @@ import typer
 import yaml
 
 import kb_index
-from api.chat.nlu_eval import FALLBACK, split_of
+from api.chat.nlu_eval import FALLBACK, example_lines, refuse_duplicates, split_of
 from api.chat.service import RESTARTING, SLOW
 
 OUTCOMES = ("cited_right", "cited_other", "refused", "canned", "fallback", "no_answer", "error")
@@ -79,16 +79,9 @@ def load_questions(path: Path, *, split: str | None = None) -> list[Question]:
         articles = block.get("articles")
         if not isinstance(articles, list) or not articles:
             raise ValueError(f"{path}: every case names its articles (a list of article ids)")
-        for line in str(block.get("examples", "")).splitlines():
-            line = line.strip()
-            if line.startswith("- "):
-                text = line[2:].strip()
-                questions.append(Question(text, frozenset(str(a) for a in articles), split_of(text)))
-    seen: set[str] = set()
-    for q in questions:
-        if q.text.lower() in seen:
-            raise ValueError(f"{path}: duplicate question {q.text!r}")
-        seen.add(q.text.lower())
+        questions += [Question(text, frozenset(str(a) for a in articles), split_of(text))
+                      for text in example_lines(block)]
+    refuse_duplicates([q.text for q in questions], f"{path}: duplicate question")
     return [q for q in questions if split is None or q.split == split]
 
 

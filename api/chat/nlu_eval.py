@@ -91,6 +91,21 @@ def strip_entities(text: str) -> str:
     return _ENTITY.sub(r"\1", text).strip()
 
 
+def example_lines(block: dict[str, Any]) -> list[str]:
+    """The ``- text`` lines of a Rasa-style ``examples: |`` block."""
+    lines = (line.strip() for line in str(block.get("examples", "")).splitlines())
+    return [line[2:].strip() for line in lines if line.startswith("- ")]
+
+
+def refuse_duplicates(texts: list[str], message: str) -> None:
+    """ValueError(``message`` + the text) on the first text seen twice (case-insensitive)."""
+    seen: set[str] = set()
+    for text in texts:
+        if text.lower() in seen:
+            raise ValueError(f"{message} {text!r}")
+        seen.add(text.lower())
+
+
 def load_examples(path: Path, label_map: dict[str, str | None] | None = None) -> list[Example]:
     """The intent examples of a Rasa NLU YAML file, entity markup removed, labels mapped."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -103,10 +118,7 @@ def load_examples(path: Path, label_map: dict[str, str | None] | None = None) ->
             label = label_map[label]
         if label is None:
             continue
-        for line in str(block.get("examples", "")).splitlines():
-            line = line.strip()
-            if line.startswith("- "):
-                examples.append(Example(strip_entities(line[2:]), label))
+        examples += [Example(strip_entities(text), label) for text in example_lines(block)]
     return examples
 
 
@@ -228,16 +240,8 @@ def load_realistic(directory: Path, *, split: str | None = None) -> list[Case]:
             raise ValueError(f"{path}: 'group' must be one of {', '.join(GROUPS)}")
         for block in data.get("cases") or []:
             intent = block.get("intent")
-            for line in str(block.get("examples", "")).splitlines():
-                line = line.strip()
-                if line.startswith("- "):
-                    text = line[2:].strip()
-                    cases.append(Case(text, group, intent, split_of(text)))
-    seen: set[str] = set()
-    for case in cases:
-        if case.text.lower() in seen:
-            raise ValueError(f"{directory}: duplicate case {case.text!r}")
-        seen.add(case.text.lower())
+            cases += [Case(text, group, intent, split_of(text)) for text in example_lines(block)]
+    refuse_duplicates([c.text for c in cases], f"{directory}: duplicate case")
     return [c for c in cases if split is None or c.split == split]
 
 
