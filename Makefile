@@ -51,7 +51,7 @@ run: setup
 test: $(VENV)/.installed
 	@$(MAKE) --no-print-directory -j3 $(VENV)/.llm-test bot browser
 	@scripts/test_bot.sh
-	@DESKMATE_REQUIRE_RASA=1 DESKMATE_REQUIRE_LLM=1 $(BIN)/pytest
+	@DESKMATE_REQUIRE_RASA=1 DESKMATE_REQUIRE_LLM=1 $(BIN)/pytest --durations=25
 
 bench: setup
 	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
