@@ -1,9 +1,12 @@
 """The knowledge actions: questions, problems and messages the bot could not place, answered from the KB.
 
 - ``action_answer_question``: an IT question → the knowledge base's answer with its sources.
-- ``action_answer_problem``: a known problem (printer, VPN, password…) → the KB's answer for the user's own
+- ``action_answer_problem``: a known problem (printer, VPN, password…, or a new starter's setup) → the KB's answer for the user's own
   words, with the detected intent as a boost; only when the KB has nothing confident, the intent's short tip
   (``utter_<intent>``). The rule then offers a ticket.
+- ``action_answer_request``: a request (software, access, VPN access) → first how it works, from
+  the KB article of the request's topic when the KB is confident ("how do I get access to the finance share?"
+  is a question before it is a form); the rule then starts the request form, which the employee can stop.
 - ``action_answer_out_of_scope``: a message NLU took for "not IT" → the KB's answer only when the knowledge base
   matches it very closely (best chunk similarity ≥ DESKMATE_KB_IN_DOMAIN_SCORE, 0.58): the KB knows the topic
   better than the intent model ("travelling to Japan with my company iPhone, roaming?"); else the refusal.
@@ -34,7 +37,10 @@ INSTEAD = "I can open a ticket or get you a person instead."
 
 PROBLEM_INTENTS = frozenset({
     "password_reset", "account_unlock", "mfa_problem", "vpn_problem", "wifi_problem", "email_problem",
-    "printer_problem", "software_problem", "hardware_problem", "laptop_slow"})
+    "printer_problem", "software_problem", "hardware_problem", "laptop_slow", "new_employee_setup"})
+REQUEST_INTENTS = frozenset({"software_request", "access_request", "vpn_access_request"})
+HOW_IT_WORKS = "Here is how it works:\n"
+FILE_IT = "I can file the request for you now (say \"stop\" if you only wanted to know)."
 MAYBE = "I'm not sure I understood, but this looks related:"
 # No request outside IT scored above 0.54 on the demo KB; IT questions NLU refused mostly did above 0.59 (docs/bot.md).
 IN_DOMAIN_SCORE = float(os.environ.get("DESKMATE_KB_IN_DOMAIN_SCORE", "0.58"))
@@ -117,6 +123,23 @@ class ActionAnswerProblem(Action):
             utter_answer(dispatcher, answer, buttons=helped_button(answer))  # the rule offers the ticket next
         elif intent in PROBLEM_INTENTS:
             dispatcher.utter_message(response=f"utter_{intent}")
+        return []
+
+
+class ActionAnswerRequest(Action):
+    """A request: the KB article of its topic first, when the KB is confident; the rule starts the form after."""
+
+    def name(self) -> str:
+        return "action_answer_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent not in REQUEST_INTENTS:
+            return []
+        answer = await confident_answer(tracker, self.name(), intent)
+        if answer is not None and answer.get("intent_match"):
+            utter_answer(dispatcher, answer, prefix=HOW_IT_WORKS, buttons=helped_button(answer))
+            dispatcher.utter_message(text=FILE_IT)
         return []
 
 

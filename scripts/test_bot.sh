@@ -27,7 +27,7 @@ if ! "$VENV/bin/rasa" data validate --domain bot/domain.yml --config bot/config.
     cat "$RESULTS/validate.log" >&2
     fail "rasa data validate"
 fi
-ALLOWED="The utterance 'utter_(ask_[a-z_]+|default|out_of_scope|invalid_[a-z_]+|form_stopped|password_reset|account_unlock|mfa_problem|vpn_problem|wifi_problem|email_problem|printer_problem|software_problem|hardware_problem|laptop_slow)' is not used in any story or rule"
+ALLOWED="The utterance 'utter_(ask_[a-z_]+|default|out_of_scope|invalid_[a-z_]+|form_stopped|password_reset|account_unlock|mfa_problem|vpn_problem|wifi_problem|email_problem|printer_problem|software_problem|hardware_problem|laptop_slow|new_employee_setup)' is not used in any story or rule"
 unexpected="$(grep -E 'UserWarning|ERROR' "$RESULTS/validate.log" | grep -v -E "$ALLOWED" || true)"
 if [ -n "$unexpected" ]; then
     echo "$unexpected" >&2

@@ -23,7 +23,7 @@ import yaml
 FALLBACK = "nlu_fallback"
 # Intents that are conversation, not an IT request: an out_of_scope example predicted as one of these
 # (or as fallback) was not "accepted as an IT intent".
-NON_IT = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "help", "out_of_scope",
+NON_IT = frozenset({"greet", "goodbye", "chitchat", "thank", "affirm", "deny", "bot_challenge", "help", "out_of_scope",
                     "human_handoff", "stop", "inform", FALLBACK})
 _ENTITY = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
@@ -158,7 +158,7 @@ IT_INTENTS = frozenset({
     "email_problem", "printer_problem", "software_problem", "hardware_problem", "laptop_slow", "software_request",
     "access_request", "new_employee_setup", "open_ticket", "ticket_status", "ticket_update", "cancel_ticket",
     "ask_question"})
-SMALL_TALK = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "stop", "bot_challenge", "help"})
+SMALL_TALK = frozenset({"greet", "goodbye", "chitchat", "thank", "affirm", "deny", "stop", "bot_challenge", "help"})
 REFUSED = frozenset({"out_of_scope", FALLBACK})
 GROUPS = ("it", "non_it", "smalltalk", "other")
 TEST_SHARE = 30  # percent of the realistic set held out (split: test), chosen by a hash of the text

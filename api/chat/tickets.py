@@ -28,7 +28,7 @@ Q = sql.load("api.chat")
 TRANSCRIPT_LIMIT = 50
 # Intents that only steer the conversation; they never say what it is about.
 CONTROL_INTENTS = frozenset({
-    "affirm", "deny", "inform", "stop", "thank", "greet", "goodbye", "nlu_fallback",
+    "affirm", "deny", "inform", "stop", "thank", "greet", "goodbye", "chitchat", "nlu_fallback",
     "open_ticket", "human_handoff", "help", "bot_challenge", "ask_question",
 })
 REQUEST_INTENTS = frozenset({"software_request", "access_request", "vpn_access_request", "new_employee_setup"})

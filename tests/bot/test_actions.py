@@ -407,6 +407,41 @@ def test_a_problem_the_kb_cannot_answer_gets_the_intents_tip(api: Api, printer_a
     assert [m.get("response") for m in messages] == ["utter_vpn_problem"]
 
 
+ACCESS_ARTICLE = {
+    "id": "bot-test-share-access", "title": "Get access to a shared drive", "category": "access", "tags": ["permissions"],
+    "body": "# Get access to a shared drive\n\n## How to request it\n\n1. Ask the deskmate bot for access and name the "
+            "drive, e.g. the FIN-REPORTS share.\n2. The drive's owner approves the request within one working day.\n"
+            "3. Sign out and in again so that Windows picks up the new group.\n"}
+
+
+@pytest.fixture(scope="module")
+def access_article(real_api: Api) -> dict:
+    return real_api.as_admin("POST", "/kb/articles", ACCESS_ARTICLE)
+
+
+def test_a_request_asked_as_a_question_gets_how_it_works_before_the_form(
+        api: Api, access_article: dict, printer_article: dict):
+    t = Conversation(api).say("how do I get access to the FIN-REPORTS shared drive?", "access_request").tracker()
+
+    _, messages = run(knowledge.ActionAnswerRequest(), t)
+
+    answer, offer = messages
+    assert answer["text"].startswith(knowledge.HOW_IT_WORKS)
+    assert "owner approves" in answer["text"] or "FIN-REPORTS" in answer["text"]
+    assert answer["custom"]["citations"][0]["title"] == "Get access to a shared drive"
+    assert offer["text"] == knowledge.FILE_IT  # the rule starts the form next
+
+
+def test_a_request_whose_best_article_is_another_topic_goes_straight_to_the_form(
+        api: Api, access_article: dict, printer_article: dict):
+    # the printer article is the KB's best match, but it is not about software: no answer, the form asks at once
+    t = Conversation(api).say("how do I add the printer on floor 3 to my laptop?", "software_request").tracker()
+
+    _, messages = run(knowledge.ActionAnswerRequest(), t)
+
+    assert messages == []
+
+
 def test_an_unplaced_message_gets_a_good_kb_match_and_a_way_on(api: Api, printer_article: dict):
     t = Conversation(api).say("printer floor 3 add laptop how", "nlu_fallback").tracker()
 
