@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,8 +129,6 @@ async def test_membership_changes_are_idempotent(directory: LdapDirectory, slapd
 
 
 async def test_concurrent_operations_share_the_pool(directory: LdapDirectory):
-    import asyncio
-
     found = await asyncio.gather(*(directory.find_user(username=u) for u in ["alice", "bob", "carol"] * 4))
     assert [u.username for u in found] == ["alice", "bob", "carol"] * 4  # type: ignore[union-attr]
 
