@@ -32,6 +32,8 @@ user_app = typer.Typer(help="People: deactivate.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 keys_app = typer.Typer(help="Keys: rotate the encryption key, make new keys (docs/security.md).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+secrets_app = typer.Typer(help="Secrets for configuration: encrypt one (docs/security.md).", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
@@ -166,6 +168,19 @@ def keys_new_site_key(site: Annotated[str, typer.Option(help="the embedding site
     import secrets
 
     typer.echo(f"{site}:{site}-{datetime.now(UTC):%Y%m%d}:{secrets.token_urlsafe(48)}")
+
+
+@secrets_app.command("encrypt")
+def secrets_encrypt() -> None:
+    """Read a secret (first line of stdin, or typed without echo) and print its encrypted token, e.g. for
+    DESKMATE_LDAP_BIND_PASSWORD_ENCRYPTED. It decrypts under the current encryption keys (docs/security.md)."""
+    import getpass
+    import sys
+
+    secret = getpass.getpass("secret: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        fail("nothing to encrypt: pass the secret on stdin (e.g. `deskmate secrets encrypt < file`)")
+    typer.echo(crypto.encrypt(get_settings(), secret))
 
 
 # ---------- processes ----------

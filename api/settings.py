@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api import keyfile
+from api.integrations.ldap.settings import LdapSettings
 from api.integrations.outbound import OutboundSettings
 from api.integrations.smtp.settings import SmtpSettings
 from api.integrations.twilio.settings import TwilioSettings
@@ -120,6 +121,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    ldap: LdapSettings = Field(default_factory=LdapSettings)  # the directory connector — docs/directory.md
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     worker_heartbeat_s: float = Field(default=10.0, gt=0)
     worker_stalled_s: float = Field(default=60.0, gt=0)
