@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 QUIET_PIP := grep -v -E '^WARNING: Location .* is ignored' || true
 
-.PHONY: help setup bot browser run test bench lint clean
+.PHONY: help setup bot debs run test bench lint clean
 
 help:
 	@echo "make run    set up everything (venvs, database, demo data) and start the stack"
@@ -39,9 +39,13 @@ bot:
 	@scripts/rasa_env.sh
 	@scripts/train_bot.sh
 
-browser:
-	@command -v chromium >/dev/null || { echo "==> installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian packages the tests and the demo need: headless Chromium (browser tests), OpenLDAP's slapd (the
+# directory tests and the demo directory). One apt-get for all: parallel apt-gets would fight over its lock.
+DEBS := chromium slapd ldap-utils
+debs:
+	@missing="$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs)"; \
+	if [ -n "$$missing" ]; then echo "==> installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 setup: $(VENV)/.installed bot
 
@@ -49,7 +53,7 @@ run: setup
 	@$(BIN)/deskmate run
 
 test: $(VENV)/.installed
-	@$(MAKE) --no-print-directory -j3 $(VENV)/.llm-test bot browser
+	@$(MAKE) --no-print-directory -j3 $(VENV)/.llm-test bot debs
 	@scripts/test_bot.sh
 	@DESKMATE_REQUIRE_RASA=1 DESKMATE_REQUIRE_LLM=1 $(BIN)/pytest --durations=25
 
