@@ -36,6 +36,7 @@ from api.middleware import BodyLimit, RequestContext, TextGuard
 from api.routing.routes import router as routing_router
 from api.settings import Settings, get_settings
 from api.sla.routes import router as sla_router
+from api.stepup.routes import router as stepup_router
 from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
 from api.triage.routes import router as triage_router
@@ -126,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/api/v1", responses=problem_responses())
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
                    web_channel_router, routing_router, sla_router, triage_router, alerts_router,
-                   notifications_router, incidents_router, improve_router):
+                   notifications_router, incidents_router, improve_router, stepup_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

@@ -41,6 +41,7 @@ class Column:
 # Every column that holds a Fernet token made by ``encrypt``: the one list ``deskmate keys rotate`` walks.
 ENCRYPTED_COLUMNS = (
     Column("alert_rules", "id", "secret_encrypted"),  # webhook signing secrets (api/alerts)
+    Column("stepup_totp", "user_id", "secret_encrypted"),  # authenticator app secrets (api/stepup)
 )
 
 

@@ -2,18 +2,24 @@
 
     DeskmateError (500)
     ├── BadRequest (400)
-    │   └── ValidationFailed (422)
+    │   ├── ValidationFailed (422)
+    │   └── WrongCode (422)               api/stepup/service.py
     ├── Unauthorized (401)
     │   ├── TokenExpired (401)            api/auth/service.py
     │   └── TokenRevoked (401)            api/auth/service.py
     ├── Forbidden (403)
+    │   └── StepUpRequired (403)          api/stepup/service.py
     ├── NotFound (404)
     ├── Conflict (409)
     │   ├── InvalidTransition (409)
-    │   └── IdempotencyMismatch (422)
+    │   ├── IdempotencyMismatch (422)
+    │   ├── ChallengeExpired (410)        api/stepup/service.py
+    │   ├── ChallengeUsed (409)           api/stepup/service.py
+    │   └── NoFactor (409)                api/stepup/service.py
     ├── PreconditionFailed (412)
     ├── RetryLater (sends Retry-After; raise a subclass)
     │   ├── TooManyRequests (429)
+    │   ├── StepUpLocked (423)            api/stepup/service.py
     │   └── DatabaseUnavailable (503)
     ├── DatabaseSetupError (503)
     │   └── MigrationError (503)
@@ -23,6 +29,7 @@
         │   └── RasaTimeout (503)
         ├── SmtpError (502)
         ├── TwilioError (502)
+        ├── DeliveryFailed (502)          api/stepup/delivery.py
         ├── WebhookError (502)
         └── OutboundRefused (502)
 

@@ -16,6 +16,7 @@ from api.integrations.outbound import OutboundSettings
 from api.integrations.smtp.settings import SmtpSettings
 from api.integrations.twilio.settings import TwilioSettings
 from api.integrations.webhooks.settings import WebhookSettings
+from api.stepup.settings import StepUpSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
@@ -116,6 +117,8 @@ class Settings(BaseSettings):
     metoo_threshold: int = Field(default=3, ge=2, le=1000)  # reports within the window that make a major incident
     metoo_window_hours: float = Field(default=4.0, gt=0, le=720)
     metoo_min_similarity: float = Field(default=0.70, ge=0, le=1)
+    # step-up identity check before sensitive workflow steps (api/stepup), its own env prefix — docs/stepup.md
+    stepup: StepUpSettings = Field(default_factory=StepUpSettings)
     # outside systems (api/integrations), each with its own env prefix — docs/configuration.md
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
@@ -192,6 +195,10 @@ class Settings(BaseSettings):
         if weak:  # the bot path's keys: the same on every replica, never a file on one of them
             raise ValueError(f"{', '.join(weak)} must be set to random values of at least 32 characters in "
                              "production (docs/security.md)")
+        code_key = self.stepup.key or self.secret_key
+        if code_key is None or len(code_key.get_secret_value()) < 32:  # the HMAC key of stored step-up codes
+            raise ValueError("DESKMATE_STEPUP_KEY must be set to a random value of at least 32 characters in "
+                             "production when DESKMATE_SECRET_KEY is not (docs/stepup.md)")
         return self
 
     @property

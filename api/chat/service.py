@@ -25,6 +25,7 @@ from api.db import Conn
 from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, ValidationFailed
 from api.kb import service as kb
 from api.settings import Settings
+from api.stepup import service as stepup
 
 log = logging.getLogger(__name__)
 Q = sql.load("api.chat")
@@ -121,7 +122,8 @@ async def post_message(conn: Conn, settings: Settings, rasa: RasaClient, *, conv
     await _check_rate(conn, settings, conversation_id)
     if helped := KB_HELPFUL.match(text):
         return await _answer_helped(conn, conversation, int(helped.group(1)))
-    user_message = await store(conn, conversation_id, "user", text)
+    kept = await stepup.transcript_text(conn, conversation_id=conversation_id, text=text)  # a code never stays
+    user_message = await store(conn, conversation_id, "user", kept)
     intent = confidence = None
     try:
         reply = await rasa.send(sender=conversation_id, text=text, metadata=turn_metadata(settings, conversation))
