@@ -3,6 +3,7 @@
     DeskmateError (500)
     ├── BadRequest (400)
     │   └── ValidationFailed (422)
+    │       └── DefinitionError (422)     api/workflows/catalog.py
     ├── Unauthorized (401)
     │   ├── TokenExpired (401)            api/auth/service.py
     │   └── TokenRevoked (401)            api/auth/service.py

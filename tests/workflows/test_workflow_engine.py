@@ -143,3 +143,24 @@ async def test_a_run_keeps_the_version_it_started_with(conn, settings, directory
     assert comments[0]["body"] == "version one"
     assert (await ticket_of(conn, run_id))["team"] == "identity"  # ended without resolving: to the team
 
+
+
+async def test_a_password_reset_delivers_the_password_out_of_band_and_stores_it_nowhere(
+        conn, settings, directory, employee):
+    user = directory.add_user("forgot")
+    run_id = await engine.start(conn, name="password_reset", inputs={"username": "forgot"},
+                                requester_id=employee.user.id)
+    await run_worker(settings, conn)
+
+    (dn, password), = directory.delivered
+    assert dn == user.dn and directory.passwords[user.dn] == password
+    assert directory.users[user.dn].must_change_password is True
+    run = await service.get_run(conn, run_id=run_id)
+    assert (run.status, run.verified, run.results["reset"]) == (
+        "succeeded", True, {"must_change_password": True, "delivered_via": "sms"})
+    stored = await (await conn.execute(
+        "SELECT (SELECT count(*) FROM workflow_runs WHERE results::text LIKE %(p)s) "
+        "+ (SELECT count(*) FROM workflow_steps WHERE result::text LIKE %(p)s OR error LIKE %(p)s) "
+        "+ (SELECT count(*) FROM ticket_events WHERE after::text LIKE %(p)s) "
+        "+ (SELECT count(*) FROM ticket_comments WHERE body LIKE %(p)s) AS n", {"p": f"%{password}%"})).fetchone()
+    assert stored["n"] == 0
