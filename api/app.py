@@ -41,6 +41,8 @@ from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
 from api.triage.routes import router as triage_router
 from api.web.routes import router as web_router
+from api.workflows import catalog as workflow_catalog
+from api.workflows.routes import router as workflows_router
 
 log = logging.getLogger(__name__)
 # What a dead or restarting database raises: a lost or refused connection, or no pooled connection in time.
@@ -97,6 +99,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                         configure=kb_index.register, timeout=settings.db_acquire_timeout_s)
     await pool.open(wait=True, timeout=30)
     app.state.pool = pool
+    async with pool.connection() as conn:  # the definitions of data/workflows, validated and stored by version
+        await workflow_catalog.sync(conn, [w.workflow for w in workflow_catalog.load_dir(settings.workflows_dir)])
     app.state.rasa = rasa_client.from_settings(settings)
     app.state.database_url = url
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
@@ -127,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/api/v1", responses=problem_responses())
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
                    web_channel_router, routing_router, sla_router, triage_router, alerts_router,
-                   notifications_router, incidents_router, improve_router, stepup_router):
+                   notifications_router, incidents_router, improve_router, stepup_router, workflows_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

@@ -24,6 +24,7 @@ from api.kb.cli import retrieval as kb_retrieval
 from api.kb.evaluation import answers_command as kb_answers
 from api.retention.cli import purge as retention_purge
 from api.settings import REPO_ROOT, Settings, get_settings
+from api.workflows.cli import workflows_app
 
 app = typer.Typer(help="deskmate: a chatbot-first IT service desk.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
@@ -38,6 +39,7 @@ eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_i
 app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
 app.add_typer(improve_app, name="improve")
+app.add_typer(workflows_app, name="workflows")
 eval_app.command("retrieval")(kb_retrieval)
 eval_app.command("answers")(kb_answers)
 eval_app.command("chat")(chat_eval_command)

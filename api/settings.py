@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     worker_stalled_s: float = Field(default=60.0, gt=0)
     worker_reconnect_max_s: float = Field(default=300.0, gt=0)  # give up (exit 1) after the db is gone this long
     worker_reconnect_backoff_max_s: float = Field(default=10.0, gt=0)  # longest wait between reconnect attempts
+    # auto-resolution workflows (api/workflows) — docs/workflows.md
+    workflows_dir: Path = REPO_ROOT / "data" / "workflows"
+    workflow_step_attempts: int = Field(default=5, ge=1, le=50)  # attempts of a failing step before the run stops
+    workflow_backoff_base_s: float = Field(default=2.0, ge=0)  # retry n waits base × 2^(n − 1) seconds …
+    workflow_backoff_max_s: float = Field(default=300.0, ge=0)  # … capped at this
     # the closed loop: failed chats -> proposals -> candidate models (api/improve, docs/improving.md)
     improve_models_dir: Path | None = None  # default <data_dir>/models
     improve_train_config: Path = REPO_ROOT / "bot" / "config.yml"

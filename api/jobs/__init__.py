@@ -34,7 +34,7 @@ from api.settings import Settings
 
 __all__ = ["QUEUES", "Queue", "close_queue", "current_settings", "defer", "make_app", "open_queue"]
 
-QUEUES = ("triage", "alerts", "sla", "retention", "improve")
+QUEUES = ("triage", "alerts", "sla", "retention", "improve", "workflows")
 
 
 @dataclass(frozen=True)

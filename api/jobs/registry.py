@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from procrastinate import RetryStrategy
+from procrastinate import BaseRetryStrategy, RetryStrategy
 
 # Modules whose TASKS the worker runs (imported when an App is made).
-TASK_MODULES = ("api.triage.tasks", "api.retention.tasks", "api.improve.tasks")
+TASK_MODULES = ("api.triage.tasks", "api.retention.tasks", "api.improve.tasks", "api.workflows.tasks")
 # Unexpected errors: retried with exponential backoff (2, 4, 8 … s), then the job fails.
 UNEXPECTED = RetryStrategy(max_attempts=8, exponential_wait=2)
 TaskFn = Callable[..., Awaitable[Any]]
@@ -25,11 +25,11 @@ class TaskSpec:
     func: TaskFn
     name: str
     queue: str
-    retry: RetryStrategy | None = None
+    retry: BaseRetryStrategy | None = None
     cron: str | None = None  # periodic: run on this schedule
 
 
-def task(into: list[TaskSpec], *, name: str, queue: str, retry: RetryStrategy | None = UNEXPECTED,
+def task(into: list[TaskSpec], *, name: str, queue: str, retry: BaseRetryStrategy | None = UNEXPECTED,
          cron: str | None = None) -> Callable[[TaskFn], TaskFn]:
     """Declares ``func`` as the task ``name`` (appended to the module's ``into`` list)."""
     def declare(func: TaskFn) -> TaskFn:

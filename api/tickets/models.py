@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -25,6 +25,8 @@ __all__ = ["OPEN_STATUSES", "PRIORITY_NAMES", "Body", "Level", "Slug", "SourceTy
 
 
 S = Status
+# How a resolved ticket was resolved: by a verified workflow run (auto) or by a person (agent).
+Resolution = Literal["auto", "agent"]
 # Every allowed status change. resolved -> in_progress / new is a reopen.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.new: frozenset({S.assigned, S.in_progress, S.pending, S.resolved, S.cancelled}),
@@ -120,6 +122,8 @@ class Ticket(BaseModel):
     updated_at: datetime
     resolved_at: datetime | None
     closed_at: datetime | None
+    resolution: Resolution | None = Field(default=None, description="how it was resolved: auto (a verified "
+                                          "workflow run) or agent (a person); None while open")
     respond_due_at: datetime | None = Field(default=None, description="SLA: first response due (triage)")
     resolve_due_at: datetime | None = Field(default=None, description="SLA: resolution due (triage)")
 

@@ -49,7 +49,7 @@ UPDATE tickets SET
     title = %(title)s, description = %(description)s, category_id = %(category_id)s,
     urgency = %(urgency)s, impact = %(impact)s, priority = %(priority)s, status = %(status)s,
     team_id = %(team_id)s, assignee_id = %(assignee_id)s, integration_metadata = %(integration_metadata)s,
-    resolved_at = %(resolved_at)s, closed_at = %(closed_at)s,
+    resolved_at = %(resolved_at)s, closed_at = %(closed_at)s, resolution = %(resolution)s,
     version = version + 1, updated_at = now()
 WHERE id = %(id)s
 

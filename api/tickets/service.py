@@ -34,6 +34,7 @@ from api.tickets.models import (
     Comment,
     CommentCreate,
     Event,
+    Resolution,
     Status,
     Ticket,
     TicketCreate,
@@ -48,7 +49,7 @@ Q = sql.load("api.tickets")
 CREATE_SCOPE = "tickets.create"
 TICKET_CURSOR, COMMENT_CURSOR, EVENT_CURSOR = "t", "c", "e"
 AUDITED = ("title", "description", "category_id", "urgency", "impact", "priority", "status",
-           "team_id", "assignee_id", "integration_metadata")
+           "team_id", "assignee_id", "integration_metadata", "resolution")
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,10 @@ def _check_transition(p: Principal, row: dict[str, Any], data: Transition) -> No
         raise InvalidTransition(f"Assign the ticket before moving it to {data.status}.")
 
 
-async def transition(conn: Conn, *, principal: Principal, ref: str | int, data: Transition) -> Ticket:
+async def transition(conn: Conn, *, principal: Principal, ref: str | int, data: Transition,
+                     resolution: Resolution = "agent") -> Ticket:
+    """Moves the ticket to ``data.status``; a resolution records ``resolution`` ('auto' only from a verified
+    workflow run, api/workflows), a reopen clears it."""
     async with conn.transaction():
         row = await _lock(conn, principal, ref)
         _check_transition(principal, row, data)
@@ -223,11 +227,11 @@ async def transition(conn: Conn, *, principal: Principal, ref: str | int, data: 
             target = Status.new  # a reopened ticket nobody holds goes back to the queue
         after = row | {"status": target}
         if target is Status.resolved:
-            after["resolved_at"] = datetime.now(UTC)
+            after |= {"resolved_at": datetime.now(UTC), "resolution": resolution}
         if target is Status.closed:
             after["closed_at"] = datetime.now(UTC)
         if row["status"] == Status.resolved and target in (Status.new, Status.in_progress):
-            after["resolved_at"] = None
+            after |= {"resolved_at": None, "resolution": None}
         return await _save(conn, principal, row, after, "status_changed", {"reason": data.reason})
 
 
@@ -345,3 +349,11 @@ async def record_sla_event(conn: Conn, *, ticket_id: int, kind: str, target: str
             "ticket_id": ticket_id, "actor_id": actor_id, "kind": kind, "before": None,
             "after": Jsonb({"target": target, "due_at": due_at.isoformat()}), "meta": Jsonb({})})
         await triage_queue.ticket_changed(conn, ticket_id=ticket_id)
+
+
+async def record_workflow_event(conn: Conn, *, ticket_id: int, actor_id: int, after: dict[str, Any]) -> None:
+    """Writes one workflow step ('workflow_step': step, kind, status, summary) into the ticket's audit trail.
+
+    The ticket itself does not change, so triage is not queued (api/workflows calls this once per step)."""
+    await conn.execute(Q.insert_event, {"ticket_id": ticket_id, "actor_id": actor_id, "kind": "workflow_step",
+                                        "before": None, "after": Jsonb(after), "meta": Jsonb({})})

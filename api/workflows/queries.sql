@@ -1,0 +1,107 @@
+-- Workflows: definitions by version, runs, step executions (api/workflows).
+
+-- name: definition_by_hash
+-- The stored version of a definition with this content, if any.
+SELECT id, version FROM workflow_definitions WHERE name = %(name)s AND content_hash = %(content_hash)s
+
+-- name: upsert_workflow
+-- Makes ``version`` the one new runs of ``name`` get (enabled stays as the admins left it).
+INSERT INTO workflows (name, current_version) VALUES (%(name)s, %(version)s)
+ON CONFLICT (name) DO UPDATE SET current_version = EXCLUDED.current_version, updated_at = now()
+WHERE workflows.current_version <> EXCLUDED.current_version
+
+-- name: insert_definition
+-- Stores a new version of a definition (the next number for its name).
+INSERT INTO workflow_definitions (name, version, content_hash, body)
+SELECT %(name)s, coalesce(max(version), 0) + 1, %(content_hash)s, %(body)s
+FROM workflow_definitions WHERE name = %(name)s
+RETURNING id, version
+
+-- name: lock_workflows
+-- Serialises definition syncs (two processes starting at once).
+SELECT pg_advisory_xact_lock(hashtext('deskmate.workflows.sync'))
+
+-- name: list_workflows
+-- Every workflow with its current version's definition.
+SELECT w.name, w.enabled, w.current_version, w.updated_at, d.id AS definition_id, d.content_hash, d.body
+FROM workflows w JOIN workflow_definitions d ON d.name = w.name AND d.version = w.current_version
+WHERE (%(name)s::text IS NULL OR w.name = %(name)s)
+ORDER BY w.name
+
+-- name: set_enabled
+-- Enables or disables a workflow; returns its name.
+UPDATE workflows SET enabled = %(enabled)s, updated_at = now() WHERE name = %(name)s RETURNING name
+
+-- name: workflow_user
+-- The system actor the engine writes tickets and events as.
+SELECT id, email, name FROM users WHERE email = 'workflows@deskmate.invalid'
+
+-- name: insert_run
+-- Starts a run on a definition version.
+INSERT INTO workflow_runs (definition_id, workflow, inputs, current_step, requester_id)
+VALUES (%(definition_id)s, %(workflow)s, %(inputs)s, %(current_step)s, %(requester_id)s)
+RETURNING id
+
+-- name: set_run_ticket
+-- Links the run to its ticket.
+UPDATE workflow_runs SET ticket_id = %(ticket_id)s WHERE id = %(id)s
+
+-- name: lock_run
+-- A run and its definition, locked for a change.
+SELECT r.*, d.body AS definition, d.version
+FROM workflow_runs r JOIN workflow_definitions d ON d.id = r.definition_id
+WHERE r.id = %(id)s FOR UPDATE OF r
+
+-- name: get_run
+-- A run with its definition's version.
+SELECT r.*, d.version FROM workflow_runs r JOIN workflow_definitions d ON d.id = r.definition_id WHERE r.id = %(id)s
+
+-- name: list_runs
+-- Runs, newest first, optionally of one workflow or status, before a cursor.
+SELECT r.*, d.version FROM workflow_runs r JOIN workflow_definitions d ON d.id = r.definition_id
+WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s)
+  AND (%(status)s::text IS NULL OR r.status = %(status)s)
+  AND (%(before_id)s::bigint IS NULL OR r.id < %(before_id)s)
+ORDER BY r.id DESC
+LIMIT %(limit)s
+
+-- name: advance_run
+-- Stores a step's result in the run and the step that comes next.
+UPDATE workflow_runs SET results = results || jsonb_build_object(%(step_id)s::text, %(result)s::jsonb),
+    current_step = %(current_step)s, verified = coalesce(%(verified)s, verified),
+    reason = coalesce(%(reason)s, reason), updated_at = now()
+WHERE id = %(id)s
+
+-- name: finish_run
+-- Ends a run: succeeded, failed or cancelled, with its reason.
+UPDATE workflow_runs SET status = %(status)s, reason = %(reason)s, current_step = NULL,
+    compensated = compensated OR %(compensated)s, finished_at = now(), updated_at = now()
+WHERE id = %(id)s
+
+-- name: restart_run
+-- Puts a failed run back to running at the step that failed.
+UPDATE workflow_runs SET status = 'running', reason = NULL, current_step = %(current_step)s, finished_at = NULL,
+    updated_at = now()
+WHERE id = %(id)s
+
+-- name: claim_step
+-- Starts (or starts again) a step execution; returns it with the attempt it is on.
+INSERT INTO workflow_steps (run_id, step_id, phase, kind, idempotency_key, attempts)
+VALUES (%(run_id)s, %(step_id)s, %(phase)s, %(kind)s, %(idempotency_key)s, 1)
+ON CONFLICT (run_id, step_id, phase) DO UPDATE
+SET attempts = workflow_steps.attempts + 1,
+    status = CASE WHEN workflow_steps.status = 'succeeded' THEN 'succeeded' ELSE 'running' END
+RETURNING *
+
+-- name: finish_step
+-- Records how a step execution ended.
+UPDATE workflow_steps SET status = %(status)s, result = %(result)s, error = %(error)s, finished_at = now()
+WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND phase = %(phase)s
+
+-- name: note_step_error
+-- Records the error of an attempt that will be retried.
+UPDATE workflow_steps SET error = %(error)s WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND phase = 'do'
+
+-- name: list_steps
+-- A run's step executions in the order they started.
+SELECT * FROM workflow_steps WHERE run_id = %(run_id)s ORDER BY id

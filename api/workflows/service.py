@@ -1,0 +1,60 @@
+"""Reading and managing workflows and runs for the admin/agent API (starting and running: engine.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api import pagination, sql
+from api.db import Conn
+from api.errors import NotFound
+from api.workflows.models import Run, RunDetail, RunPage, StepRun, WorkflowDetail
+
+Q = sql.load("api.workflows")
+RUN_CURSOR = "wr"
+
+
+def _workflow(row: dict[str, Any]) -> WorkflowDetail:
+    body = row["body"]
+    return WorkflowDetail(name=row["name"], title=body["title"], description=body.get("description", ""),
+                          enabled=row["enabled"], version=row["current_version"], content_hash=row["content_hash"],
+                          updated_at=row["updated_at"], definition=body)
+
+
+async def list_workflows(conn: Conn) -> list[WorkflowDetail]:
+    return [_workflow(r) for r in await (await conn.execute(Q.list_workflows, {"name": None})).fetchall()]
+
+
+async def get_or_raise(conn: Conn, *, name: str) -> WorkflowDetail:
+    row = await (await conn.execute(Q.list_workflows, {"name": name})).fetchone()
+    if row is None:
+        raise NotFound(f"No workflow {name!r}.")
+    return _workflow(row)
+
+
+async def set_enabled(conn: Conn, *, name: str, enabled: bool) -> WorkflowDetail:
+    if await (await conn.execute(Q.set_enabled, {"name": name, "enabled": enabled})).fetchone() is None:
+        raise NotFound(f"No workflow {name!r}.")
+    return await get_or_raise(conn, name=name)
+
+
+async def list_runs(conn: Conn, *, workflow: str | None = None, status: str | None = None,
+                    cursor: str | None = None, limit: int = 25) -> RunPage:
+    rows = await (await conn.execute(Q.list_runs, {
+        "workflow": workflow, "status": status, "before_id": pagination.decode(RUN_CURSOR, cursor),
+        "limit": limit + 1})).fetchall()
+    items, next_cursor = pagination.page([Run(**r) for r in rows], limit=limit, kind=RUN_CURSOR)
+    return RunPage(items=items, next_cursor=next_cursor)
+
+
+def _step(row: dict[str, Any]) -> StepRun:
+    took = (row["finished_at"] - row["started_at"]).total_seconds() if row["finished_at"] else None
+    return StepRun(**{k: row[k] for k in StepRun.model_fields if k in row}, duration_s=took)
+
+
+async def get_run(conn: Conn, *, run_id: int) -> RunDetail:
+    """A run with its step history (each execution and undo, with timings and errors)."""
+    row = await (await conn.execute(Q.get_run, {"id": run_id})).fetchone()
+    if row is None:
+        raise NotFound(f"No workflow run {run_id}.")
+    steps = await (await conn.execute(Q.list_steps, {"run_id": run_id})).fetchall()
+    return RunDetail(**row, steps=[_step(s) for s in steps])

@@ -1,0 +1,135 @@
+"""What each step kind does. An executor gets the step and the run's context and returns an ``Outcome``; the
+engine (engine.py) stores it and moves on. Executors of ``LOCAL`` kinds only touch Postgres and run in the same
+transaction as the state write; the others reach outside (directory, step-up) and run before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from api.auth.models import Principal
+from api.db import Conn
+from api.tickets import service as tickets
+from api.tickets.models import CommentCreate, Status, Transition
+from api.workflows import definitions as d
+from api.workflows import functions, operations, refs
+from api.workflows.runtime import Runtime, StepUpRequest
+
+LOCAL = frozenset({"condition", "code", "ticket"})
+STEP_UP_AGAIN_S = 15.0  # a pending step-up check is asked again after this long
+
+
+class NotExecutable(Exception):
+    """A step kind this engine declares and validates but does not run yet (approval, wait, http)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    conn: Conn
+    run: dict[str, Any]
+    runtime: Runtime
+    actor: Principal
+    key: str  # the step's idempotency key
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"inputs": self.run["inputs"], "steps": self.run["results"]}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Any
+    summary: str
+    next: str | None = None  # None: the step after this one
+    verified: bool | None = None
+    reason: str | None = None  # why the run stops (next == 'handoff')
+    again_in_s: float | None = None  # not done yet: run this step again later
+
+
+async def _code(step: d.CodeStep, ctx: Context) -> Outcome:
+    result = await functions.FUNCTIONS[step.function](**refs.resolve(step.args, ctx.data))
+    return Outcome(result=result, summary=f"{step.function} done")
+
+
+async def _directory(step: d.DirectoryStep, ctx: Context) -> Outcome:
+    result = await operations.call(ctx.runtime, step.operation, refs.resolve(step.args, ctx.data),
+                                   idempotency_key=ctx.key)
+    return Outcome(result=result, summary=f"directory {step.operation}: {'nothing found' if result is None else 'done'}")
+
+
+def _matches(observed: Any, expect: dict[str, Any]) -> bool:
+    if isinstance(observed, list):
+        return any(_matches(item, expect) for item in observed)
+    return isinstance(observed, dict) and all(observed.get(k) == v for k, v in expect.items())
+
+
+async def _verify(step: d.VerifyStep, ctx: Context) -> Outcome:
+    observed = await operations.call(ctx.runtime, step.operation, refs.resolve(step.args, ctx.data),
+                                     idempotency_key=ctx.key)
+    expect = refs.resolve(step.expect, ctx.data)
+    if _matches(observed, expect):
+        return Outcome(result={"passed": True, "expected": expect}, summary="verified", verified=True)
+    return Outcome(result={"passed": False, "expected": expect}, summary="verification failed", verified=False,
+                   next=d.HANDOFF, reason=f"verification failed: the directory does not show {expect}")
+
+
+async def _condition(step: d.ConditionStep, ctx: Context) -> Outcome:
+    value = refs.resolve(step.value, ctx.data)
+    holds = {"is_null": value is None, "not_null": value is not None, "is_true": value is True,
+             "is_false": value is False, "equals": value == step.equals}[step.test]
+    target = step.then if holds else step.else_
+    reason = f"condition {step.id!r} ({step.value} {step.test}) sent the run to a person" if target == d.HANDOFF else None
+    return Outcome(result={"holds": holds}, summary=f"{step.test}: {holds} -> {target}", next=target, reason=reason)
+
+
+async def _ticket(step: d.TicketStep, ctx: Context) -> Outcome:
+    text = refs.render(step.text, ctx.data) if step.text else None
+    ticket_id = ctx.run["ticket_id"]
+    if step.action == "handoff":
+        return Outcome(result=None, summary="handed to a person", next=d.HANDOFF, reason=text or "the workflow says so")
+    if step.action == "resolve" and ctx.run["verified"] is not True:
+        return Outcome(result=None, summary="not verified", next=d.HANDOFF, reason="resolution without verification")
+    if text:
+        await tickets.add_comment(ctx.conn, principal=ctx.actor, ref=ticket_id, data=CommentCreate(body=text))
+    if step.action == "resolve":
+        await tickets.transition(ctx.conn, principal=ctx.actor, ref=ticket_id,
+                                 data=Transition(status=Status.resolved, reason="resolved by a verified workflow run"),
+                                 resolution="auto")
+    return Outcome(result={"action": step.action}, summary=f"ticket {step.action}")
+
+
+async def _step_up(step: d.StepUpStep, ctx: Context) -> Outcome:
+    username = refs.resolve(step.username, ctx.data) if step.username else None
+    answer = await ctx.runtime.step_up(StepUpRequest(run_id=ctx.run["id"], requester_id=ctx.run["requester_id"],
+                                                     username=username, factor=step.factor))
+    if answer == "pending":
+        return Outcome(result=None, summary="step-up: waiting for the code", again_in_s=STEP_UP_AGAIN_S)
+    if answer == "failed":
+        return Outcome(result={"passed": False}, summary="step-up failed", next=d.HANDOFF,
+                       reason="the step-up identity check failed")
+    return Outcome(result={"passed": True}, summary="step-up passed")
+
+
+async def _notify(step: d.NotifyStep, ctx: Context) -> Outcome:
+    text = refs.render(step.text, ctx.data)
+    if ctx.runtime.notify is not None:
+        await ctx.runtime.notify(ctx.run["id"], text)
+    else:
+        await tickets.add_comment(ctx.conn, principal=ctx.actor, ref=ctx.run["ticket_id"], data=CommentCreate(body=text))
+    return Outcome(result={"to": step.to}, summary=f"told the {step.to}")
+
+
+async def _not_yet(step: Any, ctx: Context) -> Outcome:
+    raise NotExecutable(f"step {step.id!r}: this engine does not run {step.kind} steps yet")
+
+
+EXECUTORS: dict[str, Callable[[Any, Context], Awaitable[Outcome]]] = {
+    "code": _code, "directory": _directory, "verify": _verify, "condition": _condition, "ticket": _ticket,
+    "step_up": _step_up, "notify": _notify, "approval": _not_yet, "wait": _not_yet, "http": _not_yet,
+}
+
+
+async def execute(step: d.Step, ctx: Context) -> Outcome:
+    return await EXECUTORS[step.kind](step, ctx)

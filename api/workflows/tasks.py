@@ -1,0 +1,37 @@
+"""The engine's job: ``workflows.step`` runs one step of a run (api/workflows/engine.py).
+
+Retries are procrastinate's: the task raises ``RetryStep`` while attempts remain, and ``StepRetry`` reschedules
+it after DESKMATE_WORKFLOW_BACKOFF_BASE_S × 2^(attempt − 1) seconds (capped). The last attempt does not raise:
+the engine stops the run itself (compensation, ticket to a person), so a run never ends as a failed job only.
+"""
+
+from __future__ import annotations
+
+from procrastinate import BaseRetryStrategy, JobContext, RetryDecision
+from procrastinate.jobs import Job
+
+from api import jobs
+from api.jobs.registry import TaskSpec, task
+from api.workflows import engine
+
+TASKS: list[TaskSpec] = []
+
+
+class StepRetry(BaseRetryStrategy):
+    """Retries ``RetryStep`` only, with the settings' exponential backoff."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if not isinstance(exception, engine.RetryStep):
+            return None
+        settings = jobs.current_settings()
+        base, cap = (settings.workflow_backoff_base_s, settings.workflow_backoff_max_s) if settings else (2.0, 300.0)
+        return RetryDecision(retry_in={"seconds": int(min(base * 2 ** job.attempts, cap))})
+
+
+@task(TASKS, name=engine.TASK, queue=engine.QUEUE, retry=StepRetry())
+async def step(context: JobContext, run_id: int, step_id: str) -> str:
+    rt = context.additional_context
+    assert context.job is not None
+    async with rt["pool"].connection() as conn:
+        return await engine.run_step(conn, run_id=run_id, step_id=step_id, attempt=context.job.attempts,
+                                     settings=rt["settings"])
