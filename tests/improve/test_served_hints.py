@@ -1,23 +1,68 @@
-"""The hint follows the promoted model: a candidate is measured with the hint it would be served with (no Rasa,
-no training)."""
+"""The hint follows the promoted model: the api reads the examples of ``in_model`` proposals, and a candidate is
+measured with the hint it would be served with (no Rasa, no training)."""
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
+import psycopg_pool
 from improve_support import proposal
 
 from api.chat.nlu_eval import Example
-from api.improve import evaluation, service, serving, training
+from api.improve import evaluation, served_hints, service, serving, training
 
 
-async def _proposals(conn, by_status: dict[str, list[str]]) -> dict[str, int]:
+class Following:
+    """Stands in for the api's Hinter: records what it is told to follow."""
+
+    def __init__(self) -> None:
+        self.extra: list[Example] | None = None
+
+    def follow(self, extra: list[Example]) -> None:
+        self.extra = list(extra)
+
+
+class OneConnection:
+    """A pool lending the test's connection (whose transaction is rolled back)."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def connection(self, timeout: float | None = None) -> nullcontext:
+        return nullcontext(self.conn)
+
+
+async def _proposals(conn, by_status: dict[str, list[str]]) -> None:
     """Proposals of examples for printer_problem, put in the given statuses."""
-    ids = {}
     for status, examples in by_status.items():
-        ids[status] = await proposal(conn, examples=examples)
-        await conn.execute("UPDATE improve_proposals SET status = %s WHERE id = %s", (status, ids[status]))
-    return ids
+        pid = await proposal(conn, examples=examples)
+        await conn.execute("UPDATE improve_proposals SET status = %s WHERE id = %s", (status, pid))
+
+
+async def test_the_api_follows_the_examples_in_the_promoted_model_only(vconn) -> None:
+    hinter = Following()
+    async with vconn.transaction(force_rollback=True):
+        await _proposals(vconn, {"in_model": ["the plotter cuts the roll short", "radar maps print with streaks"],
+                                 "approved": ["the label printer feeds two labels"],
+                                 "not_promoted": ["the plotter is slow today"], "open": ["toner smells burnt"]})
+        await served_hints.refresh(OneConnection(vconn), hinter, timeout_s=5)
+    assert hinter.extra is not None
+    followed = [(e.intent, e.text) for e in hinter.extra]
+    assert ("printer_problem", "the plotter cuts the roll short") in followed
+    assert ("printer_problem", "radar maps print with streaks") in followed
+    assert not {"the label printer feeds two labels", "the plotter is slow today", "toner smells burnt"} & {
+        e.text for e in hinter.extra}
+
+
+async def test_a_database_that_does_not_answer_leaves_the_hints_as_they_are(caplog) -> None:
+    hinter = Following()
+    down = psycopg_pool.AsyncConnectionPool("host=127.0.0.1 port=1 connect_timeout=1", min_size=1, open=False)
+    await down.open(wait=False)
+    try:
+        assert await served_hints.refresh(down, hinter, timeout_s=0.5) is None
+    finally:
+        await down.close()
+    assert hinter.extra is None and "could not read the promoted model's examples" in caplog.text
 
 
 async def test_a_candidate_is_measured_with_its_examples_and_the_current_model_with_those_in_it(
