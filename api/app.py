@@ -26,6 +26,7 @@ from api.chat.routes import nlu as nlu_router
 from api.chat.routes import router as chat_router
 from api.errors import PROBLEM_JSON, DatabaseUnavailable, DeskmateError, problem
 from api.errors import responses as problem_responses
+from api.improve import served_hints
 from api.improve.routes import router as improve_router
 from api.incidents.routes import router as incidents_router
 from api.kb import embedding
@@ -104,13 +105,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rasa = rasa_client.from_settings(settings)
     app.state.database_url = url
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
-    if app.state.rasa.hinter is not None:  # every chat turn embeds its text: load the hints and the model now
-        app.state.rasa.hinter.warm_up()
+    hinter = app.state.rasa.hinter
+    following = None
+    if hinter is not None and hinter.enabled:  # fitted on the promoted model's examples too, from the first turn
+        await served_hints.refresh(pool, hinter, timeout_s=settings.db_acquire_timeout_s)
+        following = asyncio.create_task(served_hints.keep_following(
+            pool, hinter, every_s=settings.nlu_hints_refresh_s, timeout_s=settings.db_acquire_timeout_s))
+    if hinter is not None:  # every chat turn embeds its text: load the hints and the model now
+        hinter.warm_up()
     if settings.kb_preload_model:  # load the embedding model now, not on the first question
         app.state.embedder.warm_up()
     try:
         yield
     finally:
+        if following is not None:
+            following.cancel()
         await app.state.rasa.aclose()
         jobs.close_queue(app.state.jobs)
         await pool.close()

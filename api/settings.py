@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr | None = None
     nlu_hints: bool = True  # the gateway's embedding classifier as a second opinion for Rasa (docs/bot.md)
+    nlu_hints_refresh_s: float = Field(default=60.0, gt=0)  # the hints follow the promoted model (docs/improving.md)
     # Timeouts nest, each hop shorter than its caller's (checked below): LLM (with its retries) < action → api
     # < Rasa → action server < gateway → Rasa. A slow answer then shows as slow, never as "restarting".
     rasa_timeout_s: float = Field(default=30.0, gt=0)

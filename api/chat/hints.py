@@ -8,6 +8,9 @@ one sentence embedding (the query vector) and a 384 x n_intents product.
 
 The combined result is decided inside Rasa (bot/arbiter.py), so the dialogue, the tracker and the fallback
 see it; the gateway only supplies the ranking.
+
+A ``Hinter`` can follow examples beyond data/nlu: the api keeps it on the examples of the promoted model
+(api/improve/served_hints.py), so an approved example moves the hint as it moves DIET.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,20 +106,44 @@ def build(embedder: Embedder, *, examples: list[nlu_eval.Example] | None = None,
 
 
 class Hinter:
-    """This process's hints: built on first use (in a thread, once), then one embedding per text."""
+    """This process's hints: built on first use (in a thread, once), then one embedding per text.
 
-    def __init__(self, embedder: Embedder, *, enabled: bool = True) -> None:
+    They are fitted on data/nlu plus ``extra`` examples; ``follow`` changes those and refits in the background.
+    """
+
+    def __init__(self, embedder: Embedder, *, enabled: bool = True,
+                 extra: Sequence[nlu_eval.Example] = ()) -> None:
         self.embedder = embedder
         self.enabled = enabled
+        self.extra = list(extra)  # the examples beyond data/nlu the hints follow (fitted, or being fitted)
         self._hints: IntentHints | None = None
         self._warm = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one fit at a time
 
     def _load(self) -> IntentHints:
         with self._lock:
             if self._hints is None:
-                self._hints = build(self.embedder)
+                self._hints = build(self.embedder, examples=training_examples() + self.extra)
             return self._hints
+
+    def follow(self, extra: Sequence[nlu_eval.Example]) -> threading.Thread | None:
+        """Fits the hints on data/nlu plus ``extra`` from now on, in a background thread; turns keep the current
+        hints until the new ones replace them. Returns the thread, or None when hints are off or nothing changed."""
+        if not self.enabled or list(extra) == self.extra:
+            return None
+        self.extra = list(extra)
+        thread = threading.Thread(target=self._refit, name="nlu-hints-follow", daemon=True)
+        thread.start()
+        return thread
+
+    def _refit(self) -> None:
+        """Fits the hints on the examples followed now and swaps them in; a failure keeps the current ones."""
+        with self._lock:
+            try:
+                self._hints = build(self.embedder, examples=training_examples() + self.extra)
+            except Exception:
+                log.exception("could not fit the intent hints on %d more examples; the current hints stay",
+                              len(self.extra))
 
     @property
     def ready(self) -> bool:

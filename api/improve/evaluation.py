@@ -2,7 +2,9 @@
 
 One temporary ``rasa run --enable-api`` (api/improve/serving.py) starts with the current model; every case is sent
 to deskmate's channel (``/webhooks/deskmate/parse``, the gateway's hint included) with ``RasaClient.parse`` and scored by the NLU eval (api/chat/nlu_eval.py); then the server
-loads the candidate (``PUT /model``) and the same cases are sent again. Sets: the held-out split of the realistic
+loads the candidate (``PUT /model``) and the same cases are sent again. Each model gets the hint it would be served
+with: fitted on data/nlu plus the examples already in the promoted model for the current one, plus everything the
+candidate trained on for the candidate. Sets: the held-out split of the realistic
 set (data/eval/realistic, split ``test``), and the rasa-helpdesk-assistant set when it is present and
 DESKMATE_IMPROVE_HELPDESK_EVAL is on.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -141,23 +144,38 @@ def table(rows: list[ComparisonRow]) -> str:
     return "\n".join(lines)
 
 
-async def measure(settings: Settings, *, baseline: Path, candidate: Path, log_file: Path) -> tuple[Scored, Scored]:
-    """Every case of the eval sets scored under ``baseline`` and under ``candidate``, from one temporary Rasa."""
+@dataclass(frozen=True)
+class Served:
+    """A model as the api would serve it: the Rasa model file and the examples beyond data/nlu its hint follows."""
+
+    model: Path
+    hint_examples: list[nlu_eval.Example]
+
+
+async def measure(settings: Settings, *, baseline: Served, candidate: Served, log_file: Path) -> tuple[Scored, Scored]:
+    """Every case of the eval sets scored under ``baseline`` and under ``candidate``, from one temporary Rasa, each
+    with the hint it would be served with."""
     sets = eval_sets(settings)
-    async with serving.temporary_rasa(settings, baseline, log_file=log_file) as (url, token):
-        client = RasaClient(url, token=token, channel_secret=token, timeout_s=settings.rasa_timeout_s,
-                            hinter=Hinter(get_embedder(settings), enabled=settings.nlu_hints))
-        try:
-            log.info("improve: measuring the current model %s on %s", baseline.name,
-                     ", ".join(f"{k} ({len(v)})" for k, v in sets.items()))
-            before = await _run(client, sets)
-            api = serving.ModelApi(url, token=token)
-            await api.load(candidate)
-            served = (await api.status()).get("model_file") or ""
-            if Path(served).name != candidate.name:
-                raise RuntimeError(f"the evaluation Rasa serves {served!r} after loading {candidate.name}")
-            log.info("improve: measuring the candidate %s", candidate.name)
-            after = await _run(client, sets)
-        finally:
-            await client.aclose()
+    async with serving.temporary_rasa(settings, baseline.model, log_file=log_file) as (url, token):
+        log.info("improve: measuring the current model %s on %s", baseline.model.name,
+                 ", ".join(f"{k} ({len(v)})" for k, v in sets.items()))
+        before = await _measure_served(settings, url, token, sets, baseline)
+        api = serving.ModelApi(url, token=token)
+        await api.load(candidate.model)
+        served = (await api.status()).get("model_file") or ""
+        if Path(served).name != candidate.model.name:
+            raise RuntimeError(f"the evaluation Rasa serves {served!r} after loading {candidate.model.name}")
+        log.info("improve: measuring the candidate %s", candidate.model.name)
+        after = await _measure_served(settings, url, token, sets, candidate)
     return before, after
+
+
+async def _measure_served(settings: Settings, url: str, token: str, sets: dict[str, list[nlu_eval.Case]],
+                          served: Served) -> Scored:
+    """The sets through the temporary Rasa, every text with the hint ``served`` would get."""
+    hinter = Hinter(get_embedder(settings), enabled=settings.nlu_hints, extra=served.hint_examples)
+    client = RasaClient(url, token=token, channel_secret=token, timeout_s=settings.rasa_timeout_s, hinter=hinter)
+    try:
+        return await _run(client, sets)
+    finally:
+        await client.aclose()

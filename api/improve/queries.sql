@@ -138,6 +138,12 @@ SELECT id, intent, examples, status FROM improve_proposals
 WHERE kind = 'examples' AND status IN ('approved', 'in_model')
 ORDER BY id
 
+-- name: in_model_examples
+-- The examples the promoted model trained on beyond data/nlu (the gateway's hints follow them).
+SELECT id, intent, examples FROM improve_proposals
+WHERE kind = 'examples' AND status = 'in_model'
+ORDER BY id
+
 -- name: mark_trained
 -- The outcome for the proposals a candidate trained on (newly approved ones only; in_model ones stay).
 UPDATE improve_proposals SET status = %(status)s, model_version = %(version)s, updated_at = now()

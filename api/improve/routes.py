@@ -10,7 +10,7 @@ from api import pagination
 from api.auth.deps import AdminUser, StaffUser
 from api.db import ConnDep
 from api.deps import SettingsDep
-from api.improve import proposals, service, tasks
+from api.improve import proposals, served_hints, service, tasks
 from api.improve.models import (
     Decision,
     Kind,
@@ -84,7 +84,11 @@ async def train(conn: ConnDep, admin: AdminUser) -> TrainQueued:
 
 
 @router.post("/models/{version}/promote")
-async def promote(version: str, conn: ConnDep, settings: SettingsDep, admin: AdminUser,
+async def promote(version: str, request: Request, conn: ConnDep, settings: SettingsDep, admin: AdminUser,
                   data: Promote | None = None) -> ModelVersion:
     """Serves this version (e.g. a rollback to an earlier one); a candidate found worse needs force."""
-    return await service.promote(conn, settings, version=version, user_id=admin.id, force=bool(data and data.force))
+    promoted = await service.promote(conn, settings, version=version, user_id=admin.id, force=bool(data and data.force))
+    if request.app.state.rasa.hinter is not None:  # this api's hints follow now; the others at their next refresh
+        await served_hints.refresh(request.app.state.pool, request.app.state.rasa.hinter,
+                                   timeout_s=settings.db_acquire_timeout_s)
+    return promoted

@@ -40,11 +40,19 @@ def new_version(approved: list[training.Approved], now: datetime | None = None) 
     return f"{(now or datetime.now(UTC)):%Y%m%d-%H%M%S}-{digest}"
 
 
+def _approved(rows: list[dict[str, Any]]) -> list[training.Approved]:
+    return [training.Approved(r["id"], r["intent"], tuple(r["examples"])) for r in rows]
+
+
 async def approved_examples(conn: Conn) -> tuple[list[training.Approved], list[int]]:
     """Every example a candidate trains on (approved and already in the model), and the newly approved ids."""
     rows = await (await conn.execute(Q.approved_examples)).fetchall()
-    approved = [training.Approved(r["id"], r["intent"], tuple(r["examples"])) for r in rows]
-    return approved, [r["id"] for r in rows if r["status"] == "approved"]
+    return _approved(rows), [r["id"] for r in rows if r["status"] == "approved"]
+
+
+async def in_model_examples(conn: Conn) -> list[nlu_eval.Example]:
+    """The examples the promoted model trained on beyond data/nlu: what the served hint is fitted on besides."""
+    return training.as_examples(_approved(await (await conn.execute(Q.in_model_examples)).fetchall()))
 
 
 def _model(row: dict[str, Any]) -> ModelVersion:
@@ -102,8 +110,10 @@ async def _train_locked(conn: Conn, settings: Settings, *, requested_by: int | N
         await _update(conn, version, "evaluating", train_s=round(time.monotonic() - started, 1))
         baseline = bot_models.current_model_path(settings)
         label = bot_models.current_version(settings) or str(baseline)
-        before, after = await evaluation.measure(settings, baseline=baseline, candidate=model,
-                                                 log_file=out / f"{version}.eval-rasa.log")
+        in_model = [a for a in approved if a.proposal_id not in new_ids]
+        before, after = await evaluation.measure(
+            settings, baseline=evaluation.Served(baseline, training.as_examples(in_model)),
+            candidate=evaluation.Served(model, training.as_examples(approved)), log_file=out / f"{version}.eval-rasa.log")
     except (training.TrainingFailed, RasaUnavailable, RuntimeError, OSError) as exc:
         log.error("improve: candidate %s failed: %s", version, exc)
         return await _update(conn, version, "failed", error=str(getattr(exc, "detail", None) or exc)[:4000])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from api.chat import nlu_eval
 from api.improve import serving
 from api.settings import REPO_ROOT, Settings
 
@@ -43,12 +44,23 @@ class Approved:
     examples: tuple[str, ...]
 
 
+def as_examples(approved: list[Approved]) -> list[nlu_eval.Example]:
+    """The approved examples as a candidate trains on them: each text once per intent, in the proposals' order."""
+    seen: set[tuple[str, str]] = set()
+    examples = []
+    for a in approved:
+        for text in a.examples:
+            if (a.intent, text) not in seen:
+                seen.add((a.intent, text))
+                examples.append(nlu_eval.Example(text, a.intent))
+    return examples
+
+
 def approved_yaml(approved: list[Approved]) -> str:
     """Rasa NLU YAML with the approved examples, one block per intent (the texts were checked at approval)."""
     by_intent: dict[str, list[str]] = {}
-    for a in approved:
-        bucket = by_intent.setdefault(a.intent, [])
-        bucket.extend(e for e in a.examples if e not in bucket)
+    for example in as_examples(approved):
+        by_intent.setdefault(example.intent, []).append(example.text)
     body = {"version": "3.1", "nlu": [{"intent": intent, "examples": _Block("".join(f"- {e}\n" for e in texts))}
                                       for intent, texts in sorted(by_intent.items())]}
     return "# Examples approved from failed conversations (deskmate improve).\n" + yaml.dump(

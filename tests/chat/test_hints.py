@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -124,7 +126,7 @@ def test_no_training_example_is_an_evaluation_sentence():
 def test_warming_up_loads_the_classifier_before_the_first_turn(embedder, tmp_path, monkeypatch):
     monkeypatch.setattr(hints_mod, "CACHE_DIR", tmp_path)
     small = build(embedder, examples=SMALL, cache_dir=tmp_path)
-    monkeypatch.setattr(hints_mod, "build", lambda e: small)
+    monkeypatch.setattr(hints_mod, "build", lambda e, **_: small)
     hinter = Hinter(embedder)
     thread = hinter.warm_up()
     assert thread is not None
@@ -132,3 +134,57 @@ def test_warming_up_loads_the_classifier_before_the_first_turn(embedder, tmp_pat
     thread.join(timeout=120)
     assert hinter._hints is small and hinter.ready
     assert Hinter(embedder, enabled=False).warm_up() is None and Hinter(embedder, enabled=False).ready
+
+
+# a new phrase for printer_problem: weather charts from a plotter, which the small set reads as small talk on weather
+PLOTTER = [Example(t, "printer_problem") for t in (
+    "the weather charts come out striped", "radar maps print with streaks", "the forecast sheets come out smudged")]
+
+
+async def test_a_hinter_follows_new_examples_and_serves_the_old_hints_until_the_new_ones_are_fitted(
+        embedder, tmp_path, monkeypatch):
+    monkeypatch.setattr(hints_mod, "training_examples", lambda: SMALL)
+    hinter = Hinter(embedder)
+    hinter._hints = build(embedder, examples=SMALL, cache_dir=tmp_path)
+    allowed = threading.Event()
+
+    def fit_when_allowed(e, *, examples):
+        allowed.wait(timeout=300)
+        return build(e, examples=examples, cache_dir=tmp_path)
+
+    monkeypatch.setattr(hints_mod, "build", fit_when_allowed)
+    before = await hinter.hint("the forecast map is streaky")
+    assert before is not None and before["ranking"][0]["name"] == "out_of_scope"
+
+    fitting = hinter.follow(PLOTTER)
+    assert fitting is not None and hinter.follow(PLOTTER) is None  # already following them
+    assert await hinter.hint("the forecast map is streaky") == before and hinter.ready  # the old hints serve meanwhile
+    allowed.set()
+    fitting.join(timeout=300)
+    after = await hinter.hint("the forecast map is streaky")
+    assert after is not None and after["ranking"][0]["name"] == "printer_problem"
+    assert after["version"] == hints_mod.data_hash(SMALL + PLOTTER, embedder.name) != before["version"]
+    weather = await hinter.hint("what's the weather on saturday")
+    assert weather is not None and weather["ranking"][0]["name"] == "out_of_scope"
+
+    back = hinter.follow([])  # the promoted model without them (a rollback): back to the first hints
+    assert back is not None
+    back.join(timeout=300)
+    assert await hinter.hint("the forecast map is streaky") == before
+    assert Hinter(embedder, enabled=False).follow(PLOTTER) is None
+
+
+async def test_hints_that_cannot_be_fitted_leave_the_current_ones(embedder, tmp_path, monkeypatch, caplog):
+    hinter = Hinter(embedder)
+    hinter._hints = build(embedder, examples=SMALL, cache_dir=tmp_path)
+    before = await hinter.hint("my printer is jammed again")
+
+    def read_only(e, *, examples):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(hints_mod, "build", read_only)
+    fitting = hinter.follow(PLOTTER)
+    assert fitting is not None
+    fitting.join(timeout=300)
+    assert await hinter.hint("my printer is jammed again") == before and hinter.extra == PLOTTER
+    assert "could not fit the intent hints on 3 more examples" in caplog.text
