@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 
 from api import db, jobs, migrate, sql
 from api.settings import Settings
+from api.workflows import runtime as workflow_runtime
 
 log = logging.getLogger(__name__)
 Q = sql.load("api.jobs")
@@ -104,6 +105,7 @@ async def run(settings: Settings, *, queues: Iterable[str] | None = None, concur
             else:
                 await _burst(queue.app, tasks_pool, names, options)
     finally:
+        await workflow_runtime.close_default()  # the directory connector the workflow steps used, if any
         jobs.close_queue(queue)
         await queue_pool.close()
         await tasks_pool.close()
