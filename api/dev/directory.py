@@ -29,6 +29,8 @@ from api.settings import Settings
 log = logging.getLogger(__name__)
 SLAPD, SLAPADD = Path("/usr/sbin/slapd"), Path("/usr/sbin/slapadd")
 SERVICE = "deskmate"  # the connector's service account (cn=deskmate,ou=services,<suffix>)
+NO_DIRECTORY = (f"directory: none ({SLAPD} is not installed and DESKMATE_LDAP_URL is unset): workflows have no "
+                "directory, their directory steps stop the run (`make setup` installs slapd)")
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,9 @@ def start(settings: Settings) -> DemoDirectory | None:
     """Starts the demo directory on ``DESKMATE_DEMO_LDAP_PORT`` (seeding it the first time); None when
     DESKMATE_LDAP_URL is set or slapd is not installed. Stop it with ``stop_slapd(directory.pid)``."""
     if settings.ldap.url:
-        log.info("directory: %s (DESKMATE_LDAP_URL); no demo directory started", settings.ldap.url)
         return None
     if not (SLAPD.exists() and SLAPADD.exists()):
-        log.warning("directory: %s is not installed and DESKMATE_LDAP_URL is unset: workflows have no directory "
-                    "(directory steps stop their run; `make setup` installs slapd)", SLAPD)
+        log.warning(NO_DIRECTORY)
         return None
     base = settings.data_dir / "slapd"
     base.mkdir(parents=True, exist_ok=True)
@@ -122,5 +122,4 @@ def start(settings: Settings) -> DemoDirectory | None:
            "DESKMATE_LDAP_USERS_BASE": layout.people, "DESKMATE_LDAP_GROUPS_BASE": layout.groups,
            "DESKMATE_LDAP_REQUESTABLE_BASE": layout.requestable, "DESKMATE_LDAP_PPOLICY_DN": layout.policy,
            "DESKMATE_LDAP_FLAVOR": "openldap"}
-    log.info("directory: demo directory (slapd) at %s", url)
     return DemoDirectory(url=url, pid=pid, env=env)
