@@ -3,12 +3,14 @@ step-up check with its code read from the SMTP server, through the chat-side sta
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from fakes.slapd_server import LAYOUT, PASSWORDS, Slapd, ldap_settings
+from ldap3 import MODIFY_REPLACE
 from pydantic import SecretStr
 from workflows_support import events_of, run_worker, ticket_of
 
@@ -154,3 +156,40 @@ async def test_the_employee_reads_only_their_own_runs(client, conn, make_actor, 
     assert other_employee.status_code == 404
     assert bare_token.status_code == own_token.status_code == 403
     assert unknown_input.status_code == extra.status_code == 422
+
+
+async def test_a_password_reset_sends_the_one_time_password_by_sms_only(conn, make_actor, wired, smtp, twilio, slapd,
+                                                                         caplog):
+    actor = await make_actor(Role.employee)
+    conversation = str(await chat.start(conn, channel=Channel.web, employee=actor.user, channel_user=None))
+    uid, dn = _locked_account(slapd, actor.user.email)
+    mobile = f"+1555{uuid.uuid4().int % 10**7:07d}"
+    admin = slapd.admin()
+    try:
+        admin.modify(dn, {"mobile": [(MODIFY_REPLACE, [mobile])]})
+    finally:
+        admin.unbind()
+    challenge = await stepup.start(conn, wired, user_id=actor.user.id, conversation_id=conversation,
+                                   factor=Factor.email)
+    code = re.search(r"\b(\d{6})\b", smtp.sink.received[0].message.get_content())
+    assert code
+    await stepup.verify(conn, wired, user_id=actor.user.id, conversation_id=conversation, challenge_id=challenge.id,
+                        code=code.group(1))
+
+    with caplog.at_level(logging.DEBUG):
+        started = await service.start_for_employee(conn, name="password_reset", inputs={"username": uid},
+                                                   user_id=actor.user.id, conversation_id=conversation)
+        await run_worker(wired, conn)
+
+    [sms] = twilio.fake.messages
+    sent = re.search(r"one-time password is (\S+)\.", sms.body)
+    assert sent and sms.to == mobile
+    password = sent.group(1)
+    run = await service.get_run(conn, run_id=started.id)
+    ticket = await ticket_of(conn, started.id)
+    stored = run.model_dump_json() + str(await events_of(conn, ticket["id"])) + str(ticket) + str(
+        await (await conn.execute("SELECT body FROM ticket_comments WHERE ticket_id = %s", (ticket["id"],))).fetchall())
+    assert (run.status, run.verified, run.results["reset"]) == (
+        "succeeded", True, {"must_change_password": True, "delivered_via": "sms"})
+    assert slapd.bind(dn, password), "the one-time password should open the account (which must change it)"
+    assert password not in stored and password not in caplog.text
