@@ -28,8 +28,8 @@ from procrastinate import exceptions as pq_errors
 from psycopg.rows import dict_row
 
 from api import db, jobs, migrate, sql
+from api.jobs import registry
 from api.settings import Settings
-from api.workflows import runtime as workflow_runtime
 
 log = logging.getLogger(__name__)
 Q = sql.load("api.jobs")
@@ -105,7 +105,7 @@ async def run(settings: Settings, *, queues: Iterable[str] | None = None, concur
             else:
                 await _burst(queue.app, tasks_pool, names, options)
     finally:
-        await workflow_runtime.close_default()  # the directory connector the workflow steps used, if any
+        await registry.shutdown()  # what the task modules opened (the workflows' directory connector)
         jobs.close_queue(queue)
         await queue_pool.close()
         await tasks_pool.close()

@@ -18,10 +18,12 @@ from api.auth import assertions
 from api.auth.models import Role
 from api.channels import Channel
 from api.chat import service as chat
+from api.integrations.ldap.client import LdapDirectory
+from api.jobs import registry
 from api.settings import Settings
 from api.stepup import service as stepup
 from api.stepup.models import Factor
-from api.workflows import catalog, service
+from api.workflows import catalog, service, tasks  # noqa: F401 - tasks: its on_shutdown hook is registered by import
 from api.workflows import runtime as runtimes
 
 PASSWORD = "right-pw"
@@ -193,3 +195,18 @@ async def test_a_password_reset_sends_the_one_time_password_by_sms_only(conn, ma
         "succeeded", True, {"must_change_password": True, "delivered_via": "sms"})
     assert slapd.bind(dn, password), "the one-time password should open the account (which must change it)"
     assert password not in stored and password not in caplog.text
+
+
+async def test_the_process_default_is_built_once_and_closed_when_the_worker_stops(settings, slapd):
+    configured = settings.model_copy(update={
+        "ldap": ldap_settings(slapd, bind_password=SecretStr(PASSWORDS["deskmate"]))})
+    first, second = runtimes.current(configured), runtimes.current(configured)
+    assert isinstance(first.directory, LdapDirectory)
+    found = await first.directory.find_user(username="alice")  # leaves a bound connection in its pool
+    held = len(first.directory._idle)
+
+    await registry.shutdown()  # what the worker calls when it stops (api/workflows/tasks.py on_shutdown)
+
+    assert first is second and found is not None and held == 1
+    assert first.directory._idle == [] and runtimes.current(configured) is not first
+    await runtimes.close_default()
