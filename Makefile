@@ -47,7 +47,7 @@ debs:
 	if [ -n "$$missing" ]; then echo "==> installing Debian packages: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-setup: $(VENV)/.installed bot
+setup: $(VENV)/.installed bot debs
 
 run: setup
 	@$(BIN)/deskmate run

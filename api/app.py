@@ -43,6 +43,7 @@ from api.tickets.routes import router as tickets_router
 from api.triage.routes import router as triage_router
 from api.web.routes import router as web_router
 from api.workflows import catalog as workflow_catalog
+from api.workflows import runtime as workflow_runtime
 from api.workflows.routes import router as workflows_router
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if following is not None:
             following.cancel()
         await app.state.rasa.aclose()
+        await workflow_runtime.close_default()  # the directory connector's connections, if runs used it
         jobs.close_queue(app.state.jobs)
         await pool.close()
 

@@ -17,6 +17,7 @@ from api.auth.models import Role, TokenInfo
 from api.chat.chat_eval import command as chat_eval_command
 from api.cli_helpers import fail, migrate_db, parse_expiry, with_conn
 from api.dev import demo, stack, supervisor
+from api.dev import directory as demo_directory
 from api.errors import DeskmateError, NotFound
 from api.improve.cli import improve_app
 from api.kb.cli import kb_app
@@ -302,12 +303,29 @@ def run(
     demo_tokens = _seed_demo(settings)
     _seed_demo_kb(settings)
     bot_token = with_conn(settings, stack.service_token)
+    ldap = _demo_directory(settings)
     env = {**os.environ, **stack.process_env(settings, database_url=dbs.url, tracker_url=dbs.tracker_url,
-                                              bot_token=bot_token)}
+                                              bot_token=bot_token), **(ldap.env if ldap else {})}
     typer.echo(stack.banner(settings, demo_tokens=demo_tokens))
-    code = supervisor.run(REPO_ROOT / procfile, env=env, cwd=REPO_ROOT, restarts=restarts, backoff_s=restart_backoff)
+    try:
+        code = supervisor.run(REPO_ROOT / procfile, env=env, cwd=REPO_ROOT, restarts=restarts,
+                              backoff_s=restart_backoff)
+    finally:
+        if ldap:
+            demo_directory.stop_slapd(ldap.pid)
     typer.echo("deskmate stopped" + ("" if code == 0 else " because a process died (see above)"))
     raise typer.Exit(code)
+
+
+def _demo_directory(settings: Settings) -> demo_directory.DemoDirectory | None:
+    """The demo directory (slapd under the data dir) unless DESKMATE_LDAP_URL names one; says which."""
+    if settings.ldap.url:
+        typer.echo(f"directory: {settings.ldap.url} (DESKMATE_LDAP_URL)")
+        return None
+    ldap = demo_directory.start(settings)
+    typer.echo(f"directory: demo directory (slapd) at {ldap.url}, under {settings.data_dir / 'slapd'}" if ldap
+               else demo_directory.NO_DIRECTORY)
+    return ldap
 
 
 def _seed_demo_kb(settings: Settings) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from api.settings import Settings
 
@@ -15,3 +15,5 @@ def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+# the Idempotency-Key header of a request that creates (api/idempotency.py)
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     ldap: LdapSettings = Field(default_factory=LdapSettings)  # the directory connector — docs/directory.md
+    # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
+    demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     worker_heartbeat_s: float = Field(default=10.0, gt=0)
     worker_stalled_s: float = Field(default=60.0, gt=0)

@@ -15,14 +15,21 @@ import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
+from fakes.slapd_server import GROUPS, LAYOUT, PASSWORDS, PEOPLE, Slapd
+from fakes.smtp_sink import SmtpSink
+from fakes.twilio_server import FakeTwilioServer
 from fastapi import FastAPI
 from psycopg.rows import dict_row
+from pydantic import SecretStr
 
 from api import migrate
 from api.app import create_app
 from api.auth import service as people
 from api.auth.models import Role, TeamCreate, User, UserCreate
 from api.dev import demo, embedded_pg, stack
+from api.integrations.ldap.slapd import ldif
+from api.integrations.smtp.settings import SmtpSettings
+from api.integrations.twilio.settings import TwilioSettings
 from api.settings import REPO_ROOT, Settings
 
 TEST_DATA_DIR = Path(os.environ.get("DESKMATE_TEST_DATA_DIR", REPO_ROOT / "var" / "test"))
@@ -47,6 +54,38 @@ async def database_url(pg_server: str) -> str:
         await demo.seed(conn, path=REPO_ROOT / "data" / "demo" / "org.yml", tokens_file=TEST_DATA_DIR / "tokens.env",
                         settings=Settings(env="test", data_dir=TEST_DATA_DIR, _env_file=None))  # type: ignore[call-arg]
     return url
+
+
+@pytest.fixture(scope="session")
+def slapd() -> Iterator[Slapd]:
+    """A real slapd (ppolicy overlay) for the session, seeded with tests/fakes/slapd_server.py's organisation."""
+    seed = ldif(LAYOUT, people=PEOPLE, groups=GROUPS, services=PASSWORDS)
+    with Slapd(LAYOUT, seed, writers=[LAYOUT.service("deskmate")]) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) that keeps what it receives."""
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilioServer]:
+    """The Twilio fake (the real SDK talks to it)."""
+    with FakeTwilioServer() as server:
+        yield server
+
+
+@pytest.fixture
+def delivery_settings(settings: Settings, smtp: SmtpSink, twilio: FakeTwilioServer) -> Settings:
+    """The test settings with SMS and e-mail going to the fakes."""
+    return settings.model_copy(update={
+        "smtp": SmtpSettings(host="127.0.0.1", port=smtp.port, tls="none", user=smtp.sink.user,
+                             password=SecretStr(smtp.sink.password), sender="desk@deskmate.test", _env_file=None),
+        "twilio": TwilioSettings(account_sid=twilio.fake.account_sid, auth_token=SecretStr(twilio.fake.auth_token),
+                                 from_number=twilio.fake.from_numbers[0], base_url=twilio.url, _env_file=None)})
 
 
 @pytest.fixture(scope="session")

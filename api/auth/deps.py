@@ -9,6 +9,7 @@ routes that take :data:`VisitorOrUser` accept. ``X-On-Behalf-Of`` is refused, al
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -95,3 +96,23 @@ def require(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal
 
 StaffUser = Annotated[Principal, Depends(require(Role.agent, Role.admin))]
 AdminUser = Annotated[Principal, Depends(require(Role.admin))]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The employee and conversation of a chat turn the action server acts in."""
+
+    user_id: int
+    conversation_id: str
+
+
+async def asserted_turn(request: Request, principal: CurrentUser) -> Turn:
+    """The employee and conversation of the chat turn: only with a per-turn assertion (api/auth/assertions.py)."""
+    assertion = getattr(request.state, "assertion", None)
+    if principal.via_service_id is None or assertion is None or assertion.subject.lower() != principal.email.lower():
+        raise Forbidden("This runs in a chat turn: call with the action server's token and the turn's "
+                        "X-Deskmate-Assertion.")
+    return Turn(user_id=principal.id, conversation_id=assertion.conversation_id)
+
+
+TurnDep = Annotated[Turn, Depends(asserted_turn)]

@@ -2,11 +2,13 @@
 
 Tasks live with their domain (``api/triage/tasks.py``); a module declares its tasks with ``task()``
 into a module-level ``TASKS`` list, and ``api.jobs.make_app`` registers every listed module's tasks
-on the App it makes. No App exists at import time.
+on the App it makes. No App exists at import time. A task module may define ``async def on_shutdown()``
+to close what its tasks opened (the workflows' directory connector); the worker calls it when it stops.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,3 +38,11 @@ def task(into: list[TaskSpec], *, name: str, queue: str, retry: BaseRetryStrateg
         into.append(TaskSpec(func=func, name=name, queue=queue, retry=retry, cron=cron))
         return func
     return declare
+
+
+async def shutdown() -> None:
+    """Calls ``on_shutdown()`` of every task module this process has imported."""
+    for name in TASK_MODULES:
+        hook = getattr(sys.modules.get(name), "on_shutdown", None)
+        if hook is not None:
+            await hook()

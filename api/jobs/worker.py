@@ -28,6 +28,7 @@ from procrastinate import exceptions as pq_errors
 from psycopg.rows import dict_row
 
 from api import db, jobs, migrate, sql
+from api.jobs import registry
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ async def run(settings: Settings, *, queues: Iterable[str] | None = None, concur
             else:
                 await _burst(queue.app, tasks_pool, names, options)
     finally:
+        await registry.shutdown()  # what the task modules opened (the workflows' directory connector)
         jobs.close_queue(queue)
         await queue_pool.close()
         await tasks_pool.close()

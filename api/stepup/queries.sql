@@ -78,3 +78,7 @@ SELECT EXISTS (SELECT 1 FROM stepup_challenges
 -- name: system_user
 -- The step-up system actor (migration 0021).
 SELECT id, email, name FROM users WHERE email = 'stepup@deskmate.invalid'
+
+-- name: locked_until
+-- Until when step-up is locked for the employee (NULL: not locked, or never failed).
+SELECT locked_until FROM stepup_users WHERE user_id = %(user_id)s

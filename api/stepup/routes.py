@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from fastapi import APIRouter, status
 
-from fastapi import APIRouter, Depends, Header, Request, status
-
-from api.auth.deps import CurrentUser
+from api.auth.deps import TurnDep
 from api.db import ConnDep
-from api.deps import SettingsDep
-from api.errors import PROBLEM_JSON, Forbidden, Problem
+from api.deps import IdempotencyKey, SettingsDep
+from api.errors import PROBLEM_JSON, Problem
 from api.stepup import service
 from api.stepup.models import Challenge, ChallengeCreate, CodeSubmit, Proof
 
@@ -20,25 +17,6 @@ router = APIRouter(prefix="/stepup", tags=["stepup"], responses={
     410: {"description": "The code has expired", "model": Problem, "content": _PROBLEM},
     423: {"description": "Locked after too many wrong codes (see Retry-After)", "model": Problem, "content": _PROBLEM,
           "headers": _RETRY}})
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
-
-
-@dataclass(frozen=True)
-class Turn:
-    user_id: int
-    conversation_id: str
-
-
-async def asserted_turn(request: Request, principal: CurrentUser) -> Turn:
-    """The employee and conversation of the chat turn: only with a per-turn assertion (api/auth/assertions.py)."""
-    assertion = getattr(request.state, "assertion", None)
-    if principal.via_service_id is None or assertion is None or assertion.subject.lower() != principal.email.lower():
-        raise Forbidden("The identity check runs in a chat turn: call with the action server's token and the "
-                        "turn's X-Deskmate-Assertion.")
-    return Turn(user_id=principal.id, conversation_id=assertion.conversation_id)
-
-
-TurnDep = Annotated[Turn, Depends(asserted_turn)]
 
 
 @router.post("/challenges", status_code=status.HTTP_201_CREATED)

@@ -293,6 +293,12 @@ async def recent(conn: Conn, settings: Settings, *, user_id: int, conversation_i
     return None if row is None else _proof(dict(row), verified_at=row["verified_at"], settings=settings, max_age=age)
 
 
+async def locked(conn: Conn, *, user_id: int, clock: Clock = utcnow) -> bool:
+    """Whether step-up is locked for the employee now (too many wrong codes)."""
+    row = await (await conn.execute(Q.locked_until, {"user_id": user_id})).fetchone()
+    return row is not None and row["locked_until"] is not None and row["locked_until"] > clock()
+
+
 async def require_recent(conn: Conn, settings: Settings, *, user_id: int, conversation_id: str,
                          max_age: timedelta | None = None, clock: Clock = utcnow) -> Proof:
     """What the workflow engine asks before a sensitive step: the recent pass, or StepUpRequired."""

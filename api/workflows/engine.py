@@ -62,9 +62,12 @@ def _check_inputs(wf: Workflow, inputs: dict[str, Any]) -> None:
             + ([f"unknown input(s) {', '.join(unknown)}"] if unknown else [])))
 
 
-async def start(conn: Conn, *, name: str, inputs: dict[str, Any], requester_id: int) -> int:
+async def start(conn: Conn, *, name: str, inputs: dict[str, Any], requester_id: int,
+                conversation_id: str | None = None) -> int:
     """Starts a run of the current version of ``name`` for ``requester_id``: its ticket (source CHATBOT) is
-    opened and its first step queued, in one transaction. Returns the run's id."""
+    opened and its first step queued, in one transaction. Returns the run's id.
+
+    ``conversation_id``: the chat conversation it was started from (its step-up checks need a pass there)."""
     row = await (await conn.execute(Q.list_workflows, {"name": name})).fetchone()
     if row is None or not row["enabled"]:
         raise NotFound(f"No enabled workflow {name!r}.")
@@ -74,7 +77,8 @@ async def start(conn: Conn, *, name: str, inputs: dict[str, Any], requester_id: 
     async with conn.transaction():
         run = await (await conn.execute(Q.insert_run, {
             "definition_id": row["definition_id"], "workflow": name, "inputs": Jsonb(inputs),
-            "current_step": wf.steps[0].id, "requester_id": requester_id})).fetchone()
+            "current_step": wf.steps[0].id, "requester_id": requester_id,
+            "conversation_id": conversation_id})).fetchone()
         assert run is not None
         ticket, _ = await tickets.create(conn, principal=actor, data=TicketCreate(
             title=refs.render(wf.ticket.title, {"inputs": inputs, "steps": {}}), type=wf.ticket.type,

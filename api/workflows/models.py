@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +49,7 @@ class Run(BaseModel):
     status: str
     current_step: str | None
     requester_id: int
+    conversation_id: UUID | None = Field(default=None, description="the chat conversation it was started from")
     ticket_id: int | None
     verified: bool | None
     reason: str | None
@@ -66,3 +68,26 @@ class RunDetail(Run):
 class RunPage(BaseModel):
     items: list[Run]
     next_cursor: str | None
+
+
+class RunStart(BaseModel):
+    """What the action server sends to start a run for the employee of the chat turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: dict[str, Any] = Field(default_factory=dict, description="the workflow's inputs, e.g. {\"username\": …}")
+
+
+class EmployeeRun(BaseModel):
+    """A run as its employee (and the bot) may see it: no step results, no internal reasons."""
+
+    id: int
+    workflow: str
+    status: str = Field(description="running, succeeded, failed or cancelled")
+    current_step: str | None = Field(description="the step that runs next, e.g. step_up while a code is awaited")
+    waiting_for_step_up: bool = Field(description="true while the run waits for the employee's step-up pass")
+    verified: bool | None
+    ticket_id: int | None
+    ticket_number: str | None
+    created_at: datetime
+    finished_at: datetime | None

@@ -38,8 +38,8 @@ SELECT id, email, name FROM users WHERE email = 'workflows@deskmate.invalid'
 
 -- name: insert_run
 -- Starts a run on a definition version.
-INSERT INTO workflow_runs (definition_id, workflow, inputs, current_step, requester_id)
-VALUES (%(definition_id)s, %(workflow)s, %(inputs)s, %(current_step)s, %(requester_id)s)
+INSERT INTO workflow_runs (definition_id, workflow, inputs, current_step, requester_id, conversation_id)
+VALUES (%(definition_id)s, %(workflow)s, %(inputs)s, %(current_step)s, %(requester_id)s, %(conversation_id)s)
 RETURNING id
 
 -- name: set_run_ticket
@@ -105,3 +105,17 @@ UPDATE workflow_steps SET error = %(error)s WHERE run_id = %(run_id)s AND step_i
 -- name: list_steps
 -- A run's step executions in the order they started.
 SELECT * FROM workflow_steps WHERE run_id = %(run_id)s ORDER BY id
+
+-- name: requester_email
+-- The e-mail address of a run's requester (the directory account a step-up check may act on must be theirs).
+SELECT email FROM users WHERE id = %(user_id)s
+
+-- name: get_own_run
+-- A run of this requester, with its ticket's number and the kind of the step it waits at.
+SELECT r.id, r.workflow, r.status, r.current_step, r.verified, r.ticket_id, t.number AS ticket_number,
+       r.created_at, r.finished_at,
+       coalesce((SELECT s->>'kind' = 'step_up' FROM jsonb_array_elements(d.body->'steps') s
+                 WHERE s->>'id' = r.current_step), false) AND r.status = 'running' AS waiting_for_step_up
+FROM workflow_runs r JOIN workflow_definitions d ON d.id = r.definition_id
+LEFT JOIN tickets_v t ON t.id = r.ticket_id
+WHERE r.id = %(id)s AND r.requester_id = %(requester_id)s

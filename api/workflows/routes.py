@@ -1,5 +1,6 @@
 """Workflows and their runs: thin handlers over api.workflows.service and engine. Admins enable/disable
-workflows; agents and admins read them and their runs, retry or cancel a run."""
+workflows; agents and admins read them and their runs, retry or cancel a run. The action server, acting in a chat
+turn (its service token + the turn's assertion), starts a run for that turn's employee and reads it back."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from api.auth.deps import AdminUser, StaffUser
+from api.auth.deps import AdminUser, StaffUser, TurnDep
 from api.db import ConnDep
-from api.deps import SettingsDep
+from api.deps import IdempotencyKey, SettingsDep
+from api.errors import NotFound
 from api.pagination import CursorParam
 from api.workflows import engine, service
-from api.workflows.models import Enabled, RunDetail, RunPage, WorkflowDetail
+from api.workflows.models import EmployeeRun, Enabled, RunDetail, RunPage, RunStart, WorkflowDetail
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
@@ -60,3 +62,24 @@ async def get_workflow(name: str, conn: ConnDep, _: StaffUser) -> WorkflowDetail
 async def set_enabled(name: str, data: Enabled, conn: ConnDep, _: AdminUser) -> WorkflowDetail:
     """Enables or disables a workflow (admins); a disabled one starts no run, running ones go on."""
     return await service.set_enabled(conn, name=name, enabled=data.enabled)
+
+
+@router.post("/{name}/runs", status_code=status.HTTP_201_CREATED)
+async def start_run(name: str, data: RunStart, turn: TurnDep, conn: ConnDep,
+                    idempotency_key: IdempotencyKey = None) -> EmployeeRun:
+    """Starts ``name`` for the employee of the chat turn (the action server's token + X-Deskmate-Assertion): its
+    ticket is opened and its first step queued; a step-up step waits for that employee's pass in this
+    conversation. Idempotency-Key: a retry returns the first run. 404 for an unknown or disabled workflow, 422
+    for missing or unknown inputs."""
+    return await service.start_for_employee(conn, name=name, inputs=data.inputs, user_id=turn.user_id,
+                                            conversation_id=turn.conversation_id, idempotency_key=idempotency_key)
+
+
+@router.get("/{name}/runs/{run_id}")
+async def get_own_run(name: str, run_id: int, turn: TurnDep, conn: ConnDep) -> EmployeeRun:
+    """A run of the turn's employee (404 for anyone else's): its state, whether it waits for the step-up check,
+    whether the fix was verified, and its ticket."""
+    run = await service.get_own_run(conn, run_id=run_id, user_id=turn.user_id)
+    if run.workflow != name:
+        raise NotFound(f"No {name} run {run_id} of yours.")
+    return run

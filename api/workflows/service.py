@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import pagination, sql
+from api import idempotency, pagination, sql
 from api.db import Conn
 from api.errors import NotFound
-from api.workflows.models import Run, RunDetail, RunPage, StepRun, WorkflowDetail
+from api.workflows import engine
+from api.workflows.models import EmployeeRun, Run, RunDetail, RunPage, StepRun, WorkflowDetail
 
 Q = sql.load("api.workflows")
 RUN_CURSOR = "wr"
+START_SCOPE = "workflows.run"
 
 
 def _workflow(row: dict[str, Any]) -> WorkflowDetail:
@@ -58,3 +60,28 @@ async def get_run(conn: Conn, *, run_id: int) -> RunDetail:
         raise NotFound(f"No workflow run {run_id}.")
     steps = await (await conn.execute(Q.list_steps, {"run_id": run_id})).fetchall()
     return RunDetail(**row, steps=[_step(s) for s in steps])
+
+
+async def start_for_employee(conn: Conn, *, name: str, inputs: dict[str, Any], user_id: int, conversation_id: str,
+                             idempotency_key: str | None = None) -> EmployeeRun:
+    """Starts ``name`` for the employee of a chat turn (``engine.start``); with ``idempotency_key``, a repeated
+    request returns the run the first one started."""
+    async with conn.transaction():
+        if idempotency_key:
+            earlier = await idempotency.claim(conn, user_id=user_id, scope=START_SCOPE, key=idempotency_key, payload={
+                "name": name, "inputs": inputs, "conversation_id": conversation_id})
+            if earlier is not None:
+                return await get_own_run(conn, run_id=earlier, user_id=user_id)
+        run_id = await engine.start(conn, name=name, inputs=inputs, requester_id=user_id,
+                                    conversation_id=conversation_id)
+        if idempotency_key:
+            await idempotency.record(conn, user_id=user_id, scope=START_SCOPE, key=idempotency_key, resource_id=run_id)
+    return await get_own_run(conn, run_id=run_id, user_id=user_id)
+
+
+async def get_own_run(conn: Conn, *, run_id: int, user_id: int) -> EmployeeRun:
+    """The employee's own run; NotFound for anyone else's (their existence is not revealed)."""
+    row = await (await conn.execute(Q.get_own_run, {"id": run_id, "requester_id": user_id})).fetchone()
+    if row is None:
+        raise NotFound(f"No workflow run {run_id} of yours.")
+    return EmployeeRun(**row)

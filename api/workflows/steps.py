@@ -102,8 +102,10 @@ async def _ticket(step: d.TicketStep, ctx: Context) -> Outcome:
 
 async def _step_up(step: d.StepUpStep, ctx: Context) -> Outcome:
     username = refs.resolve(step.username, ctx.data) if step.username else None
-    answer = await ctx.runtime.step_up(StepUpRequest(run_id=ctx.run["id"], requester_id=ctx.run["requester_id"],
-                                                     username=username, factor=step.factor))
+    conversation = ctx.run.get("conversation_id")
+    answer = await ctx.runtime.step_up(ctx.conn, StepUpRequest(
+        run_id=ctx.run["id"], requester_id=ctx.run["requester_id"], username=username, factor=step.factor,
+        conversation_id=str(conversation) if conversation is not None else None))
     if answer == "pending":
         return Outcome(result=None, summary="step-up: waiting for the code", again_in_s=STEP_UP_AGAIN_S)
     if answer == "failed":

@@ -13,6 +13,7 @@ from procrastinate.jobs import Job
 from api import jobs
 from api.jobs.registry import TaskSpec, task
 from api.workflows import engine
+from api.workflows import runtime as runtimes
 
 TASKS: list[TaskSpec] = []
 
@@ -35,3 +36,8 @@ async def step(context: JobContext, run_id: int, step_id: str) -> str:
     async with rt["pool"].connection() as conn:
         return await engine.run_step(conn, run_id=run_id, step_id=step_id, attempt=context.job.attempts,
                                      settings=rt["settings"])
+
+
+async def on_shutdown() -> None:
+    """The worker stops: close the process's default runtime (its directory connector)."""
+    await runtimes.close_default()

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from workflows_support import MemoryDirectory
 
 from api.auth.models import Role
+from api.db import Conn
 from api.integrations.directory import DirectoryUser
 from api.workflows import catalog
 from api.workflows import runtime as runtimes
@@ -25,7 +26,7 @@ async def directory(conn, settings) -> AsyncIterator[MemoryDirectory]:
     memory.step_ups: list[StepUpRequest] = []  # type: ignore[misc]
     memory.delivered: list[tuple[str, str]] = []  # type: ignore[misc]
 
-    async def step_up(request: StepUpRequest) -> Any:
+    async def step_up(_: Conn, request: StepUpRequest) -> Any:
         memory.step_ups.append(request)  # type: ignore[attr-defined]
         return memory.step_up_answer  # type: ignore[attr-defined]
 

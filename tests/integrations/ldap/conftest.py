@@ -1,22 +1,14 @@
-"""A real slapd for the session, seeded with a small organisation, and a connector bound to it."""
+"""A connector bound to the session's real slapd (the ``slapd`` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
+from fakes.slapd_server import PASSWORDS, Slapd, ldap_settings
 from pydantic import SecretStr
-from slapd_support import GROUPS, LAYOUT, PASSWORDS, PEOPLE, Slapd, ldap_settings
 
 from api.integrations.ldap.client import LdapDirectory
-from api.integrations.ldap.slapd import ldif
-
-
-@pytest.fixture(scope="session")
-def slapd() -> Iterator[Slapd]:
-    seed = ldif(LAYOUT, people=PEOPLE, groups=GROUPS, services=PASSWORDS)
-    with Slapd(LAYOUT, seed, writers=[LAYOUT.service("deskmate")]) as server:
-        yield server
 
 
 @pytest.fixture

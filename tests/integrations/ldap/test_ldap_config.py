@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cryptography.fernet import Fernet
+from fakes.slapd_server import PASSWORDS, Slapd, ldap_settings
 from pydantic import SecretStr
-from slapd_support import PASSWORDS, Slapd, ldap_settings
 from typer.testing import CliRunner
 
 from api import crypto

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import yaml
+from fakes.slapd_server import Slapd
 from pydantic import SecretStr
-from slapd_support import Slapd
 
 from api.integrations.ldap import demo
 from api.integrations.ldap.client import LdapDirectory

@@ -1,4 +1,4 @@
-"""The LDAP connector against a real slapd with the ppolicy overlay (conftest.py, slapd_support.py)."""
+"""The LDAP connector against a real slapd with the ppolicy overlay (conftest.py, tests/fakes/slapd_server.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fakes.slapd_server import LAYOUT, PASSWORDS, Slapd, free_port, ldap_settings
 from ldap3 import MODIFY_REPLACE
 from pydantic import SecretStr
-from slapd_support import LAYOUT, PASSWORDS, Slapd, free_port, ldap_settings
 
 from api.integrations.directory import Directory, DirectoryError, DirectoryUnavailable
 from api.integrations.ldap.client import LdapDirectory

@@ -11,11 +11,9 @@ import ipaddress
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,11 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from ldap3 import Connection, Server
 
+from api.dev import directory
 from api.integrations.ldap.settings import LdapSettings
 from api.integrations.ldap.slapd import Group, Layout, Person, slapd_conf
 
-SLAPD = Path("/usr/sbin/slapd")
-SLAPADD = Path("/usr/sbin/slapadd")
+SLAPD, SLAPADD = directory.SLAPD, directory.SLAPADD
 
 
 def ensure_slapd() -> None:
@@ -117,36 +115,18 @@ class Slapd:
         conf.write_text(slapd_conf(self.layout, db_dir=self.dir / "db", pid_file=self.dir / "slapd.pid",
                                    admin_password=self.admin_password, writers=self.writers,
                                    tls=(self.ca_file, key_file)))
-        (self.dir / "seed.ldif").write_text(self.seed_ldif)
-        subprocess.run([str(SLAPADD), "-q", "-f", str(conf), "-l", str(self.dir / "seed.ldif")], check=True,
-                       capture_output=True)
+        directory.seed(conf, self.seed_ldif)
         self._start()
         return self
 
     def _start(self) -> None:
-        pid_file = self.dir / "slapd.pid"
-        pid_file.unlink(missing_ok=True)
-        subprocess.run([str(SLAPD), "-f", str(self.dir / "slapd.conf"), "-h", f"{self.url}/ {self.ldaps_url}/"],
-                       check=True, capture_output=True)
-        # the parent returns after the fork, before the child listens: wait for its pid file and both ports
-        deadline = time.monotonic() + 30
-        while not (pid_file.exists() and pid_file.read_text().strip() and _listening(self.port)
-                   and _listening(self.ldaps_port)):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"slapd did not start listening on {self.url} and {self.ldaps_url}")
-            time.sleep(0.02)
-        self.pid = int(pid_file.read_text())
+        self.pid = directory.start_slapd(self.dir / "slapd.conf", urls=[self.url, self.ldaps_url],
+                                         ports=[self.port, self.ldaps_port], pid_file=self.dir / "slapd.pid")
 
     def _stop(self) -> None:
-        if self.pid is None:
-            return
-        os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _alive(self.pid):
-            time.sleep(0.05)  # slapd is not our child, so it cannot be waited for
-        if _alive(self.pid):
-            raise RuntimeError(f"slapd (pid {self.pid}) did not stop")
-        self.pid = None
+        if self.pid is not None:
+            directory.stop_slapd(self.pid)
+            self.pid = None
 
     def restart(self) -> None:
         """Stops slapd (closing every connection) and starts it again on the same ports and data."""
@@ -169,20 +149,3 @@ class Slapd:
         """A connection bound as the rootdn (outside every access rule and policy), for setting up a test."""
         return Connection(Server(self.url), user=self.admin_dn, password=self.admin_password, auto_bind=True,
                           raise_exceptions=True)
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie left for an init that does not reap does not count)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
