@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from asgi_lifespan import LifespanManager
 from fakes.slapd_server import GROUPS, LAYOUT, PASSWORDS, PEOPLE, Slapd
 from fakes.smtp_sink import SmtpSink
 from fakes.twilio_server import FakeTwilioServer
+from fakes.webhook_receiver import Receiver, ReceiverServer
 from fastapi import FastAPI
 from psycopg.rows import dict_row
 from pydantic import SecretStr
@@ -75,6 +77,13 @@ def smtp() -> Iterator[SmtpSink]:
 def twilio() -> Iterator[FakeTwilioServer]:
     """The Twilio fake (the real SDK talks to it)."""
     with FakeTwilioServer() as server:
+        yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceiverServer]:
+    """A webhook receiver that checks deskmate's signature with its secret."""
+    with ReceiverServer(Receiver(secret="whsec_" + secrets.token_urlsafe(24))) as server:
         yield server
 
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
-
 import pytest
 from fakes.smtp_sink import SmtpSink
 from fakes.triage import drain, worker_settings
 from fakes.twilio_server import FakeTwilioServer
-from fakes.webhook_receiver import Receiver, ReceiverServer
 from pydantic import SecretStr
 
 from api.integrations.smtp.settings import SmtpSettings
@@ -27,24 +23,6 @@ def twilio_settings(twilio: FakeTwilioServer) -> TwilioSettings:
     """Settings pointing the Twilio SDK at the fake."""
     return TwilioSettings(account_sid=twilio.fake.account_sid, auth_token=SecretStr(twilio.fake.auth_token),
                           from_number=twilio.fake.from_numbers[0], base_url=twilio.url)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilioServer]:
-    with FakeTwilioServer() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver() -> Iterator[ReceiverServer]:
-    with ReceiverServer(Receiver(secret="whsec_" + secrets.token_urlsafe(24))) as server:
-        yield server
 
 
 @pytest.fixture
