@@ -322,7 +322,11 @@ def _demo_directory(settings: Settings) -> demo_directory.DemoDirectory | None:
     if settings.ldap.url:
         typer.echo(f"directory: {settings.ldap.url} (DESKMATE_LDAP_URL)")
         return None
-    ldap = demo_directory.start(settings)
+    try:
+        ldap = demo_directory.start(settings)
+    except demo_directory.SlapdError as exc:
+        typer.echo(f"deskmate run: the demo directory did not start: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"directory: demo directory (slapd) at {ldap.url}, under {settings.data_dir / 'slapd'}" if ldap
                else demo_directory.NO_DIRECTORY)
     return ldap

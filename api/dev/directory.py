@@ -57,16 +57,25 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+class SlapdError(RuntimeError):
+    """slapd could not be started: the message says why and what to change."""
+
+
 def start_slapd(conf: Path, *, urls: list[str], ports: list[int], pid_file: Path, timeout_s: float = 30) -> int:
     """Starts slapd with ``conf`` listening on ``urls``; returns its pid once every port in ``ports`` answers."""
+    if taken := [p for p in ports if listening(p)]:
+        raise SlapdError(f"port {', '.join(map(str, taken))} is already in use (another `deskmate run`?): set "
+                         "DESKMATE_DEMO_LDAP_PORT to a free port, or DESKMATE_LDAP_URL to your directory")
     pid_file.unlink(missing_ok=True)
-    subprocess.run([str(SLAPD), "-f", str(conf), "-h", " ".join(f"{u}/" for u in urls)], check=True,
-                   capture_output=True)
+    done = subprocess.run([str(SLAPD), "-f", str(conf), "-h", " ".join(f"{u}/" for u in urls)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SlapdError(f"slapd exited with code {done.returncode}: {done.stderr.strip()[-500:] or 'no output'}")
     # the parent returns after the fork, before the child listens: wait for its pid file and the ports
     deadline = time.monotonic() + timeout_s
     while not (pid_file.exists() and pid_file.read_text().strip() and all(listening(p) for p in ports)):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"slapd did not start listening on {', '.join(urls)}")
+            raise SlapdError(f"slapd did not start listening on {', '.join(urls)}")
         time.sleep(0.02)
     return int(pid_file.read_text())
 

@@ -4,6 +4,7 @@ the demo organisation, its service password generated once and handed to the api
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -88,3 +89,11 @@ def test_without_slapd_the_log_says_workflows_have_no_directory(demo_settings, m
     with caplog.at_level(logging.WARNING, logger="api.dev.directory"):
         assert directory.start(demo_settings) is None
     assert "workflows have no directory" in caplog.text
+
+
+def test_a_taken_port_is_a_clear_error_naming_the_setting_to_change(demo_settings):
+    with socket.create_server(("127.0.0.1", demo_settings.demo_ldap_port)):
+        with pytest.raises(directory.SlapdError, match=f"port {demo_settings.demo_ldap_port} is already in use.*"
+                                                        "DESKMATE_DEMO_LDAP_PORT"):
+            directory.start(demo_settings)
+    assert not (demo_settings.data_dir / "slapd" / "slapd.pid").exists()
