@@ -29,7 +29,9 @@ Reported per phase: runs/s (wall clock), p50/p95 of a whole run (wall clock, fro
 poller sees it finished), and per step: for the engine, the step's own time as its step history records it
 (``workflow_steps.started_at`` → ``finished_at``) and the wait before it (the previous step's recorded finish,
 or the run's creation, → its start: job pickup); for the baseline, each call. ``overhead`` divides the engine's
-figures by the baseline's. Prints one JSON object.
+figures by the baseline's. ``one_run_default_worker_concurrency``: 16 runs one at a time on a worker with the
+default DESKMATE_WORKER_CONCURRENCY (4): the job-pickup wait of docs/workflows.md#performance. Prints one JSON
+object.
 
 Note on the recorded step times: they are Postgres ``now()`` of the transactions that claim and record a step,
 so for the steps that only touch Postgres (code, condition, ticket) — executed inside the recording
