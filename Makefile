@@ -58,7 +58,7 @@ test: $(VENV)/.installed
 	@DESKMATE_REQUIRE_RASA=1 DESKMATE_REQUIRE_LLM=1 $(BIN)/pytest --durations=25
 
 bench: setup
-	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
+	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
 
 lint: setup
 	@$(BIN)/ruff check api kb_index tests bench
