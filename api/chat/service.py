@@ -19,13 +19,13 @@ from api.auth import assertions
 from api.auth import service as people
 from api.auth.models import User
 from api.channels import Channel
+from api.chat import screening
 from api.chat.models import Message, Turn
 from api.chat.rasa import RasaClient
 from api.db import Conn
 from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, ValidationFailed
 from api.kb import service as kb
 from api.settings import Settings
-from api.stepup import service as stepup
 
 log = logging.getLogger(__name__)
 Q = sql.load("api.chat")
@@ -114,7 +114,8 @@ async def post_message(conn: Conn, settings: Settings, rasa: RasaClient, *, conv
     """Stores the user's text, forwards it to Rasa and stores and returns the bot's replies.
 
     The user's message is stored before Rasa is asked, so it survives Rasa being down or slow; the reply
-    then says which (restarting / taking longer) and offers a ticket.
+    then says which (restarting / taking longer) and offers a ticket. While a step-up check is open in the
+    conversation, a typed code is checked here and Rasa gets only the outcome (api/chat/screening.py).
     """
     if len(text) > settings.chat_max_chars:
         raise ValidationFailed(f"Messages are limited to {settings.chat_max_chars} characters; this one has {len(text)}.")
@@ -122,11 +123,12 @@ async def post_message(conn: Conn, settings: Settings, rasa: RasaClient, *, conv
     await _check_rate(conn, settings, conversation_id)
     if helped := KB_HELPFUL.match(text):
         return await _answer_helped(conn, conversation, int(helped.group(1)))
-    kept = await stepup.transcript_text(conn, conversation_id=conversation_id, text=text)  # a code never stays
-    user_message = await store(conn, conversation_id, "user", kept)
+    screened = await screening.screen(conn, settings, conversation=conversation, text=text)  # a code never travels
+    user_message = await store(conn, conversation_id, "user", screened.kept)
     intent = confidence = None
     try:
-        reply = await rasa.send(sender=conversation_id, text=text, metadata=turn_metadata(settings, conversation))
+        reply = await rasa.send(sender=conversation_id, text=screened.to_rasa,
+                                metadata=turn_metadata(settings, conversation))
         replies, intent, confidence = bot_messages(reply.messages), reply.intent, reply.confidence
     except RasaUnavailable as exc:
         log.warning("assistant unavailable", extra={"error": exc.detail, "conversation_id": conversation_id})

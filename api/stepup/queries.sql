@@ -69,11 +69,11 @@ WHERE c.user_id = %(user_id)s AND c.conversation_id = %(conversation_id)s
   AND (s.locked_until IS NULL OR s.locked_until <= %(now)s)
 ORDER BY c.verified_at DESC LIMIT 1
 
--- name: pending_in_conversation
--- Whether the conversation has a challenge waiting for its code.
-SELECT EXISTS (SELECT 1 FROM stepup_challenges
-               WHERE conversation_id = %(conversation_id)s AND verified_at IS NULL AND expires_at > %(now)s
-              ) AS pending
+-- name: open_challenge
+-- The conversation's newest challenge started since %(since)s: whether it was passed, whether it has expired.
+SELECT id, user_id, verified_at IS NOT NULL AS used, expires_at <= %(now)s AS expired FROM stepup_challenges
+WHERE conversation_id = %(conversation_id)s AND created_at > %(since)s
+ORDER BY id DESC LIMIT 1
 
 -- name: system_user
 -- The step-up system actor (migration 0021).

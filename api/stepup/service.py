@@ -34,6 +34,7 @@ CREATE_SCOPE = "stepup.challenge"
 TAKEOVER_FLAG = "possible_account_takeover"
 AUTHENTICATOR = "authenticator app"
 REDACTED = "•••••• (verification code)"
+OPEN_FOR = timedelta(hours=1)  # how long after a challenge started code-shaped text is screened
 _CODE_IN_TEXT = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}(?!\d)")
 # What is on file per factor: (where to send, as the bot may show it). TOTP sends nothing.
 OnFile = dict[Factor, tuple[str | None, str]]
@@ -317,11 +318,29 @@ async def enroll_totp(conn: Conn, settings: Settings, *, user_id: int) -> str:
     return secret
 
 
+async def open_challenge(conn: Conn, *, conversation_id: str, clock: Clock = utcnow) -> dict[str, Any] | None:
+    """The conversation's newest challenge started within ``OPEN_FOR`` (``id``, ``user_id``, ``used``: passed
+    already, ``expired``), or None. Passed and expired ones count: a late or repeated code is a code too."""
+    now = clock()
+    row = await (await conn.execute(Q.open_challenge, {
+        "conversation_id": conversation_id, "since": now - OPEN_FOR, "now": now})).fetchone()
+    return None if row is None else dict(row)
+
+
+def redact(text: str) -> str:
+    """``text`` with every code-shaped run (six digits, one space or dash allowed) replaced by ``REDACTED``."""
+    return _CODE_IN_TEXT.sub(REDACTED, text)
+
+
+def code_in(text: str) -> str | None:
+    """The one code-shaped run in ``text`` (``"it's 123 456"`` → ``"123 456"``); None for none or several."""
+    found = _CODE_IN_TEXT.findall(text)
+    return found[0] if len(found) == 1 else None
+
+
 async def transcript_text(conn: Conn, *, conversation_id: str, text: str, clock: Clock = utcnow) -> str:
-    """What the transcript keeps of a user's message: while a challenge waits for its code in the conversation,
-    anything shaped like a code is replaced by ``REDACTED``."""
+    """What the transcript keeps of a user's message: while a challenge of the conversation is open
+    (``open_challenge``), anything shaped like a code is replaced by ``REDACTED``."""
     if not _CODE_IN_TEXT.search(text):
         return text
-    row = await (await conn.execute(Q.pending_in_conversation, {
-        "conversation_id": conversation_id, "now": clock()})).fetchone()
-    return _CODE_IN_TEXT.sub(REDACTED, text) if row and row["pending"] else text
+    return redact(text) if await open_challenge(conn, conversation_id=conversation_id, clock=clock) else text

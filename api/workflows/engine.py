@@ -204,6 +204,17 @@ async def _end(conn: Conn, wf: Workflow, run: dict[str, Any], actor: Principal) 
                                 reason="the run ended without resolving its ticket")
 
 
+async def wake_step_up(conn: Conn, *, conversation_id: str) -> list[int]:
+    """Queues the step-up step of every run of the conversation waiting at one, to run now: called when the
+    employee passed the check (the chat gateway), so the run goes on at once instead of at its next 15 s
+    poll. The poll's job stays queued and finds nothing to do. Returns the runs woken."""
+    async with conn.transaction():
+        rows = await (await conn.execute(Q.runs_at_step_up, {"conversation_id": conversation_id})).fetchall()
+        for row in rows:
+            await defer_step(conn, run_id=row["id"], step_id=row["current_step"])
+    return [row["id"] for row in rows]
+
+
 async def retry(conn: Conn, *, run_id: int) -> None:
     """Starts a failed run again at the step that failed (not after compensation undid earlier steps)."""
     async with conn.transaction():

@@ -89,5 +89,7 @@ class EmployeeRun(BaseModel):
     verified: bool | None
     ticket_id: int | None
     ticket_number: str | None
+    delivered_to: str | None = Field(default=None, description=(
+        "where a one-time password went, masked ('+44 •••• ••12', 'jo•••@example.com'); never the password"))
     created_at: datetime
     finished_at: datetime | None

@@ -3,7 +3,8 @@
 Each operation is a method of ``api.integrations.directory.Directory``. Arguments are typed by name: ``user``
 is a ``DirectoryUser`` (a stored result of ``find_user``/``get_user``), ``group`` a ``DirectoryGroup``, the
 rest plain strings. ``set_one_time_password`` takes no password from the definition: the engine makes one,
-hands it to the connector and to the out-of-band delivery seam (runtime.py), and stores only how it went.
+hands it to the connector and to the out-of-band delivery seam (runtime.py), and stores only how it went (the
+channel, and the destination masked as the bot may show it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from api.integrations.directory import Directory, DirectoryGroup, DirectoryUser
+from api.stepup import codes
 from api.workflows.runtime import Runtime
 
 
@@ -53,6 +55,13 @@ def check_args(operation: str, args: dict[str, Any]) -> str | None:
     return None
 
 
+def masked(user: DirectoryUser, channel: str) -> str | None:
+    """Where a one-time password went, as the employee may be told: ``+44 •••• ••12``, ``jo•••@example.com``."""
+    if channel == "sms" and user.mobile:
+        return codes.mask_phone(user.mobile)
+    return codes.mask_email(user.email) if channel == "email" and user.email else None
+
+
 def _typed(args: dict[str, Any]) -> dict[str, Any]:
     return {k: _TYPES[k].model_validate(v) if k in _TYPES else v for k, v in args.items()}
 
@@ -74,7 +83,7 @@ async def call(runtime: Runtime, operation: str, args: dict[str, Any], *, idempo
         password = SecretStr(secrets.token_urlsafe(12))
         await directory.set_one_time_password(typed["user"], password, idempotency_key=idempotency_key)
         channel = await runtime.deliver_secret(typed["user"], password)
-        return {"must_change_password": True, "delivered_via": channel}
+        return {"must_change_password": True, "delivered_via": channel, "delivered_to": masked(typed["user"], channel)}
     op = OPERATIONS[operation]
     method = getattr(directory, operation)
     positional = [typed[a] for a in op.args]

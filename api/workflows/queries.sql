@@ -111,11 +111,23 @@ SELECT * FROM workflow_steps WHERE run_id = %(run_id)s ORDER BY id
 SELECT email FROM users WHERE id = %(user_id)s
 
 -- name: get_own_run
--- A run of this requester, with its ticket's number and the kind of the step it waits at.
+-- A run of this requester, with its ticket's number, whether it waits at a step-up step, and where a one-time
+-- password went (masked; a set_one_time_password step's result).
 SELECT r.id, r.workflow, r.status, r.current_step, r.verified, r.ticket_id, t.number AS ticket_number,
        r.created_at, r.finished_at,
        coalesce((SELECT s->>'kind' = 'step_up' FROM jsonb_array_elements(d.body->'steps') s
-                 WHERE s->>'id' = r.current_step), false) AND r.status = 'running' AS waiting_for_step_up
+                 WHERE s->>'id' = r.current_step), false) AND r.status = 'running' AS waiting_for_step_up,
+       (SELECT v->>'delivered_to' FROM jsonb_each(r.results) AS e(k, v)
+        WHERE jsonb_typeof(v) = 'object' AND v ? 'delivered_to' LIMIT 1) AS delivered_to
 FROM workflow_runs r JOIN workflow_definitions d ON d.id = r.definition_id
 LEFT JOIN tickets_v t ON t.id = r.ticket_id
 WHERE r.id = %(id)s AND r.requester_id = %(requester_id)s
+
+-- name: runs_at_step_up
+-- The running runs started from a conversation that wait at a step_up step, locked (skipped when busy).
+SELECT r.id, r.current_step
+FROM workflow_runs r JOIN workflow_definitions d ON d.id = r.definition_id
+WHERE r.conversation_id = %(conversation_id)s AND r.status = 'running'
+  AND EXISTS (SELECT 1 FROM jsonb_array_elements(d.body->'steps') s
+              WHERE s->>'id' = r.current_step AND s->>'kind' = 'step_up')
+FOR UPDATE OF r SKIP LOCKED

@@ -83,3 +83,11 @@ async def get_own_run(name: str, run_id: int, turn: TurnDep, conn: ConnDep) -> E
     if run.workflow != name:
         raise NotFound(f"No {name} run {run_id} of yours.")
     return run
+
+
+@router.post("/{name}/runs/{run_id}/not-fixed")
+async def report_not_fixed(name: str, run_id: int, turn: TurnDep, conn: ConnDep) -> EmployeeRun:
+    """The turn's employee says the fix did not work ("Can you sign in now?" → no): the run's resolved ticket is
+    reopened and handed to the workflow's team with the run's history (again: no change). 409 unless the run
+    succeeded; 404 for anyone else's run."""
+    return await service.not_fixed(conn, name=name, run_id=run_id, user_id=turn.user_id)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from api import idempotency, pagination, sql
+from api.auth.models import Principal
 from api.db import Conn
-from api.errors import NotFound
-from api.workflows import engine
+from api.errors import Conflict, NotFound
+from api.tickets import service as tickets
+from api.tickets.models import Assignment, CommentCreate, Status, Transition
+from api.workflows import engine, stopping
+from api.workflows.definitions import Workflow
 from api.workflows.models import EmployeeRun, Run, RunDetail, RunPage, StepRun, WorkflowDetail
 
 Q = sql.load("api.workflows")
@@ -85,3 +89,35 @@ async def get_own_run(conn: Conn, *, run_id: int, user_id: int) -> EmployeeRun:
     if row is None:
         raise NotFound(f"No workflow run {run_id} of yours.")
     return EmployeeRun(**row)
+
+
+async def not_fixed(conn: Conn, *, name: str, run_id: int, user_id: int) -> EmployeeRun:
+    """The employee says the fix did not work (the bot asked "Can you sign in now?"): the succeeded run's resolved
+    ticket is reopened and handed to the workflow's team with the run's history. Asked again, nothing changes.
+
+    Raises NotFound (not this employee's ``name`` run), Conflict (the run has not succeeded)."""
+    run = await get_own_run(conn, run_id=run_id, user_id=user_id)
+    if run.workflow != name:
+        raise NotFound(f"No {name} run {run_id} of yours.")
+    if run.status != "succeeded" or run.ticket_id is None:
+        raise Conflict(f"Run {run_id} is {run.status}; only a finished fix can be reported as not working.")
+    actor = await engine.system_actor(conn)
+    async with conn.transaction():
+        ticket = await tickets.get_or_raise(conn, principal=actor, ref=run.ticket_id)
+        if ticket.status is Status.resolved:
+            await _reopen(conn, run_id=run_id, ticket_id=run.ticket_id, actor=actor)
+    return await get_own_run(conn, run_id=run_id, user_id=user_id)
+
+
+async def _reopen(conn: Conn, *, run_id: int, ticket_id: int, actor: Principal) -> None:
+    row = await (await conn.execute(Q.lock_run, {"id": run_id})).fetchone()
+    assert row is not None
+    workflow = Workflow.model_validate(row["definition"])
+    steps = list(await (await conn.execute(Q.list_steps, {"run_id": run_id})).fetchall())
+    await tickets.transition(conn, principal=actor, ref=ticket_id, data=Transition(
+        status=Status.in_progress, reason="The employee says it still does not work (asked in the chat)."))
+    await tickets.add_comment(conn, principal=actor, ref=ticket_id, data=CommentCreate(internal=True, body=(
+        f"Workflow {workflow.name} (run {run_id}) finished and the directory showed the fix, but the employee says "
+        f"in the chat that it still does not work. Please contact them.\n\nWhat it did:\n{stopping.history(steps)}")))
+    await tickets.assign(conn, principal=actor, ref=ticket_id, meta={"workflow_run_id": run_id},
+                         data=Assignment(assignee_id=None, team=workflow.handoff_team))

@@ -249,20 +249,20 @@ async def test_the_code_appears_in_no_log_and_no_table(conn, make_actor, deliver
     caplog.set_level(logging.DEBUG)
     actor, conv = await employee_in_chat(conn, make_actor, mobile=phone())
     rasa, seen = rasa_echo()
-    challenge = await stepup.start(conn, delivery_settings, user_id=actor.user.id, conversation_id=conv,
-                                   idempotency_key="k-1")
+    await stepup.start(conn, delivery_settings, user_id=actor.user.id, conversation_id=conv, idempotency_key="k-1")
     code = code_in(twilio.fake.messages[0].body)
     turn = await chat.post_message(conn, delivery_settings, rasa, conversation_id=conv, text=f"it's {code}")
+    again = await stepup.start(conn, delivery_settings, user_id=actor.user.id, conversation_id=conv)
     for _ in range(5):  # wrong codes up to the lockout and its ticket
         with pytest.raises((WrongCode, StepUpLocked)):
             await stepup.verify(conn, delivery_settings, user_id=actor.user.id, conversation_id=conv,
-                                challenge_id=challenge.id, code=_wrong(code))
+                                challenge_id=again.id, code=_wrong(code))
     await rasa.aclose()
 
     logged = [(r.name, r.getMessage(), str(r.__dict__)) for r in caplog.records if not r.name.startswith("mail")]
     found, read = await rows_with(conn, code, user_id=actor.user.id, conversation_id=conv)
 
-    assert turn.messages and seen  # the turn went through the gateway
+    assert turn.messages and [body["message"] for body in seen] == ["/stepup_passed"]  # checked by the gateway
     history = await chat.transcript(conn, conversation_id=conv)
     assert [m.text for m in history if m.direction == "user"] == ["it's •••••• (verification code)"]
     assert any("step-up" in message for _, message, _ in logged)

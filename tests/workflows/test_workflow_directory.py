@@ -192,7 +192,8 @@ async def test_a_password_reset_sends_the_one_time_password_by_sms_only(conn, ma
     stored = run.model_dump_json() + str(await events_of(conn, ticket["id"])) + str(ticket) + str(
         await (await conn.execute("SELECT body FROM ticket_comments WHERE ticket_id = %s", (ticket["id"],))).fetchall())
     assert (run.status, run.verified, run.results["reset"]) == (
-        "succeeded", True, {"must_change_password": True, "delivered_via": "sms"})
+        "succeeded", True, {"must_change_password": True, "delivered_via": "sms",
+                            "delivered_to": f"{mobile[:3]} •••• ••{mobile[-2:]}"})
     assert slapd.bind(dn, password), "the one-time password should open the account (which must change it)"
     assert password not in stored and password not in caplog.text
 

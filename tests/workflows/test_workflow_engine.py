@@ -157,7 +157,7 @@ async def test_a_password_reset_delivers_the_password_out_of_band_and_stores_it_
     assert directory.users[user.dn].must_change_password is True
     run = await service.get_run(conn, run_id=run_id)
     assert (run.status, run.verified, run.results["reset"]) == (
-        "succeeded", True, {"must_change_password": True, "delivered_via": "sms"})
+        "succeeded", True, {"must_change_password": True, "delivered_via": "sms", "delivered_to": None})
     stored = await (await conn.execute(
         "SELECT (SELECT count(*) FROM workflow_runs WHERE results::text LIKE %(p)s) "
         "+ (SELECT count(*) FROM workflow_steps WHERE result::text LIKE %(p)s OR error LIKE %(p)s) "

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from workflows_support import run_worker, ticket_of
 
+from api.auth import assertions
 from api.auth.models import Role
+from api.channels import Channel
+from api.chat import service as chat
 from api.errors import NotFound
-from api.workflows import engine
+from api.workflows import engine, service
 
 PROBLEM = "application/problem+json"
 
@@ -80,3 +83,35 @@ async def test_cancelling_a_run_stops_it_and_hands_its_ticket_to_the_team(client
     twice = await client.post(f"/api/v1/workflows/runs/{run_id}/cancel", headers=agent.headers)
     assert twice.status_code == 409 and twice.headers["content-type"] == PROBLEM
     assert (await client.get("/api/v1/workflows/runs/999999999", headers=agent.headers)).status_code == 404
+
+
+async def test_not_fixed_reopens_the_runs_ticket_for_the_team_once(client, conn, settings, make_actor, directory,
+                                                                   employee):
+    bot, other = await make_actor(Role.service), await make_actor(Role.employee)
+    conversation = str(await chat.start(conn, channel=Channel.web, employee=employee.user, channel_user=None))
+    turn = bot.headers | {"X-Deskmate-Assertion": assertions.mint(settings, subject=employee.user.email,
+                                                                   conversation_id=conversation)}
+    directory.add_user("stuck", locked=True)
+    run = await service.start_for_employee(conn, name="account_unlock", inputs={"username": "stuck"},
+                                           user_id=employee.user.id, conversation_id=conversation)
+    path = f"/api/v1/workflows/account_unlock/runs/{run.id}/not-fixed"
+    too_early = await client.post(path, headers=turn)
+    await run_worker(settings, conn)
+    resolved = await ticket_of(conn, run.id)
+
+    first = await client.post(path, headers=turn)
+    again = await client.post(path, headers=turn)
+    elsewhere = str(await chat.start(conn, channel=Channel.web, employee=other.user, channel_user=None))
+    theirs = await client.post(path, headers=bot.headers | {"X-Deskmate-Assertion": assertions.mint(
+        settings, subject=other.user.email, conversation_id=elsewhere)})
+
+    ticket = await ticket_of(conn, run.id)
+    notes = await (await conn.execute("SELECT body FROM ticket_comments WHERE ticket_id = %s AND internal "
+                                      "AND body LIKE '%%still does not work%%'", (ticket["id"],))).fetchall()
+    assert too_early.status_code == 409 and too_early.headers["content-type"] == PROBLEM
+    assert (resolved["status"], resolved["resolution"]) == ("resolved", "auto")
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json()["status"] == "succeeded" and first.json()["verified"] is True
+    assert (ticket["status"], ticket["resolution"], ticket["team"]) == ("new", None, "identity")
+    assert len(notes) == 1 and "What it did:" in notes[0]["body"]
+    assert theirs.status_code == 404
