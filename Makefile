@@ -13,6 +13,8 @@ QUIET_PIP := grep -v -E '^WARNING: Location .* is ignored' || true
 
 .PHONY: help setup bot debs run test bench lint clean
 
+LOOP_TEST := tests/improve/test_closed_loop.py
+
 help:
 	@echo "make run    set up everything (venvs, database, demo data) and start the stack"
 	@echo "make test   set up and run the whole test suite"
@@ -55,7 +57,14 @@ run: setup
 test: $(VENV)/.installed
 	@$(MAKE) --no-print-directory -j3 $(VENV)/.llm-test bot debs
 	@scripts/test_bot.sh
-	@DESKMATE_REQUIRE_RASA=1 DESKMATE_REQUIRE_LLM=1 $(BIN)/pytest --durations=25
+	@# The closed-loop test (three real trainings, ~15 min of mostly CPU) runs beside the rest of the suite, in a
+	@# pytest of its own with its own embedded database (var/test-loop); its output follows the suite's.
+	@mkdir -p var/test-loop; loop_rc=0; main_rc=0; \
+	DESKMATE_TEST_DATA_DIR=var/test-loop DESKMATE_REQUIRE_RASA=1 $(BIN)/pytest -q -p no:cacheprovider \
+	  --durations=5 $(LOOP_TEST) >var/test-loop/pytest.log 2>&1 & loop=$$!; \
+	DESKMATE_REQUIRE_RASA=1 DESKMATE_REQUIRE_LLM=1 $(BIN)/pytest --durations=25 --ignore=$(LOOP_TEST) || main_rc=$$?; \
+	wait $$loop || loop_rc=$$?; echo "==> $(LOOP_TEST) (run beside the suite)"; cat var/test-loop/pytest.log; \
+	exit $$(( main_rc || loop_rc ))
 
 bench: setup
 	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class IntentHints:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # processes fitting the same version do not collide
         np.savez(tmp, labels=np.array(self.labels), weights=self.weights, bias=self.bias, version=self.version)
         tmp.replace(path)
 
