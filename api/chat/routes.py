@@ -14,13 +14,12 @@ from api.chat.identity import verify_session
 from api.chat.models import ConversationTicket, ParseRequest, TicketRequest
 from api.chat.rasa import RasaClient
 from api.db import ConnDep
-from api.deps import SettingsDep
+from api.deps import IdempotencyKey, SettingsDep
 from api.errors import Forbidden
 from api.incidents.matching import Matching
 
 router = APIRouter(prefix="/chat/conversations", tags=["chat"])
 nlu = APIRouter(prefix="/nlu", tags=["chat"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
 def rasa_client(request: Request) -> RasaClient:

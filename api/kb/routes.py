@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from api.auth.deps import AdminUser, CurrentUser, StaffUser, VisitorOrUser
 from api.db import ConnDep
+from api.deps import IdempotencyKey
 from api.kb import service, trends
 from api.kb.models import (
     AnswerRequest,
@@ -26,7 +27,6 @@ from api.kb.models import (
 from api.kb.service import Kb
 
 router = APIRouter(prefix="/kb", tags=["knowledge"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Days = Annotated[int, Query(ge=1, le=365)]
 MinSize = Annotated[int, Query(ge=1, le=100, description="smallest cluster shown; at least 2 for non-admins")]
 

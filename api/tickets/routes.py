@@ -8,13 +8,13 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from api.auth.deps import AdminUser, CurrentUser
 from api.db import ConnDep
+from api.deps import IdempotencyKey
 from api.pagination import CursorParam
 from api.tickets import models as m
 from api.tickets import service
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 categories = APIRouter(prefix="/categories", tags=["tickets"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Me = Annotated[str | None, Query(pattern=r"^(me|\d+)$", description="a user id, or 'me'")]
 
 
