@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer
 
 from api.errors import DeskmateError, Forbidden
 from api.settings import Settings
@@ -68,7 +68,7 @@ def verify(settings: Settings, token: str) -> Link:
         data = _serializer(settings).loads(token)
         link = Link(approval_id=int(data["a"]), decision=data["d"], nonce=str(data["n"]),
                     recipient=str(data["r"]), expires_at=int(data["x"]))
-    except (BadSignature, KeyError, TypeError, ValueError) as exc:
+    except (BadData, KeyError, TypeError, ValueError) as exc:
         raise LinkInvalid("This approval link was changed or was not sent by this service desk; use the link "
                           "from the e-mail as it is.") from exc
     if link.decision not in ("approve", "deny"):
