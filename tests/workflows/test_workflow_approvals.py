@@ -11,9 +11,12 @@ from urllib.parse import urlsplit
 import pytest
 from fakes.slapd_server import LAYOUT, Slapd
 from ldap3 import BASE
+from pydantic import SecretStr, ValidationError
 from workflows_support import define, expire_approval, run_worker, ticket_of
 
 from api.auth.models import Role
+from api.settings import Settings
+from api.stepup.settings import StepUpSettings
 from api.workflows import approval_links as links
 from api.workflows import engine, service
 
@@ -190,3 +193,37 @@ async def test_a_wait_step_parks_the_run_until_its_scheduled_job_is_due(conn, se
     assert run.status == "succeeded"
     assert [s.step_id for s in run.steps] == ["hour", "past", "tell"]
     assert run.results["past"] == {"waited_until": "2020-01-01T00:00:00+00:00"}
+
+
+def test_production_needs_a_key_for_the_approval_links(settings):
+    own_keys = {"env": "production", "database_url": "postgresql://x/y", "session_keys": "k" * 40,
+                "encryption_keys": "e" * 44, "assertion_key": "a" * 40, "rasa_channel_secret": "c" * 40,
+                "actions_secret": "s" * 40, "stepup": StepUpSettings(key=SecretStr("h" * 40), _env_file=None),
+                "_env_file": None}
+    with pytest.raises(ValidationError, match="DESKMATE_WORKFLOW_APPROVAL_KEY"):
+        Settings(**own_keys)
+    ok = Settings(**own_keys, workflow_approval_key="w" * 40)
+    link = links.Link(approval_id=1, decision="deny", nonce="n", recipient="m@example.com",
+                      expires_at=int(time.time()) + 60)
+    with pytest.raises(links.LinkInvalid):
+        links.verify(settings, links.sign(ok, link))  # signed with another key
+    assert links.verify(ok, links.sign(ok, link)) == link
+
+
+async def test_a_waiting_run_can_be_cancelled_and_its_request_no_longer_decided(client, conn, settings, directory,
+                                                                                employee, make_actor, make_team):
+    team = await make_team()
+    member, agent = await make_actor(Role.agent, teams=(team,)), await make_actor(Role.agent)
+    run_id = await engine.start(conn, name=await define(conn, _team_approval(team, "deny")), inputs={},
+                                requester_id=employee.user.id)
+    await run_worker(settings, conn)
+    [pending] = (await client.get("/api/v1/workflows/approvals", headers=member.headers)).json()
+
+    cancelled = await client.post(f"/api/v1/workflows/runs/{run_id}/cancel", headers=agent.headers)
+    late = await client.post(f"/api/v1/workflows/approvals/{pending['id']}/decision", json={"decision": "approve"},
+                             headers=member.headers)
+    inbox = await client.get("/api/v1/workflows/approvals", headers=member.headers)
+
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert late.status_code == 409 and "no longer waits" in late.json()["detail"]
+    assert inbox.json() == []
