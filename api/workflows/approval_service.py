@@ -13,7 +13,7 @@ from typing import Any
 from api import jobs, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, Forbidden, NotFound
 from api.integrations.smtp.client import SmtpClient
 from api.settings import Settings
 from api.workflows import approval_links as links
@@ -103,6 +103,8 @@ async def _decide(conn: Conn, *, approval_id: int, decision: str, comment: str |
         run = await (await conn.execute(engine.Q.lock_run, {"id": row["run_id"]})).fetchone()
         if run is None or run["status"] not in engine.ACTIVE or run["current_step"] != row["step_id"]:
             raise Conflict(f"The workflow run no longer waits for this decision (it is {run and run['status']}).")
+        if by_id is not None and by_id == run["requester_id"]:
+            raise Forbidden("Nobody approves their own request.")
         await conn.execute(Q.decide, {"id": approval_id, "status": STATUS[decision], "decided_by_id": by_id,
                                       "decided_by": by, "decided_via": via, "comment": comment or None})
         await engine.defer_step(conn, run_id=row["run_id"], step_id=row["step_id"])

@@ -44,19 +44,20 @@ async def execute(step: d.ApprovalStep, ctx: Context) -> Outcome:
 
 
 async def _approvers(step: d.ApprovalStep, ctx: Context) -> tuple[list[dict[str, Any]], str]:
-    """Who may decide (people: id or None, email, name) and how to name them; DirectoryError for a manager who
-    cannot be found."""
-    if step.approver == "role":
-        return list(await (await ctx.conn.execute(Q.users_with_role, {"role": step.role})).fetchall()), \
-            f"anyone with the role {step.role}"
-    if step.approver == "team":
-        return list(await (await ctx.conn.execute(Q.team_members, {"team": step.team})).fetchall()), \
-            f"the team {step.team}"
+    """Who may decide (people: id or None, email, name; never the requester) and how to name them;
+    DirectoryError for a manager who cannot be found."""
+    if step.approver in ("role", "team"):
+        query, who = ((Q.users_with_role, f"anyone with the role {step.role}") if step.approver == "role"
+                      else (Q.team_members, f"the team {step.team}"))
+        rows = await (await ctx.conn.execute(query, {"role": step.role, "team": step.team})).fetchall()
+        return [r for r in rows if r["id"] != ctx.run["requester_id"]], who
     requester = await (await ctx.conn.execute(Q.user_by_id, {"id": ctx.run["requester_id"]})).fetchone()
     found = await ctx.runtime.directory.find_user(email=requester["email"]) if requester else None
     manager = await ctx.runtime.directory.manager(found) if found else None
     if manager is None or not manager.email:
         raise DirectoryError("the requester's manager (with an e-mail address) is not in the directory")
+    if requester and manager.email.lower() == requester["email"].lower():
+        raise DirectoryError("the directory names the requester as their own manager")
     account = await (await ctx.conn.execute(Q.user_by_email, {"email": manager.email})).fetchone()
     person = dict(account) if account else {"id": None, "email": manager.email, "name": manager.display_name}
     return [person], f"{person['name'] or manager.email} (the requester's manager)"
@@ -75,11 +76,14 @@ async def _request(step: d.ApprovalStep, ctx: Context) -> Outcome:
         "timeout_s": step.timeout_s})).fetchone()
     assert row is not None
     await ctx.conn.execute(Q.set_run_waiting, {"id": ctx.run["id"]})
+    asked = await (await ctx.conn.execute(Q.get, {"id": row["id"]})).fetchone()
+    assert asked is not None
     for person in people:
         if person["id"] is not None:
             await alerts.notify(ctx.conn, user_id=person["id"], ticket_id=ctx.run["ticket_id"],
-                                title=f"Approval needed: {ctx.run['workflow']} (run {ctx.run['id']})",
-                                body=f"Approve or deny: POST /api/v1/workflows/approvals/{row['id']}/decision")
+                                title=f"Approval needed: {asked['ticket_title'] or ctx.run['workflow']}",
+                                body=f"{asked['requester_name']} asks for it. Approve or deny: "
+                                     f"POST /api/v1/workflows/approvals/{row['id']}/decision")
         await jobs.defer(ctx.conn, MAIL_TASK, queue=QUEUE, approval_id=row["id"], to=person["email"])
     await jobs.defer(ctx.conn, TIMEOUT_TASK, queue=QUEUE, schedule_at=row["expires_at"], approval_id=row["id"])
     await tell(ctx, f"Your request needs approval by {who}. You will hear from us when they decide.")

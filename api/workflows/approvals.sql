@@ -47,7 +47,7 @@ JOIN workflow_runs r ON r.id = a.run_id
 JOIN users u ON u.id = r.requester_id
 LEFT JOIN tickets_v t ON t.id = r.ticket_id
 WHERE a.status = 'pending' AND NOT (a.expires_at <= now())
-  AND r.status IN ('running', 'waiting') AND r.current_step = a.step_id
+  AND r.status IN ('running', 'waiting') AND r.current_step = a.step_id AND r.requester_id <> %(user_id)s
   AND (a.approver_user_id = %(user_id)s OR lower(a.approver_email) = lower(%(email)s) OR a.role = %(role)s
        OR a.team IN (SELECT tm.slug FROM teams tm JOIN team_members m ON m.team_id = tm.id
                      WHERE m.user_id = %(user_id)s))

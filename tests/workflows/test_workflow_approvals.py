@@ -227,3 +227,22 @@ async def test_a_waiting_run_can_be_cancelled_and_its_request_no_longer_decided(
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert late.status_code == 409 and "no longer waits" in late.json()["detail"]
     assert inbox.json() == []
+
+
+async def test_nobody_approves_their_own_request(client, conn, settings, directory, make_actor, make_team):
+    team = await make_team()
+    requester, colleague = await make_actor(Role.agent, teams=(team,)), await make_actor(Role.agent, teams=(team,))
+    run_id = await engine.start(conn, name=await define(conn, _team_approval(team, "deny")), inputs={},
+                                requester_id=requester.user.id)
+    await run_worker(settings, conn)
+    [pending] = (await client.get("/api/v1/workflows/approvals", headers=colleague.headers)).json()
+
+    own_inbox = await client.get("/api/v1/workflows/approvals", headers=requester.headers)
+    own = await client.post(f"/api/v1/workflows/approvals/{pending['id']}/decision", json={"decision": "approve"},
+                            headers=requester.headers)
+    told = await (await conn.execute("SELECT user_id FROM notifications WHERE ticket_id = %s",
+                                     ((await ticket_of(conn, run_id))["id"],))).fetchall()
+
+    assert own_inbox.json() == [] and own.status_code == 403
+    assert [r["user_id"] for r in told] == [colleague.user.id]
+    assert (await service.get_run(conn, run_id=run_id)).approvals[0].status == "pending"
