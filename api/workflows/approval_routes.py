@@ -28,7 +28,11 @@ async def link_page(t: Token, conn: ConnDep, settings: SettingsDep) -> HTMLRespo
     return HTMLResponse(await service.link_page(conn, settings, token=t))
 
 
-@router.post("/link")
+LINK_FORM = {"requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "properties": {"comment": {"type": "string", "maxLength": COMMENT_MAX}}}}}}}
+
+
+@router.post("/link", openapi_extra=LINK_FORM)
 async def decide_by_link(t: Token, request: Request, conn: ConnDep, settings: SettingsDep) -> ApprovalRequest:
     """Takes the link's decision for its recipient (form field ``comment``, optional). 403 for a changed link, 410
     after it expired, 409 when the request was already decided or the run no longer waits."""
