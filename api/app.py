@@ -44,6 +44,7 @@ from api.triage.routes import router as triage_router
 from api.web.routes import router as web_router
 from api.workflows import catalog as workflow_catalog
 from api.workflows import runtime as workflow_runtime
+from api.workflows.approval_routes import router as approvals_router
 from api.workflows.routes import router as workflows_router
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/api/v1", responses=problem_responses())
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
                    web_channel_router, routing_router, sla_router, triage_router, alerts_router,
-                   notifications_router, incidents_router, improve_router, stepup_router, workflows_router):
+                   notifications_router, incidents_router, improve_router, stepup_router,
+                   approvals_router, workflows_router):  # approvals first: /workflows/{name} would take its paths
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

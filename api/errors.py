@@ -9,14 +9,18 @@
     │   ├── TokenExpired (401)            api/auth/service.py
     │   └── TokenRevoked (401)            api/auth/service.py
     ├── Forbidden (403)
-    │   └── StepUpRequired (403)          api/stepup/service.py
+    │   ├── StepUpRequired (403)          api/stepup/service.py
+    │   └── LinkInvalid (403)             api/workflows/approval_links.py
     ├── NotFound (404)
     ├── Conflict (409)
     │   ├── InvalidTransition (409)
     │   ├── IdempotencyMismatch (422)
     │   ├── ChallengeExpired (410)        api/stepup/service.py
     │   ├── ChallengeUsed (409)           api/stepup/service.py
-    │   └── NoFactor (409)                api/stepup/service.py
+    │   ├── NoFactor (409)                api/stepup/service.py
+    │   ├── AlreadyDecided (409)          api/workflows/approval_service.py
+    │   └── ApprovalExpired (409)         api/workflows/approval_service.py
+    ├── LinkExpired (410)                 api/workflows/approval_links.py
     ├── PreconditionFailed (412)
     ├── RetryLater (sends Retry-After; raise a subclass)
     │   ├── TooManyRequests (429)

@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     workflow_step_attempts: int = Field(default=5, ge=1, le=50)  # attempts of a failing step before the run stops
     workflow_backoff_base_s: float = Field(default=2.0, ge=0)  # retry n waits base × 2^(n − 1) seconds …
     workflow_backoff_max_s: float = Field(default=300.0, ge=0)  # … capped at this
+    workflow_approval_key: SecretStr | None = None  # signs approve/deny links; default: from the secret key
     # the closed loop: failed chats -> proposals -> candidate models (api/improve, docs/improving.md)
     improve_models_dir: Path | None = None  # default <data_dir>/models
     improve_train_config: Path = REPO_ROOT / "bot" / "config.yml"
@@ -207,6 +208,10 @@ class Settings(BaseSettings):
         if code_key is None or len(code_key.get_secret_value()) < 32:  # the HMAC key of stored step-up codes
             raise ValueError("DESKMATE_STEPUP_KEY must be set to a random value of at least 32 characters in "
                              "production when DESKMATE_SECRET_KEY is not (docs/stepup.md)")
+        approval_key = self.workflow_approval_key or self.secret_key
+        if approval_key is None or len(approval_key.get_secret_value()) < 32:  # signs the approvers' e-mail links
+            raise ValueError("DESKMATE_WORKFLOW_APPROVAL_KEY must be set to a random value of at least 32 characters "
+                             "in production when DESKMATE_SECRET_KEY is not (docs/workflows.md)")
         return self
 
     @property

@@ -174,6 +174,14 @@ async def requeue(conn: Conn, *, delivery_id: int) -> None:
 
 # ---------------------------------------------------------------- notifications and contacts
 
+async def notify(conn: Conn, *, user_id: int, ticket_id: int | None, title: str, body: str) -> int:
+    """Gives ``user_id`` an in-app notification (not from an alert rule: a workflow's approval request)."""
+    row = await (await conn.execute(Q.insert_notification, {"user_id": user_id, "ticket_id": ticket_id,
+                                                            "delivery_id": None, "title": title, "body": body})).fetchone()
+    assert row is not None
+    return int(row["id"])
+
+
 async def list_notifications(conn: Conn, *, user_id: int, unread: bool, before_id: int | None,
                              limit: int) -> list[Notification]:
     rows = await (await conn.execute(Q.list_notifications, {

@@ -91,7 +91,9 @@ class CodeStep(_Step):
 
 
 class ApprovalStep(_Step):
-    """Someone must approve: the requester's manager (from the directory), anyone with a role, or a team."""
+    """Someone must approve: the requester's manager (from the directory), anyone with a role, or a team. Not
+    decided within ``timeout_s``: ``on_timeout`` (deny, or hand the ticket to a person). Denied: ``on_deny``
+    (close: the requester is told and the ticket cancelled; handoff: the ticket goes to the team)."""
 
     kind: Literal["approval"]
     approver: Literal["manager", "role", "team"]
@@ -99,6 +101,7 @@ class ApprovalStep(_Step):
     team: Slug | None = None
     timeout_s: int = Field(gt=0, le=30 * 86400)
     on_timeout: Literal["deny", "handoff"] = "deny"
+    on_deny: Literal["close", "handoff"] = "close"
 
     @model_validator(mode="after")
     def _who(self) -> ApprovalStep:
@@ -108,6 +111,8 @@ class ApprovalStep(_Step):
 
 
 class WaitStep(_Step):
+    """Waits ``seconds`` from when the step starts, or until ``until`` (a time without a zone is UTC)."""
+
     kind: Literal["wait"]
     seconds: int | None = Field(default=None, gt=0, le=30 * 86400)
     until: datetime | None = None
@@ -131,7 +136,7 @@ class HttpStep(_Step):
 
 Step = Annotated[DirectoryStep | VerifyStep | ConditionStep | TicketStep | StepUpStep | NotifyStep | CodeStep
                  | ApprovalStep | WaitStep | HttpStep, Field(discriminator="kind")]
-EXECUTABLE = frozenset({"directory", "verify", "condition", "ticket", "step_up", "notify", "code"})
+EXECUTABLE = frozenset({"directory", "verify", "condition", "ticket", "step_up", "notify", "code", "approval", "wait"})
 
 
 class TicketSpec(_Strict):

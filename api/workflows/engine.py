@@ -32,6 +32,7 @@ from api.workflows.definitions import END, HANDOFF, Workflow
 
 Q = sql.load("api.workflows")
 QUEUE, TASK = "workflows", "workflows.step"
+ACTIVE = ("running", "waiting")  # a waiting run waits at its current step (an approval, a wait step)
 PERMANENT = (DirectoryError, steps.NotExecutable, ValueError)  # retrying cannot help (DirectoryUnavailable can)
 
 
@@ -104,7 +105,7 @@ async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, setti
     runtime, actor = runtimes.current(settings), await system_actor(conn)
     async with conn.transaction():
         run = await _lock(conn, run_id)
-        if run["status"] != "running" or run["current_step"] not in (step_id, HANDOFF):
+        if run["status"] not in ACTIVE or run["current_step"] not in (step_id, HANDOFF):
             return "nothing to do"
         wf = Workflow.model_validate(run["definition"])
         if run["current_step"] == HANDOFF:  # stopped before the hand-off was stored: finish it
@@ -137,7 +138,8 @@ async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, setti
         return await _fail(conn, run, wf, step_id, reason, runtime, actor)
     if outcome.next == HANDOFF:
         await stopping.stop(conn, run=await _fresh(conn, run_id), workflow=wf, runtime=runtime, actor=actor,
-                            reason=outcome.reason or "handed to a person")
+                            reason=outcome.reason or "handed to a person", status=outcome.stop_status,
+                            close_ticket=outcome.close_ticket)
         return "stopped"
     return outcome.summary
 
@@ -174,9 +176,10 @@ async def _record(conn: Conn, wf: Workflow, run: dict[str, Any], step_id: str, o
                   actor: Principal) -> None:
     """Stores a step's outcome, its ticket event, and what comes next (the next job, the run's end)."""
     step = wf.step(step_id)
-    if outcome.again_in_s is not None:
+    if outcome.again_in_s is not None or outcome.parked:
         await _event(conn, run, actor, step_id, step.kind, "waiting", outcome.summary)
-        await defer_step(conn, run_id=run["id"], step_id=step_id, in_s=outcome.again_in_s)
+        if outcome.again_in_s is not None:
+            await defer_step(conn, run_id=run["id"], step_id=step_id, in_s=outcome.again_in_s)
         return
     failed = outcome.verified is False or (outcome.next == HANDOFF and step.kind == "step_up")
     target = outcome.next or wf.following(step_id)
@@ -234,8 +237,8 @@ async def cancel(conn: Conn, *, run_id: int, by: Principal, settings: Settings) 
     """Cancels a running run: its steps are undone (compensation) and its ticket goes to the team."""
     async with conn.transaction():
         run = await _lock(conn, run_id)
-        if run["status"] != "running":
-            raise Conflict(f"Run {run_id} is {run['status']}; only a running run can be cancelled.")
+        if run["status"] not in ACTIVE:
+            raise Conflict(f"Run {run_id} is {run['status']}; only a running or waiting run can be cancelled.")
         await conn.execute(Q.finish_run, {"id": run_id, "status": "cancelled", "reason": f"cancelled by {by.email}",
                                           "compensated": False})
     await stopping.stop(conn, run=await _fresh(conn, run_id), workflow=Workflow.model_validate(run["definition"]),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class WorkflowInfo(BaseModel):
@@ -60,9 +60,46 @@ class Run(BaseModel):
     finished_at: datetime | None
 
 
+class Approval(BaseModel):
+    """An approval request of a run's step and its decision: who approved what."""
+
+    id: int
+    run_id: int
+    step_id: str
+    approver: str = Field(description="manager, role or team")
+    approver_email: str | None = Field(description="the manager's address (approver: manager)")
+    role: str | None
+    team: str | None
+    status: str = Field(description="pending, approved, denied or timed_out")
+    expires_at: datetime
+    decided_by: str | None = Field(description="the e-mail address of who decided")
+    decided_via: str | None = Field(description="api (signed in), link (the e-mail's signed link) or timeout")
+    comment: str | None
+    decided_at: datetime | None
+    created_at: datetime
+
+
+class ApprovalRequest(Approval):
+    """What an approver is shown: the request with its requester, workflow and ticket."""
+
+    workflow: str
+    requester_name: str
+    requester_email: str
+    ticket_number: str | None
+    ticket_title: str | None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "deny"]
+    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
 class RunDetail(Run):
     results: dict[str, Any]
     steps: list[StepRun]
+    approvals: list[Approval] = Field(default_factory=list, description="who approved what, in order")
 
 
 class RunPage(BaseModel):
@@ -83,7 +120,8 @@ class EmployeeRun(BaseModel):
 
     id: int
     workflow: str
-    status: str = Field(description="running, succeeded, failed or cancelled")
+    status: str = Field(description="running, waiting (for an approval or a time), succeeded, failed, denied or "
+                                    "cancelled")
     current_step: str | None = Field(description="the step that runs next, e.g. step_up while a code is awaited")
     waiting_for_step_up: bool = Field(description="true while the run waits for the employee's step-up pass")
     verified: bool | None

@@ -66,8 +66,8 @@ ORDER BY r.id DESC
 LIMIT %(limit)s
 
 -- name: advance_run
--- Stores a step's result in the run and the step that comes next.
-UPDATE workflow_runs SET results = results || jsonb_build_object(%(step_id)s::text, %(result)s::jsonb),
+-- Stores a step's result in the run and the step that comes next (a waiting run runs again).
+UPDATE workflow_runs SET status = 'running', results = results || jsonb_build_object(%(step_id)s::text, %(result)s::jsonb),
     current_step = %(current_step)s, verified = coalesce(%(verified)s, verified),
     reason = coalesce(%(reason)s, reason), updated_at = now()
 WHERE id = %(id)s

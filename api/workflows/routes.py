@@ -17,7 +17,7 @@ from api.workflows import engine, service
 from api.workflows.models import EmployeeRun, Enabled, RunDetail, RunPage, RunStart, WorkflowDetail
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
-RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+RunStatus = Literal["running", "waiting", "succeeded", "failed", "denied", "cancelled"]
 
 
 @router.get("")

@@ -12,9 +12,10 @@ from api.tickets import service as tickets
 from api.tickets.models import Assignment, CommentCreate, Status, Transition
 from api.workflows import engine, stopping
 from api.workflows.definitions import Workflow
-from api.workflows.models import EmployeeRun, Run, RunDetail, RunPage, StepRun, WorkflowDetail
+from api.workflows.models import Approval, EmployeeRun, Run, RunDetail, RunPage, StepRun, WorkflowDetail
 
 Q = sql.load("api.workflows")
+QA = sql.load("api.workflows", "approvals.sql")
 RUN_CURSOR = "wr"
 START_SCOPE = "workflows.run"
 
@@ -63,7 +64,8 @@ async def get_run(conn: Conn, *, run_id: int) -> RunDetail:
     if row is None:
         raise NotFound(f"No workflow run {run_id}.")
     steps = await (await conn.execute(Q.list_steps, {"run_id": run_id})).fetchall()
-    return RunDetail(**row, steps=[_step(s) for s in steps])
+    approvals = await (await conn.execute(QA.list_for_run, {"run_id": run_id})).fetchall()
+    return RunDetail(**row, steps=[_step(s) for s in steps], approvals=[Approval(**a) for a in approvals])
 
 
 async def start_for_employee(conn: Conn, *, name: str, inputs: dict[str, Any], user_id: int, conversation_id: str,

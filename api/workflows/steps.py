@@ -6,46 +6,21 @@ transaction as the state write; the others reach outside (directory, step-up) an
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from api.auth.models import Principal
-from api.db import Conn
 from api.tickets import service as tickets
 from api.tickets.models import CommentCreate, Status, Transition
+from api.workflows import approvals, functions, operations, refs, waits
 from api.workflows import definitions as d
-from api.workflows import functions, operations, refs
-from api.workflows.runtime import Runtime, StepUpRequest
+from api.workflows.context import Context, Outcome, tell
+from api.workflows.runtime import StepUpRequest
 
-LOCAL = frozenset({"condition", "code", "ticket"})
+LOCAL = frozenset({"condition", "code", "ticket", "approval", "wait"})
 STEP_UP_AGAIN_S = 15.0  # a pending step-up check is asked again after this long
 
 
 class NotExecutable(Exception):
-    """A step kind this engine declares and validates but does not run yet (approval, wait, http)."""
-
-
-@dataclass(frozen=True)
-class Context:
-    conn: Conn
-    run: dict[str, Any]
-    runtime: Runtime
-    actor: Principal
-    key: str  # the step's idempotency key
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return {"inputs": self.run["inputs"], "steps": self.run["results"]}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    result: Any
-    summary: str
-    next: str | None = None  # None: the step after this one
-    verified: bool | None = None
-    reason: str | None = None  # why the run stops (next == 'handoff')
-    again_in_s: float | None = None  # not done yet: run this step again later
+    """A step kind this engine declares and validates but does not run yet (http)."""
 
 
 async def _code(step: d.CodeStep, ctx: Context) -> Outcome:
@@ -115,11 +90,7 @@ async def _step_up(step: d.StepUpStep, ctx: Context) -> Outcome:
 
 
 async def _notify(step: d.NotifyStep, ctx: Context) -> Outcome:
-    text = refs.render(step.text, ctx.data)
-    if ctx.runtime.notify is not None:
-        await ctx.runtime.notify(ctx.run["id"], text)
-    else:
-        await tickets.add_comment(ctx.conn, principal=ctx.actor, ref=ctx.run["ticket_id"], data=CommentCreate(body=text))
+    await tell(ctx, refs.render(step.text, ctx.data))
     return Outcome(result={"to": step.to}, summary=f"told the {step.to}")
 
 
@@ -129,7 +100,7 @@ async def _not_yet(step: Any, ctx: Context) -> Outcome:
 
 EXECUTORS: dict[str, Callable[[Any, Context], Awaitable[Outcome]]] = {
     "code": _code, "directory": _directory, "verify": _verify, "condition": _condition, "ticket": _ticket,
-    "step_up": _step_up, "notify": _notify, "approval": _not_yet, "wait": _not_yet, "http": _not_yet,
+    "step_up": _step_up, "notify": _notify, "approval": approvals.execute, "wait": waits.execute, "http": _not_yet,
 }
 
 

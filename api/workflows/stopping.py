@@ -12,7 +12,7 @@ from api import sql
 from api.auth.models import Principal
 from api.db import Conn
 from api.tickets import service as tickets
-from api.tickets.models import Assignment, CommentCreate
+from api.tickets.models import Assignment, CommentCreate, Status, Transition
 from api.workflows import operations, refs
 from api.workflows.definitions import DirectoryStep, Workflow
 from api.workflows.runtime import Runtime
@@ -71,24 +71,37 @@ def history(rows: list[dict[str, Any]]) -> str:
 
 
 async def stop(conn: Conn, *, run: dict[str, Any], workflow: Workflow, runtime: Runtime, actor: Principal,
-               reason: str, status: str = "failed") -> None:
-    """Compensates, ends the run (``status``, ``reason``) and hands its ticket to the definition's team."""
+               reason: str, status: str = "failed", close_ticket: bool = False) -> None:
+    """Compensates, ends the run (``status``, ``reason``) and hands its ticket to the definition's team, or with
+    ``close_ticket`` cancels it (a denied request: the requester was told, nobody needs to act)."""
     undone, failures = await compensate(conn, run=run, workflow=workflow, runtime=runtime)
     if failures:
         reason += "; undo failed for " + ", ".join(failures)
     async with conn.transaction():
         await conn.execute(Q.finish_run, {"id": run["id"], "status": status, "reason": reason,
                                           "compensated": undone > 0})
-        if run["ticket_id"] is not None:
+        if run["ticket_id"] is not None and close_ticket:
+            await close(conn, run=run, workflow=workflow, actor=actor, reason=reason)
+        elif run["ticket_id"] is not None:
             await hand_off(conn, run=run, workflow=workflow, actor=actor, reason=reason)
 
 
 async def hand_off(conn: Conn, *, run: dict[str, Any], workflow: Workflow, actor: Principal, reason: str) -> None:
     """Gives the run's ticket to the definition's team with the reason and the run's history (internal note)."""
-    body = (f"Workflow {workflow.name} (run {run['id']}) stopped: {reason}\n\nWhat it did:\n"
-            + history(await _steps(conn, run["id"])))
-    await tickets.add_comment(conn, principal=actor, ref=run["ticket_id"],
-                              data=CommentCreate(body=body, internal=True))
+    await _note(conn, run=run, workflow=workflow, actor=actor, headline=f"stopped: {reason}")
     await tickets.assign(conn, principal=actor, ref=run["ticket_id"],
                          data=Assignment(assignee_id=None, team=workflow.handoff_team),
                          meta={"workflow_run_id": run["id"]})
+
+
+async def close(conn: Conn, *, run: dict[str, Any], workflow: Workflow, actor: Principal, reason: str) -> None:
+    """Cancels the run's ticket with the reason, and the run's history as an internal note."""
+    await _note(conn, run=run, workflow=workflow, actor=actor, headline=f"ended: {reason}")
+    await tickets.transition(conn, principal=actor, ref=run["ticket_id"],
+                             data=Transition(status=Status.cancelled, reason=reason[:500]))
+
+
+async def _note(conn: Conn, *, run: dict[str, Any], workflow: Workflow, actor: Principal, headline: str) -> None:
+    body = f"Workflow {workflow.name} (run {run['id']}) {headline}\n\nWhat it did:\n" + history(
+        await _steps(conn, run["id"]))
+    await tickets.add_comment(conn, principal=actor, ref=run["ticket_id"], data=CommentCreate(body=body, internal=True))

@@ -12,7 +12,7 @@ from procrastinate.jobs import Job
 
 from api import jobs
 from api.jobs.registry import TaskSpec, task
-from api.workflows import engine
+from api.workflows import approval_service, approvals, engine
 from api.workflows import runtime as runtimes
 
 TASKS: list[TaskSpec] = []
@@ -36,6 +36,22 @@ async def step(context: JobContext, run_id: int, step_id: str) -> str:
     async with rt["pool"].connection() as conn:
         return await engine.run_step(conn, run_id=run_id, step_id=step_id, attempt=context.job.attempts,
                                      settings=rt["settings"])
+
+
+@task(TASKS, name=approvals.MAIL_TASK, queue=approvals.QUEUE)
+async def approval_mail(context: JobContext, approval_id: int, to: str) -> str:
+    """E-mails an approver the request with its signed approve/deny links (api/workflows/approvals.py)."""
+    rt = context.additional_context
+    async with rt["pool"].connection() as conn:
+        return await approval_service.send_mail(conn, rt["settings"], approval_id=approval_id, to=to)
+
+
+@task(TASKS, name=approvals.TIMEOUT_TASK, queue=approvals.QUEUE)
+async def approval_timeout(context: JobContext, approval_id: int) -> str:
+    """Runs when an approval request expires (scheduled for then): a pending one queues its step (on_timeout)."""
+    rt = context.additional_context
+    async with rt["pool"].connection() as conn:
+        return await approval_service.wake_expired(conn, approval_id=approval_id)
 
 
 async def on_shutdown() -> None:

@@ -66,7 +66,8 @@ def test_production_needs_a_key_for_the_code_hmacs():
                 "actions_secret": "s" * 40, "_env_file": None}
     with pytest.raises(ValidationError, match="DESKMATE_STEPUP_KEY"):
         Settings(**own_keys)
-    ok = Settings(**own_keys, stepup=StepUpSettings(key=SecretStr("h" * 40), _env_file=None))
+    ok = Settings(**own_keys, stepup=StepUpSettings(key=SecretStr("h" * 40), _env_file=None),
+                  workflow_approval_key="w" * 40)
     assert stepup.codes.hmac_key(ok) == b"h" * 40
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from fakes.slapd_server import LAYOUT, PASSWORDS, Slapd, ldap_settings
 from ldap3 import MODIFY_REPLACE
 from pydantic import SecretStr
@@ -20,27 +18,12 @@ from api.channels import Channel
 from api.chat import service as chat
 from api.integrations.ldap.client import LdapDirectory
 from api.jobs import registry
-from api.settings import Settings
 from api.stepup import service as stepup
 from api.stepup.models import Factor
 from api.workflows import catalog, service, tasks  # noqa: F401 - tasks: its on_shutdown hook is registered by import
 from api.workflows import runtime as runtimes
 
 PASSWORD = "right-pw"
-
-
-@pytest.fixture
-async def wired(conn, delivery_settings: Settings, slapd: Slapd) -> AsyncIterator[Settings]:
-    """The built-in definitions stored and ``runtime.default`` installed with the settings of the session's slapd:
-    the LDAP connector, the step-up check, delivery to the SMTP server and the Twilio fake."""
-    settings = delivery_settings.model_copy(update={
-        "ldap": ldap_settings(slapd, bind_password=SecretStr(PASSWORDS["deskmate"]))})
-    await catalog.sync(conn, [w.workflow for w in catalog.load_dir(settings.workflows_dir)])
-    runtime = runtimes.default(settings)
-    runtimes.install(runtime)
-    yield settings
-    runtimes.uninstall(runtime)
-    await runtimes.close(runtime)
 
 
 def _locked_account(slapd: Slapd, email: str) -> tuple[str, str]:

@@ -139,3 +139,13 @@ async def ticket_of(conn: Conn, run_id: int) -> dict[str, Any]:
 async def events_of(conn: Conn, ticket_id: int) -> list[dict[str, Any]]:
     return list(await (await conn.execute("SELECT kind, after FROM ticket_events WHERE ticket_id = %s ORDER BY id",
                                           (ticket_id,))).fetchall())
+
+
+async def expire_approval(conn: Conn, run_id: int) -> int:
+    """The run's approval request expires now and its timeout job becomes due (time moves, nobody sleeps)."""
+    row = await (await conn.execute("UPDATE workflow_approvals SET expires_at = now() - interval '1 second' "
+                                    "WHERE run_id = %s RETURNING id", (run_id,))).fetchone()
+    assert row is not None
+    await conn.execute("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE task_name = 'workflows.approval_timeout'"
+                       " AND status = 'todo' AND (args->>'approval_id')::bigint = %s", (row["id"],))
+    return int(row["id"])
