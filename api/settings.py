@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     workflow_step_attempts: int = Field(default=5, ge=1, le=50)  # attempts of a failing step before the run stops
     workflow_backoff_base_s: float = Field(default=2.0, ge=0)  # retry n waits base × 2^(n − 1) seconds …
     workflow_backoff_max_s: float = Field(default=300.0, ge=0)  # … capped at this
+    workflow_step_up_timeout_s: float = Field(default=900.0, gt=0)  # a step-up step waits this long for a pass
     # the closed loop: failed chats -> proposals -> candidate models (api/improve, docs/improving.md)
     improve_models_dir: Path | None = None  # default <data_dir>/models
     improve_train_config: Path = REPO_ROOT / "bot" / "config.yml"

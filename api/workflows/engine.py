@@ -97,9 +97,12 @@ async def _lock(conn: Conn, run_id: int) -> dict[str, Any]:
     return dict(run)
 
 
-async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, settings: Settings) -> str:
+async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, settings: Settings,
+                   job_id: int | None = None) -> str:
     """Runs one step of a run (``attempt``: earlier attempts of this job); returns what happened.
 
+    ``job_id``: the procrastinate job running it; its lock on the run is released in the transaction that stores
+    the step, so the next step's job, deferred there, starts at once (docs/workflows.md#performance).
     Raises RetryStep when the step failed and ``settings.workflow_step_attempts`` allows another attempt."""
     runtime, actor = runtimes.current(settings), await system_actor(conn)
     async with conn.transaction():
@@ -112,18 +115,20 @@ async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, setti
             return "stopped"
         step = wf.step(step_id)
         key = stopping.step_key(run_id, step_id)
-        await conn.execute(Q.claim_step, {"run_id": run_id, "step_id": step_id, "phase": "do", "kind": step.kind,
-                                          "idempotency_key": key})
-    ctx = steps.Context(conn=conn, run=run, runtime=runtime, actor=actor, key=key)
+        claimed = await (await conn.execute(Q.claim_step, {
+            "run_id": run_id, "step_id": step_id, "phase": "do", "kind": step.kind, "idempotency_key": key})).fetchone()
+    assert claimed is not None
+    ctx = steps.Context(conn=conn, run=run, runtime=runtime, actor=actor, key=key, settings=settings,
+                        waited_s=claimed["waited_s"])
     try:
         if step.kind in steps.LOCAL:
             async with conn.transaction():
                 outcome = await steps.execute(step, ctx)
-                await _record(conn, wf, run, step.id, outcome, actor)
+                await _record(conn, wf, run, step.id, outcome, actor, job_id=job_id)
         else:
             outcome = await steps.execute(step, ctx)
             async with conn.transaction():
-                await _record(conn, wf, run, step.id, outcome, actor)
+                await _record(conn, wf, run, step.id, outcome, actor, job_id=job_id)
     except PERMANENT as exc:
         if isinstance(exc, DirectoryUnavailable) and attempt + 1 < settings.workflow_step_attempts:
             await _note(conn, run_id, step_id, exc)
@@ -171,9 +176,12 @@ async def _event(conn: Conn, run: dict[str, Any], actor: Principal, step_id: str
 
 
 async def _record(conn: Conn, wf: Workflow, run: dict[str, Any], step_id: str, outcome: steps.Outcome,
-                  actor: Principal) -> None:
-    """Stores a step's outcome, its ticket event, and what comes next (the next job, the run's end)."""
+                  actor: Principal, *, job_id: int | None) -> None:
+    """Stores a step's outcome, its ticket event, and what comes next (the next job, the run's end). The job
+    lets go of the run's lock here unless the run stops (compensation still runs under it)."""
     step = wf.step(step_id)
+    if job_id is not None and outcome.next != HANDOFF:
+        await jobs.release_lock(conn, job_id=job_id)
     if outcome.again_in_s is not None:
         await _event(conn, run, actor, step_id, step.kind, "waiting", outcome.summary)
         await defer_step(conn, run_id=run["id"], step_id=step_id, in_s=outcome.again_in_s)
@@ -207,10 +215,12 @@ async def _end(conn: Conn, wf: Workflow, run: dict[str, Any], actor: Principal) 
 async def wake_step_up(conn: Conn, *, conversation_id: str) -> list[int]:
     """Queues the step-up step of every run of the conversation waiting at one, to run now: called when the
     employee passed the check (the chat gateway), so the run goes on at once instead of at its next 15 s
-    poll. The poll's job stays queued and finds nothing to do. Returns the runs woken."""
+    poll. The poll's job is cancelled: queued before, it would hold the new one back until it is due (a lock's
+    jobs start in the order they were queued). Returns the runs woken."""
     async with conn.transaction():
         rows = await (await conn.execute(Q.runs_at_step_up, {"conversation_id": conversation_id})).fetchall()
         for row in rows:
+            await conn.execute(Q.cancel_later_jobs, {"lock": f"workflow-run-{row['id']}"})
             await defer_step(conn, run_id=row["id"], step_id=row["current_step"])
     return [row["id"] for row in rows]
 

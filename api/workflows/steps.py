@@ -11,6 +11,7 @@ from typing import Any
 
 from api.auth.models import Principal
 from api.db import Conn
+from api.settings import Settings
 from api.tickets import service as tickets
 from api.tickets.models import CommentCreate, Status, Transition
 from api.workflows import definitions as d
@@ -32,6 +33,8 @@ class Context:
     runtime: Runtime
     actor: Principal
     key: str  # the step's idempotency key
+    settings: Settings | None = None
+    waited_s: float = 0.0  # since this step's first attempt started
 
     @property
     def data(self) -> dict[str, Any]:
@@ -106,6 +109,11 @@ async def _step_up(step: d.StepUpStep, ctx: Context) -> Outcome:
     answer = await ctx.runtime.step_up(ctx.conn, StepUpRequest(
         run_id=ctx.run["id"], requester_id=ctx.run["requester_id"], username=username, factor=step.factor,
         conversation_id=str(conversation) if conversation is not None else None))
+    timeout_s = ctx.settings.workflow_step_up_timeout_s if ctx.settings else None
+    if answer == "pending" and timeout_s is not None and ctx.waited_s >= timeout_s:
+        return Outcome(result={"passed": False}, summary="step-up: no pass in time", next=d.HANDOFF,
+                       reason=f"no step-up pass within {timeout_s / 60:g} min: the employee did not confirm "
+                              "who they are in time (DESKMATE_WORKFLOW_STEP_UP_TIMEOUT_S)")
     if answer == "pending":
         return Outcome(result=None, summary="step-up: waiting for the code", again_in_s=STEP_UP_AGAIN_S)
     if answer == "failed":
