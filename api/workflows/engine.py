@@ -29,10 +29,12 @@ from api.tickets.models import SourceType, Status, TicketCreate
 from api.workflows import refs, steps, stopping
 from api.workflows import runtime as runtimes
 from api.workflows.definitions import END, HANDOFF, Workflow
+from api.workflows.endpoints import EndpointError
 
 Q = sql.load("api.workflows")
 QUEUE, TASK = "workflows", "workflows.step"
-PERMANENT = (DirectoryError, steps.NotExecutable, ValueError)  # retrying cannot help (DirectoryUnavailable can)
+# errors a step raises on purpose; retrying helps only the transient ones (``_transient``)
+PERMANENT = (DirectoryError, EndpointError, steps.NotExecutable, ValueError)
 
 
 class RetryStep(Exception):
@@ -130,10 +132,11 @@ async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, setti
             async with conn.transaction():
                 await _record(conn, wf, run, step.id, outcome, actor, job_id=job_id)
     except PERMANENT as exc:
-        if isinstance(exc, DirectoryUnavailable) and attempt + 1 < settings.workflow_step_attempts:
+        if _transient(exc) and attempt + 1 < settings.workflow_step_attempts:
             await _note(conn, run_id, step_id, exc)
             raise RetryStep(str(exc)) from exc
-        return await _fail(conn, run, wf, step_id, f"step {step_id!r} failed: {exc}", runtime, actor)
+        tries = f" after {attempt + 1} attempts" if _transient(exc) else ""
+        return await _fail(conn, run, wf, step_id, f"step {step_id!r} failed{tries}: {exc}", runtime, actor)
     except Exception as exc:  # noqa: BLE001 - unexpected: retried, then the run stops with it
         if attempt + 1 < settings.workflow_step_attempts:
             await _note(conn, run_id, step_id, exc)
@@ -145,6 +148,11 @@ async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, setti
                             reason=outcome.reason or "handed to a person")
         return "stopped"
     return outcome.summary
+
+
+def _transient(exc: BaseException) -> bool:
+    """The directory or an external API did not answer (or was busy): another attempt may work."""
+    return isinstance(exc, DirectoryUnavailable) or (isinstance(exc, EndpointError) and not exc.permanent)
 
 
 async def _fresh(conn: Conn, run_id: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from api.settings import Settings
 from api.tickets import service as tickets
 from api.tickets.models import CommentCreate, Status, Transition
 from api.workflows import definitions as d
-from api.workflows import functions, operations, refs
+from api.workflows import endpoints, functions, operations, refs
 from api.workflows.runtime import Runtime, StepUpRequest
 
 LOCAL = frozenset({"condition", "code", "ticket"})
@@ -23,7 +23,7 @@ STEP_UP_AGAIN_S = 15.0  # a pending step-up check is asked again after this long
 
 
 class NotExecutable(Exception):
-    """A step kind this engine declares and validates but does not run yet (approval, wait, http)."""
+    """A step kind this engine declares and validates but does not run yet (approval, wait)."""
 
 
 @dataclass(frozen=True)
@@ -131,13 +131,20 @@ async def _notify(step: d.NotifyStep, ctx: Context) -> Outcome:
     return Outcome(result={"to": step.to}, summary=f"told the {step.to}")
 
 
+async def _http(step: d.HttpStep, ctx: Context) -> Outcome:
+    if ctx.settings is None:
+        raise NotExecutable(f"step {step.id!r}: http steps need the settings (DESKMATE_WORKFLOW_ENDPOINTS)")
+    result = await endpoints.call(ctx.settings, step, data=ctx.data, key=ctx.key)
+    return Outcome(result=result, summary=f"{step.method} {step.endpoint}: {result['status']}")
+
+
 async def _not_yet(step: Any, ctx: Context) -> Outcome:
     raise NotExecutable(f"step {step.id!r}: this engine does not run {step.kind} steps yet")
 
 
 EXECUTORS: dict[str, Callable[[Any, Context], Awaitable[Outcome]]] = {
     "code": _code, "directory": _directory, "verify": _verify, "condition": _condition, "ticket": _ticket,
-    "step_up": _step_up, "notify": _notify, "approval": _not_yet, "wait": _not_yet, "http": _not_yet,
+    "step_up": _step_up, "notify": _notify, "approval": _not_yet, "wait": _not_yet, "http": _http,
 }
 
 
