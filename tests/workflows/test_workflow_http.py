@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from http_api_support import HANG, ApiServer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from workflows_support import define, run_worker, ticket_of
 
 from api import crypto
 from api.integrations.outbound import OutboundSettings
+from api.settings import Settings
 from api.workflows import engine, service
 from api.workflows.definitions import Workflow
 from api.workflows.settings import EndpointSettings
@@ -129,3 +130,14 @@ def test_a_definition_cannot_send_what_a_later_step_returns():
     body = FLOW | {"steps": [FLOW["steps"][0] | {"body": {"id": "$steps.note.id"}}, FLOW["steps"][1]]}
     with pytest.raises(ValidationError, match="reference to 'note', which is not an earlier step"):
         Workflow.model_validate(body)
+
+
+def test_production_refuses_an_endpoint_secret_in_clear():
+    production = {"env": "production", "database_url": "postgresql://x/y", "secret_key": "k" * 40,
+                  "assertion_key": "a" * 40, "rasa_channel_secret": "c" * 40, "actions_secret": "s" * 40,
+                  "_env_file": None}
+    clear = EndpointSettings(url="https://itsm.example.com/api", auth="bearer", secret=SecretStr(SECRET))
+    with pytest.raises(ValidationError, match="itsm give their secret in clear"):
+        Settings(**production, workflow_endpoints={"itsm": clear})
+    encrypted = clear.model_copy(update={"secret": None, "secret_encrypted": "gAAAA-token"})
+    assert Settings(**production, workflow_endpoints={"itsm": encrypted}).workflow_endpoints["itsm"].secret is None
