@@ -3,7 +3,8 @@
 Guarantees (docs/workflows.md):
 - A run's steps are procrastinate jobs sharing the lock ``workflow-run-<id>``: one at a time, in order. The
   job for the next step is deferred in the transaction that stores the step's result, so it exists exactly
-  when the result does.
+  when the result does; that transaction also releases the lock from the step's job, so the next job can start
+  while procrastinate is still finishing this one (job pickup, docs/workflows.md#performance).
 - A step that reaches outside (directory, step-up) runs before that transaction, with an idempotency key that is
   the same on every attempt; a worker killed in between runs the step again with the same key and the
   connector applies it once. Steps that only touch Postgres run inside the transaction: once or not at all.
