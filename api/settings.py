@@ -17,6 +17,7 @@ from api.integrations.smtp.settings import SmtpSettings
 from api.integrations.twilio.settings import TwilioSettings
 from api.integrations.webhooks.settings import WebhookSettings
 from api.stepup.settings import StepUpSettings
+from api.workflows.settings import EndpointSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
@@ -139,6 +140,8 @@ class Settings(BaseSettings):
     workflow_backoff_base_s: float = Field(default=2.0, ge=0)  # retry n waits base × 2^(n − 1) seconds …
     workflow_backoff_max_s: float = Field(default=300.0, ge=0)  # … capped at this
     workflow_approval_key: SecretStr | None = None  # signs approve/deny links; default: from the secret key
+    workflow_step_up_timeout_s: float = Field(default=900.0, gt=0)  # a step-up step waits this long for a pass
+    workflow_endpoints: dict[str, EndpointSettings] = Field(default_factory=dict)  # http steps' APIs, by name (JSON)
     # the closed loop: failed chats -> proposals -> candidate models (api/improve, docs/improving.md)
     improve_models_dir: Path | None = None  # default <data_dir>/models
     improve_train_config: Path = REPO_ROOT / "bot" / "config.yml"
@@ -204,6 +207,10 @@ class Settings(BaseSettings):
         if weak:  # the bot path's keys: the same on every replica, never a file on one of them
             raise ValueError(f"{', '.join(weak)} must be set to random values of at least 32 characters in "
                              "production (docs/security.md)")
+        plain = sorted(name for name, endpoint in self.workflow_endpoints.items() if endpoint.secret is not None)
+        if plain:
+            raise ValueError(f"DESKMATE_WORKFLOW_ENDPOINTS: {', '.join(plain)} give their secret in clear; use "
+                             "secret_encrypted (a token of `deskmate secrets encrypt`) in production")
         code_key = self.stepup.key or self.secret_key
         if code_key is None or len(code_key.get_secret_value()) < 32:  # the HMAC key of stored step-up codes
             raise ValueError("DESKMATE_STEPUP_KEY must be set to a random value of at least 32 characters in "

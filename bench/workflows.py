@@ -30,13 +30,13 @@ poller sees it finished), and per step: for the engine, the step's own time as i
 (``workflow_steps.started_at`` → ``finished_at``) and the wait before it (the previous step's recorded finish,
 or the run's creation, → its start: job pickup); for the baseline, each call. ``overhead`` divides the engine's
 figures by the baseline's. ``one_run_default_worker_concurrency``: 16 runs one at a time on a worker with the
-default DESKMATE_WORKER_CONCURRENCY (4): the job-pickup wait of docs/workflows.md#performance. Prints one JSON
-object.
+default DESKMATE_WORKER_CONCURRENCY (4): job pickup with idle slots (docs/workflows.md#performance). Prints one
+JSON object.
 
-Note on the recorded step times: they are Postgres ``now()`` of the transactions that claim and record a step,
-so for the steps that only touch Postgres (code, condition, ticket) — executed inside the recording
-transaction — the execution itself falls into the next step's wait; the whole-run figures are wall clock and
-include everything.
+Note on the recorded step times: they are ``clock_timestamp()`` when a step is claimed and when it is recorded,
+so a step that only touches Postgres (code, condition, ticket), executed inside the recording transaction, shows
+its own time (before the change to ``clock_timestamp()`` it showed about 0 and its time fell into the next
+step's wait); the whole-run figures are wall clock and include everything.
 """
 
 from __future__ import annotations

@@ -28,12 +28,14 @@ import procrastinate
 from procrastinate import manager
 from procrastinate import tasks as pq_tasks
 
+from api import sql
 from api.db import Conn
 from api.jobs import registry
 from api.settings import Settings
 
-__all__ = ["QUEUES", "Queue", "close_queue", "current_settings", "defer", "make_app", "open_queue"]
+__all__ = ["QUEUES", "Queue", "close_queue", "current_settings", "defer", "make_app", "open_queue", "release_lock"]
 
+Q = sql.load("api.jobs")
 QUEUES = ("triage", "alerts", "sla", "retention", "improve", "workflows")
 
 
@@ -87,6 +89,13 @@ async def defer(
         name=task, job_manager=manager.JobManager(procrastinate.PsycopgConnector()), queue=queue, lock=lock,
         queueing_lock=queueing_lock, schedule_at=schedule_at, connection=conn)
     return int(await deferrer.defer_async(**kwargs))
+
+
+async def release_lock(conn: Conn, *, job_id: int) -> None:
+    """Releases the lock of the running job ``job_id`` now, on ``conn`` (inside the caller's transaction), instead
+    of when the job ends. For a job whose remaining work needs no lock: the job it deferred under the same lock
+    in that transaction can be fetched as soon as it is announced (docs/workflows.md#performance)."""
+    await conn.execute(Q.release_lock, {"id": job_id})
 
 
 def current_settings() -> Settings | None:

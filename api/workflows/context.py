@@ -8,6 +8,7 @@ from typing import Any
 
 from api.auth.models import Principal
 from api.db import Conn
+from api.settings import Settings
 from api.tickets import service as tickets
 from api.tickets.models import CommentCreate
 from api.workflows.runtime import Runtime
@@ -20,6 +21,8 @@ class Context:
     runtime: Runtime
     actor: Principal
     key: str  # the step's idempotency key
+    settings: Settings | None = None
+    waited_s: float = 0.0  # since this step's first attempt started
 
     @property
     def data(self) -> dict[str, Any]:

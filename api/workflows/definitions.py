@@ -130,13 +130,14 @@ class HttpStep(_Step):
     kind: Literal["http"]
     endpoint: Slug = Field(description="the configured external API's name")
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    path: str = Field(default="/", pattern=r"^/")
+    path: str = Field(default="/", pattern=r"^/", description="added to the endpoint's URL; may hold {inputs.x}")
     body: dict[str, Any] | None = None
 
 
 Step = Annotated[DirectoryStep | VerifyStep | ConditionStep | TicketStep | StepUpStep | NotifyStep | CodeStep
                  | ApprovalStep | WaitStep | HttpStep, Field(discriminator="kind")]
-EXECUTABLE = frozenset({"directory", "verify", "condition", "ticket", "step_up", "notify", "code", "approval", "wait"})
+EXECUTABLE = frozenset({"directory", "verify", "condition", "ticket", "step_up", "notify", "code", "approval", "wait",
+                        "http"})
 
 
 class TicketSpec(_Strict):
@@ -227,12 +228,12 @@ def _refs_of(step: Step) -> list[Any]:
         elif isinstance(value, str) and value.startswith("$"):
             found.append(value)
 
-    for field in ("args", "value", "username", "expect"):
+    for field in ("args", "value", "username", "expect", "body"):
         walk(getattr(step, field, None))
     if isinstance(step, DirectoryStep) and step.compensate:
         walk(step.compensate.args)
-    text = getattr(step, "text", None)
-    found += [(root, path) for root, path in refs.placeholders(text)] if text else []
+    for text in (getattr(step, "text", None), getattr(step, "path", None)):
+        found += [(root, path) for root, path in refs.placeholders(text)] if text else []
     return found
 
 

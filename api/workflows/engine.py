@@ -3,7 +3,8 @@
 Guarantees (docs/workflows.md):
 - A run's steps are procrastinate jobs sharing the lock ``workflow-run-<id>``: one at a time, in order. The
   job for the next step is deferred in the transaction that stores the step's result, so it exists exactly
-  when the result does.
+  when the result does; that transaction also releases the lock from the step's job, so the next job can start
+  while procrastinate is still finishing this one (job pickup, docs/workflows.md#performance).
 - A step that reaches outside (directory, step-up) runs before that transaction, with an idempotency key that is
   the same on every attempt; a worker killed in between runs the step again with the same key and the
   connector applies it once. Steps that only touch Postgres run inside the transaction: once or not at all.
@@ -29,11 +30,13 @@ from api.tickets.models import SourceType, Status, TicketCreate
 from api.workflows import refs, steps, stopping
 from api.workflows import runtime as runtimes
 from api.workflows.definitions import END, HANDOFF, Workflow
+from api.workflows.endpoints import EndpointError
 
 Q = sql.load("api.workflows")
 QUEUE, TASK = "workflows", "workflows.step"
 ACTIVE = ("running", "waiting")  # a waiting run waits at its current step (an approval, a wait step)
-PERMANENT = (DirectoryError, steps.NotExecutable, ValueError)  # retrying cannot help (DirectoryUnavailable can)
+# errors a step raises on purpose; retrying helps only the transient ones (``_transient``)
+PERMANENT = (DirectoryError, EndpointError, steps.NotExecutable, ValueError)
 
 
 class RetryStep(Exception):
@@ -98,9 +101,12 @@ async def _lock(conn: Conn, run_id: int) -> dict[str, Any]:
     return dict(run)
 
 
-async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, settings: Settings) -> str:
+async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, settings: Settings,
+                   job_id: int | None = None) -> str:
     """Runs one step of a run (``attempt``: earlier attempts of this job); returns what happened.
 
+    ``job_id``: the procrastinate job running it; its lock on the run is released in the transaction that stores
+    the step, so the next step's job, deferred there, starts at once (docs/workflows.md#performance).
     Raises RetryStep when the step failed and ``settings.workflow_step_attempts`` allows another attempt."""
     runtime, actor = runtimes.current(settings), await system_actor(conn)
     async with conn.transaction():
@@ -113,23 +119,26 @@ async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, setti
             return "stopped"
         step = wf.step(step_id)
         key = stopping.step_key(run_id, step_id)
-        await conn.execute(Q.claim_step, {"run_id": run_id, "step_id": step_id, "phase": "do", "kind": step.kind,
-                                          "idempotency_key": key})
-    ctx = steps.Context(conn=conn, run=run, runtime=runtime, actor=actor, key=key)
+        claimed = await (await conn.execute(Q.claim_step, {
+            "run_id": run_id, "step_id": step_id, "phase": "do", "kind": step.kind, "idempotency_key": key})).fetchone()
+    assert claimed is not None
+    ctx = steps.Context(conn=conn, run=run, runtime=runtime, actor=actor, key=key, settings=settings,
+                        waited_s=claimed["waited_s"])
     try:
         if step.kind in steps.LOCAL:
             async with conn.transaction():
                 outcome = await steps.execute(step, ctx)
-                await _record(conn, wf, run, step.id, outcome, actor)
+                await _record(conn, wf, run, step.id, outcome, actor, job_id=job_id)
         else:
             outcome = await steps.execute(step, ctx)
             async with conn.transaction():
-                await _record(conn, wf, run, step.id, outcome, actor)
+                await _record(conn, wf, run, step.id, outcome, actor, job_id=job_id)
     except PERMANENT as exc:
-        if isinstance(exc, DirectoryUnavailable) and attempt + 1 < settings.workflow_step_attempts:
+        if _transient(exc) and attempt + 1 < settings.workflow_step_attempts:
             await _note(conn, run_id, step_id, exc)
             raise RetryStep(str(exc)) from exc
-        return await _fail(conn, run, wf, step_id, f"step {step_id!r} failed: {exc}", runtime, actor)
+        tries = f" after {attempt + 1} attempts" if _transient(exc) else ""
+        return await _fail(conn, run, wf, step_id, f"step {step_id!r} failed{tries}: {exc}", runtime, actor)
     except Exception as exc:  # noqa: BLE001 - unexpected: retried, then the run stops with it
         if attempt + 1 < settings.workflow_step_attempts:
             await _note(conn, run_id, step_id, exc)
@@ -142,6 +151,11 @@ async def run_step(conn: Conn, *, run_id: int, step_id: str, attempt: int, setti
                             close_ticket=outcome.close_ticket)
         return "stopped"
     return outcome.summary
+
+
+def _transient(exc: BaseException) -> bool:
+    """The directory or an external API did not answer (or was busy): another attempt may work."""
+    return isinstance(exc, DirectoryUnavailable) or (isinstance(exc, EndpointError) and not exc.permanent)
 
 
 async def _fresh(conn: Conn, run_id: int) -> dict[str, Any]:
@@ -173,9 +187,12 @@ async def _event(conn: Conn, run: dict[str, Any], actor: Principal, step_id: str
 
 
 async def _record(conn: Conn, wf: Workflow, run: dict[str, Any], step_id: str, outcome: steps.Outcome,
-                  actor: Principal) -> None:
-    """Stores a step's outcome, its ticket event, and what comes next (the next job, the run's end)."""
+                  actor: Principal, *, job_id: int | None) -> None:
+    """Stores a step's outcome, its ticket event, and what comes next (the next job, the run's end). The job
+    lets go of the run's lock here unless the run stops (compensation still runs under it)."""
     step = wf.step(step_id)
+    if job_id is not None and outcome.next != HANDOFF:
+        await jobs.release_lock(conn, job_id=job_id)
     if outcome.again_in_s is not None or outcome.parked:
         await _event(conn, run, actor, step_id, step.kind, "waiting", outcome.summary)
         if outcome.again_in_s is not None:
@@ -210,10 +227,12 @@ async def _end(conn: Conn, wf: Workflow, run: dict[str, Any], actor: Principal) 
 async def wake_step_up(conn: Conn, *, conversation_id: str) -> list[int]:
     """Queues the step-up step of every run of the conversation waiting at one, to run now: called when the
     employee passed the check (the chat gateway), so the run goes on at once instead of at its next 15 s
-    poll. The poll's job stays queued and finds nothing to do. Returns the runs woken."""
+    poll. The poll's job is cancelled: queued before, it would hold the new one back until it is due (a lock's
+    jobs start in the order they were queued). Returns the runs woken."""
     async with conn.transaction():
         rows = await (await conn.execute(Q.runs_at_step_up, {"conversation_id": conversation_id})).fetchall()
         for row in rows:
+            await conn.execute(Q.cancel_later_jobs, {"lock": f"workflow-run-{row['id']}"})
             await defer_step(conn, run_id=row["id"], step_id=row["current_step"])
     return [row["id"] for row in rows]
 

@@ -69,13 +69,13 @@ LIMIT %(limit)s
 -- Stores a step's result in the run and the step that comes next (a waiting run runs again).
 UPDATE workflow_runs SET status = 'running', results = results || jsonb_build_object(%(step_id)s::text, %(result)s::jsonb),
     current_step = %(current_step)s, verified = coalesce(%(verified)s, verified),
-    reason = coalesce(%(reason)s, reason), updated_at = now()
+    reason = coalesce(%(reason)s, reason), updated_at = clock_timestamp()
 WHERE id = %(id)s
 
 -- name: finish_run
 -- Ends a run: succeeded, failed or cancelled, with its reason.
 UPDATE workflow_runs SET status = %(status)s, reason = %(reason)s, current_step = NULL,
-    compensated = compensated OR %(compensated)s, finished_at = now(), updated_at = now()
+    compensated = compensated OR %(compensated)s, finished_at = clock_timestamp(), updated_at = clock_timestamp()
 WHERE id = %(id)s
 
 -- name: restart_run
@@ -85,17 +85,19 @@ UPDATE workflow_runs SET status = 'running', reason = NULL, current_step = %(cur
 WHERE id = %(id)s
 
 -- name: claim_step
--- Starts (or starts again) a step execution; returns it with the attempt it is on.
-INSERT INTO workflow_steps (run_id, step_id, phase, kind, idempotency_key, attempts)
-VALUES (%(run_id)s, %(step_id)s, %(phase)s, %(kind)s, %(idempotency_key)s, 1)
+-- Starts (or starts again) a step execution; returns it with the attempt it is on and the seconds since its first
+-- attempt started (waited_s: a step that waits, e.g. for a step-up pass, has waited that long). Step times are
+-- clock_timestamp(): a step executed inside the transaction that records it would get that transaction's start.
+INSERT INTO workflow_steps (run_id, step_id, phase, kind, idempotency_key, attempts, started_at)
+VALUES (%(run_id)s, %(step_id)s, %(phase)s, %(kind)s, %(idempotency_key)s, 1, clock_timestamp())
 ON CONFLICT (run_id, step_id, phase) DO UPDATE
 SET attempts = workflow_steps.attempts + 1,
     status = CASE WHEN workflow_steps.status = 'succeeded' THEN 'succeeded' ELSE 'running' END
-RETURNING *
+RETURNING *, extract(epoch FROM clock_timestamp() - started_at)::float8 AS waited_s
 
 -- name: finish_step
 -- Records how a step execution ended.
-UPDATE workflow_steps SET status = %(status)s, result = %(result)s, error = %(error)s, finished_at = now()
+UPDATE workflow_steps SET status = %(status)s, result = %(result)s, error = %(error)s, finished_at = clock_timestamp()
 WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND phase = %(phase)s
 
 -- name: note_step_error
@@ -131,3 +133,8 @@ WHERE r.conversation_id = %(conversation_id)s AND r.status = 'running'
   AND EXISTS (SELECT 1 FROM jsonb_array_elements(d.body->'steps') s
               WHERE s->>'id' = r.current_step AND s->>'kind' = 'step_up')
 FOR UPDATE OF r SKIP LOCKED
+
+-- name: cancel_later_jobs
+-- Cancels (and deletes) the jobs of a run's lock that wait for a later time: a step-up poll, when the pass woke the run.
+SELECT procrastinate_cancel_job_v1(id, false, true) FROM procrastinate_jobs
+WHERE lock = %(lock)s AND status = 'todo' AND scheduled_at > now()

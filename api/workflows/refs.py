@@ -8,6 +8,7 @@ Nothing is evaluated: a reference is a path into the run's inputs and earlier st
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 PATH = r"(inputs|steps)((?:\.[A-Za-z0-9_]+)+)"
@@ -54,6 +55,6 @@ def resolve(value: Any, data: dict[str, Any]) -> Any:
     return lookup(data, *ref) if ref else value
 
 
-def render(text: str, data: dict[str, Any]) -> str:
-    """``text`` with its placeholders replaced by the values' text."""
-    return _PLACEHOLDER.sub(lambda m: str(lookup(data, m[1], m[2].lstrip(".").split("."))), text)
+def render(text: str, data: dict[str, Any], *, escape: Callable[[str], str] = str) -> str:
+    """``text`` with its placeholders replaced by the values' text (passed through ``escape``: a URL path's)."""
+    return _PLACEHOLDER.sub(lambda m: escape(str(lookup(data, m[1], m[2].lstrip(".").split(".")))), text)

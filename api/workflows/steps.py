@@ -10,7 +10,7 @@ from typing import Any
 
 from api.tickets import service as tickets
 from api.tickets.models import CommentCreate, Status, Transition
-from api.workflows import approvals, functions, operations, refs, waits
+from api.workflows import approvals, endpoints, functions, operations, refs, waits
 from api.workflows import definitions as d
 from api.workflows.context import Context, Outcome, tell
 from api.workflows.runtime import StepUpRequest
@@ -20,7 +20,7 @@ STEP_UP_AGAIN_S = 15.0  # a pending step-up check is asked again after this long
 
 
 class NotExecutable(Exception):
-    """A step kind this engine declares and validates but does not run yet (http)."""
+    """A step this engine cannot run as configured (an http step without the settings)."""
 
 
 async def _code(step: d.CodeStep, ctx: Context) -> Outcome:
@@ -81,6 +81,11 @@ async def _step_up(step: d.StepUpStep, ctx: Context) -> Outcome:
     answer = await ctx.runtime.step_up(ctx.conn, StepUpRequest(
         run_id=ctx.run["id"], requester_id=ctx.run["requester_id"], username=username, factor=step.factor,
         conversation_id=str(conversation) if conversation is not None else None))
+    timeout_s = ctx.settings.workflow_step_up_timeout_s if ctx.settings else None
+    if answer == "pending" and timeout_s is not None and ctx.waited_s >= timeout_s:
+        return Outcome(result={"passed": False}, summary="step-up: no pass in time", next=d.HANDOFF,
+                       reason=f"no step-up pass within {timeout_s / 60:g} min: the employee did not confirm "
+                              "who they are in time (DESKMATE_WORKFLOW_STEP_UP_TIMEOUT_S)")
     if answer == "pending":
         return Outcome(result=None, summary="step-up: waiting for the code", again_in_s=STEP_UP_AGAIN_S)
     if answer == "failed":
@@ -94,13 +99,16 @@ async def _notify(step: d.NotifyStep, ctx: Context) -> Outcome:
     return Outcome(result={"to": step.to}, summary=f"told the {step.to}")
 
 
-async def _not_yet(step: Any, ctx: Context) -> Outcome:
-    raise NotExecutable(f"step {step.id!r}: this engine does not run {step.kind} steps yet")
+async def _http(step: d.HttpStep, ctx: Context) -> Outcome:
+    if ctx.settings is None:
+        raise NotExecutable(f"step {step.id!r}: http steps need the settings (DESKMATE_WORKFLOW_ENDPOINTS)")
+    result = await endpoints.call(ctx.settings, step, data=ctx.data, key=ctx.key)
+    return Outcome(result=result, summary=f"{step.method} {step.endpoint}: {result['status']}")
 
 
 EXECUTORS: dict[str, Callable[[Any, Context], Awaitable[Outcome]]] = {
     "code": _code, "directory": _directory, "verify": _verify, "condition": _condition, "ticket": _ticket,
-    "step_up": _step_up, "notify": _notify, "approval": approvals.execute, "wait": waits.execute, "http": _not_yet,
+    "step_up": _step_up, "notify": _notify, "approval": approvals.execute, "wait": waits.execute, "http": _http,
 }
 
 

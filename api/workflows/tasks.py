@@ -35,7 +35,7 @@ async def step(context: JobContext, run_id: int, step_id: str) -> str:
     assert context.job is not None
     async with rt["pool"].connection() as conn:
         return await engine.run_step(conn, run_id=run_id, step_id=step_id, attempt=context.job.attempts,
-                                     settings=rt["settings"])
+                                     settings=rt["settings"], job_id=context.job.id)
 
 
 @task(TASKS, name=approvals.MAIL_TASK, queue=approvals.QUEUE)
