@@ -129,6 +129,27 @@ class ApiClient:
         body = {"question": question, **({"intent": intent} if intent else {})}
         return await self._request("POST", "/api/v1/kb/answer", json=body)
 
+    # --- workflows and the step-up check (the turn's employee, in this conversation) -----------
+    async def start_workflow(self, name: str, inputs: dict[str, Any], *, key: str) -> dict:
+        """Starts workflow ``name`` for the turn's employee; a retry with the same ``key`` returns the same run."""
+        return await self._request(
+            "POST", f"/api/v1/workflows/{name}/runs", json={"inputs": inputs},
+            headers={"Idempotency-Key": key},
+        )
+
+    async def get_workflow_run(self, name: str, run_id: int) -> dict:
+        return await self._request("GET", f"/api/v1/workflows/{name}/runs/{run_id}")
+
+    async def report_not_fixed(self, name: str, run_id: int) -> dict:
+        """The employee says the fix did not work: the run's ticket goes back to a person."""
+        return await self._request("POST", f"/api/v1/workflows/{name}/runs/{run_id}/not-fixed")
+
+    async def start_challenge(self, *, key: str) -> dict:
+        """Sends the employee a one-time code (or asks for the authenticator's); the destination comes back masked."""
+        return await self._request(
+            "POST", "/api/v1/stepup/challenges", json={}, headers={"Idempotency-Key": key},
+        )
+
     # --- transport -------------------------------------------------------------------
     async def _request(
         self,

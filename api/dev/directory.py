@@ -23,7 +23,7 @@ from pathlib import Path
 
 from api import crypto, keyfile
 from api.integrations.ldap import demo
-from api.integrations.ldap.slapd import slapd_conf
+from api.integrations.ldap.slapd import Layout, slapd_conf
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,15 @@ def start(settings: Settings) -> DemoDirectory | None:
         log.info("directory: demo directory seeded under %s", base)
     url = f"ldap://127.0.0.1:{settings.demo_ldap_port}"
     pid = start_slapd(conf, urls=[url], ports=[settings.demo_ldap_port], pid_file=pid_file)
-    env = {"DESKMATE_LDAP_URL": url, "DESKMATE_LDAP_BIND_DN": layout.service(SERVICE),
-           "DESKMATE_LDAP_BIND_PASSWORD_ENCRYPTED": crypto.encrypt(settings, service_password),
-           "DESKMATE_LDAP_USERS_BASE": layout.people, "DESKMATE_LDAP_GROUPS_BASE": layout.groups,
-           "DESKMATE_LDAP_REQUESTABLE_BASE": layout.requestable, "DESKMATE_LDAP_PPOLICY_DN": layout.policy,
-           "DESKMATE_LDAP_FLAVOR": "openldap"}
-    return DemoDirectory(url=url, pid=pid, env=env)
+    return DemoDirectory(url=url, pid=pid, env=connector_env(settings, url=url, layout=layout,
+                                                             service_password=service_password))
+
+
+def connector_env(settings: Settings, *, url: str, layout: Layout, service_password: str) -> dict[str, str]:
+    """The DESKMATE_LDAP_* that point the api and the worker at a slapd tree of ``layout`` (the service account's
+    password encrypted with ``settings``' key); the end-to-end tests give their slapd the same."""
+    return {"DESKMATE_LDAP_URL": url, "DESKMATE_LDAP_BIND_DN": layout.service(SERVICE),
+            "DESKMATE_LDAP_BIND_PASSWORD_ENCRYPTED": crypto.encrypt(settings, service_password),
+            "DESKMATE_LDAP_USERS_BASE": layout.people, "DESKMATE_LDAP_GROUPS_BASE": layout.groups,
+            "DESKMATE_LDAP_REQUESTABLE_BASE": layout.requestable, "DESKMATE_LDAP_PPOLICY_DN": layout.policy,
+            "DESKMATE_LDAP_FLAVOR": "openldap"}

@@ -70,6 +70,34 @@ class Api:
         assert status == 200, body
         return body
 
+    def say(self, conversation_id: str, text: str) -> dict[str, Any]:
+        """The gateway's part of a turn with its step-up screen: ``to_rasa`` (what Rasa receives), ``metadata``."""
+        status, body = http("POST", f"{self.url}/_test/conversations/{conversation_id}/say", {"text": text})
+        assert status == 200, body
+        return body
+
+    def mail_to(self, address: str) -> str:
+        """The newest e-mail the api sent to ``address`` ("" when none)."""
+        status, body = http("GET", f"{self.url}/_test/mail?to={address}")
+        assert status == 200, body
+        return body["body"]
+
+    def locked_account(self, email: str) -> str:
+        """A locked account with ``email`` in the api's real slapd; its username."""
+        status, body = http("POST", f"{self.url}/_test/directory/locked", {"email": email}, timeout=120)
+        assert status == 200, body
+        return body["username"]
+
+    def account_opens(self, username: str) -> bool:
+        status, body = http("GET", f"{self.url}/_test/directory/{username}")
+        assert status == 200, body
+        return body["opens"]
+
+    def drain_workflows(self) -> None:
+        """Runs the workflow queue until no job is due (the api's own worker, in burst mode)."""
+        status, body = http("POST", f"{self.url}/_test/workflows/drain", timeout=120)
+        assert status == 200, body
+
     def as_admin(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = http(method, f"{self.url}/api/v1{path}", body, token=self.setup["admin_token"])
         assert status < 300, (status, answer)

@@ -6,6 +6,8 @@ the metadata), runs an action the way the action server does, and checks what th
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from typing import Any
 
 import pytest
@@ -19,6 +21,13 @@ from actions.api_client import ApiError
 from actions.handoff import ActionEscalateConversation
 from actions.knowledge import ActionAnswerQuestion
 from actions.tickets import ActionCancelTicket, ActionCheckTicketStatus, ActionOpenTicket, ActionUpdateTicket
+from actions.workflows import (
+    ActionConfirmFix,
+    ActionFinishWorkflow,
+    ActionOfferWorkflow,
+    ActionStartWorkflow,
+    ValidateWorkflowForm,
+)
 
 DOMAIN = {"forms": {
     "open_ticket_form": {"required_slots": ["summary", "description", "urgency", "confirm_ticket"]},
@@ -42,6 +51,19 @@ class Conversation:
                             "parse_data": {"intent": {"name": intent, "confidence": 0.93}, "entities": entities or []},
                             "metadata": turn_metadata if metadata is None else metadata})
         return self
+
+    def types(self, text: str) -> str:
+        """The employee types ``text`` while a step-up check may be open: the gateway screens it (the real
+        api.chat.screening) and Rasa records what the gateway sent instead; returns that."""
+        turn = self.api.say(self.id, text)
+        sent = turn["to_rasa"]
+        intent, _, entities = sent.lstrip("/").partition("{")
+        found = [{"entity": k, "value": v} for k, v in (json.loads("{" + entities) if entities else {}).items()]
+        self.events.append({"event": "user", "text": sent, "message_id": f"m{len(self.events)}",
+                            "parse_data": {"intent": {"name": intent if sent.startswith("/") else "inform",
+                                                      "confidence": 1.0}, "entities": found},
+                            "metadata": turn["metadata"]})
+        return sent
 
     def bot(self, text: str) -> Conversation:
         self.events.append({"event": "bot", "text": text})
@@ -512,3 +534,122 @@ def test_not_it_and_unknown_to_the_kb_is_refused(api: Api, printer_article: dict
     _, messages = run(knowledge.ActionAnswerOutOfScope(), t)
 
     assert [m.get("response") for m in messages] == ["utter_out_of_scope"]
+
+
+# --- fixing it from the chat: account unlock and password reset (actions/workflows.py) ------------------
+def offered(api: Api, text: str, intent: str, who: str = "employee") -> tuple[Conversation, dict, list[dict]]:
+    """The employee reports the problem; action_offer_workflow's slots and messages."""
+    conversation = Conversation(api, who).say(text, intent)
+    events, messages = run(ActionOfferWorkflow(), conversation.tracker())
+    return conversation, {e["name"]: e["value"] for e in events}, messages
+
+
+def code_sent_to(api: Api, who: str) -> str:
+    found = re.search(r"\b(\d{6})\b", api.mail_to(api.setup[f"{who}_email"]))
+    assert found, "a code should have been e-mailed"
+    return found.group(1)
+
+
+def test_a_locked_out_employee_is_unlocked_and_says_whether_it_works(api: Api):
+    username = api.locked_account(api.setup["employee_email"])
+    conversation, slots, messages = offered(api, "I'm locked out of my account", "account_unlock")
+    assert slots["workflow_offered"] is True and "unlock your account right now" in texts(messages)
+    conversation.bot(texts(messages)).say(username, "inform")
+    slots |= {"username": username}
+
+    events, messages = run(ActionStartWorkflow(), conversation.tracker(slots))
+    slots |= {e["name"]: e["value"] for e in events}
+    code = code_sent_to(api, "employee")
+    assert re.fullmatch(r"To confirm it's you: A code was sent to bo•••@example\.com\. It expires in \d+ minutes?\. "
+                        r"Type the code here\.", texts(messages))
+    assert code not in texts(messages)
+
+    assert conversation.types(f"{code[:3]} {code[3:]}") == "/stepup_passed"
+    api.drain_workflows()
+    events, messages = run(ActionFinishWorkflow(), conversation.tracker(slots))
+
+    assert api.account_opens(username), "the real directory should let the employee in again"
+    assert texts(messages).endswith(f"Done: your account {username} is unlocked. Can you sign in now?")
+    assert [b["payload"] for b in messages[-1]["buttons"]] == ["/affirm", "/deny"]
+    assert {e["name"]: e["value"] for e in events} == {"fix_asked": True}
+    run_record = api.as_admin("GET", f"/workflows/runs/{slots['workflow_run']}")
+    assert (run_record["status"], run_record["verified"]) == ("succeeded", True)
+    ticket = api.as_admin("GET", f"/tickets/{run_record['ticket_id']}")
+    assert (ticket["status"], ticket["resolution"]) == ("resolved", "auto")
+    assert code not in json.dumps(conversation.events)  # what Rasa's tracker would hold
+
+    conversation.say("no, it still doesn't let me in", "deny")
+    _, messages = run(ActionConfirmFix(), conversation.tracker(slots | {"fix_asked": True}))
+
+    reopened = api.as_admin("GET", f"/tickets/{run_record['ticket_id']}")
+    assert f"I've reopened {ticket['number']}" in texts(messages)
+    assert (reopened["status"], reopened["team"]) == ("new", "identity")
+
+
+def test_a_password_reset_says_where_the_one_time_password_went_never_what_it_is(api: Api):
+    username = api.locked_account(api.setup["employee_email"])
+    conversation, slots, _ = offered(api, "I forgot my password", "password_reset")
+    conversation.say(username, "inform")
+    slots |= {"username": username}
+    events, _ = run(ActionStartWorkflow(), conversation.tracker(slots))
+    slots |= {e["name"]: e["value"] for e in events}
+
+    assert conversation.types(code_sent_to(api, "employee")) == "/stepup_passed"
+    api.drain_workflows()
+    _, messages = run(ActionFinishWorkflow(), conversation.tracker(slots))
+
+    password = re.search(r"one-time password is (\S+)\.", api.mail_to(api.setup["employee_email"]))
+    assert password, "the one-time password should have gone out by e-mail"
+    assert "a one-time password for " + username + " was sent to bo•••@example.com" in texts(messages)
+    assert password.group(1) not in texts(messages)
+
+
+def test_the_bot_does_not_claim_success_while_the_run_is_still_going(api: Api, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DESKMATE_ACTIONS_WORKFLOW_WAIT_S", "0")
+    username = api.locked_account(api.setup["newcomer_email"])
+    conversation, slots, _ = offered(api, "my account is locked", "account_unlock", who="newcomer")
+    conversation.say(username, "inform")
+    slots |= {"username": username}
+    events, _ = run(ActionStartWorkflow(), conversation.tracker(slots))
+    slots |= {e["name"]: e["value"] for e in events}
+    conversation.types(code_sent_to(api, "newcomer"))  # no worker ran: the run has not got past its first step
+
+    events, messages = run(ActionFinishWorkflow(), conversation.tracker(slots))
+
+    assert "taking longer than usual" in texts(messages) and "Done" not in texts(messages)
+    assert {e["name"]: e["value"] for e in events} == {"fix_asked": False}
+    assert not api.account_opens(username)
+
+
+def test_wrong_codes_count_down_then_lock_and_open_the_takeover_ticket(api: Api):
+    conversation, slots, _ = offered(api, "locked out again", "account_unlock", who="unlucky")
+    conversation.say("unlucky", "inform")
+    run(ActionStartWorkflow(), conversation.tracker(slots | {"username": "unlucky"}))
+    wrong = f"{(int(code_sent_to(api, 'unlucky')) + 1) % 10**6:06d}"
+
+    sent = [conversation.types(wrong) for _ in range(5)]
+
+    assert sent[:4] == [f'/stepup_failed{{"attempts_left": {n}}}' for n in (4, 3, 2, 1)]
+    assert sent[4] == "/stepup_locked"
+    assert wrong not in json.dumps(conversation.events)
+    takeover = [t for t in api.as_admin("GET", "/tickets?limit=100")["items"]
+                if t["source_reference"] == conversation.id and t["title"].startswith("Possible account takeover")]
+    assert len(takeover) == 1
+    _, messages = run(ActionStartWorkflow(), conversation.say("unlock my account", "account_unlock")
+                      .tracker(slots | {"username": "unlucky"}))
+    assert "locked for now" in texts(messages)
+
+
+def test_anonymous_users_get_the_answer_and_how_signing_in_helps(api: Api):
+    _, slots, messages = offered(api, "I'm locked out of my account", "account_unlock", who=None)
+
+    assert slots == {"workflow": None, "workflow_offered": False}
+    assert "signed in" in texts(messages) and "unlock your account for you" in texts(messages)
+
+
+def test_the_username_must_look_like_one():
+    dispatcher = CollectingDispatcher()
+    form = ValidateWorkflowForm()
+    assert form.validate_username(" CORP\\jordan.blake ", dispatcher, None, {}) == {"username": "CORP\\jordan.blake"}
+    assert form.validate_username("my usual one I think", dispatcher, None, {}) == {"username": None}
+    assert "doesn't look like a username" in texts(dispatcher.messages)

@@ -1,5 +1,6 @@
 """Browser fixtures: headless Chromium (Debian's package, driven by Playwright), the api as a real process
-next to a fake Rasa, and the real stack (Rasa server + action server + api) for the end-to-end tests.
+next to a fake Rasa, and the real stack (Rasa server + action server + api, with the demo directory in a real
+slapd and a real SMTP server, as ``deskmate run`` has them; a workflow worker on request) for the end-to-end tests.
 
 Chromium is the system one (``apt-get install -y chromium``); Playwright's own browser downloads are
 never used. Every launch gets a fresh temporary profile (Playwright's default for ``launch``).
@@ -20,13 +21,16 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from e2e_support import CHANNEL_SECRET, free_port
+from e2e_support import CHANNEL_SECRET, RASA_TEST_DB, free_port
 from fakes.rasa_server import FakeRasa, FakeRasaServer
+from fakes.slapd_server import Slapd
+from fakes.smtp_sink import SmtpSink
 from playwright.async_api import Browser, Page, async_playwright
 from psycopg.rows import dict_row
 
-from api.dev import embedded_pg, stack
-from api.settings import REPO_ROOT
+from api.dev import directory, embedded_pg, stack
+from api.integrations.ldap import demo
+from api.settings import REPO_ROOT, Settings
 
 CHROMIUM = os.environ.get("DESKMATE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,7 +41,6 @@ LOGS = TEST_DATA_DIR / "logs"
 RASA_VENV = REPO_ROOT / ".venv-rasa"
 RASA_MODEL = REPO_ROOT / "bot" / "models" / "deskmate.tar.gz"
 RASA_START_TIMEOUT_S = float(os.environ.get("DESKMATE_RASA_START_TIMEOUT", "300"))
-RASA_TEST_DB = "deskmate_test_rasa"
 ACTIONS_SECRET = "e2e-actions-" + os.urandom(12).hex()
 
 
@@ -181,6 +184,34 @@ class Stack:
     rasa: str
     actions: str
     services: dict[str, Service]
+    env: dict[str, str]  # the api's environment (a worker gets the same)
+    directory: Slapd  # the demo directory (data/demo/directory.yml: jordan.blake is locked)
+    mail: SmtpSink  # every e-mail the api and the worker send
+
+
+@pytest.fixture(scope="session")
+def demo_directory() -> Iterator[Slapd]:
+    """The demo organisation's directory in a real slapd (ppolicy: locked accounts are really locked)."""
+    layout, seed = demo.ldif(services={directory.SERVICE: SERVICE_PASSWORD})
+    with Slapd(layout, seed, writers=[layout.service(directory.SERVICE)]) as server:
+        yield server
+
+
+SERVICE_PASSWORD = "e2e-directory-" + os.urandom(12).hex()
+
+
+@pytest.fixture(scope="session")
+def mail_sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+def _delivery_env(settings: Settings, slapd: Slapd, sink: SmtpSink) -> dict[str, str]:
+    """DESKMATE_LDAP_* as ``deskmate run`` gives its demo directory, and DESKMATE_SMTP_* for the sink."""
+    return {**directory.connector_env(settings, url=slapd.url, layout=slapd.layout, service_password=SERVICE_PASSWORD),
+            "DESKMATE_SMTP_HOST": "127.0.0.1", "DESKMATE_SMTP_PORT": str(sink.port), "DESKMATE_SMTP_TLS": "none",
+            "DESKMATE_SMTP_USER": sink.sink.user, "DESKMATE_SMTP_PASSWORD": sink.sink.password,
+            "DESKMATE_SMTP_FROM": "desk@deskmate.test"}
 
 
 @pytest.fixture(scope="session")
@@ -190,8 +221,10 @@ def real_stack(real_processes: Stack) -> str:
 
 
 @pytest.fixture(scope="session")
-def real_processes(pg_server: str, database_url: str, service_token: str) -> Iterator[Stack]:
-    """The real Rasa server and action server, and an api using them, started as the Procfile does.
+def real_processes(pg_server: str, database_url: str, service_token: str, settings: Settings,
+                   demo_directory: Slapd, mail_sink: SmtpSink) -> Iterator[Stack]:
+    """The real Rasa server and action server, and an api using them, started as the Procfile does; the api's
+    directory is the demo one (``demo_directory``) and its e-mail goes to ``mail_sink``.
 
     Skipped when .venv-rasa or the trained model is missing, unless DESKMATE_REQUIRE_RASA is set (CI).
     """
@@ -210,7 +243,8 @@ def real_processes(pg_server: str, database_url: str, service_token: str) -> Ite
            "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT),
            "DESKMATE_RASA_CHANNEL_SECRET": CHANNEL_SECRET, "DESKMATE_ACTIONS_SECRET": ACTIONS_SECRET,
-           "DESKMATE_RASA_ACTION_TIMEOUT_S": "25", "DESKMATE_ACTIONS_API_TIMEOUT_S": "20"}
+           "DESKMATE_RASA_ACTION_TIMEOUT_S": "25", "DESKMATE_ACTIONS_API_TIMEOUT_S": "20",
+           "DESKMATE_ACTIONS_WORKFLOW_WAIT_S": "20"}  # a loaded CI machine: the worker may take a while
     started: list[Service] = []
     try:
         started.append(start_service(
@@ -224,13 +258,42 @@ def real_processes(pg_server: str, database_url: str, service_token: str) -> Ite
             env=env, url=f"http://127.0.0.1:{rasa_port}", health=f"/status?token={rasa_token}",
             timeout_s=RASA_START_TIMEOUT_S))
         api_env = {"DESKMATE_RASA_URL": f"http://127.0.0.1:{rasa_port}", "DESKMATE_RASA_TOKEN": rasa_token,
-                   "DESKMATE_RASA_TIMEOUT_S": "30"}
+                   "DESKMATE_RASA_TIMEOUT_S": "30", **_delivery_env(settings, demo_directory, mail_sink)}
         started.append(start_api(database_url, "api-real-rasa", port=api_port, **api_env))
         yield Stack(api=started[-1].url, rasa=started[1].url, actions=started[0].url,
-                    services={s.name: s for s in started})
+                    services={s.name: s for s in started}, env=api_env, directory=demo_directory, mail=mail_sink)
     finally:
         for service in reversed(started):
             service.stop()
+
+
+def _worker_ids(database_url: str) -> set[int]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM procrastinate_workers").fetchall()}
+
+
+@pytest.fixture
+def workflow_worker(real_processes: Stack, database_url: str) -> Iterator[Service]:
+    """``deskmate worker --queue workflows`` with the real stack's environment, for one test; ready once it has
+    registered with procrastinate. Not for the session: other tests' workflow jobs in the same database are theirs."""
+    before = _worker_ids(database_url)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / "worker-workflows.log"
+    environ = {**os.environ, "DATABASE_URL": database_url, "DESKMATE_ENV": "test", "DESKMATE_DATA_DIR": str(TEST_DATA_DIR),
+               "DESKMATE_LOG_LEVEL": "WARNING", **real_processes.env}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--queue", "workflows"], env=environ,
+                                cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
+    service = Service("worker-workflows", "", proc, log)
+    try:
+        deadline = time.monotonic() + 60
+        while not _worker_ids(database_url) - before:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the workflow worker did not start:\n{_tail(log)}")
+            time.sleep(0.1)
+        yield service
+    finally:
+        service.stop()
 
 
 # ---------- the browser ----------

@@ -1,11 +1,19 @@
-"""Constants and helpers shared by the e2e tests and their conftest (a module of its own: conftest names clash)."""
+"""Constants and helpers shared by the e2e tests and their conftest (a module of its own: conftest names clash):
+free ports, the channel secret, and driving the widget in the browser."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 
+from playwright.async_api import Locator, Page, expect
+
 CHANNEL_SECRET = "e2e-channel-" + os.urandom(12).hex()  # DESKMATE_RASA_CHANNEL_SECRET of every api started here
+RASA_TEST_DB = "deskmate_test_rasa"  # the database of the real stack's Rasa tracker store
+STORAGE_KEY = "deskmate.widget.v1"
+TICKET_NUMBER = re.compile(r"\b(?:INC|REQ)-\d{6}\b")
 
 
 def free_port() -> int:
@@ -13,3 +21,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# ---------- the widget ----------
+
+async def open_chat(page: Page, base_url: str) -> None:
+    """Loads the demo page and opens the widget with the mouse; waits for the greeting."""
+    await page.goto(base_url + "/")
+    await page.locator(".launcher").click()
+    await expect(page.locator(".msg-bot .bubble").first).to_contain_text("I'm deskmate")
+
+
+async def say(page: Page, text: str) -> None:
+    await page.locator("textarea").fill(text)
+    await page.locator("textarea").press("Enter")
+
+
+def last_bot(page: Page) -> Locator:
+    return page.locator(".msg-bot:not(.typing) .bubble").last
+
+
+def bot_said(page: Page, text: str) -> Locator:
+    """The bot's message(s) containing ``text`` (a turn may answer with several messages)."""
+    return page.locator(".msg-bot:not(.typing) .bubble", has_text=text)
+
+
+async def stored(page: Page) -> dict:  # type: ignore[type-arg]
+    """What the widget keeps in sessionStorage: ``conversationId``, ``token``, …"""
+    return json.loads(await page.evaluate(f"sessionStorage.getItem('{STORAGE_KEY}')") or "{}")
+
+
+async def active_element(page: Page) -> str:
+    """Class of the focused element inside the widget's shadow root ('' when the focus is elsewhere)."""
+    return await page.evaluate(
+        "() => { const a = document.querySelector('#deskmate-widget').shadowRoot.activeElement;"
+        " return a ? a.className : ''; }")
