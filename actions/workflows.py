@@ -97,6 +97,9 @@ class ValidateWorkflowForm(FormValidationAction):
         text = str(value or "").strip()
         if USERNAME.match(text):
             return {"username": text}
+        if tracker.get_slot("requested_slot") != "username":
+            # the form is starting: the text is the request itself ("I'm locked out"), not an answer; it asks next
+            return {"username": None}
         dispatcher.utter_message(text="That doesn't look like a username: one word, like jordan.blake or "
                                       "CORP\\jordan.blake.")
         return {"username": None}

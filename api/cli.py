@@ -18,6 +18,7 @@ from api.chat.chat_eval import command as chat_eval_command
 from api.cli_helpers import fail, migrate_db, parse_expiry, with_conn
 from api.dev import demo, stack, supervisor
 from api.dev import directory as demo_directory
+from api.dev import mailbox as demo_mailbox
 from api.errors import DeskmateError, NotFound
 from api.improve.cli import improve_app
 from api.kb.cli import kb_app
@@ -303,14 +304,18 @@ def run(
     demo_tokens = _seed_demo(settings)
     _seed_demo_kb(settings)
     bot_token = with_conn(settings, stack.service_token)
+    mail = _demo_mailbox(settings)  # first: a directory that fails to start then leaves no slapd behind
     ldap = _demo_directory(settings)
     env = {**os.environ, **stack.process_env(settings, database_url=dbs.url, tracker_url=dbs.tracker_url,
-                                              bot_token=bot_token), **(ldap.env if ldap else {})}
+                                              bot_token=bot_token), **(ldap.env if ldap else {}),
+           **(mail.env if mail else {})}
     typer.echo(stack.banner(settings, demo_tokens=demo_tokens))
     try:
         code = supervisor.run(REPO_ROOT / procfile, env=env, cwd=REPO_ROOT, restarts=restarts,
                               backoff_s=restart_backoff)
     finally:
+        if mail:
+            mail.stop()
         if ldap:
             demo_directory.stop_slapd(ldap.pid)
     typer.echo("deskmate stopped" + ("" if code == 0 else " because a process died (see above)"))
@@ -330,6 +335,21 @@ def _demo_directory(settings: Settings) -> demo_directory.DemoDirectory | None:
     typer.echo(f"directory: demo directory (slapd) at {ldap.url}, under {settings.data_dir / 'slapd'}" if ldap
                else demo_directory.NO_DIRECTORY)
     return ldap
+
+
+def _demo_mailbox(settings: Settings) -> demo_mailbox.DemoMailbox | None:
+    """The demo mailbox (an SMTP server on loopback that prints what it gets) unless DESKMATE_SMTP_HOST names one."""
+    if settings.smtp.host:
+        typer.echo(f"mailbox: {settings.smtp.host} (DESKMATE_SMTP_HOST)")
+        return None
+    try:
+        mail = demo_mailbox.start(settings, echo=lambda line: typer.echo(f"mail    | {line}"))
+    except demo_mailbox.MailboxError as exc:
+        typer.echo(f"deskmate run: the demo mailbox did not start: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"mailbox: demo mailbox at smtp://127.0.0.1:{mail.port}: every e-mail is printed here as `mail | …` "
+               f"and kept in {mail.directory}" if mail else demo_mailbox.NO_MAILBOX)
+    return mail
 
 
 def _seed_demo_kb(settings: Settings) -> None:

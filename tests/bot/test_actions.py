@@ -650,6 +650,15 @@ def test_anonymous_users_get_the_answer_and_how_signing_in_helps(api: Api):
 def test_the_username_must_look_like_one():
     dispatcher = CollectingDispatcher()
     form = ValidateWorkflowForm()
-    assert form.validate_username(" CORP\\jordan.blake ", dispatcher, None, {}) == {"username": "CORP\\jordan.blake"}
-    assert form.validate_username("my usual one I think", dispatcher, None, {}) == {"username": None}
+    asked = _tracker("my usual one I think", "inform", {"requested_slot": "username"})
+    assert form.validate_username(" CORP\\jordan.blake ", dispatcher, asked, {}) == {"username": "CORP\\jordan.blake"}
+    assert form.validate_username("my usual one I think", dispatcher, asked, {}) == {"username": None}
     assert "doesn't look like a username" in texts(dispatcher.messages)
+
+
+def test_the_request_that_starts_the_form_is_not_taken_for_a_bad_username():
+    dispatcher = CollectingDispatcher()
+    starting = _tracker("I'm locked out of my account", "account_unlock", {"requested_slot": None})
+    assert ValidateWorkflowForm().validate_username("I'm locked out of my account", dispatcher, starting, {}) == {
+        "username": None}
+    assert dispatcher.messages == []  # the form asks for the username next; no complaint about the request
