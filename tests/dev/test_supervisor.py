@@ -52,7 +52,8 @@ def _gone(pid: int, *, within_s: float = 5.0) -> bool:
 def run_env(settings, tmp_path) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(), "DESKMATE_ENV": "test",
             "DESKMATE_DATA_DIR": str(settings.data_dir), "DESKMATE_KB_DIR": str(tmp_path / "no-kb"),
-            "DESKMATE_LOG_LEVEL": "WARNING", "DESKMATE_DEMO_LDAP_PORT": str(free_port())}
+            "DESKMATE_LOG_LEVEL": "WARNING", "DESKMATE_DEMO_LDAP_PORT": str(free_port()),
+            "DESKMATE_DEMO_SMTP_PORT": str(free_port())}
 
 
 @pytest.mark.parametrize("restarts", [0, 2])
