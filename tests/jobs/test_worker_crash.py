@@ -9,13 +9,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from fakes.triage import drain, worker_settings
+from fakes.waiting import wait_until
 from fakes.webhook_receiver import Receiver, ReceiverServer
 from psycopg.rows import dict_row
 
@@ -25,15 +25,6 @@ from api.auth.models import Role
 from api.routing import rules as routing
 from api.routing.models import RuleIn
 from api.settings import REPO_ROOT, Settings
-
-
-def _wait(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture
@@ -90,7 +81,7 @@ async def test_a_worker_killed_mid_delivery_delivers_exactly_once_after_restart(
             assert row == {"status": "sending", "attempts": 1}  # accepted by the receiver, not recorded by us
 
             second = spawn()
-            _wait(lambda: sync.execute("SELECT status FROM alert_deliveries WHERE id = %s",
+            wait_until(lambda: sync.execute("SELECT status FROM alert_deliveries WHERE id = %s",
                                        (delivery["id"],)).fetchone()["status"] == "sent", 90, "the restarted delivery")
             attempts = sync.execute("SELECT status FROM alert_attempts WHERE delivery_id = %s ORDER BY attempt",
                                     (delivery["id"],)).fetchall()

@@ -9,13 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from fakes.slapd_server import LAYOUT, PASSWORDS, Slapd
+from fakes.waiting import wait_until
 from ldap_proxy_support import MODIFY, LdapProxy
 from psycopg.rows import dict_row
 from workflows_support import define, events_of, ticket_of
@@ -34,15 +34,6 @@ UNLOCK_FLOW = {
          "expect": {"locked": False}},
         {"id": "resolve", "kind": "ticket", "action": "resolve", "text": "Unlocked."},
     ]}
-
-
-def _wait(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture
@@ -128,7 +119,7 @@ async def test_a_worker_killed_mid_unlock_resumes_in_a_new_worker_and_unlocks_on
     second = spawn()
     assert settings.database_url is not None
     with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True, row_factory=dict_row) as sync:
-        _wait(lambda: sync.execute("SELECT status FROM workflow_runs WHERE id = %s", (run_id,)).fetchone()["status"]
+        wait_until(lambda: sync.execute("SELECT status FROM workflow_runs WHERE id = %s", (run_id,)).fetchone()["status"]
               != "running", 90, "the run to finish in the second worker")
     second.send_signal(signal.SIGTERM)
     assert second.wait(30) == 0
