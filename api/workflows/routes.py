@@ -13,7 +13,8 @@ from api.db import ConnDep
 from api.deps import IdempotencyKey, SettingsDep
 from api.errors import NotFound
 from api.pagination import CursorParam
-from api.workflows import engine, service
+from api.workflows import access, engine, service
+from api.workflows.access import CatalogueGroup
 from api.workflows.models import EmployeeRun, Enabled, RunDetail, RunPage, RunStart, WorkflowDetail
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -62,6 +63,14 @@ async def get_workflow(name: str, conn: ConnDep, _: StaffUser) -> WorkflowDetail
 async def set_enabled(name: str, data: Enabled, conn: ConnDep, _: AdminUser) -> WorkflowDetail:
     """Enables or disables a workflow (admins); a disabled one starts no run, running ones go on."""
     return await service.set_enabled(conn, name=name, enabled=data.enabled)
+
+
+@router.get("/access_request/catalogue")
+async def access_catalogue(_: TurnDep, settings: SettingsDep) -> list[CatalogueGroup]:
+    """The groups the chat turn's employee may ask to join (the directory's requestable groups, by name): what the
+    bot offers before it starts an ``access_request`` run with the chosen ``dn`` as ``group_dn``. 503 when no
+    directory is configured, 502 when it cannot be read."""
+    return await access.catalogue(settings)
 
 
 @router.post("/{name}/runs", status_code=status.HTTP_201_CREATED)
