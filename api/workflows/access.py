@@ -1,14 +1,21 @@
 """The access catalogue (the ``access_request`` workflow): the directory's requestable groups, as the bot offers
-them to an employee before it starts a run for the one they pick."""
+them to an employee before it starts a run for the one they pick; and the employee's own directory account, which
+a run started from the chat acts on when the bot leaves ``username`` out (it never learns who the employee is)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
+from api import sql
+from api.db import Conn
 from api.errors import IntegrationError
 from api.integrations.directory import DirectoryError, DirectoryUnavailable
 from api.settings import Settings
 from api.workflows import runtime as runtimes
+
+Q = sql.load("api.workflows")
 
 
 class CatalogueGroup(BaseModel):
@@ -44,3 +51,24 @@ async def catalogue(settings: Settings) -> list[CatalogueGroup]:
                               permanent=not isinstance(exc, DirectoryUnavailable)) from exc
     return sorted((CatalogueGroup(name=g.name, description=g.description, dn=g.dn) for g in groups),
                   key=lambda g: g.name.lower())
+
+
+async def with_own_account(conn: Conn, settings: Settings, *, name: str, inputs: dict[str, Any],
+                           user_id: int) -> dict[str, Any]:
+    """``inputs`` with ``username`` set to the employee's own directory account (found by their e-mail address)
+    when workflow ``name`` takes a username and none was given; else ``inputs`` as they are (the engine then
+    says what is missing). Raises DirectoryFailed."""
+    if "username" in inputs:
+        return inputs
+    workflow = await (await conn.execute(Q.list_workflows, {"name": name})).fetchone()
+    runtime = runtimes.current(settings)
+    if workflow is None or "username" not in (workflow["body"].get("inputs") or {}) \
+            or not runtimes.has_directory(runtime):
+        return inputs
+    row = await (await conn.execute(Q.requester_email, {"user_id": user_id})).fetchone()
+    try:
+        account = await runtime.directory.find_user(email=row["email"]) if row else None
+    except DirectoryError as exc:
+        raise DirectoryFailed(f"finding the employee's account: {exc}",
+                              permanent=not isinstance(exc, DirectoryUnavailable)) from exc
+    return {**inputs, "username": account.username} if account else inputs

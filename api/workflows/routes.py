@@ -74,13 +74,14 @@ async def access_catalogue(_: TurnDep, settings: SettingsDep) -> list[CatalogueG
 
 
 @router.post("/{name}/runs", status_code=status.HTTP_201_CREATED)
-async def start_run(name: str, data: RunStart, turn: TurnDep, conn: ConnDep,
+async def start_run(name: str, data: RunStart, turn: TurnDep, conn: ConnDep, settings: SettingsDep,
                     idempotency_key: IdempotencyKey = None) -> EmployeeRun:
     """Starts ``name`` for the employee of the chat turn (the action server's token + X-Deskmate-Assertion): its
     ticket is opened and its first step queued; a step-up step waits for that employee's pass in this
-    conversation. Idempotency-Key: a retry returns the first run. 404 for an unknown or disabled workflow, 422
-    for missing or unknown inputs."""
-    return await service.start_for_employee(conn, name=name, inputs=data.inputs, user_id=turn.user_id,
+    conversation. A ``username`` left out is the employee's own directory account. Idempotency-Key: a retry
+    returns the first run. 404 for an unknown or disabled workflow, 422 for missing or unknown inputs."""
+    inputs = await access.with_own_account(conn, settings, name=name, inputs=data.inputs, user_id=turn.user_id)
+    return await service.start_for_employee(conn, name=name, inputs=inputs, user_id=turn.user_id,
                                             conversation_id=turn.conversation_id, idempotency_key=idempotency_key)
 
 

@@ -1,5 +1,5 @@
 """The access catalogue the bot offers (GET /api/v1/workflows/access_request/catalogue) against the real slapd, and
-an access_request started from a chat turn that names who approves it while it waits."""
+an access_request started from a chat turn: for the employee's own account, naming who approves it while it waits."""
 
 from __future__ import annotations
 
@@ -56,18 +56,21 @@ async def test_without_a_directory_the_catalogue_is_a_503_problem(client, conn, 
     assert refused.json()["type"] == "/problems/no-directory"
 
 
-async def test_a_request_from_the_chat_waits_for_the_manager_and_names_them(client, conn, make_actor, wired, slapd,
-                                                                            smtp):
-    employee, manager = await make_actor(Role.employee), await make_actor(Role.employee)
+async def test_a_request_from_the_chat_is_for_the_employees_own_account_and_names_the_approver(
+        client, conn, make_actor, wired, slapd, smtp):
+    employee, manager, admin = (await make_actor(Role.employee), await make_actor(Role.employee),
+                                await make_actor(Role.admin))
     uid, _, group = organisation(slapd, employee=employee.user.email, manager=manager.user.email)
     turn = await _turn(conn, wired, make_actor, employee)
 
     started = await client.post("/api/v1/workflows/access_request/runs", headers=turn | {"Idempotency-Key": uid},
-                                json={"inputs": {"username": uid, "group_dn": group}})
+                                json={"inputs": {"group_dn": group}})
     await run_worker(wired, conn)
     waiting = await client.get(f"/api/v1/workflows/access_request/runs/{started.json()['id']}", headers=turn)
+    run = (await client.get(f"/api/v1/workflows/runs/{started.json()['id']}", headers=admin.headers)).json()
 
     assert started.status_code == 201, started.text
+    assert run["inputs"] == {"username": uid, "group_dn": group}, "the directory account with the employee's address"
     assert started.json()["approver"] is None, "nobody is asked before the approval step ran"
     assert (waiting.json()["status"], waiting.json()["current_step"]) == ("waiting", "approve")
     assert waiting.json()["approver"] == manager.user.name
