@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api import sql
 from api.db import Conn
-from api.errors import IntegrationError
+from api.errors import IntegrationError, ValidationFailed
 from api.integrations.directory import DirectoryError, DirectoryUnavailable
 from api.settings import Settings
 from api.workflows import runtime as runtimes
@@ -53,18 +53,33 @@ async def catalogue(settings: Settings) -> list[CatalogueGroup]:
                   key=lambda g: g.name.lower())
 
 
-async def with_own_account(conn: Conn, settings: Settings, *, name: str, inputs: dict[str, Any],
-                           user_id: int) -> dict[str, Any]:
-    """``inputs`` with ``username`` set to the employee's own directory account (found by their e-mail address)
-    when workflow ``name`` takes a username and none was given; else ``inputs`` as they are (the engine then
-    says what is missing). Raises DirectoryFailed."""
-    if "username" in inputs:
-        return inputs
+def _same_dn(dn: str) -> str:
+    return ",".join(part.strip() for part in dn.lower().split(","))
+
+
+async def chat_inputs(conn: Conn, settings: Settings, *, name: str, inputs: dict[str, Any],
+                      user_id: int) -> dict[str, Any]:
+    """The inputs of a run the employee starts from the chat: a ``username`` the workflow takes but the bot left out
+    is the employee's own directory account (found by their e-mail address); an input declared
+    ``choices: requestable_groups`` must be the dn of a group in the catalogue (a typed ``/choose_group{…}`` asks
+    for nothing else). Raises ValidationFailed (422), NoDirectory, DirectoryFailed."""
     workflow = await (await conn.execute(Q.list_workflows, {"name": name})).fetchone()
+    specs: dict[str, Any] = (workflow["body"].get("inputs") or {}) if workflow else {}
+    if "username" in specs and "username" not in inputs:
+        inputs = await _with_own_account(conn, settings, inputs=inputs, user_id=user_id)
+    for key, spec in specs.items():
+        if spec.get("choices") == "requestable_groups" and key in inputs:
+            if _same_dn(str(inputs[key])) not in {_same_dn(g.dn) for g in await catalogue(settings)}:
+                raise ValidationFailed(f"{key}: {inputs[key]!r} is not a requestable group (see "
+                                       "GET /api/v1/workflows/access_request/catalogue).")
+    return inputs
+
+
+async def _with_own_account(conn: Conn, settings: Settings, *, inputs: dict[str, Any],
+                            user_id: int) -> dict[str, Any]:
     runtime = runtimes.current(settings)
-    if workflow is None or "username" not in (workflow["body"].get("inputs") or {}) \
-            or not runtimes.has_directory(runtime):
-        return inputs
+    if not runtimes.has_directory(runtime):
+        return inputs  # the engine says the username is missing
     row = await (await conn.execute(Q.requester_email, {"user_id": user_id})).fetchone()
     try:
         account = await runtime.directory.find_user(email=row["email"]) if row else None

@@ -78,9 +78,10 @@ async def start_run(name: str, data: RunStart, turn: TurnDep, conn: ConnDep, set
                     idempotency_key: IdempotencyKey = None) -> EmployeeRun:
     """Starts ``name`` for the employee of the chat turn (the action server's token + X-Deskmate-Assertion): its
     ticket is opened and its first step queued; a step-up step waits for that employee's pass in this
-    conversation. A ``username`` left out is the employee's own directory account. Idempotency-Key: a retry
-    returns the first run. 404 for an unknown or disabled workflow, 422 for missing or unknown inputs."""
-    inputs = await access.with_own_account(conn, settings, name=name, inputs=data.inputs, user_id=turn.user_id)
+    conversation. A ``username`` left out is the employee's own directory account; a group must be in the
+    catalogue. Idempotency-Key: a retry returns the first run. 404 for an unknown or disabled workflow, 422 for
+    missing, unknown or not offered inputs."""
+    inputs = await access.chat_inputs(conn, settings, name=name, inputs=data.inputs, user_id=turn.user_id)
     return await service.start_for_employee(conn, name=name, inputs=inputs, user_id=turn.user_id,
                                             conversation_id=turn.conversation_id, idempotency_key=idempotency_key)
 

@@ -74,3 +74,18 @@ async def test_a_request_from_the_chat_is_for_the_employees_own_account_and_name
     assert started.json()["approver"] is None, "nobody is asked before the approval step ran"
     assert (waiting.json()["status"], waiting.json()["current_step"]) == ("waiting", "approve")
     assert waiting.json()["approver"] == manager.user.name
+
+
+async def test_a_group_outside_the_catalogue_is_refused_from_the_chat(client, conn, make_actor, wired, slapd, smtp):
+    employee, manager = await make_actor(Role.employee), await make_actor(Role.employee)
+    organisation(slapd, employee=employee.user.email, manager=manager.user.email)
+    turn = await _turn(conn, wired, make_actor, employee)
+    path = "/api/v1/workflows/access_request/runs"
+
+    typed = await client.post(path, headers=turn, json={"inputs": {"group_dn": f"cn=admins,{LAYOUT.groups}"}})
+    spelled = await client.post(path, headers=turn, json={"inputs": {
+        "group_dn": f"CN=Finance-Share, {LAYOUT.requestable}"}})
+
+    assert typed.status_code == 422 and typed.headers["content-type"] == PROBLEM
+    assert "not a requestable group" in typed.json()["detail"]
+    assert spelled.status_code == 201, spelled.text  # the same dn, spelled differently, is in the catalogue
