@@ -4,7 +4,8 @@ a run started from the chat acts on when the bot leaves ``username`` out (it nev
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,7 @@ from api.settings import Settings
 from api.workflows import runtime as runtimes
 
 Q = sql.load("api.workflows")
+T = TypeVar("T")
 
 
 class CatalogueGroup(BaseModel):
@@ -38,17 +40,21 @@ class DirectoryFailed(IntegrationError):
     type, title = "/problems/directory", "The directory failed"
 
 
+async def _read(what: str, call: Awaitable[T]) -> T:
+    """``call``'s answer; a DirectoryError becomes DirectoryFailed (permanent unless the directory was unreachable)."""
+    try:
+        return await call
+    except DirectoryError as exc:
+        raise DirectoryFailed(f"{what}: {exc}", permanent=not isinstance(exc, DirectoryUnavailable)) from exc
+
+
 async def catalogue(settings: Settings) -> list[CatalogueGroup]:
     """The requestable groups, by name. Raises NoDirectory, DirectoryFailed."""
     runtime = runtimes.current(settings)
     if not runtimes.has_directory(runtime):
         raise NoDirectory("No directory connector is configured, so there is no catalogue of requestable groups "
                           "(docs/workflows.md).")
-    try:
-        groups = await runtime.directory.requestable_groups()
-    except DirectoryError as exc:
-        raise DirectoryFailed(f"reading the requestable groups: {exc}",
-                              permanent=not isinstance(exc, DirectoryUnavailable)) from exc
+    groups = await _read("reading the requestable groups", runtime.directory.requestable_groups())
     return sorted((CatalogueGroup(name=g.name, description=g.description, dn=g.dn) for g in groups),
                   key=lambda g: g.name.lower())
 
@@ -81,9 +87,6 @@ async def _with_own_account(conn: Conn, settings: Settings, *, inputs: dict[str,
     if not runtimes.has_directory(runtime):
         return inputs  # the engine says the username is missing
     row = await (await conn.execute(Q.requester_email, {"user_id": user_id})).fetchone()
-    try:
-        account = await runtime.directory.find_user(email=row["email"]) if row else None
-    except DirectoryError as exc:
-        raise DirectoryFailed(f"finding the employee's account: {exc}",
-                              permanent=not isinstance(exc, DirectoryUnavailable)) from exc
+    account = await _read("finding the employee's account", runtime.directory.find_user(email=row["email"])) \
+        if row else None
     return {**inputs, "username": account.username} if account else inputs
