@@ -85,6 +85,7 @@ async def test_a_group_outside_the_catalogue_is_refused_from_the_chat(client, co
     typed = await client.post(path, headers=turn, json={"inputs": {"group_dn": f"cn=admins,{LAYOUT.groups}"}})
     spelled = await client.post(path, headers=turn, json={"inputs": {
         "group_dn": f"CN=Finance-Share, {LAYOUT.requestable}"}})
+    await run_worker(wired, conn)  # its jobs run here, not in a later test's worker
 
     assert typed.status_code == 422 and typed.headers["content-type"] == PROBLEM
     assert "not a requestable group" in typed.json()["detail"]
