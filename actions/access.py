@@ -1,10 +1,23 @@
-"""Request actions: software and access requests become `request` tickets."""
+"""Request actions: software and access requests become `request` tickets; access to a group in the directory's
+catalogue is requested through the api's access_request workflow (the manager approves)."""
 from __future__ import annotations
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+import json
+import logging
+import re
 
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import context
+from actions.api_client import ApiError
 from actions.helpers import clear, number, open_ticket, requires_sign_in
+from actions.replies import FAILED, report_api_error
+from actions.workflows import turn_key, wait_for, wait_s
+
+logger = logging.getLogger(__name__)
 
 
 async def _submit_request(
@@ -42,3 +55,89 @@ class ActionRequestAccess(Action):
         resource = tracker.get_slot("resource") or "a resource"
         return await _submit_request(self, dispatcher, tracker, slot="resource",
                                      title=f"Access request: {resource}")
+
+
+# --- access to a group from the catalogue: the access_request workflow (docs/bot.md) -------------------------
+ACCESS = "access_request"
+MAX_CHOICES = 8
+SOMETHING_ELSE = {"title": "Something else", "payload": "/inform"}
+WORD = re.compile(r"[a-z0-9]+")
+FILLER = frozenset("a an the to of for on in onto and or i me my we our can could please need want get give "
+                   "access join".split())
+
+
+def _words(text: str | None) -> set[str]:
+    return set(WORD.findall((text or "").lower())) - FILLER
+
+
+def closest_first(groups: list[dict], text: str | None) -> list[dict]:
+    """The groups, those sharing the most words (name or description) with what the employee typed first."""
+    asked = _words(text)
+    return sorted(groups, key=lambda g: -len(asked & _words(f"{g['name']} {g.get('description') or ''}")))
+
+
+def group_name(dn: str) -> str:
+    """The group's name as its button showed it: the value of the DN's first part (``cn=finance-share,…``)."""
+    return dn.split(",", 1)[0].partition("=")[2] or dn
+
+
+class ActionOfferAccess(Action):
+    """access_request: signed in and the api has a catalogue, its groups as buttons (closest match first) and
+    "Something else"; otherwise ``access_offered`` false and the rule starts the ticket form."""
+
+    def name(self) -> str:
+        return "action_offer_access"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if not context.signed_in(tracker):
+            return [SlotSet("access_offered", False)]
+        try:
+            groups = await context.api_client(tracker).access_catalogue()
+        except ApiError as error:  # 503: no directory configured; anything else: the form still works
+            logger.info("%s: no catalogue (%s %s): the ticket form", self.name(), error.status, error.type)
+            return [SlotSet("access_offered", False)]
+        if not groups:
+            return [SlotSet("access_offered", False)]
+        choices = closest_first(groups, context.last_user_text(tracker))[:MAX_CHOICES]
+        buttons = [{"title": f"{g['name']}: {g['description']}" if g.get("description") else g["name"],
+                    "payload": "/choose_group" + json.dumps({"group_dn": g["dn"]})} for g in choices]
+        dispatcher.utter_message(text="I can ask your manager to approve access to one of these groups. "
+                                      "Which one do you need?", buttons=[*buttons, SOMETHING_ELSE])
+        return [SlotSet("access_offered", True)]
+
+
+class ActionRequestGroup(Action):
+    """A group picked from the catalogue: starts the access_request run for it (the api acts on the employee's own
+    account) and says who must approve it, once the run is waiting for them."""
+
+    def name(self) -> str:
+        return "action_request_group"
+
+    @requires_sign_in("group_dn", "access_offered")
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dn, client = tracker.get_slot("group_dn"), context.api_client(tracker)
+        if not dn:
+            dispatcher.utter_message(text=FAILED)
+            return clear("group_dn", "access_offered")
+        try:
+            run = await client.start_workflow(ACCESS, {"group_dn": dn}, key=turn_key(tracker, ACCESS))
+            run = await wait_for(client, ACCESS, run["id"], seconds=wait_s())
+        except ApiError as error:
+            report_api_error(dispatcher, error, action=self.name())
+            return clear("group_dn", "access_offered")
+        name, ticket = group_name(dn), run.get("ticket_number") or "your request"
+        if run["status"] == "waiting":
+            who = run.get("approver") or "your manager"
+            text = (f"I've asked {who} to approve your access to {name} ({ticket}). "
+                    "You'll see their decision in your notifications and on the ticket.")
+        elif run["status"] == "running":
+            text = (f"I've sent your request for access to {name} ({ticket}); it goes to your manager for approval, "
+                    "and you'll see the decision in your notifications and on the ticket.")
+        elif run["status"] == "succeeded":
+            text = f"Done: you now have access to {name} ({ticket})."
+        else:
+            text = (f"I couldn't request that myself, so I've handed it to the service desk with everything "
+                    f"attached: {ticket}.")
+        dispatcher.utter_message(text=text)
+        logger.info("%s: run %s is %s", self.name(), run["id"], run["status"])
+        return clear("group_dn", "access_offered")

@@ -137,6 +137,10 @@ class ApiClient:
             headers={"Idempotency-Key": key},
         )
 
+    async def access_catalogue(self) -> list[dict]:
+        """The groups the turn's employee may ask to join: name, description, dn (503 without a directory)."""
+        return await self._request("GET", "/api/v1/workflows/access_request/catalogue")
+
     async def get_workflow_run(self, name: str, run_id: int) -> dict:
         return await self._request("GET", f"/api/v1/workflows/{name}/runs/{run_id}")
 

@@ -37,7 +37,9 @@
         ├── DeliveryFailed (502)          api/stepup/delivery.py
         ├── WebhookError (502)
         ├── OutboundRefused (502)
-        └── EndpointError (502)           api/workflows/endpoints.py
+        ├── EndpointError (502)           api/workflows/endpoints.py
+        ├── DirectoryFailed (502)         api/workflows/access.py
+        └── NoDirectory (503)             api/workflows/access.py
 
 A class defined outside this module is marked with its module. Services raise these, never
 ``HTTPException``. Lower-level errors are translated where they enter (``raise Conflict(...) from exc``). :func:`problem` is the one builder of the RFC 9457 body; the app's

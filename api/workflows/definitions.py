@@ -149,6 +149,9 @@ class TicketSpec(_Strict):
 class InputSpec(_Strict):
     description: str = ""
     required: bool = True
+    choices: Literal["requestable_groups"] | None = Field(default=None, description=(
+        "started from the chat, the value must be one of these: requestable_groups, the dn of a group in the "
+        "directory's access catalogue"))
 
 
 class Workflow(_Strict):

@@ -127,6 +127,8 @@ class EmployeeRun(BaseModel):
     verified: bool | None
     ticket_id: int | None
     ticket_number: str | None
+    approver: str | None = Field(default=None, description=(
+        "while an approval is pending: who decides (the manager's name, else their address; or the team or role)"))
     delivered_to: str | None = Field(default=None, description=(
         "where a one-time password went, masked ('+44 •••• ••12', 'jo•••@example.com'); never the password"))
     created_at: datetime

@@ -113,10 +113,14 @@ SELECT * FROM workflow_steps WHERE run_id = %(run_id)s ORDER BY id
 SELECT email FROM users WHERE id = %(user_id)s
 
 -- name: get_own_run
--- A run of this requester, with its ticket's number, whether it waits at a step-up step, and where a one-time
--- password went (masked; a set_one_time_password step's result).
+-- A run of this requester, with its ticket's number, whether it waits at a step-up step, who it waits for (the
+-- pending approval's person, else its team or role), and where a one-time password went (masked; a
+-- set_one_time_password step's result).
 SELECT r.id, r.workflow, r.status, r.current_step, r.verified, r.ticket_id, t.number AS ticket_number,
        r.created_at, r.finished_at,
+       (SELECT coalesce(au.name, a.approver_email, a.team, a.role) FROM workflow_approvals a
+        LEFT JOIN users au ON au.id = a.approver_user_id
+        WHERE a.run_id = r.id AND a.status = 'pending' ORDER BY a.id DESC LIMIT 1) AS approver,
        coalesce((SELECT s->>'kind' = 'step_up' FROM jsonb_array_elements(d.body->'steps') s
                  WHERE s->>'id' = r.current_step), false) AND r.status = 'running' AS waiting_for_step_up,
        (SELECT v->>'delivered_to' FROM jsonb_each(r.results) AS e(k, v)

@@ -13,7 +13,8 @@ from api.db import ConnDep
 from api.deps import IdempotencyKey, SettingsDep
 from api.errors import NotFound
 from api.pagination import CursorParam
-from api.workflows import engine, service
+from api.workflows import access, engine, service
+from api.workflows.access import CatalogueGroup
 from api.workflows.models import EmployeeRun, Enabled, RunDetail, RunPage, RunStart, WorkflowDetail
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -64,14 +65,24 @@ async def set_enabled(name: str, data: Enabled, conn: ConnDep, _: AdminUser) -> 
     return await service.set_enabled(conn, name=name, enabled=data.enabled)
 
 
+@router.get("/access_request/catalogue")
+async def access_catalogue(_: TurnDep, settings: SettingsDep) -> list[CatalogueGroup]:
+    """The groups the chat turn's employee may ask to join (the directory's requestable groups, by name): what the
+    bot offers before it starts an ``access_request`` run with the chosen ``dn`` as ``group_dn``. 503 when no
+    directory is configured, 502 when it cannot be read."""
+    return await access.catalogue(settings)
+
+
 @router.post("/{name}/runs", status_code=status.HTTP_201_CREATED)
-async def start_run(name: str, data: RunStart, turn: TurnDep, conn: ConnDep,
+async def start_run(name: str, data: RunStart, turn: TurnDep, conn: ConnDep, settings: SettingsDep,
                     idempotency_key: IdempotencyKey = None) -> EmployeeRun:
     """Starts ``name`` for the employee of the chat turn (the action server's token + X-Deskmate-Assertion): its
     ticket is opened and its first step queued; a step-up step waits for that employee's pass in this
-    conversation. Idempotency-Key: a retry returns the first run. 404 for an unknown or disabled workflow, 422
-    for missing or unknown inputs."""
-    return await service.start_for_employee(conn, name=name, inputs=data.inputs, user_id=turn.user_id,
+    conversation. A ``username`` left out is the employee's own directory account; a group must be in the
+    catalogue. Idempotency-Key: a retry returns the first run. 404 for an unknown or disabled workflow, 422 for
+    missing, unknown or not offered inputs."""
+    inputs = await access.chat_inputs(conn, settings, name=name, inputs=data.inputs, user_id=turn.user_id)
+    return await service.start_for_employee(conn, name=name, inputs=inputs, user_id=turn.user_id,
                                             conversation_id=turn.conversation_id, idempotency_key=idempotency_key)
 
 

@@ -129,9 +129,14 @@ def default(settings: Settings) -> Runtime:
                    deliver_secret=partial(deliver, settings=settings))
 
 
+def has_directory(runtime: Runtime) -> bool:
+    """Whether ``runtime`` has a directory connector (not the stand-in that refuses every call)."""
+    return not isinstance(runtime.directory, _NoDirectory)
+
+
 async def close(runtime: Runtime) -> None:
     """Closes what ``runtime`` holds open (the directory's connections)."""
-    if not isinstance(runtime.directory, _NoDirectory):
+    if has_directory(runtime):
         await runtime.directory.aclose()
 
 
@@ -153,4 +158,4 @@ async def close_default() -> None:
 
 
 __all__ = ["DirectoryGroup", "Runtime", "StepUpAnswer", "StepUpCheck", "StepUpRequest", "check_step_up", "close",
-           "close_default", "current", "default", "deliver", "install", "uninstall"]
+           "close_default", "current", "default", "deliver", "has_directory", "install", "uninstall"]

@@ -17,6 +17,8 @@ need no Python 3.11 code:
 - ``POST /_test/directory/locked`` ``{"email": str}``: a locked account with that e-mail address in a real
   slapd (started on first use, with the engine's runtime wired to it); ``GET /_test/directory/{uid}``: whether
   it opens with its password now;
+- ``POST /_test/directory/report`` ``{"email": str, "manager_email": str}``: an account with that e-mail address
+  whose manager (another new account) has ``manager_email``; its uid;
 - ``POST /_test/workflows/drain``: the workflow queue's worker until no job is due (``deskmate worker --burst``).
 """
 
@@ -73,6 +75,11 @@ class Said(BaseModel):
     text: str
 
 
+class Report(BaseModel):
+    email: str
+    manager_email: str
+
+
 DIRECTORY_PASSWORD = "Demo-pass-1"
 
 
@@ -105,6 +112,20 @@ class Directory:
             server.bind(LAYOUT.person(uid), "wrong")
         return uid
 
+    def report(self, settings: Settings, email: str, manager_email: str) -> str:
+        """A new account with ``email`` whose manager is a new account with ``manager_email``; its uid."""
+        server = self.start(settings)
+        uid = f"rq{uuid.uuid4().hex[:8]}"
+        admin = server.admin()
+        try:
+            admin.add(LAYOUT.person(f"mgr-{uid}"), ["inetOrgPerson"], {"uid": f"mgr-{uid}", "cn": "Manager",
+                                                                      "sn": "Manager", "mail": manager_email})
+            admin.add(LAYOUT.person(uid), ["inetOrgPerson"], {"uid": uid, "cn": uid, "sn": uid, "mail": email,
+                                                             "manager": LAYOUT.person(f"mgr-{uid}")})
+        finally:
+            admin.unbind()
+        return uid
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.__exit__(None, None, None)
@@ -115,7 +136,8 @@ async def _people(url: str) -> dict[str, str]:
         await demo.seed(conn, path=ROOT / "data" / "demo" / "org.yml", tokens_file=DATA_DIR / "bot-tokens.env")
         setup = {"service_token": await stack.service_token(conn)}
         for key, role in (("employee", Role.employee), ("other", Role.employee), ("newcomer", Role.employee),
-                          ("unlucky", Role.employee), ("admin", Role.admin)):
+                          ("unlucky", Role.employee), ("requester", Role.employee),
+                          ("approver", Role.employee), ("admin", Role.admin)):
             email = f"bot-test-{key}@example.com"
             user = await people.create_user(conn, data=UserCreate(email=email, name=f"Bot Test {key}", role=role))
             setup[f"{key}_email"] = email
@@ -167,6 +189,11 @@ def test_router(setup: dict[str, str], smtp: SmtpSink, directory: Directory) -> 
     @router.post("/directory/locked")
     async def locked(data: Start, request: Request) -> dict[str, str]:
         uid = await asyncio.to_thread(directory.locked_account, request.app.state.settings, data.email or "")
+        return {"username": uid}
+
+    @router.post("/directory/report")
+    async def report(data: Report, request: Request) -> dict[str, str]:
+        uid = await asyncio.to_thread(directory.report, request.app.state.settings, data.email, data.manager_email)
         return {"username": uid}
 
     @router.get("/directory/{uid}")

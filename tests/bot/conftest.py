@@ -88,6 +88,13 @@ class Api:
         assert status == 200, body
         return body["username"]
 
+    def report_of(self, who: str, manager: str) -> str:
+        """An account of the set-up person ``who`` in the real slapd, managed by ``manager``'s; its username."""
+        status, body = http("POST", f"{self.url}/_test/directory/report", {
+            "email": self.setup[f"{who}_email"], "manager_email": self.setup[f"{manager}_email"]}, timeout=120)
+        assert status == 200, body
+        return body["username"]
+
     def account_opens(self, username: str) -> bool:
         status, body = http("GET", f"{self.url}/_test/directory/{username}")
         assert status == 200, body

@@ -16,7 +16,14 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import forms, knowledge, replies
-from actions.access import ActionRequestAccess, ActionRequestSoftware
+from actions.access import (
+    SOMETHING_ELSE,
+    ActionOfferAccess,
+    ActionRequestAccess,
+    ActionRequestGroup,
+    ActionRequestSoftware,
+    closest_first,
+)
 from actions.api_client import ApiError
 from actions.handoff import ActionEscalateConversation
 from actions.knowledge import ActionAnswerQuestion
@@ -662,3 +669,42 @@ def test_the_request_that_starts_the_form_is_not_taken_for_a_bad_username():
     assert ValidateWorkflowForm().validate_username("I'm locked out of my account", dispatcher, starting, {}) == {
         "username": None}
     assert dispatcher.messages == []  # the form asks for the username next; no complaint about the request
+
+
+# --- access to a group from the catalogue (actions/access.py) ---------------------------------------------------
+def test_a_signed_in_employee_picks_a_group_and_is_told_who_approves(api: Api, monkeypatch: pytest.MonkeyPatch):
+    username = api.report_of("requester", manager="approver")
+    conversation = Conversation(api, "requester").say("I need access to the finance share", "access_request")
+    events, messages = run(ActionOfferAccess(), conversation.tracker())
+    buttons = messages[0]["buttons"]
+    picked = json.loads(buttons[0]["payload"].removeprefix("/choose_group"))["group_dn"]
+    conversation.say(buttons[0]["payload"], "choose_group", entities=[{"entity": "group_dn", "value": picked}])
+    monkeypatch.setenv("DESKMATE_ACTIONS_WORKFLOW_WAIT_S", "0")  # no worker yet: the run has not reached approval
+    _, sent = run(ActionRequestGroup(), conversation.tracker({"group_dn": picked}))
+    api.drain_workflows()
+    retried, told = run(ActionRequestGroup(), conversation.tracker({"group_dn": picked}))  # Rasa runs it again
+
+    assert {e["name"]: e["value"] for e in events} == {"access_offered": True}
+    assert buttons[0]["title"] == "finance-share: The Finance shared drive" and buttons[-1] == SOMETHING_ELSE
+    assert "goes to your manager for approval" in texts(sent)
+    assert re.fullmatch(r"I've asked Bot Test approver to approve your access to finance-share \(REQ-\d+\)\. "
+                        r"You'll see their decision in your notifications and on the ticket\.", texts(told))
+    assert {e["name"]: e["value"] for e in retried} == {"group_dn": None, "access_offered": None}
+    runs = [r for r in api.as_admin("GET", "/workflows/runs?workflow=access_request&limit=100")["items"]
+            if r["inputs"].get("username") == username]
+    assert len(runs) == 1 and runs[0]["inputs"]["group_dn"] == picked and runs[0]["status"] == "waiting"
+
+
+def test_anonymous_visitors_get_the_ticket_form_for_access(api: Api):
+    conversation = Conversation(api, None).say("I need access to the finance share", "access_request")
+    events, messages = run(ActionOfferAccess(), conversation.tracker())
+
+    assert {e["name"]: e["value"] for e in events} == {"access_offered": False} and messages == []
+
+
+def test_the_closest_group_comes_first():
+    groups = [{"name": "vpn-users", "description": "Remote access through the VPN"},
+              {"name": "finance-share", "description": "The Finance shared drive"}]
+    assert [g["name"] for g in closest_first(groups, "can I get onto the finance drive?")] == [
+        "finance-share", "vpn-users"]
+    assert [g["name"] for g in closest_first(groups, None)] == ["vpn-users", "finance-share"]

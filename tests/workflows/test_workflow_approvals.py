@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from fakes.slapd_server import LAYOUT, Slapd
-from ldap3 import BASE
 from pydantic import SecretStr, ValidationError
-from workflows_support import define, expire_approval, run_worker, ticket_of
+from workflows_support import define, expire_approval, members, organisation, run_worker, ticket_of
 
 from api.auth.models import Role
 from api.settings import Settings
@@ -21,30 +18,6 @@ from api.workflows import approval_links as links
 from api.workflows import engine, service
 
 PROBLEM = "application/problem+json"
-
-
-def _organisation(slapd: Slapd, *, employee: str, manager: str) -> tuple[str, str, str]:
-    """A manager and their report (with these e-mail addresses) and a requestable group: (uid, dn, group dn)."""
-    tag = uuid.uuid4().hex[:8]
-    boss, uid, group = LAYOUT.person(f"mgr{tag}"), f"emp{tag}", f"cn=share-{tag},{LAYOUT.requestable}"
-    admin = slapd.admin()
-    try:
-        admin.add(boss, ["inetOrgPerson"], {"uid": f"mgr{tag}", "cn": "Morgan Manager", "sn": "Manager", "mail": manager})
-        admin.add(LAYOUT.person(uid), ["inetOrgPerson"], {"uid": uid, "cn": uid, "sn": uid, "mail": employee,
-                                                          "manager": boss})
-        admin.add(group, ["groupOfNames"], {"cn": f"share-{tag}", "member": boss})
-    finally:
-        admin.unbind()
-    return uid, LAYOUT.person(uid), group
-
-
-def _members(slapd: Slapd, group: str) -> list[str]:
-    admin = slapd.admin()
-    try:
-        admin.search(group, "(objectClass=*)", BASE, attributes=["member"])
-        return [str(m) for m in admin.entries[0].member.values]
-    finally:
-        admin.unbind()
 
 
 def _links(text: str) -> tuple[str, str]:
@@ -57,7 +30,7 @@ async def test_the_manager_approves_by_the_e_mail_link_and_the_requester_is_real
         client, conn, make_actor, wired, smtp, slapd):
     employee, manager, admin = (await make_actor(Role.employee), await make_actor(Role.employee),
                                 await make_actor(Role.admin))
-    uid, dn, group = _organisation(slapd, employee=employee.user.email, manager=manager.user.email)
+    uid, dn, group = organisation(slapd, employee=employee.user.email, manager=manager.user.email)
     run_id = await engine.start(conn, name="access_request", inputs={"username": uid, "group_dn": group},
                                 requester_id=employee.user.id)
     await run_worker(wired, conn)
@@ -81,7 +54,7 @@ async def test_the_manager_approves_by_the_e_mail_link_and_the_requester_is_real
     assert tampered.json()["type"] == "/problems/approval-link-invalid"
     assert decided.status_code == 200, decided.text
     assert reused.status_code == other.status_code == 409 and reused.json()["type"] == "/problems/approval-decided"
-    assert dn in _members(slapd, group), "the directory should list the requester in the group"
+    assert dn in members(slapd, group), "the directory should list the requester in the group"
     assert (run["status"], run["verified"]) == ("succeeded", True)
     [approval] = run["approvals"]
     assert (approval["status"], approval["decided_by"], approval["decided_via"], approval["comment"]) == (
@@ -94,7 +67,7 @@ async def test_the_manager_denies_in_the_app_and_the_requester_is_told_and_not_a
                                                                                       smtp, slapd):
     employee, manager, stranger = (await make_actor(Role.employee), await make_actor(Role.employee),
                                    await make_actor(Role.agent))
-    uid, dn, group = _organisation(slapd, employee=employee.user.email, manager=manager.user.email)
+    uid, dn, group = organisation(slapd, employee=employee.user.email, manager=manager.user.email)
     run_id = await engine.start(conn, name="access_request", inputs={"username": uid, "group_dn": group},
                                 requester_id=employee.user.id)
     await run_worker(wired, conn)
@@ -121,7 +94,7 @@ async def test_the_manager_denies_in_the_app_and_the_requester_is_told_and_not_a
     assert again.status_code == 409
     assert (run.status, run.reason) == ("denied", f"denied by {manager.user.email}: Finance staff only")
     assert run.approvals[0].decided_via == "api"
-    assert dn not in _members(slapd, group)
+    assert dn not in members(slapd, group)
     assert ticket["status"] == "cancelled"
     assert "Your request was denied: Finance staff only" in [c["body"] for c in told]
 

@@ -8,7 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakes.slapd_server import LAYOUT, Slapd
 from fakes.triage import drain, worker_settings
+from ldap3 import BASE
 from pydantic import SecretStr
 
 from api.db import Conn
@@ -149,3 +151,27 @@ async def expire_approval(conn: Conn, run_id: int) -> int:
     await conn.execute("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE task_name = 'workflows.approval_timeout'"
                        " AND status = 'todo' AND (args->>'approval_id')::bigint = %s", (row["id"],))
     return int(row["id"])
+
+
+def organisation(slapd: Slapd, *, employee: str, manager: str) -> tuple[str, str, str]:
+    """A manager and their report (with these e-mail addresses) and a requestable group: (uid, dn, group dn)."""
+    tag = uuid.uuid4().hex[:8]
+    boss, uid, group = LAYOUT.person(f"mgr{tag}"), f"emp{tag}", f"cn=share-{tag},{LAYOUT.requestable}"
+    admin = slapd.admin()
+    try:
+        admin.add(boss, ["inetOrgPerson"], {"uid": f"mgr{tag}", "cn": "Morgan Manager", "sn": "Manager", "mail": manager})
+        admin.add(LAYOUT.person(uid), ["inetOrgPerson"], {"uid": uid, "cn": uid, "sn": uid, "mail": employee,
+                                                          "manager": boss})
+        admin.add(group, ["groupOfNames"], {"cn": f"share-{tag}", "member": boss})
+    finally:
+        admin.unbind()
+    return uid, LAYOUT.person(uid), group
+
+
+def members(slapd: Slapd, group: str) -> list[str]:
+    admin = slapd.admin()
+    try:
+        admin.search(group, "(objectClass=*)", BASE, attributes=["member"])
+        return [str(m) for m in admin.entries[0].member.values]
+    finally:
+        admin.unbind()
