@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api import sql
 from api.db import Conn
-from api.errors import IntegrationError, ValidationFailed
+from api.errors import Forbidden, IntegrationError, ValidationFailed
 from api.integrations.directory import DirectoryError, DirectoryUnavailable
 from api.settings import Settings
 from api.workflows import runtime as runtimes
@@ -73,6 +73,11 @@ async def chat_inputs(conn: Conn, settings: Settings, *, name: str, inputs: dict
     specs: dict[str, Any] = (workflow["body"].get("inputs") or {}) if workflow else {}
     if "username" in specs and "username" not in inputs:
         inputs = await _with_own_account(conn, settings, inputs=inputs, user_id=user_id)
+    elif "username" in specs and workflow is not None and not _checks_identity(workflow["body"]):
+        # no step-up step proves the account is theirs: from the chat, only the employee's own account
+        own = await _own_username(conn, settings, user_id=user_id)
+        if own is None or _bare(str(inputs["username"])) != _bare(own):
+            raise Forbidden(f"{name} from the chat acts on your own account only; leave the username out.")
     for key, spec in specs.items():
         if spec.get("choices") == "requestable_groups" and key in inputs:
             if _same_dn(str(inputs[key])) not in {_same_dn(g.dn) for g in await catalogue(settings)}:
@@ -81,12 +86,28 @@ async def chat_inputs(conn: Conn, settings: Settings, *, name: str, inputs: dict
     return inputs
 
 
-async def _with_own_account(conn: Conn, settings: Settings, *, inputs: dict[str, Any],
-                            user_id: int) -> dict[str, Any]:
+def _checks_identity(definition: dict[str, Any]) -> bool:
+    """Whether the workflow's own steps prove the account is the requester's (a step-up step checks that)."""
+    return any(step.get("kind") == "step_up" for step in definition.get("steps") or [])
+
+
+def _bare(username: str) -> str:
+    """``CORP\\jordan.blake`` and ``Jordan.Blake`` name the same account as ``jordan.blake``."""
+    return username.rpartition("\\")[2].strip().lower()
+
+
+async def _own_username(conn: Conn, settings: Settings, *, user_id: int) -> str | None:
+    """The employee's directory account (found by their e-mail address); None without a directory or account."""
     runtime = runtimes.current(settings)
     if not runtimes.has_directory(runtime):
-        return inputs  # the engine says the username is missing
+        return None
     row = await (await conn.execute(Q.requester_email, {"user_id": user_id})).fetchone()
     account = await _read("finding the employee's account", runtime.directory.find_user(email=row["email"])) \
         if row else None
-    return {**inputs, "username": account.username} if account else inputs
+    return account.username if account else None
+
+
+async def _with_own_account(conn: Conn, settings: Settings, *, inputs: dict[str, Any],
+                            user_id: int) -> dict[str, Any]:
+    own = await _own_username(conn, settings, user_id=user_id)
+    return {**inputs, "username": own} if own else inputs  # without one, the engine says the username is missing

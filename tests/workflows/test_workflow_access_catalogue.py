@@ -90,3 +90,20 @@ async def test_a_group_outside_the_catalogue_is_refused_from_the_chat(client, co
     assert typed.status_code == 422 and typed.headers["content-type"] == PROBLEM
     assert "not a requestable group" in typed.json()["detail"]
     assert spelled.status_code == 201, spelled.text  # the same dn, spelled differently, is in the catalogue
+
+
+async def test_from_the_chat_access_is_only_for_the_employees_own_account(client, conn, make_actor, wired, slapd, smtp):
+    employee, other, manager = (await make_actor(Role.employee), await make_actor(Role.employee),
+                                await make_actor(Role.employee))
+    uid, _, group = organisation(slapd, employee=employee.user.email, manager=manager.user.email)
+    other_uid, _, _ = organisation(slapd, employee=other.user.email, manager=manager.user.email)
+    turn = await _turn(conn, wired, make_actor, employee)
+    path = "/api/v1/workflows/access_request/runs"
+
+    theirs = await client.post(path, headers=turn, json={"inputs": {"username": other_uid, "group_dn": group}})
+    own = await client.post(path, headers=turn, json={"inputs": {"username": f"CORP\\{uid.upper()}", "group_dn": group}})
+    await run_worker(wired, conn)  # its jobs run here, not in a later test's worker
+
+    assert theirs.status_code == 403 and theirs.headers["content-type"] == PROBLEM
+    assert "your own account" in theirs.json()["detail"]
+    assert own.status_code == 201, own.text  # the employee's own account, however it is spelled
