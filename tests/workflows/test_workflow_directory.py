@@ -70,9 +70,9 @@ async def test_an_unlock_waits_for_step_up_then_unlocks_the_real_directory(clien
 
     challenge = await stepup.start(conn, wired, user_id=actor.user.id, conversation_id=conversation,
                                    factor=Factor.email)
-    [mail] = smtp.sink.received
+    [mail] = [m for m in smtp.sink.received if m.rcpt_tos == [actor.user.email]]  # not what leftover jobs sent
     code = re.search(r"\b(\d{6})\b", mail.message.get_content())
-    assert code and mail.rcpt_tos == [actor.user.email]
+    assert code
     await stepup.verify(conn, wired, user_id=actor.user.id, conversation_id=conversation, challenge_id=challenge.id,
                         code=code.group(1))
     await _make_due(conn, run_id)
