@@ -7,12 +7,12 @@ Real processes: Rasa, the action server, the api, a workflow worker; chromium th
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
 import pytest
-from e2e_support import bot_said, open_chat, say, stored, until
+from e2e_support import bot_said, finished_run, open_chat, pick, stored
 from playwright.async_api import Page, expect
 
 from api.auth.models import Role
@@ -29,11 +29,7 @@ async def test_an_employee_asks_for_software_and_after_approval_it_is_with_the_t
         conn: psycopg.AsyncConnection, make_actor) -> None:
     await open_chat(page, real_processes.api)
 
-    await say(page, "I need Tableau installed")
-    await expect(bot_said(page, "Which one do you need?")).to_be_visible(timeout=30_000)
-    choice = page.get_by_role("button", name=re.compile(r"^Tableau Desktop: "))
-    await expect(choice).to_be_visible()
-    await choice.click()
+    await pick(page, "I need Tableau installed", "Tableau Desktop")
     await expect(bot_said(page, "needs your manager's approval")).to_have_text(re.compile(
         rf"Tableau Desktop needs your manager's approval first: I've asked {MANAGER_NAME} \(REQ-\d+\)\. Once they "
         r"approve, it goes to the Business Applications team to install\. .*"), timeout=60_000)
@@ -49,11 +45,7 @@ async def test_an_employee_asks_for_software_and_after_approval_it_is_with_the_t
         [pending] = waiting["approvals"]
         (await api.post(f"/api/v1/workflows/approvals/{pending['id']}/decision",
                         json={"decision": "approve"})).raise_for_status()
-
-        async def finished() -> dict[str, Any] | None:
-            run = (await api.get(f"/api/v1/workflows/runs/{row['id']}")).raise_for_status().json()
-            return run if run["status"] not in ("running", "waiting") else None
-        run = await until(finished, timeout_s=60, what="the approved run finishes")
+        run = await finished_run(api, row["id"])
         ticket = (await api.get(f"/api/v1/tickets/{run['ticket_id']}")).raise_for_status().json()
 
     assert (run["status"], run["inputs"]) == ("succeeded", {"item": "tableau"})
