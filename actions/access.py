@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -12,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import context
-from actions.api_client import ApiError
+from actions.api_client import ApiClient, ApiError
 from actions.helpers import clear, number, open_ticket, requires_sign_in
 from actions.replies import FAILED, report_api_error
 from actions.workflows import turn_key, wait_for, wait_s
@@ -63,7 +64,7 @@ MAX_CHOICES = 8
 SOMETHING_ELSE = {"title": "Something else", "payload": "/inform"}
 WORD = re.compile(r"[a-z0-9]+")
 FILLER = frozenset("a an the to of for on in onto and or i me my we our can could please need want get give "
-                   "access join".split())
+                   "access join install installed software licence license".split())
 
 
 def _words(text: str | None) -> set[str]:
@@ -71,7 +72,8 @@ def _words(text: str | None) -> set[str]:
 
 
 def closest_first(groups: list[dict], text: str | None) -> list[dict]:
-    """The groups, those sharing the most words (name or description) with what the employee typed first."""
+    """The groups (or software items), those sharing the most words (name or description) with what the employee
+    typed first."""
     asked = _words(text)
     return sorted(groups, key=lambda g: -len(asked & _words(f"{g['name']} {g.get('description') or ''}")))
 
@@ -79,6 +81,30 @@ def closest_first(groups: list[dict], text: str | None) -> list[dict]:
 def group_name(dn: str) -> str:
     """The group's name as its button showed it: the value of the DN's first part (``cn=finance-share,…``)."""
     return dn.split(",", 1)[0].partition("=")[2] or dn
+
+
+def titled(entry: dict) -> str:
+    """A catalogue entry's button title: its name, and its description when it has one."""
+    return f"{entry['name']}: {entry['description']}" if entry.get("description") else entry["name"]
+
+
+async def offer_catalogue(dispatcher: CollectingDispatcher, tracker: Tracker, *, action: str, slot: str,
+                          read: Callable[[ApiClient], Awaitable[list[dict]]], button: Callable[[dict], dict],
+                          text: str) -> list[EventType]:
+    """Signed in and the api has a non-empty catalogue (``read``): up to MAX_CHOICES of its entries as buttons,
+    closest match first, and "Something else"; ``slot`` true. Otherwise ``slot`` false: the rule starts the form."""
+    if not context.signed_in(tracker):
+        return [SlotSet(slot, False)]
+    try:
+        entries = await read(context.api_client(tracker))
+    except ApiError as error:  # 503: no directory configured; anything else: the form still works
+        logger.info("%s: no catalogue (%s %s): the form", action, error.status, error.type)
+        return [SlotSet(slot, False)]
+    if not entries:
+        return [SlotSet(slot, False)]
+    choices = closest_first(entries, context.last_user_text(tracker))[:MAX_CHOICES]
+    dispatcher.utter_message(text=text, buttons=[*map(button, choices), SOMETHING_ELSE])
+    return [SlotSet(slot, True)]
 
 
 class ActionOfferAccess(Action):
@@ -89,21 +115,10 @@ class ActionOfferAccess(Action):
         return "action_offer_access"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        if not context.signed_in(tracker):
-            return [SlotSet("access_offered", False)]
-        try:
-            groups = await context.api_client(tracker).access_catalogue()
-        except ApiError as error:  # 503: no directory configured; anything else: the form still works
-            logger.info("%s: no catalogue (%s %s): the ticket form", self.name(), error.status, error.type)
-            return [SlotSet("access_offered", False)]
-        if not groups:
-            return [SlotSet("access_offered", False)]
-        choices = closest_first(groups, context.last_user_text(tracker))[:MAX_CHOICES]
-        buttons = [{"title": f"{g['name']}: {g['description']}" if g.get("description") else g["name"],
-                    "payload": "/choose_group" + json.dumps({"group_dn": g["dn"]})} for g in choices]
-        dispatcher.utter_message(text="I can ask your manager to approve access to one of these groups. "
-                                      "Which one do you need?", buttons=[*buttons, SOMETHING_ELSE])
-        return [SlotSet("access_offered", True)]
+        return await offer_catalogue(
+            dispatcher, tracker, action=self.name(), slot="access_offered", read=ApiClient.access_catalogue,
+            button=lambda g: {"title": titled(g), "payload": "/choose_group" + json.dumps({"group_dn": g["dn"]})},
+            text="I can ask your manager to approve access to one of these groups. Which one do you need?")
 
 
 class ActionRequestGroup(Action):

@@ -141,6 +141,10 @@ class ApiClient:
         """The groups the turn's employee may ask to join: name, description, dn (503 without a directory)."""
         return await self._request("GET", "/api/v1/workflows/access_request/catalogue")
 
+    async def software_catalogue(self) -> list[dict]:
+        """The software the turn's employee may ask for: slug, name, description, needs_approval, team, team_name."""
+        return await self._request("GET", "/api/v1/workflows/software_request/catalogue")
+
     async def get_workflow_run(self, name: str, run_id: int) -> dict:
         return await self._request("GET", f"/api/v1/workflows/{name}/runs/{run_id}")
 

@@ -44,6 +44,7 @@ from api.triage.routes import router as triage_router
 from api.web.routes import router as web_router
 from api.workflows import catalog as workflow_catalog
 from api.workflows import runtime as workflow_runtime
+from api.workflows import software
 from api.workflows.approval_routes import router as approvals_router
 from api.workflows.routes import router as workflows_router
 
@@ -104,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pool = pool
     async with pool.connection() as conn:  # the definitions of data/workflows, validated and stored by version
         await workflow_catalog.sync(conn, [w.workflow for w in workflow_catalog.load_dir(settings.workflows_dir)])
+    software.load(software.path(settings))  # the software catalogue validates, or the api does not start
     app.state.rasa = rasa_client.from_settings(settings)
     app.state.database_url = url
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings

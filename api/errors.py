@@ -3,7 +3,7 @@
     DeskmateError (500)
     ├── BadRequest (400)
     │   ├── ValidationFailed (422)
-    │   │   └── DefinitionError (422)     api/workflows/catalog.py
+    │   │   └── DefinitionError (422)     api/workflows/files.py
     │   └── WrongCode (422)               api/stepup/service.py
     ├── Unauthorized (401)
     │   ├── TokenExpired (401)            api/auth/service.py

@@ -28,9 +28,9 @@ if ! "$VENV/bin/rasa" data validate --domain bot/domain.yml --config bot/config.
     fail "rasa data validate"
 fi
 ALLOWED="The utterance 'utter_(ask_[a-z_]+|default|out_of_scope|invalid_[a-z_]+|form_stopped|password_reset|account_unlock|mfa_problem|vpn_problem|wifi_problem|email_problem|printer_problem|software_problem|hardware_problem|laptop_slow|new_employee_setup)' is not used in any story or rule"
-# The stepup_* intents come only from the api's gateway (api/chat/screening.py), choose_group only from the access
-# catalogue's buttons (actions/access.py), never from text: no NLU examples.
-GATEWAY_ONLY="The intent '(stepup_(passed|failed|locked|expired)|choose_group)' is listed in the domain file, but is not found in the NLU training data"
+# The stepup_* intents come only from the api's gateway (api/chat/screening.py), choose_group and choose_software
+# only from the catalogues' buttons (actions/access.py, actions/software.py), never from text: no NLU examples.
+GATEWAY_ONLY="The intent '(stepup_(passed|failed|locked|expired)|choose_group|choose_software)' is listed in the domain file, but is not found in the NLU training data"
 unexpected="$(grep -E 'UserWarning|ERROR' "$RESULTS/validate.log" | grep -v -E "$ALLOWED" | grep -v -E "$GATEWAY_ONLY" || true)"
 if [ -n "$unexpected" ]; then
     echo "$unexpected" >&2

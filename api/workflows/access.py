@@ -15,6 +15,7 @@ from api.errors import Forbidden, IntegrationError, ValidationFailed
 from api.integrations.directory import DirectoryError, DirectoryUnavailable
 from api.settings import Settings
 from api.workflows import runtime as runtimes
+from api.workflows import software
 
 Q = sql.load("api.workflows")
 T = TypeVar("T")
@@ -68,7 +69,7 @@ async def chat_inputs(conn: Conn, settings: Settings, *, name: str, inputs: dict
     """The inputs of a run the employee starts from the chat: a ``username`` the workflow takes but the bot left out
     is the employee's own directory account (found by their e-mail address); an input declared
     ``choices: requestable_groups`` must be the dn of a group in the catalogue (a typed ``/choose_group{…}`` asks
-    for nothing else). Raises ValidationFailed (422), NoDirectory, DirectoryFailed."""
+    for nothing else), one declared ``choices: software_catalogue`` the slug of a software catalogue item. Raises ValidationFailed (422), NoDirectory, DirectoryFailed."""
     workflow = await (await conn.execute(Q.list_workflows, {"name": name})).fetchone()
     specs: dict[str, Any] = (workflow["body"].get("inputs") or {}) if workflow else {}
     if "username" in specs and "username" not in inputs:
@@ -83,6 +84,8 @@ async def chat_inputs(conn: Conn, settings: Settings, *, name: str, inputs: dict
             if _same_dn(str(inputs[key])) not in {_same_dn(g.dn) for g in await catalogue(settings)}:
                 raise ValidationFailed(f"{key}: {inputs[key]!r} is not a requestable group (see "
                                        "GET /api/v1/workflows/access_request/catalogue).")
+        if spec.get("choices") == "software_catalogue" and key in inputs:
+            software.check_choice(settings, key=key, value=inputs[key])
     return inputs
 
 

@@ -11,20 +11,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from psycopg.types.json import Jsonb
-from pydantic import ValidationError
 
 from api import sql
 from api.db import Conn
-from api.errors import ValidationFailed
 from api.workflows.definitions import Workflow
+from api.workflows.files import DefinitionError, read
 
 Q = sql.load("api.workflows")
-
-
-class DefinitionError(ValidationFailed):
-    """A definition file does not validate; the detail names the file and every problem."""
 
 
 @dataclass(frozen=True)
@@ -33,25 +27,9 @@ class Loaded:
     path: Path
 
 
-def _explain(path: Path, exc: ValidationError) -> str:
-    lines = []
-    for e in exc.errors():
-        where = ".".join(str(p) for p in e["loc"])
-        lines.append(f"{where}: {e['msg'].removeprefix('Value error, ')}" if where else e["msg"].removeprefix(
-            "Value error, "))
-    return f"{path.name}: " + "; ".join(lines)
-
-
 def parse(path: Path) -> Workflow:
     """The definition in ``path``; DefinitionError with every problem when it does not validate."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path.name}: not YAML: {exc}") from exc
-    try:
-        workflow = Workflow.model_validate(data)
-    except ValidationError as exc:
-        raise DefinitionError(_explain(path, exc)) from exc
+    workflow = read(path, Workflow)
     if workflow.name != path.stem:
         raise DefinitionError(f"{path.name}: the name is {workflow.name!r}; name the file {workflow.name}.yml")
     return workflow

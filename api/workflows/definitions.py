@@ -65,9 +65,19 @@ class ConditionStep(_Step):
 
 
 class TicketStep(_Step):
+    """Comments on, resolves or hands off the run's ticket; ``assign`` gives it to ``team`` (a slug or a reference)
+    for a person to fulfil, with ``text`` as their internal note, and the run's end leaves it there."""
+
     kind: Literal["ticket"]
-    action: Literal["comment", "resolve", "handoff"]
+    action: Literal["comment", "resolve", "handoff", "assign"]
     text: Text | None = None
+    team: str | None = Field(default=None, description="assign: the team's slug, or a reference like $steps.item.team")
+
+    @model_validator(mode="after")
+    def _team(self) -> TicketStep:
+        if (self.action == "assign") != (self.team is not None):
+            raise ValueError(f"ticket {self.id!r}: give team with action: assign (and only then)")
+        return self
 
 
 class StepUpStep(_Step):
@@ -149,9 +159,9 @@ class TicketSpec(_Strict):
 class InputSpec(_Strict):
     description: str = ""
     required: bool = True
-    choices: Literal["requestable_groups"] | None = Field(default=None, description=(
+    choices: Literal["requestable_groups", "software_catalogue"] | None = Field(default=None, description=(
         "started from the chat, the value must be one of these: requestable_groups, the dn of a group in the "
-        "directory's access catalogue"))
+        "directory's access catalogue; software_catalogue, the slug of an item of catalogue/software.yml"))
 
 
 class Workflow(_Strict):
@@ -231,7 +241,7 @@ def _refs_of(step: Step) -> list[Any]:
         elif isinstance(value, str) and value.startswith("$"):
             found.append(value)
 
-    for field in ("args", "value", "username", "expect", "body"):
+    for field in ("args", "value", "username", "expect", "body", "team"):
         walk(getattr(step, field, None))
     if isinstance(step, DirectoryStep) and step.compensate:
         walk(step.compensate.args)

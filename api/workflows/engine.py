@@ -29,7 +29,7 @@ from api.tickets import service as tickets
 from api.tickets.models import SourceType, Status, TicketCreate
 from api.workflows import refs, steps, stopping
 from api.workflows import runtime as runtimes
-from api.workflows.definitions import END, HANDOFF, Workflow
+from api.workflows.definitions import END, HANDOFF, TicketStep, Workflow
 from api.workflows.endpoints import EndpointError
 
 Q = sql.load("api.workflows")
@@ -214,9 +214,11 @@ async def _record(conn: Conn, wf: Workflow, run: dict[str, Any], step_id: str, o
 
 
 async def _end(conn: Conn, wf: Workflow, run: dict[str, Any], actor: Principal) -> None:
-    """The run got to its end: succeeded; a ticket it did not resolve goes to the team."""
+    """The run got to its end: succeeded; a ticket it did not resolve or assign (a ticket step) goes to the team."""
     await conn.execute(Q.finish_run, {"id": run["id"], "status": "succeeded", "reason": None, "compensated": False})
-    if run["ticket_id"] is None:
+    results = (await _fresh(conn, run["id"]))["results"]
+    if run["ticket_id"] is None or any((results.get(s.id) or {}).get("action") == "assign" for s in wf.steps
+                                       if isinstance(s, TicketStep)):
         return
     ticket = await tickets.get_or_raise(conn, principal=actor, ref=run["ticket_id"])
     if ticket.status is not Status.resolved:

@@ -142,3 +142,7 @@ FOR UPDATE OF r SKIP LOCKED
 -- Cancels (and deletes) the jobs of a run's lock that wait for a later time: a step-up poll, when the pass woke the run.
 SELECT procrastinate_cancel_job_v1(id, false, true) FROM procrastinate_jobs
 WHERE lock = %(lock)s AND status = 'todo' AND scheduled_at > now()
+
+-- name: team_names
+-- The names of the teams with these slugs (the software catalogue names who fulfils an item).
+SELECT slug, name FROM teams WHERE slug = ANY(%(slugs)s::text[])

@@ -13,9 +13,10 @@ from api.db import ConnDep
 from api.deps import IdempotencyKey, SettingsDep
 from api.errors import NotFound
 from api.pagination import CursorParam
-from api.workflows import access, engine, service
+from api.workflows import access, engine, service, software
 from api.workflows.access import CatalogueGroup
 from api.workflows.models import EmployeeRun, Enabled, RunDetail, RunPage, RunStart, WorkflowDetail
+from api.workflows.software import CatalogueItem
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 RunStatus = Literal["running", "waiting", "succeeded", "failed", "denied", "cancelled"]
@@ -71,6 +72,14 @@ async def access_catalogue(_: TurnDep, settings: SettingsDep) -> list[CatalogueG
     bot offers before it starts an ``access_request`` run with the chosen ``dn`` as ``group_dn``. 503 when no
     directory is configured, 502 when it cannot be read."""
     return await access.catalogue(settings)
+
+
+@router.get("/software_request/catalogue")
+async def software_catalogue(_: TurnDep, conn: ConnDep, settings: SettingsDep) -> list[CatalogueItem]:
+    """The software the chat turn's employee may ask for (catalogue/software.yml beside the definitions, by name):
+    what the bot offers before it starts a ``software_request`` run with the chosen ``slug`` as ``item``; each with
+    whether the manager must approve it and the team that fulfils it."""
+    return await software.catalogue(conn, settings)
 
 
 @router.post("/{name}/runs", status_code=status.HTTP_201_CREATED)

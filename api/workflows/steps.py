@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from api.tickets import service as tickets
-from api.tickets.models import CommentCreate, Status, Transition
+from api.tickets.models import Assignment, CommentCreate, Status, Transition
 from api.workflows import approvals, endpoints, functions, operations, refs, waits
 from api.workflows import definitions as d
 from api.workflows.context import Context, Outcome, tell
@@ -24,7 +24,12 @@ class NotExecutable(Exception):
 
 
 async def _code(step: d.CodeStep, ctx: Context) -> Outcome:
-    result = await functions.FUNCTIONS[step.function](**refs.resolve(step.args, ctx.data))
+    args = refs.resolve(step.args, ctx.data)
+    if step.function in functions.WITH_SETTINGS:
+        if ctx.settings is None:
+            raise NotExecutable(f"step {step.id!r}: {step.function} needs the settings")
+        args["settings"] = ctx.settings
+    result = await functions.FUNCTIONS[step.function](**args)
     return Outcome(result=result, summary=f"{step.function} done")
 
 
@@ -66,6 +71,14 @@ async def _ticket(step: d.TicketStep, ctx: Context) -> Outcome:
         return Outcome(result=None, summary="handed to a person", next=d.HANDOFF, reason=text or "the workflow says so")
     if step.action == "resolve" and ctx.run["verified"] is not True:
         return Outcome(result=None, summary="not verified", next=d.HANDOFF, reason="resolution without verification")
+    if step.action == "assign":  # to a team, for a person to fulfil: the text is their internal note
+        team = str(refs.resolve(step.team, ctx.data))
+        if text:
+            await tickets.add_comment(ctx.conn, principal=ctx.actor, ref=ticket_id,
+                                      data=CommentCreate(body=text, internal=True))
+        await tickets.assign(ctx.conn, principal=ctx.actor, ref=ticket_id, data=Assignment(assignee_id=None, team=team),
+                             meta={"workflow_run_id": ctx.run["id"]})
+        return Outcome(result={"action": "assign", "team": team}, summary=f"ticket assigned to the team {team}")
     if text:
         await tickets.add_comment(ctx.conn, principal=ctx.actor, ref=ticket_id, data=CommentCreate(body=text))
     if step.action == "resolve":

@@ -137,7 +137,8 @@ async def _people(url: str) -> dict[str, str]:
         setup = {"service_token": await stack.service_token(conn)}
         for key, role in (("employee", Role.employee), ("other", Role.employee), ("newcomer", Role.employee),
                           ("unlucky", Role.employee), ("requester", Role.employee),
-                          ("approver", Role.employee), ("admin", Role.admin)):
+                          ("approver", Role.employee), ("buyer", Role.employee), ("buyer_manager", Role.employee),
+                          ("admin", Role.admin)):
             email = f"bot-test-{key}@example.com"
             user = await people.create_user(conn, data=UserCreate(email=email, name=f"Bot Test {key}", role=role))
             setup[f"{key}_email"] = email

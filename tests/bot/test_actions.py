@@ -27,6 +27,7 @@ from actions.access import (
 from actions.api_client import ApiError
 from actions.handoff import ActionEscalateConversation
 from actions.knowledge import ActionAnswerQuestion
+from actions.software import ActionOfferSoftware, ActionRequestSoftwareItem
 from actions.tickets import ActionCancelTicket, ActionCheckTicketStatus, ActionOpenTicket, ActionUpdateTicket
 from actions.workflows import (
     ActionConfirmFix,
@@ -708,3 +709,63 @@ def test_the_closest_group_comes_first():
     assert [g["name"] for g in closest_first(groups, "can I get onto the finance drive?")] == [
         "finance-share", "vpn-users"]
     assert [g["name"] for g in closest_first(groups, None)] == ["vpn-users", "finance-share"]
+
+
+# --- software from the catalogue (actions/software.py) -----------------------------------------------------------
+def _pick(conversation: Conversation, text: str) -> tuple[list[dict], list[dict], str]:
+    """The employee asks for software (``text``) and picks the first button: the offer's events and buttons, and
+    the slug picked."""
+    events, messages = run(ActionOfferSoftware(), conversation.say(text, "software_request").tracker())
+    buttons = messages[0]["buttons"]
+    slug = json.loads(buttons[0]["payload"].removeprefix("/choose_software"))["software_item"]
+    conversation.say(buttons[0]["payload"], "choose_software", entities=[{"entity": "software_item", "value": slug}])
+    return events, buttons, slug
+
+
+def test_software_without_approval_is_sent_to_the_team_that_installs_it(api: Api, monkeypatch: pytest.MonkeyPatch):
+    conversation = Conversation(api)
+    events, buttons, slug = _pick(conversation, "can I get slack please")
+    monkeypatch.setenv("DESKMATE_ACTIONS_WORKFLOW_WAIT_S", "0")  # what it says does not depend on the worker
+    done, told = run(ActionRequestSoftwareItem(), conversation.tracker({"software_item": slug}))
+    api.drain_workflows()
+    ticket = api.as_admin("GET", f"/tickets/{number_in(told)}")
+    [started] = [r for r in api.as_admin("GET", "/workflows/runs?workflow=software_request&limit=100")["items"]
+                 if r["ticket_id"] == ticket["id"]]
+
+    assert {e["name"]: e["value"] for e in events} == {"software_offered": True}
+    assert buttons[0]["title"] == "Slack: Team chat (free for every employee)" and buttons[-1] == SOMETHING_ELSE
+    assert re.fullmatch(r"I've sent your request for Slack to the Business Applications team: REQ-\d+\. "
+                        r"They'll contact you to install it\.", texts(told))
+    assert {e["name"]: e["value"] for e in done} == {"software_item": None, "software_offered": None}
+    assert started["inputs"] == {"item": "slack"}
+    assert api.as_admin("GET", f"/workflows/runs/{started['id']}")["status"] == "succeeded"
+    assert (api.as_admin("GET", f"/tickets/{ticket['number']}")["team"], ticket["type"]) == ("applications", "request")
+
+
+def test_software_needing_approval_names_the_manager(api: Api, monkeypatch: pytest.MonkeyPatch):
+    api.report_of("buyer", manager="buyer_manager")
+    conversation = Conversation(api, "buyer")
+    _, buttons, slug = _pick(conversation, "I need tableau for dashboards")
+    monkeypatch.setenv("DESKMATE_ACTIONS_WORKFLOW_WAIT_S", "0")  # no worker yet: the run has not reached approval
+    _, sent = run(ActionRequestSoftwareItem(), conversation.tracker({"software_item": slug}))
+    api.drain_workflows()
+    _, told = run(ActionRequestSoftwareItem(), conversation.tracker({"software_item": slug}))  # Rasa runs it again
+
+    assert slug == "tableau"
+    assert re.fullmatch(r"Tableau Desktop needs your manager's approval first: I've asked your manager \(REQ-\d+\)\. "
+                        r"Once they approve, it goes to the Business Applications team to install\. You'll see the "
+                        r"decision in your notifications and on the ticket\.", texts(sent))
+    assert "I've asked Bot Test buyer_manager (" in texts(told)
+    [number] = set(re.findall(r"REQ-\d+", texts(sent) + texts(told)))  # the same turn started one run
+    assert api.as_admin("GET", f"/tickets/{number}")["team"] is None, "nobody installs it before approval"
+
+
+def test_anonymous_visitors_and_unknown_items_get_no_run(api: Api):
+    anonymous = Conversation(api, None).say("I need slack", "software_request")
+    events, messages = run(ActionOfferSoftware(), anonymous.tracker())
+    signed_in = Conversation(api).say('/choose_software{"software_item": "nope"}', "choose_software")
+    cleared, failed = run(ActionRequestSoftwareItem(), signed_in.tracker({"software_item": "nope"}))
+
+    assert {e["name"]: e["value"] for e in events} == {"software_offered": False} and messages == []
+    assert texts(failed) == replies.FAILED
+    assert {e["name"]: e["value"] for e in cleared} == {"software_item": None, "software_offered": None}

@@ -10,8 +10,9 @@ import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import httpx
 from playwright.async_api import Locator, Page, expect
 
 T = TypeVar("T")
@@ -57,6 +58,15 @@ async def stored(page: Page) -> dict:  # type: ignore[type-arg]
     return json.loads(await page.evaluate(f"sessionStorage.getItem('{STORAGE_KEY}')") or "{}")
 
 
+async def pick(page: Page, asked: str, button: str) -> None:
+    """The employee types ``asked``, the bot offers a catalogue, and they click the button named ``button: …``."""
+    await say(page, asked)
+    await expect(bot_said(page, "Which one do you need?")).to_be_visible(timeout=30_000)
+    choice = page.get_by_role("button", name=re.compile(f"^{re.escape(button)}: "))
+    await expect(choice).to_be_visible()
+    await choice.click()
+
+
 async def active_element(page: Page) -> str:
     """Class of the focused element inside the widget's shadow root ('' when the focus is elsewhere)."""
     return await page.evaluate(
@@ -76,3 +86,11 @@ async def until(check: Callable[[], Awaitable[T | None]], *, timeout_s: float, w
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout_s:g} s: {what}")
         await asyncio.sleep(every_s)
+
+
+async def finished_run(api: httpx.AsyncClient, run_id: int, *, timeout_s: float = 60) -> dict[str, Any]:
+    """The workflow run once it no longer runs or waits (``api``: an admin's client of the real api)."""
+    async def finished() -> dict[str, Any] | None:
+        run = (await api.get(f"/api/v1/workflows/runs/{run_id}")).raise_for_status().json()
+        return run if run["status"] not in ("running", "waiting") else None
+    return await until(finished, timeout_s=timeout_s, what=f"workflow run {run_id} finishes")

@@ -4,31 +4,19 @@ an access_request started from a chat turn: for the employee's own account, nami
 from __future__ import annotations
 
 from fakes.slapd_server import LAYOUT
-from workflows_support import organisation, run_worker
+from workflows_support import chat_turn, organisation, run_worker
 
-from api.auth import assertions
 from api.auth.models import Role
-from api.channels import Channel
-from api.chat import service as chat
-from api.settings import Settings
 from api.workflows import runtime as runtimes
 
 CATALOGUE = "/api/v1/workflows/access_request/catalogue"
 PROBLEM = "application/problem+json"
 
 
-async def _turn(conn, settings: Settings, make_actor, employee) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """The action server's headers in a chat turn of ``employee``."""
-    bot = await make_actor(Role.service)
-    conversation = str(await chat.start(conn, channel=Channel.web, employee=employee.user, channel_user=None))
-    return bot.headers | {"X-Deskmate-Assertion": assertions.mint(settings, subject=employee.user.email,
-                                                                   conversation_id=conversation)}
-
-
 async def test_the_catalogue_lists_the_requestable_groups_of_the_directory_for_a_chat_turn(
         client, conn, make_actor, wired, slapd):
     employee = await make_actor(Role.employee)
-    turn = await _turn(conn, wired, make_actor, employee)
+    turn = await chat_turn(conn, wired, make_actor, employee)
 
     listed = await client.get(CATALOGUE, headers=turn)
     as_employee = await client.get(CATALOGUE, headers=employee.headers)
@@ -44,7 +32,7 @@ async def test_the_catalogue_lists_the_requestable_groups_of_the_directory_for_a
 
 async def test_without_a_directory_the_catalogue_is_a_503_problem(client, conn, make_actor, settings):
     employee = await make_actor(Role.employee)
-    turn = await _turn(conn, settings, make_actor, employee)
+    turn = await chat_turn(conn, settings, make_actor, employee)
     none = runtimes.default(settings.model_copy(update={"ldap": settings.ldap.model_copy(update={"url": None})}))
     runtimes.install(none)
     try:
@@ -61,7 +49,7 @@ async def test_a_request_from_the_chat_is_for_the_employees_own_account_and_name
     employee, manager, admin = (await make_actor(Role.employee), await make_actor(Role.employee),
                                 await make_actor(Role.admin))
     uid, _, group = organisation(slapd, employee=employee.user.email, manager=manager.user.email)
-    turn = await _turn(conn, wired, make_actor, employee)
+    turn = await chat_turn(conn, wired, make_actor, employee)
 
     started = await client.post("/api/v1/workflows/access_request/runs", headers=turn | {"Idempotency-Key": uid},
                                 json={"inputs": {"group_dn": group}})
@@ -79,7 +67,7 @@ async def test_a_request_from_the_chat_is_for_the_employees_own_account_and_name
 async def test_a_group_outside_the_catalogue_is_refused_from_the_chat(client, conn, make_actor, wired, slapd, smtp):
     employee, manager = await make_actor(Role.employee), await make_actor(Role.employee)
     organisation(slapd, employee=employee.user.email, manager=manager.user.email)
-    turn = await _turn(conn, wired, make_actor, employee)
+    turn = await chat_turn(conn, wired, make_actor, employee)
     path = "/api/v1/workflows/access_request/runs"
 
     typed = await client.post(path, headers=turn, json={"inputs": {"group_dn": f"cn=admins,{LAYOUT.groups}"}})
@@ -97,7 +85,7 @@ async def test_from_the_chat_access_is_only_for_the_employees_own_account(client
                                 await make_actor(Role.employee))
     uid, _, group = organisation(slapd, employee=employee.user.email, manager=manager.user.email)
     other_uid, _, _ = organisation(slapd, employee=other.user.email, manager=manager.user.email)
-    turn = await _turn(conn, wired, make_actor, employee)
+    turn = await chat_turn(conn, wired, make_actor, employee)
     path = "/api/v1/workflows/access_request/runs"
 
     theirs = await client.post(path, headers=turn, json={"inputs": {"username": other_uid, "group_dn": group}})

@@ -13,6 +13,10 @@ from fakes.triage import drain, worker_settings
 from ldap3 import BASE
 from pydantic import SecretStr
 
+from api.auth import assertions
+from api.auth.models import Role
+from api.channels import Channel
+from api.chat import service as chat
 from api.db import Conn
 from api.integrations.directory import DirectoryError, DirectoryGroup, DirectoryUnavailable, DirectoryUser
 from api.jobs import worker as jobs_worker
@@ -175,3 +179,11 @@ def members(slapd: Slapd, group: str) -> list[str]:
         return [str(m) for m in admin.entries[0].member.values]
     finally:
         admin.unbind()
+
+
+async def chat_turn(conn: Conn, settings: Settings, make_actor: Any, employee: Any) -> dict[str, str]:
+    """The action server's headers in a chat turn of ``employee``."""
+    bot = await make_actor(Role.service)
+    conversation = str(await chat.start(conn, channel=Channel.web, employee=employee.user, channel_user=None))
+    return bot.headers | {"X-Deskmate-Assertion": assertions.mint(settings, subject=employee.user.email,
+                                                                   conversation_id=conversation)}
