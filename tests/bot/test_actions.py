@@ -696,6 +696,15 @@ def test_a_signed_in_employee_picks_a_group_and_is_told_who_approves(api: Api, m
     assert len(runs) == 1 and runs[0]["inputs"]["group_dn"] == picked and runs[0]["status"] == "waiting"
 
 
+def test_vpn_access_offers_the_catalogue_with_the_vpn_group_first(api: Api):
+    api.report_of("requester", manager="approver")
+    conversation = Conversation(api, "requester").say("I need VPN access to work from home", "vpn_access_request")
+    events, messages = run(ActionOfferAccess(), conversation.tracker())
+
+    assert {e["name"]: e["value"] for e in events} == {"access_offered": True}
+    assert messages[0]["buttons"][0]["title"].startswith("vpn-users: ")
+
+
 def test_anonymous_visitors_get_the_ticket_form_for_access(api: Api):
     conversation = Conversation(api, None).say("I need access to the finance share", "access_request")
     events, messages = run(ActionOfferAccess(), conversation.tracker())
