@@ -8,7 +8,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -17,6 +16,7 @@ import pytest
 from fakes.triage import drain, worker_settings
 from fakes.waiting import wait_until
 from fakes.webhook_receiver import Receiver, ReceiverServer
+from fakes.workers import worker_processes
 from psycopg.rows import dict_row
 
 from api.alerts import service as alerts
@@ -24,29 +24,20 @@ from api.alerts.models import AlertRuleIn
 from api.auth.models import Role
 from api.routing import rules as routing
 from api.routing.models import RuleIn
-from api.settings import REPO_ROOT, Settings
+from api.settings import Settings
 
 
 @pytest.fixture
 def spawn(settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """Starts `deskmate worker --queue alerts` processes with a short heartbeat; stops them afterwards."""
-    procs: list[subprocess.Popen[bytes]] = []
     assert settings.database_url is not None
     env = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(), "DESKMATE_ENV": "test",
            "DESKMATE_DATA_DIR": str(settings.data_dir), "DESKMATE_OUTBOUND_ALLOW_PRIVATE": "true",
            "DESKMATE_WORKER_HEARTBEAT_S": "0.5", "DESKMATE_WORKER_STALLED_S": "2", "DESKMATE_WORKER_CONCURRENCY": "1",
            "DESKMATE_LOG_LEVEL": "WARNING", "DESKMATE_ALERTS_BACKOFF_BASE_S": "0"}
 
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--queue", "alerts"], env=env, cwd=REPO_ROOT)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    with worker_processes(env, queue="alerts") as start:
+        yield start
 
 
 async def test_a_worker_killed_mid_delivery_delivers_exactly_once_after_restart(

@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -16,12 +15,13 @@ import psycopg
 import pytest
 from fakes.slapd_server import LAYOUT, PASSWORDS, Slapd
 from fakes.waiting import wait_until
+from fakes.workers import worker_processes
 from ldap_proxy_support import MODIFY, LdapProxy
 from psycopg.rows import dict_row
 from workflows_support import define, events_of, ticket_of
 
 from api.auth.models import Role
-from api.settings import REPO_ROOT, Settings
+from api.settings import Settings
 from api.workflows import engine
 
 UNLOCK_FLOW = {
@@ -46,7 +46,6 @@ def proxy(slapd: Slapd) -> Iterator[LdapProxy]:
 def spawn(settings: Settings, proxy: LdapProxy) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """Starts `deskmate worker --queue workflows` processes (directory: the proxy in front of slapd, a short
     heartbeat, the default concurrency); kills what is left afterwards."""
-    procs: list[subprocess.Popen[bytes]] = []
     assert settings.database_url is not None
     env = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(), "DESKMATE_ENV": "test",
            "DESKMATE_DATA_DIR": str(settings.data_dir), "DESKMATE_LOG_LEVEL": "WARNING",
@@ -56,17 +55,8 @@ def spawn(settings: Settings, proxy: LdapProxy) -> Iterator[Callable[[], subproc
            "DESKMATE_LDAP_GROUPS_BASE": LAYOUT.groups, "DESKMATE_LDAP_PPOLICY_DN": LAYOUT.policy,
            "DESKMATE_LDAP_TIMEOUT_S": "120"}
 
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--queue", "workflows"], env=env,
-                                cwd=REPO_ROOT)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    with worker_processes(env, queue="workflows") as start:
+        yield start
 
 
 def _locked_account(slapd: Slapd) -> tuple[str, str]:
