@@ -15,6 +15,7 @@ from rasa_sdk.types import DomainDict
 from actions import context
 from actions.api_client import ApiClient, ApiError
 from actions.helpers import clear, number, open_ticket, requires_sign_in
+from actions.knowledge import how_it_works
 from actions.replies import FAILED, report_api_error
 from actions.workflows import turn_key, wait_for, wait_s
 
@@ -91,8 +92,8 @@ def titled(entry: dict) -> str:
 async def offer_catalogue(dispatcher: CollectingDispatcher, tracker: Tracker, *, action: str, slot: str,
                           read: Callable[[ApiClient], Awaitable[list[dict]]], button: Callable[[dict], dict],
                           text: str) -> list[EventType]:
-    """Signed in and the api has a non-empty catalogue (``read``): up to MAX_CHOICES of its entries as buttons,
-    closest match first, and "Something else"; ``slot`` true. Otherwise ``slot`` false: the rule starts the form."""
+    """Signed in and the api has a non-empty catalogue (``read``): the KB's how-to when confident, then up to
+    MAX_CHOICES of its entries as buttons, closest match first, and "Something else"; ``slot`` true. Otherwise ``slot`` false: the rule starts the form."""
     if not context.signed_in(tracker):
         return [SlotSet(slot, False)]
     try:
@@ -103,6 +104,7 @@ async def offer_catalogue(dispatcher: CollectingDispatcher, tracker: Tracker, *,
     if not entries:
         return [SlotSet(slot, False)]
     choices = closest_first(entries, context.last_user_text(tracker))[:MAX_CHOICES]
+    await how_it_works(dispatcher, tracker, action)  # the KB's how-to first, for whoever only wanted to know
     dispatcher.utter_message(text=text, buttons=[*map(button, choices), SOMETHING_ELSE])
     return [SlotSet(slot, True)]
 

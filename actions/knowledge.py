@@ -110,6 +110,17 @@ class ActionAnswerQuestion(Action):
         return []
 
 
+async def kb_answer(dispatcher: CollectingDispatcher, tracker: Tracker, action: str) -> bool:
+    """A problem: the KB's confident answer for the user's words (the problem intent as a boost), with its source
+    and "That solved it". True if said; False (nothing said) when the KB has nothing confident."""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    answer = await confident_answer(tracker, action, intent if intent in PROBLEM_INTENTS else None)
+    if answer is None:
+        return False
+    utter_answer(dispatcher, answer, buttons=helped_button(answer))
+    return True
+
+
 class ActionAnswerProblem(Action):
     """A known problem: the KB's answer for the user's words (the intent as a boost), else the intent's tip."""
 
@@ -118,12 +129,23 @@ class ActionAnswerProblem(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        answer = await confident_answer(tracker, self.name(), intent if intent in PROBLEM_INTENTS else None)
-        if answer is not None:
-            utter_answer(dispatcher, answer, buttons=helped_button(answer))  # the rule offers the ticket next
-        elif intent in PROBLEM_INTENTS:
-            dispatcher.utter_message(response=f"utter_{intent}")
+        if not await kb_answer(dispatcher, tracker, self.name()) and intent in PROBLEM_INTENTS:
+            dispatcher.utter_message(response=f"utter_{intent}")  # the rule offers the ticket next
         return []
+
+
+async def how_it_works(dispatcher: CollectingDispatcher, tracker: Tracker, action: str) -> bool:
+    """A request: the KB article of its topic first, with its source, when the KB is confident and the article is
+    about the request's intent. Said before the form or the catalogue, so the employee who only wanted to know how
+    it works has the answer either way. True if said."""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    if intent not in REQUEST_INTENTS:
+        return False
+    answer = await confident_answer(tracker, action, intent)
+    if answer is None or not answer.get("intent_match"):
+        return False
+    utter_answer(dispatcher, answer, prefix=HOW_IT_WORKS, buttons=helped_button(answer))
+    return True
 
 
 class ActionAnswerRequest(Action):
@@ -133,12 +155,7 @@ class ActionAnswerRequest(Action):
         return "action_answer_request"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> list[EventType]:
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if intent not in REQUEST_INTENTS:
-            return []
-        answer = await confident_answer(tracker, self.name(), intent)
-        if answer is not None and answer.get("intent_match"):
-            utter_answer(dispatcher, answer, prefix=HOW_IT_WORKS, buttons=helped_button(answer))
+        if await how_it_works(dispatcher, tracker, self.name()):
             dispatcher.utter_message(text=FILE_IT)
         return []
 

@@ -26,7 +26,7 @@ from rasa_sdk.types import DomainDict
 from actions import context
 from actions.api_client import ApiClient, ApiError
 from actions.helpers import clear, requires_sign_in
-from actions.knowledge import ActionAnswerProblem
+from actions.knowledge import ActionAnswerProblem, kb_answer
 from actions.replies import FAILED, OFFER_BUTTONS, report_api_error
 
 logger = logging.getLogger(__name__)
@@ -70,8 +70,9 @@ def workflow_of(tracker: Tracker) -> str | None:
 
 
 class ActionOfferWorkflow(Action):
-    """account_unlock / password_reset: signed in, the offer (the form then asks which account); anonymous, the
-    knowledge answer and how signing in would help (the rule then offers a ticket)."""
+    """account_unlock / password_reset: signed in, the KB's confident answer (if any) and the offer (the form then
+    asks which account); anonymous, the knowledge answer and how signing in would help (the rule then offers a
+    ticket)."""
 
     def name(self) -> str:
         return "action_offer_workflow"
@@ -84,6 +85,8 @@ class ActionOfferWorkflow(Action):
             await ActionAnswerProblem().run(dispatcher, tracker, domain)
             dispatcher.utter_message(text=WORKFLOWS[name]["signed_out"])
             return [SlotSet("workflow", None), SlotSet("workflow_offered", False)]
+        # the KB's how-to first (with its source), for whoever only wanted to know; then the offer to do it
+        await kb_answer(dispatcher, tracker, self.name())
         dispatcher.utter_message(text=WORKFLOWS[name]["offer"])
         return [SlotSet("workflow", name), SlotSet("workflow_offered", True), SlotSet("username", None)]
 

@@ -351,7 +351,7 @@ def test_knowledge_base_down_offers_a_ticket(api: Api, monkeypatch: pytest.Monke
     _, messages = run(ActionAnswerQuestion(), t)
 
     assert texts(messages).startswith(knowledge.KB_DOWN)
-    assert messages[0]["buttons"] == replies.OFFER_BUTTONS
+    assert messages[-1]["buttons"] == replies.OFFER_BUTTONS
 
 
 # --- forms ------------------------------------------------------------------------------------
@@ -648,6 +648,28 @@ def test_wrong_codes_count_down_then_lock_and_open_the_takeover_ticket(api: Api)
     assert "locked for now" in texts(messages)
 
 
+LOCKOUT_ARTICLE = {
+    "id": "bot-test-lockout", "title": "Locked out of your account", "category": "accounts", "tags": ["lockout"],
+    "body": "# Locked out of your account\n\n## Why it happens\n\nFive wrong passwords in a row lock the account for "
+            "15 minutes.\n\n## What to do\n\n1. Wait 15 minutes, or ask the deskmate bot to unlock it now.\n"
+            "2. Update the saved password on your phone so that it stops locking you out again.\n"}
+
+
+@pytest.fixture(scope="module")
+def lockout_article(real_api: Api) -> dict:
+    return real_api.as_admin("POST", "/kb/articles", LOCKOUT_ARTICLE)
+
+
+def test_a_signed_in_employee_gets_the_kb_answer_with_its_source_before_the_offer(api: Api, lockout_article: dict):
+    _, slots, messages = offered(api, "my account is locked out after too many wrong passwords, what do I do?",
+                                 "account_unlock")
+
+    answer, offer = messages
+    assert answer["custom"]["citations"][0]["title"] == "Locked out of your account"
+    assert [b["title"] for b in answer["buttons"]] == ["That solved it"]
+    assert "unlock your account right now" in offer["text"] and slots["workflow_offered"] is True
+
+
 def test_anonymous_users_get_the_answer_and_how_signing_in_helps(api: Api):
     _, slots, messages = offered(api, "I'm locked out of my account", "account_unlock", who=None)
 
@@ -677,7 +699,7 @@ def test_a_signed_in_employee_picks_a_group_and_is_told_who_approves(api: Api, m
     username = api.report_of("requester", manager="approver")
     conversation = Conversation(api, "requester").say("I need access to the finance share", "access_request")
     events, messages = run(ActionOfferAccess(), conversation.tracker())
-    buttons = messages[0]["buttons"]
+    buttons = messages[-1]["buttons"]
     picked = json.loads(buttons[0]["payload"].removeprefix("/choose_group"))["group_dn"]
     conversation.say(buttons[0]["payload"], "choose_group", entities=[{"entity": "group_dn", "value": picked}])
     monkeypatch.setenv("DESKMATE_ACTIONS_WORKFLOW_WAIT_S", "0")  # no worker yet: the run has not reached approval
@@ -702,7 +724,20 @@ def test_vpn_access_offers_the_catalogue_with_the_vpn_group_first(api: Api):
     events, messages = run(ActionOfferAccess(), conversation.tracker())
 
     assert {e["name"]: e["value"] for e in events} == {"access_offered": True}
-    assert messages[0]["buttons"][0]["title"].startswith("vpn-users: ")
+    assert messages[-1]["buttons"][0]["title"].startswith("vpn-users: ")
+
+
+def test_the_catalogue_comes_after_the_kb_answer_with_its_source(api: Api, access_article: dict):
+    api.report_of("requester", manager="approver")
+    conversation = Conversation(api, "requester").say("how do I get access to the FIN-REPORTS shared drive?",
+                                                      "access_request")
+    events, messages = run(ActionOfferAccess(), conversation.tracker())
+
+    answer, catalogue = messages
+    assert answer["text"].startswith(knowledge.HOW_IT_WORKS)
+    assert answer["custom"]["citations"][0]["title"] == "Get access to a shared drive"
+    assert catalogue["buttons"][-1] == SOMETHING_ELSE and {e["name"]: e["value"] for e in events} == {
+        "access_offered": True}
 
 
 def test_anonymous_visitors_get_the_ticket_form_for_access(api: Api):
@@ -725,7 +760,7 @@ def _pick(conversation: Conversation, text: str) -> tuple[list[dict], list[dict]
     """The employee asks for software (``text``) and picks the first button: the offer's events and buttons, and
     the slug picked."""
     events, messages = run(ActionOfferSoftware(), conversation.say(text, "software_request").tracker())
-    buttons = messages[0]["buttons"]
+    buttons = messages[-1]["buttons"]
     slug = json.loads(buttons[0]["payload"].removeprefix("/choose_software"))["software_item"]
     conversation.say(buttons[0]["payload"], "choose_software", entities=[{"entity": "software_item", "value": slug}])
     return events, buttons, slug
