@@ -4,6 +4,21 @@ INSERT INTO chat_conversations (id, employee_id, channel, channel_user)
 VALUES (%(id)s, %(employee_id)s, %(channel)s, %(channel_user)s)
 RETURNING *
 
+-- name: conversation_for
+-- The conversation a channel names (channel, channel_key), started now if it is new; the reply address is kept
+-- up to date (a Teams serviceUrl can move).
+INSERT INTO chat_conversations (id, employee_id, channel, channel_user, channel_key, channel_ref)
+VALUES (%(id)s, %(employee_id)s, %(channel)s, %(channel_user)s, %(channel_key)s, %(channel_ref)s)
+ON CONFLICT (channel, channel_key) WHERE channel_key IS NOT NULL
+DO UPDATE SET channel_ref = EXCLUDED.channel_ref
+RETURNING id
+
+-- name: first_delivery
+-- Records an inbound event id; a row back means it is the first delivery.
+INSERT INTO channel_inbound (channel, event_id) VALUES (%(channel)s, %(event_id)s)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+
 -- name: get_conversation
 -- A conversation with its employee's e-mail.
 SELECT c.*, u.email AS employee_email FROM chat_conversations c

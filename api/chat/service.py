@@ -47,6 +47,23 @@ async def start(conn: Conn, *, channel: Channel, employee: User | None, channel_
     return row["id"]  # type: ignore[no-any-return]
 
 
+async def conversation_for(conn: Conn, *, channel: Channel, key: str, employee: User | None, channel_user: str | None,
+                           ref: dict[str, Any]) -> uuid.UUID:
+    """The conversation the channel names ``key`` (a Slack thread, a Teams chat), started for ``employee`` the first
+    time; ``ref`` (where replies go) is kept up to date. Concurrent first messages get the same conversation."""
+    row = await (await conn.execute(Q.conversation_for, {
+        "id": uuid.uuid4(), "employee_id": employee.id if employee else None, "channel": channel.value,
+        "channel_user": channel_user, "channel_key": key, "channel_ref": Jsonb(ref)})).fetchone()
+    assert row is not None
+    return row["id"]  # type: ignore[no-any-return]
+
+
+async def first_delivery(conn: Conn, *, channel: Channel, event_id: str) -> bool:
+    """True the first time a channel's inbound event id is seen; False for a retry or a replay of it."""
+    return await (await conn.execute(Q.first_delivery, {"channel": channel.value, "event_id": event_id})
+                  ).fetchone() is not None
+
+
 async def get_conversation(conn: Conn, *, conversation_id: str) -> dict[str, Any]:
     row = await (await conn.execute(Q.get_conversation, {"id": conversation_id})).fetchone()
     if row is None:

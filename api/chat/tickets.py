@@ -14,6 +14,7 @@ from typing import Any
 from api import sql
 from api.auth import service as people
 from api.auth.models import Principal
+from api.channels import TICKET_SOURCE, Channel
 from api.chat import service as chat
 from api.chat.models import ConversationTicket, Message, TicketRequest
 from api.db import Conn
@@ -48,7 +49,8 @@ def _said(messages: list[Message]) -> list[Message]:
     return [m for m in messages if m.direction == "user" and m.text and not m.text.startswith(("/", "deskmate:"))]
 
 
-def ticket_data(conversation_id: str, history: list[Message], request: TicketRequest) -> TicketCreate:
+def ticket_data(conversation_id: str, history: list[Message], request: TicketRequest,
+                channel: Channel = Channel.web) -> TicketCreate:
     """Title, description with transcript, type and metadata of a conversation's ticket."""
     said = _said(history)
     topic = next((m for m in reversed(said) if m.intent and m.intent not in CONTROL_INTENTS), None)
@@ -68,7 +70,7 @@ def ticket_data(conversation_id: str, history: list[Message], request: TicketReq
         metadata["separate_from_known_issue"] = True
     return TicketCreate(
         title=title[:200], description=description[:20_000], type=kind,
-        urgency=request.urgency, source_type=SourceType.CHATBOT, source_reference=conversation_id,
+        urgency=request.urgency, source_type=SourceType(TICKET_SOURCE[channel]), source_reference=conversation_id,
         integration_metadata=metadata)
 
 
@@ -103,7 +105,7 @@ async def open_ticket(conn: Conn, *, conversation_id: str, request: TicketReques
     turn_id = turn["id"] if turn else None
     key = f"key:{idempotency_key}" if idempotency_key else f"turn:{turn_id or 0}"
     history = await chat.transcript(conn, conversation_id=conversation_id, limit=TRANSCRIPT_LIMIT)
-    data = ticket_data(conversation_id, history, request)
+    data = ticket_data(conversation_id, history, request, Channel(conversation["channel"]))
     report = None
     if matching is not None and data.type is TicketType.incident and not request.separate:
         report = await metoo.report(conn, matching, text=_report_text(data, request),
