@@ -205,6 +205,13 @@ class SmtpError(IntegrationError):
     type, title = "/problems/smtp", "The mail server failed"
 
 
+class ChannelDeliveryFailed(IntegrationError):
+    """A message to a requester on their channel (Slack, Teams, e-mail) failed; ``permanent`` when retrying cannot
+    help (the conversation is gone, the bot was removed), ``retry_after_s`` when the channel said when to retry."""
+
+    type, title = "/problems/channel-delivery", "The channel refused the message"
+
+
 class TwilioError(IntegrationError):
     """Twilio refused or failed a request; ``code`` is Twilio's error code (21211, 20003, …) when known."""
 

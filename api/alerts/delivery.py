@@ -1,4 +1,4 @@
-"""Delivering one alert message (EMAIL, SMS, WEBHOOK) with attempt bookkeeping, backoff and dead-letter.
+"""Delivering one alert message (EMAIL, SMS, WEBHOOK, ORIGIN: api/channels/origin.py) with attempt bookkeeping, backoff and dead-letter.
 
 One attempt:
 1. in a transaction: lock the delivery; an attempt still 'started' means a worker died mid-send, so it
@@ -32,8 +32,9 @@ from psycopg.types.json import Jsonb
 
 from api import crypto, jobs, sql
 from api.alerts.models import Channel
+from api.channels import origin
 from api.db import Conn
-from api.errors import IntegrationError, SmtpError, TwilioError, WebhookError
+from api.errors import ChannelDeliveryFailed, IntegrationError, SmtpError, TwilioError, WebhookError
 from api.integrations.outbound import OutboundGuard
 from api.integrations.smtp.client import SmtpClient
 from api.integrations.twilio.client import TwilioClient
@@ -79,8 +80,14 @@ async def _begin(conn: Conn, delivery_id: int) -> tuple[dict[str, Any], int, dat
     return dict(d), int(attempt["attempt"]), since
 
 
-async def _attempt(d: dict[str, Any], settings: Settings, interrupted_since: datetime | None) -> Outcome:
+async def _attempt(conn: Conn, d: dict[str, Any], settings: Settings, interrupted_since: datetime | None) -> Outcome:
     channel = Channel(d["channel"])
+    if channel is Channel.ORIGIN:
+        found = await origin.origin_of(conn, ticket_id=d["ticket_id"])
+        if found is None:
+            raise ChannelDeliveryFailed(origin.NO_ORIGIN, permanent=True)
+        await origin.tell(conn, settings, origin=found, text=d["body"])
+        return Outcome("ok")
     if channel is Channel.EMAIL:
         mid = await SmtpClient(settings.smtp).send(to=d["recipient"], subject=d["subject"] or "", body=d["body"],
                                                    delivery_key=d["idempotency_key"])
@@ -97,11 +104,11 @@ async def _attempt(d: dict[str, Any], settings: Settings, interrupted_since: dat
     return Outcome("ok", detail={"http_status": answer.http_status})
 
 
-async def _send(d: dict[str, Any], settings: Settings, interrupted_since: datetime | None) -> Outcome:
+async def _send(conn: Conn, d: dict[str, Any], settings: Settings, interrupted_since: datetime | None) -> Outcome:
     """One attempt's outcome; never raises (an unexpected error is an outcome to retry)."""
     try:
-        return await _attempt(d, settings, interrupted_since)
-    except (SmtpError, TwilioError, WebhookError) as exc:
+        return await _attempt(conn, d, settings, interrupted_since)
+    except (SmtpError, TwilioError, WebhookError, ChannelDeliveryFailed) as exc:
         detail: dict[str, Any] = {}
         if isinstance(exc, WebhookError) and exc.http_status:
             detail["http_status"] = exc.http_status
@@ -145,7 +152,7 @@ async def deliver(conn: Conn, *, delivery_id: int, settings: Settings) -> str:
         row = await (await conn.execute(Q.lock_delivery, {"id": delivery_id})).fetchone()
         return str(row["status"]) if row else "missing"
     d, attempt, interrupted_since = begun
-    outcome = await _send(d, settings, interrupted_since)
+    outcome = await _send(conn, d, settings, interrupted_since)
     return await _finish(conn, d, attempt, outcome, settings)
 
 

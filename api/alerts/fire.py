@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 from api import jobs, sql
 from api.alerts import templates
 from api.alerts.models import AlertConditions, Channel, ChannelSpec, EventKind, Recipient
+from api.channels import origin
 from api.db import Conn
 from api.errors import DeskmateError
 from api.incidents import affected as incidents
@@ -145,6 +146,10 @@ async def recipients(conn: Conn, spec: ChannelSpec, t: dict[str, Any], *, actor_
                 out.setdefault(p["email"], To(p["email"], p["id"]))
             elif spec.channel is Channel.IN_APP:
                 out.setdefault(f"user:{p['id']}", To(p["email"], p["id"]))
+            elif spec.channel is Channel.ORIGIN:
+                found = await origin.origin_of(conn, ticket_id=t["id"])
+                out.setdefault(f"origin:{p['id']}", To(found.address, p["id"]) if found else
+                               To(f"user:{p['id']}", p["id"], skipped=origin.NO_ORIGIN))
             elif p["phone"]:
                 out.setdefault(p["phone"], To(p["phone"], p["id"]))
             else:

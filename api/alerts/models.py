@@ -30,6 +30,7 @@ class Channel(StrEnum):
     SMS = "SMS"
     WEBHOOK = "WEBHOOK"
     IN_APP = "IN_APP"
+    ORIGIN = "ORIGIN"  # the requester, where the ticket came from: its chat (widget, Slack, Teams) or mail thread
 
 
 class Recipient(BaseModel):
@@ -78,6 +79,11 @@ class ChannelSpec(BaseModel):
                 raise ValueError("a WEBHOOK channel needs an http(s) url")
             if self.recipients:
                 raise ValueError("a WEBHOOK channel has a url, not recipients")
+        elif self.channel is Channel.ORIGIN:
+            if any(r.kind != "requester" for r in self.recipients) or self.url:
+                raise ValueError("an ORIGIN channel reaches the requester only, where the ticket came from: "
+                                 "recipients [{\"kind\": \"requester\"}] (or left out), no url")
+            self.recipients = [Recipient(kind="requester")]
         elif not self.recipients:
             raise ValueError(f"a {self.channel} channel needs at least one recipient")
         elif self.url:

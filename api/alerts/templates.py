@@ -62,6 +62,12 @@ DEFAULTS: dict[Channel, Template] = {
         "{{ event.label }}{% if event.reason %} — {{ event.reason }}{% endif %}"
         "{% if comment %}: {{ comment.body }}{% endif %}")),
     Channel.WEBHOOK: Template(body="{{ ticket.number }} {{ event.label }}: {{ ticket.title }}"),
+    Channel.ORIGIN: Template(body=(
+        'Update on your ticket {{ ticket.number }} "{{ ticket.title }}": '
+        "{% if comment %}{{ comment.author or 'The service desk' }} wrote: {{ comment.body }}"
+        "{% elif event.kind == 'status_changed' %}it is now {{ event.after.status | replace('_', ' ') }}"
+        "{% if event.reason %} ({{ event.reason }}){% endif %}."
+        "{% else %}{{ event.label }}.{% endif %}")),
 }
 
 SAMPLE: dict[str, Any] = {

@@ -50,7 +50,8 @@ def _context(title: str, description: str, requester: str, comment: str, number:
 def test_render_and_build_never_raise_anything_but_a_clean_error(title, description, requester, comment, number,
                                                                   body, channel):
     spec = ChannelSpec(channel=channel, url="https://hooks.example.com/x" if channel is Channel.WEBHOOK else None,
-                       recipients=[] if channel is Channel.WEBHOOK else [{"kind": "assignee"}],
+                       recipients={Channel.WEBHOOK: [], Channel.ORIGIN: [{"kind": "requester"}]}.get(
+                           channel, [{"kind": "assignee"}]),
                        template={"body": body} if body else {})
     try:
         subject, text = fire._rendered(spec, _context(title, description, requester, comment, number),
