@@ -42,8 +42,8 @@ bot:
 	@scripts/train_bot.sh
 
 # Debian packages the tests and the demo need: headless Chromium (browser tests), OpenLDAP's slapd (the
-# directory tests and the demo directory). One apt-get for all: parallel apt-gets would fight over its lock.
-DEBS := chromium slapd ldap-utils
+# directory tests and the demo directory), Dovecot (the e-mail channel tests: a real IMAP server). One apt-get for all: parallel apt-gets would fight over its lock.
+DEBS := chromium slapd ldap-utils dovecot-imapd
 debs:
 	@missing="$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs)"; \
 	if [ -n "$$missing" ]; then echo "==> installing Debian packages: $$missing"; \
@@ -56,12 +56,13 @@ run: setup
 
 test: $(VENV)/.installed
 	@$(MAKE) --no-print-directory -j3 $(VENV)/.llm-test bot debs
-	@scripts/test_bot.sh
-	@# The closed-loop test (three real trainings, ~15 min of mostly CPU) runs beside the rest of the suite, in a
-	@# pytest of its own with its own embedded database (var/test-loop); its output follows the suite's.
+	@# The closed-loop test (three real trainings, ~15 min of mostly CPU) runs beside the bot's tests and the rest
+	@# of the suite, in a pytest of its own with its own embedded database (var/test-loop); its output follows
+	@# the suite's. A failing bot test stops everything.
 	@mkdir -p var/test-loop; loop_rc=0; main_rc=0; \
 	DESKMATE_TEST_DATA_DIR=var/test-loop DESKMATE_REQUIRE_RASA=1 $(BIN)/pytest -q -p no:cacheprovider \
 	  --durations=5 $(LOOP_TEST) >var/test-loop/pytest.log 2>&1 & loop=$$!; \
+	scripts/test_bot.sh || { kill $$loop; wait $$loop; exit 1; }; \
 	DESKMATE_REQUIRE_RASA=1 DESKMATE_REQUIRE_LLM=1 $(BIN)/pytest --durations=25 --ignore=$(LOOP_TEST) || main_rc=$$?; \
 	wait $$loop || loop_rc=$$?; echo "==> $(LOOP_TEST) (run beside the suite)"; cat var/test-loop/pytest.log; \
 	exit $$(( main_rc || loop_rc ))
