@@ -45,6 +45,13 @@ SELECT * FROM (
     WHERE m.conversation_id = %(id)s ORDER BY m.id DESC LIMIT %(limit)s
 ) recent ORDER BY id
 
+-- name: list_messages_after
+-- A conversation's messages newer than %(after)s, oldest first (at most %(limit)s): what a widget that is open
+-- has not shown yet (a ticket update, api/channels/origin.py).
+SELECT m.id, m.direction, m.text, m.payload, m.intent, m.confidence, m.created_at, t.number AS ticket_number
+FROM chat_messages m LEFT JOIN tickets t ON t.id = m.ticket_id
+WHERE m.conversation_id = %(id)s AND m.id > %(after)s ORDER BY m.id LIMIT %(limit)s
+
 -- name: conversation_owner
 -- The e-mail of the active employee a conversation belongs to (no row: no such conversation).
 SELECT u.email FROM chat_conversations c

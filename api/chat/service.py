@@ -161,7 +161,11 @@ async def post_message(conn: Conn, settings: Settings, rasa: RasaClient, *, conv
     return Turn(messages=stored, intent=intent, confidence=confidence)
 
 
-async def transcript(conn: Conn, *, conversation_id: str, limit: int = 500) -> list[Message]:
+async def transcript(conn: Conn, *, conversation_id: str, limit: int = 500, after: int | None = None) -> list[Message]:
+    """The last ``limit`` messages, oldest first; with ``after``, the first ``limit`` messages newer than it."""
     await get_conversation(conn, conversation_id=conversation_id)
-    rows = await (await conn.execute(Q.list_messages, {"id": conversation_id, "limit": limit})).fetchall()
+    query, params = Q.list_messages, {"id": conversation_id, "limit": limit}
+    if after is not None:
+        query, params = Q.list_messages_after, params | {"after": after}
+    rows = await (await conn.execute(query, params)).fetchall()
     return [to_message(dict(r)) for r in rows]

@@ -168,3 +168,17 @@ async def test_that_solved_it_records_helpful_feedback_without_asking_rasa(clien
 async def test_the_web_endpoint_starts_only_web_conversations(client):
     assert (await client.post("/api/v1/chat/conversations", json={"channel": "web"})).status_code == 201
     assert (await client.post("/api/v1/chat/conversations", json={"channel": "slack"})).status_code == 422
+
+
+async def test_after_gives_only_the_newer_messages(client, settings, rasa):
+    conv, session, _ = await _start(client, settings)
+    first = (await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "hi"},
+                               headers=session)).json()["messages"][-1]
+    await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "printer?"}, headers=session)
+
+    newer = await client.get(f"/api/v1/chat/conversations/{conv}/messages", params={"after": first["id"]},
+                             headers=session)
+    assert [(m["direction"], m["text"]) for m in newer.json()["messages"]] == [
+        ("user", "printer?"), ("bot", "Let's reset it.")]
+    assert (await client.get(f"/api/v1/chat/conversations/{conv}/messages", params={"after": -1},
+                             headers=session)).status_code == 422

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from e2e_support import STORAGE_KEY, TICKET_NUMBER, active_element, bot_said, last_bot, open_chat, say, stored
 from fakes.rasa_server import FakeRasa
+from fakes.triage import drain, worker_settings
 from playwright.async_api import Browser, Page, expect
 
 from api.auth.models import Role
@@ -236,6 +237,30 @@ async def test_rasa_down_offers_a_ticket_that_then_exists(
     assert ticket["number"] == number
     assert ticket["source_type"] == "CHATBOT"
     assert ticket["title"] == "My laptop will not start"
+
+
+async def test_a_ticket_update_appears_in_the_open_widget_without_a_reload(
+        page: Page, screenshot: Shot, widget_api: str, make_actor, settings) -> None:  # type: ignore[no-untyped-def]
+    await page.clock.install()  # the widget's poll timer, fast-forwarded below instead of waited for
+    await open_chat(page, widget_api)
+    await say(page, "hello")
+    await page.get_by_role("button", name="No").click()
+    await page.get_by_role("button", name="Open a ticket").click()
+    await expect(last_bot(page)).to_contain_text(TICKET_NUMBER, timeout=30_000)
+    number = TICKET_NUMBER.search(await last_bot(page).inner_text()).group(0)  # type: ignore[union-attr]
+
+    agent = await make_actor(Role.admin)
+    async with httpx.AsyncClient(base_url=widget_api, headers=agent.headers) as client:
+        (await client.post(f"/api/v1/tickets/{number}/comments",
+                           json={"body": "Please try the USB-C port on the left."})).raise_for_status()
+    await drain(worker_settings(settings), queues=["triage", "alerts"])  # the event → the ORIGIN delivery
+    await page.clock.fast_forward(16_000)
+
+    update = bot_said(page, "Please try the USB-C port on the left.")
+    await expect(update).to_have_text(re.compile(rf"^Update on your ticket {number} .*: .* wrote: Please try"))
+    await screenshot(page, "widget-ticket-update")
+    await page.clock.fast_forward(16_000)  # polled again: shown once
+    await expect(update).to_have_count(1)
 
 
 async def test_the_widget_works_on_a_page_of_another_origin(browser: Browser, other_origin_page: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, status
+from fastapi import APIRouter, Depends, Header, Query, status
 
 from api.auth import service as people
 from api.channels import Channel
@@ -57,5 +57,8 @@ async def post_message(conversation_id: Session, data: UserText, conn: ConnDep, 
 
 
 @router.get("/{conversation_id}/messages")
-async def get_messages(conversation_id: Session, conn: ConnDep) -> Transcript:
-    return Transcript(messages=await chat.transcript(conn, conversation_id=conversation_id))
+async def get_messages(conversation_id: Session, conn: ConnDep,
+                       after: Annotated[int | None, Query(ge=0, le=2**62, description=(
+                           "only the messages newer than this id (the widget polls for ticket updates)"))] = None,
+                       ) -> Transcript:
+    return Transcript(messages=await chat.transcript(conn, conversation_id=conversation_id, after=after))

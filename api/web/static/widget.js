@@ -11,6 +11,7 @@
  *   data-deskmate-identity  signed identity of the signed-in employee (from the intranet's backend)
  *   data-deskmate-title     panel title (default "IT Help")
  *   data-deskmate-storage   "session" (default: the conversation lasts as long as the tab) or "local"
+ *   data-deskmate-poll      seconds between checks for ticket updates while the panel is open (default 15; 0: never)
  */
 (function () {
   "use strict";
@@ -36,8 +37,9 @@
     identity: script.getAttribute("data-deskmate-identity") || null,
     title: script.getAttribute("data-deskmate-title") || "IT Help",
     storage: script.getAttribute("data-deskmate-storage") === "local" ? "localStorage" : "sessionStorage",
+    pollSeconds: Math.max(0, Number(script.getAttribute("data-deskmate-poll") || 15) || 0),
   };
-  var state = { conversationId: null, token: null, employee: null, busy: false, opened: false };
+  var state = { conversationId: null, token: null, employee: null, busy: false, opened: false, lastId: 0, shown: {} };
   var ui = {};
 
   /* ---------- small DOM helpers ---------- */
@@ -237,6 +239,8 @@
       if (res.status !== 201) throw res;
       state.conversationId = res.body.conversation_id;
       state.token = res.body.session_token;
+      state.lastId = 0;
+      state.shown = {};
       state.employee = res.body.employee;
       save();
     });
@@ -318,7 +322,16 @@
     return number ? el("p", { className: "ticket", text: "Ticket " + number }) : null;
   }
 
+  /** Remembers a message as shown: a poll for updates (``after`` the newest) never shows it twice. */
+  function seen(m) {
+    if (m && m.id) {
+      state.shown[m.id] = true;
+      state.lastId = Math.max(state.lastId, m.id);
+    }
+  }
+
   function addBotMessage(m, withButtons) {
+    seen(m);
     addBubble("bot", m.text, [
       ticketBadge(m.ticket_number), linkList(m.links), citationList(m.citations),
       withButtons ? quickReplies(m.buttons) : null,
@@ -339,7 +352,7 @@
 
   function renderTranscript(messages) {
     messages.forEach(function (m, i) {
-      if (m.direction === "user") addBubble("user", shownText(m, messages[i - 1]));
+      if (m.direction === "user") seen(m), addBubble("user", shownText(m, messages[i - 1]));
       else addBotMessage(m, i === messages.length - 1);
     });
   }
@@ -439,6 +452,19 @@
       forget();
       return startConversation().then(function () { return { messages: [], expired: true }; });
     });
+  }
+
+  /** Ticket updates (an agent's reply, a status change) that arrived since: shown while the panel is open. */
+  function poll() {
+    if (!state.opened || state.busy || !state.conversationId || document.visibilityState === "hidden") return;
+    api("GET", "/" + state.conversationId + "/messages?after=" + state.lastId).then(function (res) {
+      if (res.status !== 200 || state.busy) return;
+      (res.body.messages || []).forEach(function (m) {
+        if (state.shown[m.id]) return;
+        if (m.direction === "bot") addBotMessage(m, false);
+        else seen(m);  // the employee's own words from another tab: not repeated here
+      });
+    }, function () { /* offline: the next poll tries again */ });
   }
 
   /** First opening of the panel: start (or resume) the conversation, greet, replay the transcript. */
@@ -558,6 +584,10 @@
       state.token = saved.token;
       state.employee = saved.employee;
       if (saved.opened) open({ focus: false });  // never steal the focus on page load
+    }
+    if (config.pollSeconds > 0) {
+      window.setInterval(poll, config.pollSeconds * 1000);
+      document.addEventListener("visibilitychange", poll);
     }
   }
 
