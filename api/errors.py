@@ -232,6 +232,12 @@ class WebhookError(IntegrationError):
         self.http_status = http_status
 
 
+class SolmanError(IntegrationError):
+    """SAP Solution Manager refused or failed a request; ``sap_code`` (extra) is SAP's message code when known."""
+
+    type, title = "/problems/solman", "SAP Solution Manager failed"
+
+
 class OutboundRefused(IntegrationError):
     """The outbound-HTTP guard (api/integrations/outbound.py) refused a URL or could not resolve its host;
     ``permanent`` when the address itself is not allowed."""
