@@ -109,6 +109,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await workflow_catalog.sync(conn, [w.workflow for w in workflow_catalog.load_dir(settings.workflows_dir)])
     software.load(software.path(settings))  # the software catalogue validates, or the api does not start
     app.state.rasa = rasa_client.from_settings(settings)
+    if app.state.slack is not None:  # Socket Mode connects now, when configured
+        await app.state.slack.start()
     app.state.database_url = url
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
     hinter = app.state.rasa.hinter

@@ -1,5 +1,7 @@
 """SlackChannel: the slack-bolt app that takes Slack's requests, and the turns it runs in the background.
 
+Requests come to the Request URLs (api/channels/slack/routes.py) or, with an app-level token, over Socket Mode.
+
 Bolt verifies the signature (401 for a bad one or a timestamp over 5 minutes old) and answers url_verification.
 Then :meth:`SlackChannel._admit` drops what is not ours to answer, with a 200 so Slack does not retry: a request
 from another workspace, and an event (or button press) delivered before (``first_delivery``: Slack's retries
@@ -18,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from starlette.datastructures import State
@@ -72,11 +75,27 @@ class SlackChannel:
         self.bolt.event("app_mention")(self._on_mention)
         self.bolt.action(render.BUTTON_ACTION)(self._on_button)
         self.handler = AsyncSlackRequestHandler(self.bolt)
+        self.socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connecting: asyncio.Task[None] | None = None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    async def start(self) -> None:
+        """With an app-level token, connects to Slack over Socket Mode (the same events, through a WebSocket).
+
+        In the background: slack_sdk retries a failed connection every few seconds, and the api starts anyway.
+        """
+        app_token = self.settings.slack.app_token
+        if app_token is not None:  # its aiohttp session needs the running loop: made here, not in __init__
+            self.socket = AsyncSocketModeHandler(self.bolt, app_token.get_secret_value())
+            self._connecting = asyncio.create_task(self.socket.connect_async())
+
     async def close(self, timeout_s: float = 30.0) -> None:
-        """Waits for the turns under way (at most ``timeout_s``), then cancels what is left."""
+        """Disconnects Socket Mode, waits for the turns under way (at most ``timeout_s``), cancels what is left."""
+        if self.socket is not None:
+            await self.socket.close_async()
+        if self._connecting is not None:
+            self._connecting.cancel()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
             for task in pending:

@@ -13,6 +13,7 @@ class SlackSettings(BaseSettings):
 
     bot_token: SecretStr | None = None  # xoxb-…, the app's bot token
     signing_secret: SecretStr | None = None  # verifies every request Slack sends (Basic Information page)
+    app_token: SecretStr | None = None  # xapp-…: receive events over Socket Mode instead of the Request URLs
     team_id: str | None = None  # the workspace this deployment answers; default: the bot token's (auth.test)
     api_url: str = "https://slack.com/api/"  # Slack's Web API; tests point it at a local fake
     timeout_s: float = Field(default=10.0, gt=0)

@@ -30,10 +30,7 @@ class Slack:
 
     async def event(self, event: dict[str, Any], *, event_id: str | None = None, team: str = TEAM,
                     **kwargs: Any) -> httpx.Response:
-        envelope = {"token": "x", "team_id": team, "api_app_id": "A1", "type": "event_callback",
-                    "event_id": event_id or f"Ev{uuid.uuid4().hex[:12]}", "event_time": 1800000000,
-                    "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}], "event": event}
-        return await self.send("/slack/events", json.dumps(envelope), **kwargs)
+        return await self.send("/slack/events", json.dumps(envelope(event, event_id=event_id, team=team)), **kwargs)
 
     async def press(self, payload: dict[str, Any], **kwargs: Any) -> httpx.Response:
         return await self.send("/slack/interactions", interaction_body(payload),
@@ -44,6 +41,13 @@ class Slack:
         await asyncio.to_thread(wait_until, lambda: len(self.fake.posts_to(channel)) >= count, 20,
                                 f"{count} Slack message(s) to {channel}")
         return self.fake.posts_to(channel)
+
+
+def envelope(event: dict[str, Any], *, event_id: str | None = None, team: str = TEAM) -> dict[str, Any]:
+    """The Events API's event_callback around ``event``."""
+    return {"token": "x", "team_id": team, "api_app_id": "A1", "type": "event_callback",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:12]}", "event_time": 1800000000,
+            "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}], "event": event}
 
 
 def dm(user: str, text: str, *, channel: str | None = None, **fields: Any) -> dict[str, Any]:

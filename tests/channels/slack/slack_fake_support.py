@@ -8,20 +8,27 @@ aiohttp client, and a signer of the requests Slack sends to the app (§2).
   channel not in ``missing_channels`` is there; recorded in ``posted``; ``ratelimit_once()`` answers the next
   call 429 with ``Retry-After: 1``.
 - ``chat.postEphemeral``: recorded in ``ephemeral``.
+- ``apps.connections.open`` (the app-level token ``xapp-…``, else ``invalid_auth``): the WebSocket URL of
+  :class:`FakeSocketMode`, which greets with ``hello``, sends ``events_api`` envelopes (``deliver``) and records
+  the client's acknowledgements (``acked``: envelope ids) — Socket Mode as slack_sdk's client speaks it.
 No method deskmate calls pages (users.list and conversations.list would: ``response_metadata.next_cursor``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from aiohttp import WSMsgType, web
 
 TEAM, BOT_USER, BOT_ID = "T1", "UBOT", "BBOT"
 
@@ -29,7 +36,9 @@ TEAM, BOT_USER, BOT_ID = "T1", "UBOT", "BBOT"
 @dataclass
 class FakeSlack:
     token: str = "xoxb-fake-token"
+    app_token: str = "xapp-fake-token"
     url: str = ""
+    socket_url: str = ""
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     posted: list[dict[str, Any]] = field(default_factory=list)
     ephemeral: list[dict[str, Any]] = field(default_factory=list)
@@ -63,6 +72,8 @@ class FakeSlack:
         if method == "auth.test":
             return {"ok": True, "url": "https://t1.slack.com/", "team": "Team One", "user": "deskmate",
                     "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url}
         if method == "users.info":
             if str(args.get("user")) in self.failing_users:
                 return {"ok": False, "error": self.failing_users[str(args["user"])]}
@@ -119,9 +130,11 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             auth = self.headers.get("Authorization") or ""
             if not auth.startswith("Bearer "):
                 return self._send(200, {"ok": False, "error": "not_authed"}, {})
-            if not hmac.compare_digest(auth.removeprefix("Bearer ").encode(), fake.token.encode()):
+            method = path.removeprefix("/api/")
+            token = fake.app_token if method == "apps.connections.open" else fake.token
+            if not hmac.compare_digest(auth.removeprefix("Bearer ").encode(), token.encode()):
                 return self._send(200, {"ok": False, "error": "invalid_auth"}, {})
-            self._send(*fake.call(path.removeprefix("/api/"), args))
+            self._send(*fake.call(method, args))
 
         do_GET = do_POST = _serve  # noqa: N815 - http.server's naming
 
@@ -148,6 +161,63 @@ class FakeSlackServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class FakeSocketMode:
+    """Slack's Socket Mode WebSocket on a loopback port, served by aiohttp on a loop of its own thread."""
+
+    def __init__(self) -> None:
+        self.acked: list[str] = []
+        self.connected = threading.Event()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-slack-socket", daemon=True)
+
+    async def _serve(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"},
+                            "debug_info": {"host": "fake", "approximate_connection_time": 18060}})
+        self.connected.set()
+        async for message in ws:
+            if message.type == WSMsgType.TEXT and "envelope_id" in (body := json.loads(message.data)):
+                self.acked.append(body["envelope_id"])
+        return ws
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/link", self._serve)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"ws://127.0.0.1:{port}/link"
+
+    def deliver(self, payload: dict[str, Any]) -> str:
+        """Sends an Events API payload as an ``events_api`` envelope; returns its envelope id."""
+        envelope_id = str(uuid.uuid4())
+        envelope = {"envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
+                    "retry_attempt": 0, "retry_reason": "", "payload": payload}
+        asyncio.run_coroutine_threadsafe(self._sockets[-1].send_json(envelope), self._loop).result(10)
+        return envelope_id
+
+    def __enter__(self) -> FakeSocketMode:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            for ws in self._sockets:
+                await ws.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 def signed(secret: str, body: str, *, content_type: str = "application/json", at: float | None = None,
