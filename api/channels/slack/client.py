@@ -1,7 +1,9 @@
-"""Slack's Web API, through slack_sdk: the client and the one call that posts a message."""
+"""Slack's Web API, through slack_sdk: the client, and posting and updating a message."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -26,16 +28,29 @@ def web_client(settings: SlackSettings) -> AsyncWebClient:
     return client
 
 
-async def post(client: AsyncWebClient, *, channel: str, thread_ts: str | None, text: str,
-               blocks: list[dict[str, Any]] | None = None) -> str:
-    """Posts a message (in the thread ``thread_ts`` when given); returns its ts. Raises ChannelDeliveryFailed."""
+@asynccontextmanager
+async def _delivering() -> AsyncIterator[None]:
+    """Slack's refusals and failures as ChannelDeliveryFailed."""
     try:
-        response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks,
-                                                 unfurl_links=False)
+        yield
     except SlackApiError as exc:
         code = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
         raise ChannelDeliveryFailed(f"Slack refused the message: {code}.", code=code,
                                     permanent=code in PERMANENT) from exc
-    except (TimeoutError, SlackClientError, aiohttp.ClientError) as exc:
+    except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
         raise ChannelDeliveryFailed(f"Slack could not be reached: {type(exc).__name__}.") from exc
+
+
+async def post(client: AsyncWebClient, *, channel: str, thread_ts: str | None, text: str,
+               blocks: list[dict[str, Any]] | None = None) -> str:
+    """Posts a message (in the thread ``thread_ts`` when given); returns its ts. Raises ChannelDeliveryFailed."""
+    async with _delivering():
+        response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks,
+                                                 unfurl_links=False)
     return str(response.get("ts") or "")
+
+
+async def update(client: AsyncWebClient, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+    """Replaces a message the bot posted. Raises ChannelDeliveryFailed."""
+    async with _delivering():
+        await client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)

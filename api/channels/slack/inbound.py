@@ -25,15 +25,17 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from starlette.datastructures import State
 
+from api.auth import service as people
 from api.channels import Channel
-from api.channels.slack import render
-from api.channels.slack.client import post, web_client
+from api.channels.slack import approvals, render
+from api.channels.slack.client import post, update, web_client
 from api.channels.slack.people import SlackPeople
 from api.chat import service as chat
 from api.chat.models import Message
 from api.db import Conn
-from api.errors import ChannelDeliveryFailed, DeskmateError
+from api.errors import ChannelDeliveryFailed, Conflict, DeskmateError, Forbidden, NotFound
 from api.settings import Settings
+from api.workflows import approval_service
 
 log = logging.getLogger(__name__)
 SORRY = "Sorry, something went wrong on my side and I couldn't answer that. Please try again in a moment."
@@ -44,6 +46,7 @@ NOT_YOURS = "That conversation belongs to someone else. Message me directly, or 
 ACCOUNT_CHANGED = ("Your deskmate account has changed since this conversation started, so I can't continue it. "
                    "Please contact the service desk.")
 HELLO = "Hi! What can I help you with?"
+NOT_YOUR_APPROVAL = "This request is not yours to decide."
 DROPPED = BoltResponse(status=200, body="")
 
 
@@ -74,6 +77,7 @@ class SlackChannel:
         self.bolt.event("message")(self._on_message)
         self.bolt.event("app_mention")(self._on_mention)
         self.bolt.action(render.BUTTON_ACTION)(self._on_button)
+        self.bolt.action(approvals.ACTION)(self._on_approval)
         self.handler = AsyncSlackRequestHandler(self.bolt)
         self.socket: AsyncSocketModeHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -147,11 +151,26 @@ class SlackChannel:
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id", "")
         thread_ts = (body.get("message") or {}).get("thread_ts")
         place = Place(body["team"]["id"], channel, thread_ts)
-        self._spawn(place, conversation_id, self._press(
+        key = f"{place.team}:{channel}" if channel.startswith("D") else f"{place.team}:{channel}:{thread_ts}"
+        self._spawn(place, key, self._press(
             conversation_id, user=user, payload=str(action.get("value") or ""), place=place))
 
+    async def _on_approval(self, ack: Callable[[], Awaitable[Any]], body: dict[str, Any],
+                           action: dict[str, Any]) -> None:
+        await ack()
+        decision = approvals.ACTION.match(str(action.get("action_id")))
+        if decision is None or not str(action.get("value", "")).isdigit():
+            return
+        place = Place(body["team"]["id"], (body.get("channel") or {}).get("id", ""), None)
+        message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts", "")
+        approval_id = int(action["value"])
+        self._spawn(place, f"approval:{approval_id}", self._decide(
+            place, user=body["user"]["id"], approval_id=approval_id, decision=decision.group(1),
+            message_ts=message_ts))
+
     def _spawn(self, place: Place, key: str, work: Coroutine[Any, Any, None]) -> None:
-        """Runs ``work`` after the conversation's earlier turns, in a task the channel keeps until it is done."""
+        """Runs ``work`` after the earlier work of the same ``key`` (a conversation's turns, in order), in a task
+        the channel keeps until it is done."""
         task = asyncio.create_task(self._guarded(place, key, work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -195,6 +214,25 @@ class SlackChannel:
             employee = await self.people.employee(conn, user)
             if await self._allowed(conn, place, conversation, user=user, employee_id=employee.id if employee else None):
                 await self._run(conn, place, conversation_id, payload)
+
+    async def _decide(self, place: Place, *, user: str, approval_id: int, decision: str, message_ts: str) -> None:
+        """An Approve/Deny press: decided as the deskmate user with the presser's e-mail address, if they may."""
+        async with self.state.pool.connection() as conn:
+            employee = await self.people.employee(conn, user)
+            try:
+                if employee is None:
+                    raise NotFound("unknown Slack user")
+                principal = await people.principal_by_id(conn, user_id=employee.id)
+                request = await approval_service.decide(conn, approval_id=approval_id, decision=decision,
+                                                        comment=None, principal=principal, via="slack")
+            except NotFound:
+                await self._ephemeral(place, user, NOT_YOUR_APPROVAL)
+                return
+            except (Conflict, Forbidden) as exc:
+                await self._ephemeral(place, user, exc.detail)
+                return
+        await update(self.client, channel=place.channel, ts=message_ts, text=f"{approvals.DONE[decision]}.",
+                     blocks=approvals.decided_blocks(request, decision, principal.email))
 
     async def _allowed(self, conn: Conn, place: Place, conversation: dict[str, Any], *, user: str,
                        employee_id: int | None) -> bool:

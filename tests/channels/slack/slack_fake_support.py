@@ -7,7 +7,8 @@ aiohttp client, and a signer of the requests Slack sends to the app (§2).
 - ``chat.postMessage`` (JSON or form): ``channel`` and one of ``text``/``blocks`` required (``no_text``); a
   channel not in ``missing_channels`` is there; recorded in ``posted``; ``ratelimit_once()`` answers the next
   call 429 with ``Retry-After: 1``.
-- ``chat.postEphemeral``: recorded in ``ephemeral``.
+- ``chat.postEphemeral``: recorded in ``ephemeral``; ``chat.update`` (``channel``, ``ts``): in ``updated``.
+- ``users.lookupByEmail`` (``email=``): the user with that profile address, else ``users_not_found``.
 - ``apps.connections.open`` (the app-level token ``xapp-…``, else ``invalid_auth``): the WebSocket URL of
   :class:`FakeSocketMode`, which greets with ``hello``, sends ``events_api`` envelopes (``deliver``) and records
   the client's acknowledgements (``acked``: envelope ids) — Socket Mode as slack_sdk's client speaks it.
@@ -42,6 +43,7 @@ class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     posted: list[dict[str, Any]] = field(default_factory=list)
     ephemeral: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
     missing_channels: set[str] = field(default_factory=set)
     failing_users: dict[str, str] = field(default_factory=dict)  # users.info answers ok:false with this error
     calls: list[str] = field(default_factory=list)
@@ -79,6 +81,15 @@ class FakeSlack:
                 return {"ok": False, "error": self.failing_users[str(args["user"])]}
             user = self.users.get(str(args.get("user")))
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "users.lookupByEmail":
+            found = [u for u in self.users.values() if u["profile"].get("email", "").lower() == str(
+                args.get("email", "")).lower()]
+            return {"ok": True, "user": found[0]} if found else {"ok": False, "error": "users_not_found"}
+        if method == "chat.update":
+            if not any(p["channel"] == args.get("channel") and p["ts"] == args.get("ts") for p in self.posted):
+                return {"ok": False, "error": "message_not_found"}
+            self.updated.append(args)
+            return {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": args.get("text", "")}
         if method in ("chat.postMessage", "chat.postEphemeral"):
             if not args.get("channel") or args["channel"] in self.missing_channels:
                 return {"ok": False, "error": "channel_not_found"}
