@@ -4,10 +4,11 @@ fake Slack Web API (../shared/specs/slack.md)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 
-from slack_app_support import dm
+from slack_app_support import SIGNING_SECRET, dm
 from slack_fake_support import TEAM
 
 from api.auth import assertions
@@ -177,3 +178,16 @@ async def test_a_button_press_is_the_next_turn_and_only_its_owner_may_press(slac
     assert [r["message"] for r in slack.rasa.received if r.get("sender") == str(row["id"])] == ["hello", "/affirm"]
     assert [(e["user"], e["text"]) for e in slack.fake.ephemeral if e["channel"] == event["channel"]] == [
         (intruder, NOT_YOURS)]
+
+
+async def test_the_token_and_signing_secret_are_never_logged(slack, caplog):
+    caplog.set_level(logging.DEBUG)
+    user = new_user()
+    slack.fake.add_user(user, None)
+    event = dm(user, "hello")
+    await slack.event(event, secret="forged")
+    await slack.event(event)
+    await slack.posts(event["channel"], 2)
+    logged = " ".join(str(vars(r)) for r in caplog.records)
+    assert "chat.postMessage" in logged  # slack_sdk's debug lines were there to look at
+    assert slack.fake.token not in logged and SIGNING_SECRET not in logged
