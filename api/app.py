@@ -20,6 +20,8 @@ from api import db, jobs, migrate
 from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
+from api.channels.slack.inbound import SlackChannel
+from api.channels.slack.routes import router as slack_router
 from api.channels.web.routes import router as web_channel_router
 from api.chat import rasa as rasa_client
 from api.chat.routes import nlu as nlu_router
@@ -107,6 +109,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await workflow_catalog.sync(conn, [w.workflow for w in workflow_catalog.load_dir(settings.workflows_dir)])
     software.load(software.path(settings))  # the software catalogue validates, or the api does not start
     app.state.rasa = rasa_client.from_settings(settings)
+    if app.state.slack is not None:  # Socket Mode connects now, when configured
+        await app.state.slack.start()
     app.state.database_url = url
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
     hinter = app.state.rasa.hinter
@@ -124,6 +128,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if following is not None:
             following.cancel()
+        if app.state.slack is not None:  # the Slack turns under way finish first
+            await app.state.slack.close()
         await app.state.rasa.aclose()
         await workflow_runtime.close_default()  # the directory connector's connections, if runs used it
         jobs.close_queue(app.state.jobs)
@@ -141,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.embedder = embedding.get_embedder(settings)  # the model loads on first use
     app.state.kb_embedder, app.state.kb_intents = kb_service.kb_state(settings)  # the KB's model, the intent map
     app.state.llm = kb_service.llm_from_settings(settings)
+    app.state.slack = SlackChannel(settings, app.state) if settings.slack.configured else None
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1", responses=problem_responses())
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
@@ -150,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
+    app.include_router(slack_router)  # Slack's Request URLs: /slack/events, /slack/interactions
     app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
     app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -36,6 +36,7 @@
         ├── TwilioError (502)
         ├── DeliveryFailed (502)          api/stepup/delivery.py
         ├── WebhookError (502)
+        ├── ChannelDeliveryFailed (502)   a chat channel (Slack, …) refused or failed a message
         ├── OutboundRefused (502)
         ├── EndpointError (502)           api/workflows/endpoints.py
         ├── DirectoryFailed (502)         api/workflows/access.py
@@ -218,6 +219,17 @@ class TwilioError(IntegrationError):
     type, title = "/problems/twilio", "Twilio failed"
 
     def __init__(self, detail: str | None = None, *, code: int | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.code = code
+
+
+class ChannelDeliveryFailed(IntegrationError):
+    """A chat channel (Slack, Teams) refused or failed a message; ``code`` is the channel's error code
+    (Slack's ``channel_not_found``, ``invalid_auth``, …) when it gave one."""
+
+    type, title = "/problems/channel-delivery", "The chat channel failed"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.code = code
 

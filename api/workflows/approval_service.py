@@ -59,12 +59,12 @@ async def list_pending(conn: Conn, *, principal: Principal) -> list[ApprovalRequ
 
 
 async def decide(conn: Conn, *, approval_id: int, decision: str, comment: str | None,
-                 principal: Principal) -> ApprovalRequest:
-    """The signed-in approver (or an admin) decides. NotFound for anyone else; AlreadyDecided, ApprovalExpired
-    or Conflict (the run no longer waits) change nothing."""
+                 principal: Principal, via: str = "api") -> ApprovalRequest:
+    """The signed-in approver (or an admin) decides; ``via`` "slack" for a button in Slack. NotFound for anyone
+    else; AlreadyDecided, ApprovalExpired or Conflict (the run no longer waits) change nothing."""
     await get_for(conn, approval_id=approval_id, principal=principal)
     await _decide(conn, approval_id=approval_id, decision=decision, comment=comment, by_id=principal.id,
-                  by=principal.email, via="api")
+                  by=principal.email, via=via)
     return await get_for(conn, approval_id=approval_id, principal=principal)
 
 
@@ -76,6 +76,11 @@ async def decide_by_link(conn: Conn, settings: Settings, *, token: str, comment:
     await _decide(conn, approval_id=link.approval_id, decision=link.decision, comment=comment,
                   by_id=account["id"] if account else None, by=link.recipient, via="link", nonce=link.nonce)
     return await _request(conn, link.approval_id)
+
+
+async def get(conn: Conn, *, approval_id: int) -> ApprovalRequest:
+    """An approval request, for the channel that delivers it to its approvers; NotFound when there is none."""
+    return await _request(conn, approval_id)
 
 
 async def _request(conn: Conn, approval_id: int) -> ApprovalRequest:

@@ -11,6 +11,7 @@ from procrastinate import BaseRetryStrategy, JobContext, RetryDecision
 from procrastinate.jobs import Job
 
 from api import jobs
+from api.channels.slack import approvals as slack_approvals
 from api.jobs.registry import TaskSpec, task
 from api.workflows import approval_service, approvals, engine
 from api.workflows import runtime as runtimes
@@ -44,6 +45,14 @@ async def approval_mail(context: JobContext, approval_id: int, to: str) -> str:
     rt = context.additional_context
     async with rt["pool"].connection() as conn:
         return await approval_service.send_mail(conn, rt["settings"], approval_id=approval_id, to=to)
+
+
+@task(TASKS, name=approvals.SLACK_TASK, queue=approvals.QUEUE)
+async def approval_slack(context: JobContext, approval_id: int, to: str) -> str:
+    """Sends an approver the request in a Slack DM with Approve and Deny buttons (api/channels/slack/approvals.py)."""
+    rt = context.additional_context
+    async with rt["pool"].connection() as conn:
+        return await slack_approvals.send(conn, rt["settings"], approval_id=approval_id, to=to)
 
 
 @task(TASKS, name=approvals.TIMEOUT_TASK, queue=approvals.QUEUE)
