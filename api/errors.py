@@ -206,13 +206,6 @@ class SmtpError(IntegrationError):
     type, title = "/problems/smtp", "The mail server failed"
 
 
-class ChannelDeliveryFailed(IntegrationError):
-    """A message to a requester on their channel (Slack, Teams, e-mail) failed; ``permanent`` when retrying cannot
-    help (the conversation is gone, the bot was removed), ``retry_after_s`` when the channel said when to retry."""
-
-    type, title = "/problems/channel-delivery", "The channel refused the message"
-
-
 class TwilioError(IntegrationError):
     """Twilio refused or failed a request; ``code`` is Twilio's error code (21211, 20003, …) when known."""
 
@@ -224,8 +217,9 @@ class TwilioError(IntegrationError):
 
 
 class ChannelDeliveryFailed(IntegrationError):
-    """A chat channel (Slack, Teams) refused or failed a message; ``code`` is the channel's error code
-    (Slack's ``channel_not_found``, ``invalid_auth``, …) when it gave one."""
+    """A message to a requester on their channel (Slack, Teams, e-mail) failed; ``code`` is the channel's error
+    code (Slack's ``channel_not_found``, ``invalid_auth``, …) when it gave one; ``permanent`` when retrying cannot
+    help (the conversation is gone, the bot was removed)."""
 
     type, title = "/problems/channel-delivery", "The chat channel failed"
 
