@@ -20,6 +20,8 @@ from api import db, jobs, migrate
 from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
+from api.channels.teams.routes import router as teams_router
+from api.channels.teams.service import TeamsChannel
 from api.channels.web.routes import router as web_channel_router
 from api.chat import rasa as rasa_client
 from api.chat.routes import nlu as nlu_router
@@ -108,6 +110,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     software.load(software.path(settings))  # the software catalogue validates, or the api does not start
     app.state.rasa = rasa_client.from_settings(settings)
     app.state.database_url = url
+    app.state.teams = TeamsChannel(settings.teams) if settings.teams.configured else None  # Teams turns run here
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
     hinter = app.state.rasa.hinter
     following = None
@@ -124,6 +127,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if following is not None:
             following.cancel()
+        if app.state.teams is not None:  # the Teams turns still running finish first
+            await app.state.teams.aclose()
         await app.state.rasa.aclose()
         await workflow_runtime.close_default()  # the directory connector's connections, if runs used it
         jobs.close_queue(app.state.jobs)
@@ -150,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
+    app.include_router(teams_router, responses=problem_responses())  # the Azure Bot's messaging endpoint
     app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
     app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

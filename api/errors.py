@@ -37,6 +37,7 @@
         ├── DeliveryFailed (502)          api/stepup/delivery.py
         ├── WebhookError (502)
         ├── OutboundRefused (502)
+        ├── ChannelDeliveryFailed (502)   a channel (Teams, Slack) refused or failed a reply or notification
         ├── EndpointError (502)           api/workflows/endpoints.py
         ├── DirectoryFailed (502)         api/workflows/access.py
         └── NoDirectory (503)             api/workflows/access.py
@@ -230,3 +231,9 @@ class OutboundRefused(IntegrationError):
     ``permanent`` when the address itself is not allowed."""
 
     type, title = "/problems/outbound-refused", "Outbound request refused"
+
+
+class ChannelDeliveryFailed(IntegrationError):
+    """A chat channel (api/channels) refused or failed a reply or a notification."""
+
+    type, title = "/problems/channel-delivery", "The channel failed the delivery"
