@@ -3,10 +3,12 @@ HTTP and a fake Rasa; the turn runs in the background, so each test awaits the c
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import pytest
+from fakes.waiting import wait_until
 from teams_fake_support import activity, new_key
 
 from api.channels.teams.cards import ADAPTIVE_CARD
@@ -63,6 +65,18 @@ async def test_a_verified_message_is_answered_with_a_card_for_its_buttons(client
     ref = conversation["channel_ref"]
     assert (ref["serviceUrl"], ref["conversation"]["id"], ref["user"]["id"], ref["tenant"]["id"]) == (
         teams.framework.url + "/", body["conversation"]["id"], "29:1alice", "tenant-1")
+
+
+async def test_teams_gets_its_answer_before_the_turn_is_done(client, teams):
+    teams.rasa.hold()  # Rasa thinks until released
+    r = await client.post("/teams/messages", json=activity(teams.framework, text="hello"),
+                          headers={"Authorization": f"Bearer {teams.framework.token()}"})
+    assert r.status_code == 202
+    await asyncio.to_thread(wait_until, teams.rasa.waiting.is_set, 10, "the turn to reach Rasa")
+    assert [a.body.get("text") for a in teams.framework.activities] == [UNKNOWN_USER]  # no reply yet
+    teams.rasa.release()
+    await teams.channel.idle()  # what shutdown does too
+    assert teams.framework.activities[-1].body["attachments"][0]["content"]["body"][0]["text"].startswith("Hi!")
 
 
 async def test_citations_become_a_link_list_and_plain_replies_plain_text(client, teams):
