@@ -42,10 +42,11 @@ async def messages(channel: Annotated[TeamsChannel, Depends(teams_channel)], req
                    body: Annotated[dict[str, Any], Depends(activity_body)], conn: ConnDep, settings: SettingsDep,
                    authorization: Annotated[str | None, Header(max_length=10_000)] = None) -> Response:
     """Takes an activity from the Bot Connector (its JWT verified first); a message is answered in the background."""
-    await channel.verifier.verify(authorization, service_url=body.get("serviceUrl"))
+    service_url = body.get("serviceUrl")
+    await channel.verifier.verify(authorization, service_url=service_url if isinstance(service_url, str) else None)
     activity = teams.parse(body)
     inbound = await teams.accept(conn, channel.settings, activity, body)
     if inbound is None:
         return Response(status_code=status.HTTP_200_OK)
-    channel.run(teams.answer(request.app.state.pool, settings, request.app.state.rasa, channel, inbound, body))
+    channel.run(teams.answer(request.app.state.pool, settings, request.app.state.rasa, channel, inbound))
     return Response(status_code=status.HTTP_202_ACCEPTED)

@@ -64,11 +64,13 @@ class TeamsChannel:
 
 @dataclass(frozen=True)
 class Inbound:
-    """A message activity taken for a turn: the activity, its raw sender (may carry a UPN) and the user's text."""
+    """A message activity taken for a turn: the activity, its raw sender (may carry a UPN), the user's text and
+    the tenant."""
 
     activity: Activity
     sender: dict[str, Any]
     text: str
+    tenant: str | None
 
 
 def parse(body: dict[str, Any]) -> Activity:
@@ -99,7 +101,8 @@ def tenant_of(activity: Activity, body: dict[str, Any]) -> str | None:
 
 async def accept(conn: Conn, settings: TeamsSettings, activity: Activity, body: dict[str, Any]) -> Inbound | None:
     """The message to answer, or None: not a message, nothing said, or an activity already taken (a retry)."""
-    if not settings.tenant_allowed(tenant_of(activity, body)):
+    tenant = tenant_of(activity, body)
+    if not settings.tenant_allowed(tenant):
         raise Forbidden("This Microsoft 365 tenant may not use this deskmate.")
     if activity.type != "message":
         return None
@@ -112,31 +115,32 @@ async def accept(conn: Conn, settings: TeamsSettings, activity: Activity, body: 
     if not await chat.first_delivery(conn, channel=Channel.teams, event_id=f"{activity.conversation.id}:{activity.id}"):
         return None
     sender = body.get("from") if isinstance(body.get("from"), dict) else {}
-    return Inbound(activity, sender or {}, text)
+    return Inbound(activity, sender or {}, text, tenant)
 
 
-def reference(activity: Activity, body: dict[str, Any]) -> dict[str, Any]:
+def reference(inbound: Inbound) -> dict[str, Any]:
     """Where replies and notifications go: serviceUrl, conversation, bot, user and tenant."""
-    ref = activity.get_conversation_reference().model_dump(mode="json", by_alias=True, exclude_none=True)
-    return {**ref, "tenant": {"id": tenant_of(activity, body)}}
+    ref = inbound.activity.get_conversation_reference().model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {**ref, "tenant": {"id": inbound.tenant}}
 
 
 async def reply(channel: TeamsChannel, activity: Activity, fields: dict[str, Any]) -> None:
     """Posts a reply to the activity: ``fields`` is ``{"text": …}`` or ``{"attachments": […]}``."""
     body = activity.create_reply(fields.get("text")).model_dump(mode="json", by_alias=True, exclude_none=True)
     body.update(fields)
+    if not body.get("text"):  # a card alone
+        body.pop("text", None)
     assert activity.service_url is not None and activity.conversation is not None
     await channel.connector.send(activity.service_url, activity.conversation.id, body, reply_to=activity.id)
 
 
-async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: TeamsChannel, inbound: Inbound,
-                body: dict[str, Any]) -> None:
+async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: TeamsChannel, inbound: Inbound) -> None:
     activity = inbound.activity
     assert activity.conversation is not None and activity.from_property is not None
     employee = await identity.employee(conn, await channel.directory.address(activity, inbound.sender))
     conversation_id = str(await chat.conversation_for(
         conn, channel=Channel.teams, key=activity.conversation.id, employee=employee,
-        channel_user=activity.from_property.aad_object_id or activity.from_property.id, ref=reference(activity, body)))
+        channel_user=activity.from_property.aad_object_id or activity.from_property.id, ref=reference(inbound)))
     if employee is None and not await chat.transcript(conn, conversation_id=conversation_id, limit=1):
         await reply(channel, activity, {"text": UNKNOWN_USER})
     try:
@@ -149,10 +153,10 @@ async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: Teams
 
 
 async def answer(pool: AsyncConnectionPool[Conn], settings: Settings, rasa: RasaClient, channel: TeamsChannel,
-                 inbound: Inbound, body: dict[str, Any]) -> None:
+                 inbound: Inbound) -> None:
     """The background turn; failures are logged (the activity is taken, so Teams' retry would be dropped)."""
     try:
         async with pool.connection() as conn:
-            await _turn(conn, settings, rasa, channel, inbound, body)
+            await _turn(conn, settings, rasa, channel, inbound)
     except Exception:
         log.exception("teams turn failed", extra={"activity_id": inbound.activity.id})

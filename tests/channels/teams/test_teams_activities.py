@@ -56,6 +56,7 @@ async def test_a_verified_message_is_answered_with_a_card_for_its_buttons(client
     assert (posted.conversation_id, posted.reply_to) == (body["conversation"]["id"], body["id"])
     assert posted.body["recipient"]["id"] == "29:1alice" and posted.body["from"]["id"].startswith("28:")
     [attachment] = posted.body["attachments"]
+    assert "text" not in posted.body  # the card alone
     assert attachment["contentType"] == ADAPTIVE_CARD and attachment["content"]["version"] == "1.5"
     assert attachment["content"]["body"][0]["text"].startswith("Hi! I'm deskmate.")
     assert [(a["type"], a["title"], a["data"]) for a in attachment["content"]["actions"]] == [
