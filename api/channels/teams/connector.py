@@ -3,6 +3,9 @@
 Every call carries a bot token (OAuth2 client credentials at the configured token endpoint, cached until a minute
 before it expires) and goes to a serviceUrl that came in a verified activity and is on the allow-list of connector
 hosts. A 429 is waited out (Retry-After, capped) a few times; any other refusal raises ChannelDeliveryFailed.
+
+The token is the client-credentials grant, one form POST, made here rather than with MSAL: MSAL accepts only an
+https authority and runs its OpenID discovery against it first, which no local fake in the tests can serve.
 """
 
 from __future__ import annotations
