@@ -22,6 +22,8 @@ from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
 from api.channels.slack.inbound import SlackChannel
 from api.channels.slack.routes import router as slack_router
+from api.channels.teams.routes import router as teams_router
+from api.channels.teams.service import TeamsChannel
 from api.channels.web.routes import router as web_channel_router
 from api.chat import rasa as rasa_client
 from api.chat.routes import nlu as nlu_router
@@ -112,6 +114,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.slack is not None:  # Socket Mode connects now, when configured
         await app.state.slack.start()
     app.state.database_url = url
+    app.state.teams = TeamsChannel(settings.teams) if settings.teams.configured else None  # Teams turns run here
     app.state.jobs = jobs.open_queue(settings)  # the job queue's App; ticket changes queue triage per settings
     hinter = app.state.rasa.hinter
     following = None
@@ -130,6 +133,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             following.cancel()
         if app.state.slack is not None:  # the Slack turns under way finish first
             await app.state.slack.close()
+        if app.state.teams is not None:  # the Teams turns still running finish first
+            await app.state.teams.aclose()
         await app.state.rasa.aclose()
         await workflow_runtime.close_default()  # the directory connector's connections, if runs used it
         jobs.close_queue(app.state.jobs)
@@ -158,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1)
     app.include_router(health_router)
     app.include_router(slack_router)  # Slack's Request URLs: /slack/events, /slack/interactions
+    app.include_router(teams_router, responses=problem_responses())  # the Azure Bot's messaging endpoint
     app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
     app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

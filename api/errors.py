@@ -36,7 +36,8 @@
         ├── TwilioError (502)
         ├── DeliveryFailed (502)          api/stepup/delivery.py
         ├── WebhookError (502)
-        ├── ChannelDeliveryFailed (502)   a chat channel (Slack, …) refused or failed a message
+        ├── ChannelDeliveryFailed (502)   a channel (Slack, Teams, e-mail) refused a reply or a ticket update
+        ├── SolmanError (502)             api/integrations/solman/client.py
         ├── OutboundRefused (502)
         ├── EndpointError (502)           api/workflows/endpoints.py
         ├── DirectoryFailed (502)         api/workflows/access.py

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api import keyfile
 from api.channels.slack.settings import SlackSettings
+from api.channels.teams.settings import TeamsSettings
 from api.integrations.ldap.settings import LdapSettings
 from api.integrations.outbound import OutboundSettings
 from api.integrations.smtp.settings import SmtpSettings
@@ -129,6 +130,7 @@ class Settings(BaseSettings):
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     ldap: LdapSettings = Field(default_factory=LdapSettings)  # the directory connector — docs/directory.md
     slack: SlackSettings = Field(default_factory=SlackSettings)  # the Slack channel — docs/channels-slack.md
+    teams: TeamsSettings = Field(default_factory=TeamsSettings)  # the Microsoft Teams channel — docs/channels-teams.md
     # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)
@@ -222,6 +224,9 @@ class Settings(BaseSettings):
         if approval_key is None or len(approval_key.get_secret_value()) < 32:  # signs the approvers' e-mail links
             raise ValueError("DESKMATE_WORKFLOW_APPROVAL_KEY must be set to a random value of at least 32 characters "
                              "in production when DESKMATE_SECRET_KEY is not (docs/workflows.md)")
+        if self.teams.allow_loopback:  # replies would go wherever a loopback serviceUrl points
+            raise ValueError("DESKMATE_TEAMS_ALLOW_LOOPBACK is for tests against a local fake Bot Connector; "
+                             "unset it in production (docs/channels-teams.md)")
         return self
 
     @property
