@@ -138,9 +138,12 @@ async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: Teams
     activity = inbound.activity
     assert activity.conversation is not None and activity.from_property is not None
     employee = await identity.employee(conn, await channel.directory.address(activity, inbound.sender))
+    user = activity.from_property.aad_object_id or activity.from_property.id
+    # one deskmate conversation per Teams conversation *and* person: in a channel thread several people write, and
+    # each must act as themselves, never as whoever wrote first
     conversation_id = str(await chat.conversation_for(
-        conn, channel=Channel.teams, key=activity.conversation.id, employee=employee,
-        channel_user=activity.from_property.aad_object_id or activity.from_property.id, ref=reference(inbound)))
+        conn, channel=Channel.teams, key=f"{activity.conversation.id}|{user}", employee=employee,
+        channel_user=user, ref=reference(inbound)))
     if employee is None and not await chat.transcript(conn, conversation_id=conversation_id, limit=1):
         await reply(channel, activity, {"text": UNKNOWN_USER})
     try:

@@ -25,8 +25,9 @@ async def post(client, teams, body: dict[str, Any], *, token: Any = DEFAULT):
 
 
 async def conversation_of(conn, body: dict[str, Any]) -> dict[str, Any] | None:
-    cur = await conn.execute("SELECT * FROM chat_conversations WHERE channel = 'teams' AND channel_key = %s",
-                             (body["conversation"]["id"],))
+    """The deskmate conversation of the activity's Teams conversation and sender."""
+    key = f"{body['conversation']['id']}|{body['from'].get('aadObjectId') or body['from']['id']}"
+    cur = await conn.execute("SELECT * FROM chat_conversations WHERE channel = 'teams' AND channel_key = %s", (key,))
     return await cur.fetchone()
 
 
@@ -128,6 +129,21 @@ async def test_a_upn_in_the_activity_is_used_without_a_lookup(client, teams, con
     body["from"]["userPrincipalName"] = employee.user.email
     await post(client, teams, body)
     assert (await conversation_of(conn, body))["employee_id"] == employee.user.id
+
+
+async def test_two_people_in_one_channel_thread_each_act_as_themselves(client, teams, conn, make_actor):
+    alice, bob = await make_actor(), await make_actor()
+    first = activity(teams.framework, text="hello")
+    first["from"]["userPrincipalName"] = alice.user.email
+    second = activity(teams.framework, text="hello", conversation=first["conversation"]["id"], user="29:1bob",
+                      aad="aad-bob")
+    second["from"]["userPrincipalName"] = bob.user.email
+    await post(client, teams, first)
+    await post(client, teams, second)
+
+    theirs = [await conversation_of(conn, b) for b in (first, second)]
+    assert [c["employee_id"] for c in theirs] == [alice.user.id, bob.user.id]
+    assert theirs[0]["id"] != theirs[1]["id"]
 
 
 def _claims(framework) -> dict[str, dict[str, Any]]:

@@ -23,7 +23,7 @@ async def stored_conversation(client, teams, conn) -> dict[str, Any]:
     assert r.status_code == 202
     await teams.channel.idle()
     cur = await conn.execute("SELECT * FROM chat_conversations WHERE channel = 'teams' AND channel_key = %s",
-                             (body["conversation"]["id"],))
+                             (f"{body['conversation']['id']}|{body['from']['aadObjectId']}",))
     return dict(await cur.fetchone())
 
 
@@ -33,7 +33,7 @@ async def test_notify_posts_a_proactive_message(client, teams, conn):
     await notifier(Channel.teams)(conn, teams.settings, ticket=TICKET, conversation=conversation,
                                   text="INC-42 is resolved.")
     [sent] = teams.framework.activities[before:]
-    assert (sent.conversation_id, sent.reply_to) == (conversation["channel_key"], None)
+    assert (sent.conversation_id, sent.reply_to) == (conversation["channel_ref"]["conversation"]["id"], None)
     assert sent.body["text"] == "INC-42 is resolved." and sent.body["from"]["id"].startswith("28:")
     assert sent.authorization.removeprefix("Bearer ") in teams.framework.issued
 
