@@ -22,7 +22,9 @@ import httpx
 import psycopg
 import pytest
 from e2e_support import CHANNEL_SECRET, RASA_TEST_DB, free_port
+from fakes.bot_framework import FakeBotFramework, FakeBotFrameworkServer
 from fakes.rasa_server import FakeRasa, FakeRasaServer
+from fakes.slack_server import TEAM, FakeSlack, FakeSlackServer
 from fakes.slapd_server import Slapd
 from fakes.smtp_sink import SmtpSink
 from playwright.async_api import Browser, Page, async_playwright
@@ -264,6 +266,31 @@ def real_processes(pg_server: str, database_url: str, service_token: str, settin
                     services={s.name: s for s in started}, env=api_env, directory=demo_directory, mail=mail_sink)
     finally:
         for service in reversed(started):
+            service.stop()
+
+
+@dataclass
+class Channels:
+    api: str
+    slack: FakeSlack
+    teams: FakeBotFramework
+    signing_secret: str
+
+
+@pytest.fixture(scope="session")
+def channels(database_url: str, real_processes: Stack, demo_kb: None) -> Iterator[Channels]:
+    """An api process with Slack and Teams on (against the fakes), using the real Rasa of ``real_processes``."""
+    secret = "e2e-slack-signing-" + os.urandom(12).hex()
+    with FakeSlackServer() as slack, FakeBotFrameworkServer() as teams:
+        service = start_api(database_url, "api-channels", **real_processes.env,
+                            DESKMATE_SLACK_BOT_TOKEN=slack.token, DESKMATE_SLACK_SIGNING_SECRET=secret,
+                            DESKMATE_SLACK_TEAM_ID=TEAM, DESKMATE_SLACK_API_URL=slack.url,
+                            DESKMATE_TEAMS_APP_ID=teams.app_id, DESKMATE_TEAMS_CLIENT_SECRET=teams.client_secret,
+                            DESKMATE_TEAMS_TENANT_ID="tenant-1", DESKMATE_TEAMS_OPENID_METADATA_URL=f"{teams.url}/openid",
+                            DESKMATE_TEAMS_TOKEN_URL=f"{teams.url}/token", DESKMATE_TEAMS_ALLOW_LOOPBACK="true")
+        try:
+            yield Channels(service.url, slack, teams, secret)
+        finally:
             service.stop()
 
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fakes.rasa_server import FakeRasa, FakeRasaServer
+from fakes.slack_server import TEAM, FakeSlack, FakeSlackServer
 from fastapi import FastAPI
 from pydantic import SecretStr
 from slack_app_support import SIGNING_SECRET, Slack
-from slack_fake_support import TEAM, FakeSlack, FakeSlackServer
 
 from api.app import create_app
 from api.channels.slack.settings import SlackSettings

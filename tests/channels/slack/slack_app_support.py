@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 from fakes.rasa_server import FakeRasa
+from fakes.slack_server import TEAM, FakeSlack, interaction_body, signed
 from fakes.waiting import wait_until
-from slack_fake_support import TEAM, FakeSlack, interaction_body, signed
 
 from api.settings import Settings
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from fakes.slack_server import TEAM
 from fakes.waiting import wait_until
-from slack_fake_support import TEAM
 
 from api.auth.models import Role
 from api.channels.slack import approvals as slack_approvals

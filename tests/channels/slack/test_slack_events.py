@@ -8,8 +8,8 @@ import logging
 import time
 import uuid
 
+from fakes.slack_server import TEAM
 from slack_app_support import SIGNING_SECRET, dm
-from slack_fake_support import TEAM
 
 from api.auth import assertions
 from api.channels.slack.inbound import ANONYMOUS, NOT_YOURS, SORRY

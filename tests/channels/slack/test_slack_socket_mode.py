@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from fakes.slack_server import TEAM, FakeSocketMode
 from fakes.waiting import wait_until
 from pydantic import SecretStr
 from slack_app_support import dm, envelope
-from slack_fake_support import TEAM, FakeSocketMode
 
 from api.channels.slack.inbound import ANONYMOUS, SlackChannel
 

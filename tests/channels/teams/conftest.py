@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
+from fakes.bot_framework import FakeBotFramework, FakeBotFrameworkServer
 from fakes.rasa_server import FakeRasa, FakeRasaServer
 from pydantic import SecretStr
-from teams_fake_support import FakeBotFramework, FakeBotFrameworkServer
 
 from api.channels.teams.service import TeamsChannel
 from api.channels.teams.settings import TeamsSettings

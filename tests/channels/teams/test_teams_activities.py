@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from fakes.bot_framework import activity, new_key
 from fakes.waiting import wait_until
-from teams_fake_support import activity, new_key
 
 from api.channels.teams.cards import ADAPTIVE_CARD
 from api.channels.teams.service import UNKNOWN_USER

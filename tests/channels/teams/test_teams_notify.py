@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from teams_fake_support import activity
+from fakes.bot_framework import activity
 
 from api.channels import Channel
 from api.channels.outbound import notifier
