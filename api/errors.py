@@ -33,6 +33,8 @@
         ├── RasaUnavailable (503)
         │   └── RasaTimeout (503)
         ├── SmtpError (502)
+        ├── ImapError (502)
+        ├── ChannelDeliveryFailed (502)
         ├── TwilioError (502)
         ├── DeliveryFailed (502)          api/stepup/delivery.py
         ├── WebhookError (502)
@@ -203,6 +205,18 @@ class SmtpError(IntegrationError):
     """Sending e-mail failed."""
 
     type, title = "/problems/smtp", "The mail server failed"
+
+
+class ImapError(IntegrationError):
+    """Reading a mailbox over IMAP failed (connection, login, a folder that does not exist)."""
+
+    type, title = "/problems/imap", "The mail server failed"
+
+
+class ChannelDeliveryFailed(IntegrationError):
+    """A channel could not deliver a message to the requester (api/channels/*/outbound.py)."""
+
+    type, title = "/problems/channel-delivery-failed", "The message could not be delivered"
 
 
 class TwilioError(IntegrationError):

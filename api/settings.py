@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api import keyfile
+from api.channels.email.settings import EmailSettings
 from api.integrations.ldap.settings import LdapSettings
 from api.integrations.outbound import OutboundSettings
 from api.integrations.smtp.settings import SmtpSettings
@@ -127,6 +128,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     ldap: LdapSettings = Field(default_factory=LdapSettings)  # the directory connector — docs/directory.md
+    email: EmailSettings = Field(default_factory=EmailSettings)  # the e-mail channel — docs/channels-email.md
     # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)
