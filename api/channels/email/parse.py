@@ -67,7 +67,7 @@ class ParsedMail:
     @property
     def title(self) -> str:
         """The subject without Re:/Fwd: prefixes and the ticket tag, for a new ticket."""
-        title = _SUBJECT_PREFIX.sub("", TAG.sub("", self.subject)).strip()
+        title = " ".join(_SUBJECT_PREFIX.sub("", TAG.sub("", self.subject)).split())
         return (title or "(no subject)")[:200]
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import psycopg
 import pytest
 from dovecot_support import Dovecot
 
@@ -22,3 +23,11 @@ def mail_settings(delivery_settings: Settings) -> Settings:
     """Test settings with mail going to the SMTP sink and small limits the corpus crosses."""
     return delivery_settings.model_copy(update={
         "email": EmailSettings(max_attachment_bytes=1024, max_message_bytes=64 * 1024, _env_file=None)})
+
+
+@pytest.fixture(autouse=True)
+async def _leave_no_mail_work(conn: psycopg.AsyncConnection) -> AsyncIterator[None]:
+    """After each test: no answer job waiting and no mailbox enabled, so other tests' workers find no mail work."""
+    yield
+    await conn.execute("DELETE FROM procrastinate_jobs WHERE task_name = 'email.answer' AND status = 'todo'")
+    await conn.execute("UPDATE mailboxes SET enabled = false")
