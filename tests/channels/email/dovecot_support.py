@@ -90,6 +90,8 @@ class Dovecot:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Dovecot:
+        if shutil.which("dovecot") is None:
+            raise RuntimeError("dovecot is not installed: `make debs` installs Debian's dovecot-imapd")
         if os.geteuid() == 0:
             internal, login = pwd.getpwnam("dovecot"), pwd.getpwnam("dovenull")
         else:
