@@ -20,6 +20,8 @@ from api import db, jobs, migrate
 from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
 from api.auth.routes import router as people_router
+from api.channels.email.routes import router as mailboxes_router
+from api.channels.email.routes import ticket_files as email_files_router
 from api.channels.slack.inbound import SlackChannel
 from api.channels.slack.routes import router as slack_router
 from api.channels.teams.routes import router as teams_router
@@ -158,7 +160,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
                    web_channel_router, routing_router, sla_router, triage_router, alerts_router,
                    notifications_router, incidents_router, improve_router, stepup_router,
-                   approvals_router, workflows_router):  # approvals first: /workflows/{name} would take its paths
+                   approvals_router, workflows_router,  # approvals first: /workflows/{name} would take its paths
+                   mailboxes_router, email_files_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

@@ -14,6 +14,7 @@ import typer
 from api import crypto, db
 from api.auth import service as people
 from api.auth.models import Role, TokenInfo
+from api.channels.email.cli import mailboxes_app
 from api.chat.chat_eval import command as chat_eval_command
 from api.cli_helpers import fail, migrate_db, parse_expiry, with_conn
 from api.dev import demo, stack, supervisor
@@ -42,6 +43,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
 app.add_typer(improve_app, name="improve")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(mailboxes_app, name="mailboxes")
 eval_app.command("retrieval")(kb_retrieval)
 eval_app.command("answers")(kb_answers)
 eval_app.command("chat")(chat_eval_command)

@@ -42,6 +42,7 @@ class Column:
 ENCRYPTED_COLUMNS = (
     Column("alert_rules", "id", "secret_encrypted"),  # webhook signing secrets (api/alerts)
     Column("stepup_totp", "user_id", "secret_encrypted"),  # authenticator app secrets (api/stepup)
+    Column("mailboxes", "id", "password_encrypted"),  # IMAP passwords (api/channels/email)
 )
 
 

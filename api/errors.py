@@ -33,6 +33,7 @@
         ├── RasaUnavailable (503)
         │   └── RasaTimeout (503)
         ├── SmtpError (502)
+        ├── ImapError (502)
         ├── TwilioError (502)
         ├── DeliveryFailed (502)          api/stepup/delivery.py
         ├── WebhookError (502)
@@ -205,6 +206,12 @@ class SmtpError(IntegrationError):
     """Sending e-mail failed."""
 
     type, title = "/problems/smtp", "The mail server failed"
+
+
+class ImapError(IntegrationError):
+    """Reading a mailbox over IMAP failed (connection, login, a folder that does not exist)."""
+
+    type, title = "/problems/imap", "The mail server failed"
 
 
 class TwilioError(IntegrationError):

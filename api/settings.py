@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api import keyfile
+from api.channels.email.settings import EmailSettings
 from api.channels.slack.settings import SlackSettings
 from api.channels.teams.settings import TeamsSettings
 from api.integrations.ldap.settings import LdapSettings
@@ -131,6 +132,7 @@ class Settings(BaseSettings):
     ldap: LdapSettings = Field(default_factory=LdapSettings)  # the directory connector — docs/directory.md
     slack: SlackSettings = Field(default_factory=SlackSettings)  # the Slack channel — docs/channels-slack.md
     teams: TeamsSettings = Field(default_factory=TeamsSettings)  # the Microsoft Teams channel — docs/channels-teams.md
+    email: EmailSettings = Field(default_factory=EmailSettings)  # the e-mail channel — docs/channels-email.md
     # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)

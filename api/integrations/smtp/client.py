@@ -14,6 +14,7 @@ import re
 import smtplib
 import ssl
 import unicodedata
+from collections.abc import Mapping
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -23,6 +24,7 @@ from api.errors import SmtpError
 from api.integrations.smtp.settings import SmtpSettings
 
 SUBJECT_MAX = 250
+HEADER_MAX = 4000
 _SPACES = re.compile(r"\s+")
 
 
@@ -48,14 +50,19 @@ class SmtpClient:
         domain = self.settings.sender.rpartition("@")[2] or "deskmate.invalid"
         return f"<{header_text(delivery_key, max_chars=200)}@{domain}>"
 
-    def build(self, *, to: str, subject: str, body: str, delivery_key: str) -> EmailMessage:
-        """The message as it will be sent; SmtpError (permanent) when it cannot be built from these values."""
+    def build(self, *, to: str, subject: str, body: str, delivery_key: str,
+              headers: Mapping[str, str] | None = None) -> EmailMessage:
+        """The message as it will be sent; SmtpError (permanent) when it cannot be built from these values.
+        ``headers`` add or replace headers (In-Reply-To, References, Reply-To, Auto-Submitted …)."""
         msg = EmailMessage()
         try:
             msg["From"], msg["To"] = self.settings.sender, Address(addr_spec=header_text(to, max_chars=320))
             msg["Subject"] = header_text(subject)
             msg["Message-ID"], msg["Date"] = self.message_id(delivery_key), formatdate(localtime=False)
             msg["Auto-Submitted"], msg["X-Deskmate-Delivery"] = "auto-generated", header_text(delivery_key)
+            for name, value in (headers or {}).items():
+                del msg[name]
+                msg[name] = header_text(value, max_chars=HEADER_MAX)
             msg.set_content(body.encode("utf-8", "replace").decode("utf-8"))
             msg.as_bytes()  # fails here, not halfway through a conversation with the server
         except Exception as exc:  # the email package raises ValueError, MessageError, even IndexError on odd input
@@ -77,11 +84,12 @@ class SmtpClient:
                 smtp.login(s.user, s.password.get_secret_value() if s.password else "")
             smtp.send_message(msg)
 
-    async def send(self, *, to: str, subject: str, body: str, delivery_key: str) -> str:
+    async def send(self, *, to: str, subject: str, body: str, delivery_key: str,
+                   headers: Mapping[str, str] | None = None) -> str:
         """Sends one e-mail; returns its Message-ID."""
         if not self.settings.host:
             raise SmtpError("E-mail is not configured: set DESKMATE_SMTP_HOST.", permanent=True)
-        msg = self.build(to=to, subject=subject, body=body, delivery_key=delivery_key)
+        msg = self.build(to=to, subject=subject, body=body, delivery_key=delivery_key, headers=headers)
         try:
             await asyncio.to_thread(self._send, msg)
         except smtplib.SMTPRecipientsRefused as exc:

@@ -1,0 +1,144 @@
+"""A real Dovecot IMAP server for the e-mail channel's tests (Debian's dovecot-imapd; `make debs` installs it).
+
+``with Dovecot() as imap:`` writes a config under a temp dir, listens on 127.0.0.1 on a free port without SSL
+(PLAIN login allowed), keeps users in passwd-files (``imap.add_user()`` makes a fresh one, so each test has an
+empty Maildir) and the mail under the temp dir. As root, Dovecot's processes run as the ``dovecot`` and
+``dovenull`` users the Debian package creates; otherwise as the current user.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from fakes.waiting import wait_until
+from imap_tools import MailBoxUnencrypted, MailMessageFlags
+
+CONFIG = """\
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/dovecot.log
+instance_name = deskmate-test-{port}
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = {internal}
+default_internal_group = {internal_group}
+default_login_user = {login}
+first_valid_uid = 0
+mail_location = maildir:{dir}/mail/%u
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/users/%u
+}}
+userdb {{
+  driver = static
+  args = uid={internal} gid={internal_group} home={dir}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  chroot =
+}}
+service anvil {{
+  chroot =
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Processed {{
+    auto = create
+  }}
+}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            return s.recv(100).startswith(b"* OK")
+    except OSError:
+        return False
+
+
+class Dovecot:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))
+        self.dir.chmod(0o755)  # Dovecot's unprivileged processes reach their mail through it
+        self.port = _free_port()
+        self.host = "127.0.0.1"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Dovecot:
+        if shutil.which("dovecot") is None:
+            raise RuntimeError("dovecot is not installed: `make debs` installs Debian's dovecot-imapd")
+        if os.geteuid() == 0:
+            internal, login = pwd.getpwnam("dovecot"), pwd.getpwnam("dovenull")
+        else:
+            internal = login = pwd.getpwuid(os.geteuid())
+        for sub in ("run", "state", "mail", "home", "users"):
+            (self.dir / sub).mkdir()
+        for sub in ("mail", "home"):
+            os.chown(self.dir / sub, internal.pw_uid, internal.pw_gid)
+        conf = self.dir / "dovecot.conf"
+        conf.write_text(CONFIG.format(dir=self.dir, port=self.port, internal=internal.pw_name, login=login.pw_name,
+                                      internal_group=grp.getgrgid(internal.pw_gid).gr_name))
+        self._proc = subprocess.Popen(["dovecot", "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: self._proc is None or self._proc.poll() is not None or _accepts(self.port), 30,
+                       "dovecot to listen")
+        finally:
+            if self._proc.poll() is not None:
+                log = (self.dir / "dovecot.log").read_text() if (self.dir / "dovecot.log").exists() else ""
+                raise RuntimeError(f"dovecot did not start: {self._proc.stderr.read().decode() if self._proc.stderr else ''}"
+                                   f"\n{log}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(20)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def add_user(self) -> tuple[str, str]:
+        """A new IMAP account with an empty mailbox: (username, password)."""
+        user, password = f"desk-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+        # one passwd-file per user: Dovecot re-reads a changed file only when its mtime second changes
+        (self.dir / "users" / user).write_text(f"{user}:{{PLAIN}}{password}\n")
+        return user, password
+
+    def login(self, user: str, password: str) -> MailBoxUnencrypted:
+        return MailBoxUnencrypted(self.host, self.port, timeout=30).login(user, password)
+
+    def append(self, user: str, password: str, raw: bytes, *, folder: str = "INBOX") -> None:
+        with self.login(user, password) as box:
+            typ, data = box.client.append(folder, None, None, raw)
+            assert typ == "OK", data
+
+    def folder_state(self, user: str, password: str, folder: str = "INBOX") -> list[tuple[int, bool]]:
+        """(UID, seen) of every message in ``folder``."""
+        with self.login(user, password) as box:
+            box.folder.set(folder)
+            return [(int(m.uid or 0), MailMessageFlags.SEEN in m.flags)
+                    for m in box.fetch(mark_seen=False, headers_only=True)]
