@@ -130,9 +130,9 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     ldap: LdapSettings = Field(default_factory=LdapSettings)  # the directory connector — docs/directory.md
-    slack: SlackSettings = Field(default_factory=SlackSettings)  # the Slack channel — docs/channels-slack.md
-    teams: TeamsSettings = Field(default_factory=TeamsSettings)  # the Microsoft Teams channel — docs/channels-teams.md
-    email: EmailSettings = Field(default_factory=EmailSettings)  # the e-mail channel — docs/channels-email.md
+    slack: SlackSettings = Field(default_factory=SlackSettings)  # the Slack channel — docs/channels.md#slack
+    teams: TeamsSettings = Field(default_factory=TeamsSettings)  # the Microsoft Teams channel — docs/channels.md#microsoft-teams
+    email: EmailSettings = Field(default_factory=EmailSettings)  # the e-mail channel — docs/channels.md#e-mail
     # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)
@@ -228,7 +228,7 @@ class Settings(BaseSettings):
                              "in production when DESKMATE_SECRET_KEY is not (docs/workflows.md)")
         if self.teams.allow_loopback:  # replies would go wherever a loopback serviceUrl points
             raise ValueError("DESKMATE_TEAMS_ALLOW_LOOPBACK is for tests against a local fake Bot Connector; "
-                             "unset it in production (docs/channels-teams.md)")
+                             "unset it in production (docs/channels.md#microsoft-teams)")
         return self
 
     @property

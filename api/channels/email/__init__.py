@@ -11,5 +11,5 @@
     tasks.py                             the worker's periodic poll and the reply job
 
 Exactly once: each message's Message-ID is unique per mailbox (``email_messages``) and the mailbox's UID cursor
-moves in the same transaction as the ticket or comment the message made. docs/channels-email.md.
+moves in the same transaction as the ticket or comment the message made. docs/channels.md#e-mail.
 """

@@ -14,7 +14,7 @@ from api.channels.email.models import MailboxIn
 from api.cli_helpers import fail, with_conn
 from api.settings import get_settings
 
-mailboxes_app = typer.Typer(help="E-mail channel mailboxes (docs/channels-email.md).", no_args_is_help=True)
+mailboxes_app = typer.Typer(help="E-mail channel mailboxes (docs/channels.md#e-mail).", no_args_is_help=True)
 # The CLI acts as the operator: an admin without an account (idempotency keys are not used here).
 OPERATOR = Principal(id=0, email="operator@localhost", name="deskmate CLI", role=Role.admin)
 

@@ -1,4 +1,4 @@
-"""The Slack channel (docs/channels-slack.md): DMs and @mentions become turns of the conversation core.
+"""The Slack channel (docs/channels.md#slack): DMs and @mentions become turns of the conversation core.
 
     settings.py   SlackSettings (DESKMATE_SLACK_*); Slack is off unless the bot token and signing secret are set
     client.py     the Web API client (rate limits honoured) and ``post``, which raises ChannelDeliveryFailed

@@ -1,4 +1,4 @@
-"""Slack settings: DESKMATE_SLACK_* (docs/configuration.md, docs/channels-slack.md)."""
+"""Slack settings: DESKMATE_SLACK_* (docs/configuration.md, docs/channels.md#slack)."""
 
 from __future__ import annotations
 

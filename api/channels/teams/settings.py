@@ -1,4 +1,4 @@
-"""Microsoft Teams settings: DESKMATE_TEAMS_* (docs/configuration.md, docs/channels-teams.md)."""
+"""Microsoft Teams settings: DESKMATE_TEAMS_* (docs/configuration.md, docs/channels.md#microsoft-teams)."""
 
 from __future__ import annotations
 
