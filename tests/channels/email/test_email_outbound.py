@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from email_support import make_mailbox, message, messages, send_answers
+from fakes.triage import drain, worker_settings
 
 from api.auth.models import Role
 from api.channels import Channel
@@ -64,3 +65,24 @@ async def test_notify_raises_when_the_mail_server_refuses(conn, mail_settings, d
     sent = await (await conn.execute("SELECT 1 FROM email_messages WHERE ticket_id = %s AND direction = 'out'",
                                      (ticket["id"],))).fetchall()
     assert sent == []  # nothing recorded as sent
+
+
+async def test_an_agents_reply_reaches_the_requester_in_their_mail_thread(client, conn, mail_settings, dovecot,
+                                                                          make_actor, smtp):
+    """Through the alert rules' ORIGIN channel (api/channels/origin.py): the triage job, the delivery job, SMTP."""
+    alice, agent = await make_actor(Role.employee), await make_actor(Role.admin)
+    _, ticket, first_id = await _mail_ticket(conn, mail_settings, dovecot, alice)
+    worker = worker_settings(mail_settings)
+    await drain(worker)  # the new ticket's own events (and the acknowledgement)
+    before = len(smtp.sink.received)
+
+    r = await client.post(f"/api/v1/tickets/{ticket['number']}/comments", headers=agent.headers,
+                          json={"body": "Please update the audio driver and restart Teams."})
+    assert r.status_code == 201, r.text
+    await drain(worker)
+
+    assert smtp.sink.wait_for(before + 1)
+    [update] = [r.message for r in smtp.sink.received[before:] if alice.user.email in r.rcpt_tos]
+    assert update["Subject"] == f"[{ticket['number']}] {ticket['title']}"
+    assert first_id in update["References"].split()
+    assert "Please update the audio driver and restart Teams." in update.get_content()
