@@ -16,12 +16,14 @@ from api.auth import service as people
 from api.auth.models import Principal
 from api.channels import TICKET_SOURCE, Channel
 from api.chat import service as chat
-from api.chat.models import ConversationTicket, Message, TicketRequest
+from api.chat.models import ConversationTicket, Message, TicketRequest, Turn
 from api.db import Conn
 from api.errors import Conflict, Forbidden
 from api.incidents import matching as metoo
 from api.incidents import service as incidents
 from api.incidents.models import KnownIssue
+from api.kb.embedding import Embedder
+from api.settings import Settings
 from api.tickets import service as tickets
 from api.tickets.models import SourceType, Ticket, TicketCreate, TicketType
 
@@ -167,3 +169,19 @@ def _confirmation(ticket: Ticket, issue: KnownIssue | None) -> tuple[str, list[d
     return (f"This looks like a known issue: {what}. The service desk is on it, and I've added you to the people "
             "affected; you'll hear from us when it's fixed. If your problem is different, open a ticket of your own."
             ), [DIFFERENT_BUTTON]
+
+
+async def button_turn(conn: Conn, settings: Settings, *, conversation_id: str, embedder: Embedder | None) -> Turn:
+    """The "Open a ticket" button (``deskmate:open_ticket``) pressed in a channel whose buttons come back as the
+    next message (Slack, Teams): what the widget's ``POST …/tickets`` does, as a turn. The press is stored as the
+    employee's message (its payload: never a ticket title); anonymous conversations are told to sign in."""
+    await chat.store(conn, conversation_id, "user", chat.OPEN_TICKET)
+    try:
+        answer = await open_ticket(conn, conversation_id=conversation_id, request=TicketRequest(reason="user_request"),
+                                   acting=None, matching=metoo.Matching.from_settings(settings, embedder)
+                                   if embedder is not None else None)
+    except Forbidden as exc:
+        return Turn(messages=[await chat.store(conn, conversation_id, "bot", exc.detail or "")], intent=None,
+                    confidence=None)
+    return Turn(messages=answer.messages, intent=None, confidence=None)
+

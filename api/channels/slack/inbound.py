@@ -30,6 +30,7 @@ from api.channels import Channel
 from api.channels.slack import approvals, render
 from api.channels.slack.client import post, update, web_client
 from api.channels.slack.people import SlackPeople
+from api.channels.turns import take_turn
 from api.chat import service as chat
 from api.chat.models import Message
 from api.db import Conn
@@ -251,8 +252,8 @@ class SlackChannel:
         return True
 
     async def _run(self, conn: Conn, place: Place, conversation_id: str, text: str) -> None:
-        turn = await chat.post_message(conn, self.settings, self.state.rasa, conversation_id=conversation_id,
-                                       text=text)
+        turn = await take_turn(conn, self.settings, self.state.rasa, conversation_id=conversation_id, text=text,
+                               embedder=getattr(self.state, "embedder", None))
         for message in turn.messages:
             await self._show(place, message, conversation_id)
 

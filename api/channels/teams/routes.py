@@ -48,5 +48,6 @@ async def messages(channel: Annotated[TeamsChannel, Depends(teams_channel)], req
     inbound = await teams.accept(conn, channel.settings, activity, body)
     if inbound is None:
         return Response(status_code=status.HTTP_200_OK)
-    channel.run(teams.answer(request.app.state.pool, settings, request.app.state.rasa, channel, inbound))
+    channel.run(teams.answer(request.app.state.pool, settings, request.app.state.rasa, channel, inbound,
+                             getattr(request.app.state, "embedder", None)))
     return Response(status_code=status.HTTP_202_ACCEPTED)

@@ -24,10 +24,12 @@ from api.channels.teams import cards, identity
 from api.channels.teams.auth import TokenVerifier
 from api.channels.teams.connector import BotConnector
 from api.channels.teams.settings import TeamsSettings
+from api.channels.turns import take_turn
 from api.chat import service as chat
 from api.chat.rasa import RasaClient
 from api.db import Conn
 from api.errors import DeskmateError, Forbidden, ValidationFailed
+from api.kb.embedding import Embedder
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,7 +136,8 @@ async def reply(channel: TeamsChannel, activity: Activity, fields: dict[str, Any
     await channel.connector.send(activity.service_url, activity.conversation.id, body, reply_to=activity.id)
 
 
-async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: TeamsChannel, inbound: Inbound) -> None:
+async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: TeamsChannel, inbound: Inbound,
+                embedder: Embedder | None = None) -> None:
     activity = inbound.activity
     assert activity.conversation is not None and activity.from_property is not None
     employee = await identity.employee(conn, await channel.directory.address(activity, inbound.sender))
@@ -147,7 +150,8 @@ async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: Teams
     if employee is None and not await chat.transcript(conn, conversation_id=conversation_id, limit=1):
         await reply(channel, activity, {"text": UNKNOWN_USER})
     try:
-        turn = await chat.post_message(conn, settings, rasa, conversation_id=conversation_id, text=inbound.text)
+        turn = await take_turn(conn, settings, rasa, conversation_id=conversation_id, text=inbound.text,
+                               embedder=embedder)
     except DeskmateError as exc:  # too long, too many: the user is told, as the widget shows the problem
         await reply(channel, activity, {"text": exc.detail})
         return
@@ -156,10 +160,10 @@ async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: Teams
 
 
 async def answer(pool: AsyncConnectionPool[Conn], settings: Settings, rasa: RasaClient, channel: TeamsChannel,
-                 inbound: Inbound) -> None:
+                 inbound: Inbound, embedder: Embedder | None = None) -> None:
     """The background turn; failures are logged (the activity is taken, so Teams' retry would be dropped)."""
     try:
         async with pool.connection() as conn:
-            await _turn(conn, settings, rasa, channel, inbound)
+            await _turn(conn, settings, rasa, channel, inbound, embedder)
     except Exception:
         log.exception("teams turn failed", extra={"activity_id": inbound.activity.id})

@@ -180,6 +180,38 @@ async def test_a_button_press_is_the_next_turn_and_only_its_owner_may_press(slac
         (intruder, NOT_YOURS)]
 
 
+def press_of(offer: dict, channel: str, by: str, button: int, action_ts: str) -> dict:
+    """Slack's block_actions payload for a press on the offer's ``button``."""
+    actions = next(b for b in offer["blocks"] if b["type"] == "actions")
+    chosen = actions["elements"][button]
+    return {"type": "block_actions", "team": {"id": TEAM, "domain": "t1"}, "user": {"id": by, "team_id": TEAM},
+            "api_app_id": "A1", "token": "x", "trigger_id": "1.2.3", "response_url": "https://hooks.invalid/x",
+            "container": {"type": "message", "message_ts": offer["ts"], "channel_id": channel},
+            "channel": {"id": channel, "name": "directmessage"},
+            "message": {"type": "message", "ts": offer["ts"], "text": offer["text"], "bot_id": "BBOT"},
+            "actions": [{"type": "button", "action_id": chosen["action_id"], "block_id": actions["block_id"],
+                         "value": chosen["value"], "text": chosen["text"], "action_ts": action_ts}]}
+
+
+async def test_the_open_a_ticket_button_opens_the_employees_ticket(slack, conn, make_actor):
+    employee, user = await make_actor(), new_user()
+    slack.fake.add_user(user, employee.user.email)
+    event = dm(user, "hello")
+    await slack.event(event)
+    [offer] = await slack.posts(event["channel"], 1)  # a known employee: no "anonymous" note first
+    await slack.press(press_of(offer, event["channel"], user, 1, "1800000004.000001"))  # "No"
+    asked = (await slack.posts(event["channel"], 2))[1]
+    await slack.press(press_of(asked, event["channel"], user, 0, "1800000004.000002"))  # "Open a ticket"
+    told = (await slack.posts(event["channel"], 3))[2]
+
+    row = await conversation(conn, f"{TEAM}:{event['channel']}")
+    ticket = await (await conn.execute("SELECT * FROM tickets WHERE source_reference = %s", (str(row["id"]),))
+                    ).fetchone()
+    assert ticket is not None and (ticket["requester_id"], ticket["source_type"]) == (employee.user.id, "SLACK")
+    assert told["text"].startswith(f"I've opened ticket {ticket['number']} for you.")
+    assert "deskmate:open_ticket" not in [r["message"] for r in slack.rasa.received]  # the api's, not the bot's
+
+
 async def test_the_token_and_signing_secret_are_never_logged(slack, caplog):
     caplog.set_level(logging.DEBUG)
     user = new_user()
