@@ -14,6 +14,7 @@ from api import keyfile
 from api.integrations.ldap.settings import LdapSettings
 from api.integrations.outbound import OutboundSettings
 from api.integrations.smtp.settings import SmtpSettings
+from api.integrations.sync.settings import SyncSettings
 from api.integrations.twilio.settings import TwilioSettings
 from api.integrations.webhooks.settings import WebhookSettings
 from api.stepup.settings import StepUpSettings
@@ -127,6 +128,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     ldap: LdapSettings = Field(default_factory=LdapSettings)  # the directory connector — docs/directory.md
+    sync: SyncSettings = Field(default_factory=SyncSettings)  # GLPI and other service desks — docs/integrations/glpi.md
     # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)
