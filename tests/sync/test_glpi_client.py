@@ -111,9 +111,10 @@ async def test_get_requests_never_carry_a_body_and_the_fake_refuses_one_that_doe
         assert len(await api.followups(ticket["id"])) == 1
     gets = [r for r in glpi.fake.requests if r.method == "GET"]
     assert gets and all(r.body == b"" for r in gets)
-    answer = httpx.request("GET", glpi.url + "initSession", content=b"{}",
-                           headers={"App-Token": glpi.fake.app_token or "",
-                                    "Authorization": f"user_token {glpi.fake.user_token}"})
+    async with httpx.AsyncClient() as raw:
+        answer = await raw.request("GET", glpi.url + "initSession", content=b"{}",
+                                   headers={"App-Token": glpi.fake.app_token or "",
+                                            "Authorization": f"user_token {glpi.fake.user_token}"})
     assert answer.status_code == 400 and answer.json()[0] == "ERROR_JSON_PAYLOAD_FORBIDDEN"
 
 

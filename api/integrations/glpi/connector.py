@@ -70,9 +70,7 @@ async def push_fields(conn: Conn, glpi: GlpiApi, rt: Runtime, *, ticket: dict[st
             continue
         if spec.glpi in changed_there:
             conflicts.append(spec.glpi)
-            await conn.execute(Q.insert_conflict, {
-                "connector_id": rt.id, "ticket_id": ticket["id"], "field": spec.local,
-                "local_value": Jsonb(ticket[spec.local]), "remote_value": Jsonb(remote.get(spec.glpi))})
+            await _conflict(conn, rt, ticket=ticket, spec=spec, remote=remote)
         elif spec.glpi == "status" and remote.get("status") not in RESOLVED_IN_GLPI and ticket["status"] == Status.resolved:
             await glpi.add_solution(external_id, content=reason or "Resolved in deskmate.")
             write_seen = {"status": 5}
@@ -86,6 +84,13 @@ async def push_fields(conn: Conn, glpi: GlpiApi, rt: Runtime, *, ticket: dict[st
     if changed_there:  # GLPI's own changes come in now: the poll will not see them as new once we have
         await apply_remote(conn, rt, ticket=ticket, link=link, remote=remote, fields=set(changed_there), actor=actor)
     return conflicts
+
+
+async def _conflict(conn: Conn, rt: Runtime, *, ticket: dict[str, Any], spec: mapping.FieldMap,
+                    remote: dict[str, Any]) -> None:
+    await conn.execute(Q.insert_conflict, {
+        "connector_id": rt.id, "ticket_id": ticket["id"], "field": spec.local,
+        "local_value": Jsonb(ticket[spec.local]), "remote_value": Jsonb(remote.get(spec.glpi))})
 
 
 async def push_comment(conn: Conn, glpi: GlpiApi, rt: Runtime, *, link: dict[str, Any],
@@ -146,6 +151,10 @@ async def pull(conn: Conn, glpi: GlpiApi, rt: Runtime, *, link: dict[str, Any], 
     internal notes). Returns how many follow-ups became comments."""
     ticket = (await tickets.get_or_raise(conn, principal=actor, ref=link["ticket_id"])).model_dump()
     changed = {f.glpi for f in mapping.INBOUND if remote.get(f.glpi) != link["remote_values"].get(f.glpi)}
+    for spec in (f for f in mapping.INBOUND if f.glpi in changed):
+        changed_here = not spec.same(ticket, link["remote_values"].get(spec.glpi), rt.config)  # not pushed yet
+        if changed_here and not spec.same(ticket, remote.get(spec.glpi), rt.config):
+            await _conflict(conn, rt, ticket=ticket, spec=spec, remote=remote)
     if changed:
         await apply_remote(conn, rt, ticket=ticket, link=link, remote=remote, fields=changed, actor=actor)
     added = 0

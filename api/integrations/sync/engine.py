@@ -111,6 +111,7 @@ class Polled:
     pulled: int = 0
     comments: int = 0
     cursor: str | None = None
+    error: str | None = None
 
 
 def floor(cursor: str | None, overlap_s: int) -> str | None:
@@ -121,15 +122,18 @@ def floor(cursor: str | None, overlap_s: int) -> str | None:
 
 
 async def poll(conn: Conn, *, connector_id: int, settings: Settings) -> Polled:
-    """Reads the connector's changes since its cursor; records the new cursor, or the error."""
+    """Reads the connector's changes since its cursor; records the new cursor and the error, if any (the next
+    poll tries again: the cursor only moves past what was read)."""
     rt = await connectors.runtime(conn, settings, connector_id=connector_id)
     result = Polled(cursor=rt.inbound_cursor)
+    error = None
     try:
         await _poll(conn, rt, settings, result)
     except GlpiError as exc:
-        await conn.execute(Q.polled, {"id": rt.id, "cursor": result.cursor, "error": _text(exc)})
-        raise
-    await conn.execute(Q.polled, {"id": rt.id, "cursor": result.cursor, "error": None})
+        error = result.error = _text(exc)
+        result.cursor = rt.inbound_cursor  # read newest first: what is below the failure was not read yet
+        log.warning("sync %s: poll failed: %s", rt.name, error)
+    await conn.execute(Q.polled, {"id": rt.id, "cursor": result.cursor, "error": error})
     await outbox.redrive(conn, connector_id=rt.id)
     return result
 
