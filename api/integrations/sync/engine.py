@@ -92,12 +92,14 @@ async def _push_item(conn: Conn, client: GlpiApi, rt: Runtime, *, item_id: int, 
 
 
 async def _failed(conn: Conn, rt: Runtime, *, item_id: int, ticket_id: int, exc: GlpiError) -> None:
-    """Stops one item for good with the external error; tells the admins."""
+    """Stops one item for good with the external error; tells the admins (once an hour per connector)."""
     error = _text(exc)
     log.error("sync %s: item %s of ticket %s failed for good: %s", rt.name, item_id, ticket_id, error)
     async with conn.transaction():
         await conn.execute(Q.finish_item, {"id": item_id, "status": "failed", "error": error})
         await conn.execute(Q.set_last_error, {"id": rt.id, "error": error})
+        if await (await conn.execute(Q.recent_failure, {"connector_id": rt.id, "id": item_id})).fetchone():
+            return
         for admin in await (await conn.execute(Q.admins)).fetchall():
             await alerts.notify(conn, user_id=admin["id"], ticket_id=ticket_id,
                                 title=f"Sync to {rt.name} failed for a ticket",

@@ -141,3 +141,9 @@ SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id
 SELECT id FROM sync_connectors
 WHERE enabled AND (last_polled_at IS NULL
                    OR last_polled_at + make_interval(secs => coalesce((config->>'poll_interval_s')::int, 60) - 5) <= now())
+
+-- name: recent_failure
+-- Whether another item of the connector failed within the last hour (admins were told then).
+SELECT 1 FROM sync_outbox WHERE connector_id = %(connector_id)s AND status = 'failed' AND id <> %(id)s
+  AND updated_at > now() - interval '1 hour'
+LIMIT 1
