@@ -93,3 +93,7 @@ async def test_conflicts_are_listed_per_ticket(client, conn, connector, make_act
     listed = (await client.get("/api/v1/sync/conflicts", params={"ticket": ticket.number}, headers=admin.headers)).json()
     assert [(c["field"], c["local_value"], c["remote_value"], c["connector"]) for c in listed] == [
         ("impact", 2, 5, connector.name)]
+
+
+async def test_the_engines_connector_does_not_show_its_secrets_in_logs_or_tracebacks(connector, glpi):
+    assert glpi.fake.user_token not in repr(connector) and str(glpi.fake.app_token) not in repr(connector)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg.errors import UniqueViolation
@@ -30,9 +30,9 @@ class Runtime:
     base_url: str
     config: GlpiConfig
     enabled: bool
-    user_token: str
-    app_token: str | None
     inbound_cursor: str | None
+    user_token: str = field(repr=False)
+    app_token: str | None = field(repr=False)
 
 
 def _public(row: dict[str, Any]) -> Connector:
