@@ -50,7 +50,7 @@ def test_no_app_exists_at_import_time_and_each_app_has_the_registry_tasks():
     assert first is not second
     for app in (first, second):
         assert {"triage.process_ticket", "alerts.deliver", "sla.check", "sla.sweep"} <= set(app.tasks)
-        assert sorted(p.periodic_id for p in app.periodic_registry.periodic_tasks.values()) == ["alerts-redrive", "improve-cluster", "retention-purge", "sla-sweep"]
+        assert sorted(p.periodic_id for p in app.periodic_registry.periodic_tasks.values()) == ["alerts-redrive", "improve-cluster", "retention-purge", "sla-sweep", "sync-tick"]
 
 
 NO_DOMAIN = (

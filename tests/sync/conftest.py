@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fakes.glpi_server import FakeGlpiServer
-from fakes.triage import worker_settings
+from fakes.triage import drain, worker_settings
 from pydantic import SecretStr
 
 from api.integrations.sync import connectors
@@ -31,7 +31,9 @@ def sync_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def connector(conn, glpi: FakeGlpiServer, sync_settings: Settings, make_actor) -> AsyncIterator[Runtime]:
-    """An enabled GLPI connector to the fake, deleted after the test (so other tests' tickets don't sync)."""
+    """An enabled GLPI connector to the fake, deleted after the test (so other tests' tickets don't sync). Triage
+    left waiting by earlier tests runs first, without it."""
+    await drain(sync_settings, queues=["triage"])
     admin = await make_actor("admin")
     name = f"glpi-{uuid.uuid4().hex[:8]}"
     await connectors.create(conn, settings=sync_settings, actor_id=admin.user.id, data=ConnectorIn(

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from api import crypto, idempotency, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, NotFound, OutboundRefused, ValidationFailed
 from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.outbound import OutboundGuard
 from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch
@@ -40,6 +40,14 @@ def _public(row: dict[str, Any]) -> Connector:
                      has_app_token=row["app_token_encrypted"] is not None)
 
 
+def _check_url(settings: Settings, url: str) -> None:
+    """An http(s) URL the outbound guard accepts (a literal private address only when allowed)."""
+    try:
+        OutboundGuard(settings.outbound).check_url(url)
+    except OutboundRefused as exc:
+        raise ValidationFailed(exc.detail) from exc
+
+
 def _encrypted(settings: Settings, secret: Any) -> str | None:
     return crypto.encrypt(settings, secret.get_secret_value()) if secret is not None else None
 
@@ -57,7 +65,7 @@ CREATE_SCOPE = "sync.connectors.create"
 async def create(conn: Conn, *, data: ConnectorIn, settings: Settings, actor_id: int,
                  idempotency_key: str | None = None) -> tuple[Connector, bool]:
     """Creates a connector; returns it and whether it is new (False: replay of an idempotent request)."""
-    OutboundGuard(settings.outbound).check_url(data.base_url)
+    _check_url(settings, data.base_url)
     async with conn.transaction():
         if idempotency_key:
             earlier = await idempotency.claim(conn, user_id=actor_id, scope=CREATE_SCOPE, key=idempotency_key,
@@ -100,7 +108,7 @@ async def update(conn: Conn, *, name: str, data: ConnectorPatch, settings: Setti
         row = await _row(conn, name)
         given = data.model_dump(exclude_unset=True)
         if data.base_url is not None:
-            OutboundGuard(settings.outbound).check_url(data.base_url)
+            _check_url(settings, data.base_url)
         config = data.config if data.config is not None else GlpiConfig(**row["config"])
         params = row | {k: v for k, v in given.items() if k in ("base_url", "enabled") and v is not None} | {
             "config": Jsonb(config.model_dump(mode="json"))}
