@@ -28,7 +28,7 @@ from api.tickets.models import CommentCreate, Status, TicketUpdate, Transition
 
 log = logging.getLogger(__name__)
 Q = sql.load("api.integrations.sync")
-RESOLVED_IN_GLPI = (5, 6)
+SOLVED = (5, 6)  # GLPI's solved and closed
 
 
 def open_client(rt: Runtime, settings: Settings) -> LegacyClient:
@@ -71,17 +71,16 @@ async def push_fields(conn: Conn, glpi: GlpiApi, rt: Runtime, *, ticket: dict[st
         if spec.glpi in changed_there:
             conflicts.append(spec.glpi)
             await _conflict(conn, rt, ticket=ticket, spec=spec, remote=remote)
-        elif spec.glpi == "status" and remote.get("status") not in RESOLVED_IN_GLPI and ticket["status"] == Status.resolved:
-            await glpi.add_solution(external_id, content=reason or "Resolved in deskmate.")
-            write_seen = {"status": 5}
-            await conn.execute(Q.update_link, {"id": link["id"], "remote_values": Jsonb(write_seen),
+        elif spec.glpi == "status" and ticket["status"] == Status.resolved and remote.get("status") not in SOLVED:
+            await glpi.add_solution(external_id, content=reason or "Resolved in deskmate.")  # GLPI: solved
+            await conn.execute(Q.update_link, {"id": link["id"], "remote_values": Jsonb({"status": SOLVED[0]}),
                                                "remote_date_mod": None})
         else:
             write[spec.glpi] = spec.out(ticket, rt.config)
     if write:
         await glpi.update_ticket(external_id, write)
         await conn.execute(Q.update_link, {"id": link["id"], "remote_values": Jsonb(write), "remote_date_mod": None})
-    if changed_there:  # GLPI's own changes come in now: the poll will not see them as new once we have
+    if changed_there:  # GLPI's changes come in now (the conflicting ones: GLPI's value wins), remembered as seen
         await apply_remote(conn, rt, ticket=ticket, link=link, remote=remote, fields=set(changed_there), actor=actor)
     return conflicts
 

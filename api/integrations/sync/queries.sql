@@ -72,7 +72,7 @@ WHERE o.status = 'pending' AND o.connector_id = %(connector_id)s
 
 -- name: lock_pair
 -- Serialises the work of one connector on one ticket (pushes and the poll), to the end of the transaction.
-SELECT pg_advisory_xact_lock(%(connector_id)s::int, %(ticket_id)s::int)
+SELECT pg_advisory_xact_lock(hashtextextended('sync:' || %(connector_id)s::bigint || ':' || %(ticket_id)s::bigint, 0))
 
 -- name: get_link
 SELECT * FROM sync_links WHERE connector_id = %(connector_id)s AND ticket_id = %(ticket_id)s
