@@ -84,3 +84,19 @@ async def test_an_edit_on_both_sides_keeps_glpis_value_and_records_a_conflict(co
     assert [(c["field"], c["local_value"], c["remote_value"]) for c in conflicts] == [("impact", 2, 5)]
     after = await tickets.get_or_raise(conn, principal=staff(agent), ref=ticket.id)
     assert after.impact == 1  # both sides agree again: GLPI's 5 is deskmate's 1
+
+
+async def test_a_glpi_change_deskmate_refuses_is_reported_and_the_other_tickets_still_come_in(
+        conn, glpi, connector, make_actor, sync_settings):
+    employee = await make_actor()
+    await conn.execute("UPDATE sync_connectors SET config = config || '{\"categories\": {\"no-such-category\": 99}}' "
+                       "WHERE id = %s", (connector.id,))
+    bad, bad_remote = await _linked(conn, glpi, employee, sync_settings, "Category from nowhere")
+    good, good_remote = await _linked(conn, glpi, employee, sync_settings, "Plain change")
+    glpi.fake.edit_ticket(bad_remote["id"], itilcategories_id=99)
+    glpi.fake.edit_ticket(good_remote["id"], status=4)
+    polled = await engine.poll(conn, connector_id=connector.id, settings=sync_settings)
+    assert "no-such-category" in polled.error and f"GLPI ticket {bad_remote['id']}" in polled.error
+    assert (await tickets.get_or_raise(conn, principal=staff(employee), ref=good.id)).status == "pending"
+    row = await (await conn.execute("SELECT last_error FROM sync_connectors WHERE id = %s", (connector.id,))).fetchone()
+    assert row["last_error"] == polled.error

@@ -156,3 +156,12 @@ async def test_a_transient_failure_keeps_the_items_behind_it_waiting_in_order(co
     [remote] = remote_by_number(glpi.fake, ticket.number)
     assert [f["content"] for f in sorted(glpi.fake.followups.values(), key=lambda f: f["id"])
             if f["items_id"] == remote["id"]] == ["first", "second"]
+
+
+async def test_two_workers_draining_the_queue_at_once_make_each_glpi_ticket_once(conn, glpi, connector, make_actor,
+                                                                                  sync_settings):
+    employee = await make_actor()
+    made = [await open_ticket(conn, employee, f"Busy morning {i}") for i in range(4)]
+    await asyncio.gather(run_worker(sync_settings), run_worker(sync_settings))
+    for ticket in made:
+        assert len(remote_by_number(glpi.fake, ticket.number)) == 1

@@ -59,11 +59,11 @@ async def push_ticket(conn: Conn, *, connector_id: int, ticket_id: int, settings
                     await _push_item(conn, client, rt, item_id=item_id, ticket_id=ticket_id, actor=actor)
             except psycopg.OperationalError:
                 raise
-            except GlpiError as exc:
-                if not exc.permanent:
+            except DeskmateError as exc:
+                if isinstance(exc, GlpiError) and not exc.permanent:
                     await conn.execute(Q.note_attempt, {"id": item_id, "error": _text(exc)})
                     raise
-                await _failed(conn, rt, item_id=item_id, ticket_id=ticket_id, exc=exc)
+                await _failed(conn, rt, item_id=item_id, ticket_id=ticket_id, exc=exc)  # GLPI or we refused it
             except Exception as exc:
                 await conn.execute(Q.note_attempt, {"id": item_id, "error": _text(exc)})
                 raise
@@ -91,7 +91,7 @@ async def _push_item(conn: Conn, client: GlpiApi, rt: Runtime, *, item_id: int, 
     await conn.execute(Q.finish_item, {"id": item_id, "status": status, "error": None})
 
 
-async def _failed(conn: Conn, rt: Runtime, *, item_id: int, ticket_id: int, exc: GlpiError) -> None:
+async def _failed(conn: Conn, rt: Runtime, *, item_id: int, ticket_id: int, exc: DeskmateError) -> None:
     """Stops one item for good with the external error; tells the admins (once an hour per connector)."""
     error = _text(exc)
     log.error("sync %s: item %s of ticket %s failed for good: %s", rt.name, item_id, ticket_id, error)
@@ -128,14 +128,13 @@ async def poll(conn: Conn, *, connector_id: int, settings: Settings) -> Polled:
     poll tries again: the cursor only moves past what was read)."""
     rt = await connectors.runtime(conn, settings, connector_id=connector_id)
     result = Polled(cursor=rt.inbound_cursor)
-    error = None
     try:
         await _poll(conn, rt, settings, result)
     except GlpiError as exc:
-        error = result.error = _text(exc)
+        result.error = _text(exc)
         result.cursor = rt.inbound_cursor  # read newest first: what is below the failure was not read yet
-        log.warning("sync %s: poll failed: %s", rt.name, error)
-    await conn.execute(Q.polled, {"id": rt.id, "cursor": result.cursor, "error": error})
+        log.warning("sync %s: poll failed: %s", rt.name, result.error)
+    await conn.execute(Q.polled, {"id": rt.id, "cursor": result.cursor, "error": result.error})
     await outbox.redrive(conn, connector_id=rt.id)
     return result
 
@@ -150,15 +149,26 @@ async def _poll(conn: Conn, rt: Runtime, settings: Settings, result: Polled) -> 
                 break
             result.read += 1
             result.cursor = max(result.cursor or "", date_mod) or None
-            async with conn.transaction():
-                link = await (await conn.execute(Q.link_by_external, {
-                    "connector_id": rt.id, "external_id": str(remote["id"])})).fetchone()
-                if link is None:
-                    continue  # not ours: backfill imports those
-                await conn.execute(Q.lock_pair, {"connector_id": rt.id, "ticket_id": link["ticket_id"]})
-                link = await (await conn.execute(Q.get_link, {"connector_id": rt.id,
-                                                              "ticket_id": link["ticket_id"]})).fetchone()
-                if link is None or link["remote_date_mod"] == date_mod:
-                    continue  # seen already (the overlap window reads it again)
-                result.comments += await glpi.pull(conn, client, rt, link=dict(link), remote=remote, actor=actor)
-                result.pulled += 1
+            try:
+                await _pull_one(conn, client, rt, remote=remote, actor=actor, result=result)
+            except GlpiError:
+                raise
+            except DeskmateError as exc:  # deskmate refused the change (a map naming an unknown category …)
+                result.error = f"GLPI ticket {remote['id']} not applied: {exc.detail}"[:ERROR_MAX]
+                log.error("sync %s: %s", rt.name, result.error)
+
+
+async def _pull_one(conn: Conn, client: GlpiApi, rt: Runtime, *, remote: dict[str, Any], actor: Principal,
+                    result: Polled) -> None:
+    """Pulls one GLPI ticket from the list when it is linked and changed since the link last saw it."""
+    async with conn.transaction():
+        link = await (await conn.execute(Q.link_by_external, {
+            "connector_id": rt.id, "external_id": str(remote["id"])})).fetchone()
+        if link is None:
+            return  # not ours: backfill imports those
+        await conn.execute(Q.lock_pair, {"connector_id": rt.id, "ticket_id": link["ticket_id"]})
+        link = await (await conn.execute(Q.get_link, {"connector_id": rt.id, "ticket_id": link["ticket_id"]})).fetchone()
+        if link is None or link["remote_date_mod"] == remote.get("date_mod"):
+            return  # seen already (the overlap window reads it again)
+        result.comments += await glpi.pull(conn, client, rt, link=dict(link), remote=remote, actor=actor)
+        result.pulled += 1
