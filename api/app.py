@@ -35,6 +35,7 @@ from api.errors import responses as problem_responses
 from api.improve import served_hints
 from api.improve.routes import router as improve_router
 from api.incidents.routes import router as incidents_router
+from api.integrations.sync.routes import router as sync_router
 from api.kb import embedding
 from api.kb import service as kb_service
 from api.kb.routes import router as kb_router
@@ -161,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    web_channel_router, routing_router, sla_router, triage_router, alerts_router,
                    notifications_router, incidents_router, improve_router, stepup_router,
                    approvals_router, workflows_router,  # approvals first: /workflows/{name} would take its paths
-                   mailboxes_router, email_files_router):
+                   mailboxes_router, email_files_router, sync_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)

@@ -22,6 +22,7 @@ from api.dev import directory as demo_directory
 from api.dev import mailbox as demo_mailbox
 from api.errors import DeskmateError, NotFound
 from api.improve.cli import improve_app
+from api.integrations.sync.cli import sync_app
 from api.kb.cli import kb_app
 from api.kb.cli import retrieval as kb_retrieval
 from api.kb.evaluation import answers_command as kb_answers
@@ -44,6 +45,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(improve_app, name="improve")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(mailboxes_app, name="mailboxes")
+app.add_typer(sync_app, name="sync")
 eval_app.command("retrieval")(kb_retrieval)
 eval_app.command("answers")(kb_answers)
 eval_app.command("chat")(chat_eval_command)

@@ -43,6 +43,8 @@ ENCRYPTED_COLUMNS = (
     Column("alert_rules", "id", "secret_encrypted"),  # webhook signing secrets (api/alerts)
     Column("stepup_totp", "user_id", "secret_encrypted"),  # authenticator app secrets (api/stepup)
     Column("mailboxes", "id", "password_encrypted"),  # IMAP passwords (api/channels/email)
+    Column("sync_connectors", "id", "user_token_encrypted"),  # external service desk API tokens (api/integrations/sync)
+    Column("sync_connectors", "id", "app_token_encrypted"),
 )
 
 

@@ -39,6 +39,7 @@
         ├── WebhookError (502)
         ├── ChannelDeliveryFailed (502)   a channel (Slack, Teams, e-mail) refused a reply or a ticket update
         ├── SolmanError (502)             api/integrations/solman/client.py
+        ├── GlpiError (502)               api/integrations/glpi/client.py
         ├── OutboundRefused (502)
         ├── EndpointError (502)           api/workflows/endpoints.py
         ├── DirectoryFailed (502)         api/workflows/access.py
@@ -257,3 +258,15 @@ class OutboundRefused(IntegrationError):
     ``permanent`` when the address itself is not allowed."""
 
     type, title = "/problems/outbound-refused", "Outbound request refused"
+
+
+class GlpiError(IntegrationError):
+    """GLPI refused or failed a request: ``code`` is GLPI's ERROR_… code when it sent one, ``http_status`` its
+    answer's status (None when there was no answer). ``permanent`` when retrying cannot help (403, validation)."""
+
+    type, title = "/problems/glpi", "GLPI failed"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, http_status: int | None = None,
+                 **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.code, self.http_status = code, http_status

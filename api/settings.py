@@ -17,6 +17,7 @@ from api.channels.teams.settings import TeamsSettings
 from api.integrations.ldap.settings import LdapSettings
 from api.integrations.outbound import OutboundSettings
 from api.integrations.smtp.settings import SmtpSettings
+from api.integrations.sync.settings import SyncSettings
 from api.integrations.twilio.settings import TwilioSettings
 from api.integrations.webhooks.settings import WebhookSettings
 from api.stepup.settings import StepUpSettings
@@ -133,6 +134,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)  # the Slack channel — docs/channels.md#slack
     teams: TeamsSettings = Field(default_factory=TeamsSettings)  # the Microsoft Teams channel — docs/channels.md#microsoft-teams
     email: EmailSettings = Field(default_factory=EmailSettings)  # the e-mail channel — docs/channels.md#e-mail
+    sync: SyncSettings = Field(default_factory=SyncSettings)  # GLPI and other service desks — docs/integrations/glpi.md
     # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)

@@ -181,8 +181,10 @@ async def _save(conn: Conn, p: Principal, before: dict[str, Any], after: dict[st
 
 
 async def update(
-    conn: Conn, *, principal: Principal, ref: str | int, data: TicketUpdate, if_version: int | None = None
+    conn: Conn, *, principal: Principal, ref: str | int, data: TicketUpdate, if_version: int | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Ticket:
+    """Changes the ticket's fields; ``meta`` goes on the event (``{"sync": connector}``: the change came from there)."""
     fields = data.model_dump(exclude_unset=True)
     async with conn.transaction():
         row = await _lock(conn, principal, ref)
@@ -198,7 +200,7 @@ async def update(
         if "team" in fields:
             after["team_id"] = await _slug_id(conn, Q.team_id, data.team, "team")
         after["priority"] = priority(after["urgency"], after["impact"])
-        return await _save(conn, principal, row, after, "updated")
+        return await _save(conn, principal, row, after, "updated", meta)
 
 
 def _check_transition(p: Principal, row: dict[str, Any], data: Transition) -> None:
@@ -216,9 +218,9 @@ def _check_transition(p: Principal, row: dict[str, Any], data: Transition) -> No
 
 
 async def transition(conn: Conn, *, principal: Principal, ref: str | int, data: Transition,
-                     resolution: Resolution = "agent") -> Ticket:
+                     resolution: Resolution = "agent", meta: dict[str, Any] | None = None) -> Ticket:
     """Moves the ticket to ``data.status``; a resolution records ``resolution`` ('auto' only from a verified
-    workflow run, api/workflows), a reopen clears it."""
+    workflow run, api/workflows), a reopen clears it. ``meta`` goes on the event with the reason."""
     async with conn.transaction():
         row = await _lock(conn, principal, ref)
         _check_transition(principal, row, data)
@@ -232,7 +234,7 @@ async def transition(conn: Conn, *, principal: Principal, ref: str | int, data: 
             after["closed_at"] = datetime.now(UTC)
         if row["status"] == Status.resolved and target in (Status.new, Status.in_progress):
             after |= {"resolved_at": None, "resolution": None}
-        return await _save(conn, principal, row, after, "status_changed", {"reason": data.reason})
+        return await _save(conn, principal, row, after, "status_changed", (meta or {}) | {"reason": data.reason})
 
 
 async def assign(conn: Conn, *, principal: Principal, ref: str | int, data: Assignment,
@@ -259,7 +261,9 @@ async def assign(conn: Conn, *, principal: Principal, ref: str | int, data: Assi
         return await _save(conn, principal, row, after, "assigned", meta)
 
 
-async def add_comment(conn: Conn, *, principal: Principal, ref: str | int, data: CommentCreate) -> Comment:
+async def add_comment(conn: Conn, *, principal: Principal, ref: str | int, data: CommentCreate,
+                      meta: dict[str, Any] | None = None) -> Comment:
+    """Adds a comment or internal note; ``meta`` goes on the event."""
     async with conn.transaction():
         row = await _lock(conn, principal, ref)
         if data.internal and not can_work(principal, row):
@@ -272,7 +276,8 @@ async def add_comment(conn: Conn, *, principal: Principal, ref: str | int, data:
         assert comment is not None
         await conn.execute(Q.insert_event, {
             "ticket_id": row["id"], "actor_id": principal.id, "kind": "commented", "before": None,
-            "after": Jsonb({"comment_id": comment["id"], "internal": data.internal}), "meta": Jsonb(_via(principal)),
+            "after": Jsonb({"comment_id": comment["id"], "internal": data.internal}),
+            "meta": Jsonb((meta or {}) | _via(principal)),
         })
         await triage_queue.ticket_changed(conn, ticket_id=row["id"])
     return Comment(**comment)

@@ -7,6 +7,7 @@ ticket's cursor past it: a crash redoes the whole event or none of it.
     assigned/updated by a person after triage → feedback, corrected category = labelled example
     every event    → the SLA clock moves                                        (api.sla.clock)
     every event    → alert rules fire                                           (api.alerts.fire)
+    every event    → recorded for each sync connector (not the one it came from) (api.integrations.sync.outbox)
 
 One bad input stalls nothing: each step runs in a savepoint; a step that raises is rolled back,
 recorded in ``triage_failures`` (the dead letter, with the error text) and logged at ERROR, and the
@@ -26,6 +27,7 @@ import psycopg
 from api import sql
 from api.alerts import fire
 from api.db import Conn
+from api.integrations.sync import outbox as sync_outbox
 from api.kb.embedding import Embedder
 from api.routing import engine, feedback
 from api.settings import Settings
@@ -65,9 +67,14 @@ async def _alerts(conn: Conn, c: Context) -> None:
     await fire.on_event(conn, event=c.event, settings=c.settings)
 
 
+async def _sync(conn: Conn, c: Context) -> None:
+    await sync_outbox.record(conn, event=c.event)
+
+
 Step = Callable[[Conn, Context], Awaitable[None]]
 # The steps in order: (name, step). Tests may replace one to make it fail.
-STEPS: list[tuple[str, Step]] = [("route", _route), ("feedback", _feedback), ("sla", _sla), ("alerts", _alerts)]
+STEPS: list[tuple[str, Step]] = [("route", _route), ("feedback", _feedback), ("sla", _sla), ("alerts", _alerts),
+                                   ("sync", _sync)]
 
 
 async def _run_step(conn: Conn, name: str, step: Step, c: Context) -> bool:

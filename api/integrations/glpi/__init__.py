@@ -1,0 +1,2 @@
+"""The GLPI connector: the legacy REST API client (client.py), the field maps (mapping.py) and what the sync
+engine does with a GLPI server (connector.py). docs/integrations/glpi.md."""

@@ -1,0 +1,10 @@
+"""The sync engine: deskmate tickets kept in step with external service desks (docs/integrations/glpi.md).
+
+    ticket event ──triage step (outbox.record)──▶ sync_outbox ──sync.push job──▶ connector (GLPI) ──▶ external ticket
+    external ticket ◀── sync.poll job (every minute) ── changes since the cursor ──▶ ticket service (meta.sync)
+
+The outbox row is written in the transaction that processes the event, so no change is lost; the push job
+only wakes the outbox up. Links (ticket ↔ external id, comment ↔ follow-up) are unique per connector, so
+retries, restarts and concurrent workers never make a second external ticket. Changes that came in from a
+connector carry ``meta.sync = <connector name>`` on their events and are not sent back to it.
+"""

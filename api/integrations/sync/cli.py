@@ -1,0 +1,94 @@
+"""``deskmate sync status|backfill|reconcile`` (docs/integrations/glpi.md#the-cli)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api import db
+from api.cli_helpers import migrate_db, with_conn
+from api.integrations.sync import bulk, connectors, service
+from api.integrations.sync.models import ConnectorStatus
+from api.settings import get_settings
+
+sync_app = typer.Typer(help="Sync with external service desks (GLPI): status, backfill, reconcile.",
+                       no_args_is_help=True)
+console = Console()
+ConnectorOpt = Annotated[str, typer.Option("--connector", help="the connector's name")]
+
+
+@contextmanager
+def _progress(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@sync_app.command("status")
+def status(connector: Annotated[str | None, typer.Option("--connector", help="one connector (default: all)")] = None,
+           ) -> None:
+    """Per connector: queue depth, lag, failed items with the external error, last poll and error."""
+    settings = get_settings()
+    migrate_db(settings, quiet=True)
+
+    async def work(conn: db.Conn) -> list[ConnectorStatus]:
+        names = [connector] if connector else [c.name for c in await connectors.list_connectors(conn)]
+        return [await service.status(conn, name=name) for name in names]
+
+    for s in with_conn(settings, work):
+        lag = f"{s.lag_s:.0f} s" if s.lag_s is not None else "-"
+        polled = s.last_polled_at.isoformat(timespec="seconds") if s.last_polled_at else "never"
+        typer.echo(f"{s.name}: {'enabled' if s.enabled else 'disabled'}, {s.queue_depth} waiting (lag {lag}), "
+                   f"{len(s.failed)} failed, {s.linked_tickets} linked, last poll {polled}, "
+                   f"last error: {s.last_error or '-'}")
+        for item in s.failed:
+            typer.echo(f"  failed #{item.id} {item.ticket_number} ({item.event_kind}): {item.last_error}")
+
+
+@sync_app.command("backfill")
+def backfill(connector: ConnectorOpt,
+             dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be imported")] = False) -> None:
+    """Import the connector's open external tickets that are not linked to a deskmate ticket yet."""
+    settings = get_settings()
+    migrate_db(settings, quiet=True)
+
+    async def work(conn: db.Conn) -> bulk.Backfilled:
+        with _progress("importing", "tickets") as update:
+            return await bulk.backfill(conn, settings, name=connector, dry_run=dry_run, on_progress=update)
+
+    result = with_conn(settings, work)
+    for external_id, number in result.imported:
+        typer.echo(f"GLPI {external_id} → {number}")
+    verb = "would import" if dry_run else "imported"
+    typer.echo(f"sync {connector}: {result.found} open unlinked tickets, {verb} "
+               f"{result.found if dry_run else len(result.imported)}")
+
+
+@sync_app.command("reconcile")
+def reconcile(connector: ConnectorOpt,
+              apply: Annotated[bool, typer.Option("--apply", help="write deskmate's values where they differ")] = False,
+              ) -> None:
+    """Compare the linked tickets' mapped fields on both sides and report the drift (exit 1 when any remains)."""
+    settings = get_settings()
+    migrate_db(settings, quiet=True)
+
+    async def work(conn: db.Conn) -> list[bulk.Drift]:
+        with _progress("comparing", "tickets") as update:
+            return await bulk.reconcile(conn, settings, name=connector, apply=apply, on_progress=update)
+
+    drift = with_conn(settings, work)
+    table = Table("ticket", "external id", "field", "deskmate", "external")
+    for d in drift:
+        table.add_row(d.number, d.external_id, d.field, str(d.local), str(d.remote))
+    if drift:
+        console.print(table)
+    typer.echo(f"sync {connector}: {len(drift)} fields differ" + (" (deskmate's values written)" if apply else ""))
+    if drift and not apply:
+        raise typer.Exit(1)

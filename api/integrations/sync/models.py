@@ -1,0 +1,92 @@
+"""Sync API shapes: connectors (secrets write-only), their status, outbox items, conflicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+from api.integrations.glpi.mapping import GlpiConfig
+
+ConnectorName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+Url = Annotated[str, StringConstraints(min_length=8, max_length=2000)]
+Token = Annotated[SecretStr, Field(min_length=1, max_length=500)]
+OutboxStatus = Literal["pending", "done", "skipped", "failed"]
+
+
+class ConnectorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ConnectorName
+    kind: Literal["glpi"] = "glpi"
+    base_url: Url = Field(description="the API root, e.g. https://glpi.example.com/apirest.php/")
+    config: GlpiConfig = Field(default_factory=GlpiConfig)
+    user_token: Token
+    app_token: Token | None = None
+    enabled: bool = True
+
+
+class ConnectorPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: Url | None = None
+    config: GlpiConfig | None = None
+    user_token: Token | None = None
+    app_token: Token | None = None
+    enabled: bool | None = None
+
+
+class Connector(BaseModel):
+    """A connector as the API shows it: whether secrets are set, never the secrets."""
+
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    config: GlpiConfig
+    enabled: bool
+    has_user_token: bool
+    has_app_token: bool
+    inbound_cursor: str | None
+    last_error: str | None
+    last_polled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OutboxItem(BaseModel):
+    id: int
+    connector_id: int
+    ticket_id: int
+    ticket_number: str
+    event_id: int
+    event_kind: str
+    status: OutboxStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectorStatus(BaseModel):
+    name: str
+    enabled: bool
+    queue_depth: int = Field(description="outbox items waiting to be pushed")
+    lag_s: float | None = Field(description="age of the oldest waiting item, seconds; None when none waits")
+    failed: list[OutboxItem] = Field(description="items that failed for good, with the external error (newest first)")
+    last_polled_at: datetime | None
+    last_error: str | None
+    linked_tickets: int
+
+
+class SyncConflict(BaseModel):
+    id: int
+    connector: str
+    ticket_id: int
+    ticket_number: str
+    field: str
+    local_value: Any
+    remote_value: Any
+    created_at: datetime
+    resolved: bool
