@@ -38,7 +38,7 @@ class Slack:
 
     async def posts(self, channel: str, count: int) -> list[dict[str, Any]]:
         """The app's first ``count`` messages to ``channel``, once they are there (turns run in the background)."""
-        await asyncio.to_thread(wait_until, lambda: len(self.fake.posts_to(channel)) >= count, 20,
+        await asyncio.to_thread(wait_until, lambda: len(self.fake.posts_to(channel)) >= count, 60,
                                 f"{count} Slack message(s) to {channel}")
         return self.fake.posts_to(channel)
 

@@ -103,6 +103,24 @@ async def test_a_card_submit_is_the_next_turn(client, teams, conn):
     assert ("user", "/deny") in await transcript(conn, conversation["id"])
 
 
+async def test_the_open_a_ticket_button_opens_the_employees_ticket(client, teams, conn, make_actor):
+    employee = await make_actor()
+    first = activity(teams.framework, text="hello")
+    first["from"]["userPrincipalName"] = employee.user.email
+    await post(client, teams, first)
+    press = activity(teams.framework, text=None, conversation=first["conversation"]["id"],
+                     value={"payload": "deskmate:open_ticket"})
+    press["from"]["userPrincipalName"] = employee.user.email
+    assert (await post(client, teams, press)).status_code == 202
+
+    conversation = await conversation_of(conn, first)
+    ticket = await (await conn.execute("SELECT * FROM tickets WHERE source_reference = %s",
+                                       (str(conversation["id"]),))).fetchone()
+    assert ticket is not None and (ticket["requester_id"], ticket["source_type"]) == (employee.user.id, "TEAMS")
+    assert teams.framework.activities[-1].body["text"].startswith(f"I've opened ticket {ticket['number']} for you.")
+    assert [m["message"] for m in teams.rasa.received] == ["hello"]  # the press is the api's, not the bot's
+
+
 async def test_a_replayed_activity_is_dropped(client, teams):
     body = activity(teams.framework, text="hello")
     assert (await post(client, teams, body)).status_code == 202
