@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -19,6 +21,7 @@ from api.chat.chat_eval import command as chat_eval_command
 from api.cli_helpers import fail, migrate_db, parse_expiry, with_conn
 from api.dev import demo, stack, supervisor
 from api.dev import directory as demo_directory
+from api.dev import imap as demo_imap
 from api.dev import mailbox as demo_mailbox
 from api.errors import DeskmateError, NotFound
 from api.improve.cli import improve_app
@@ -30,6 +33,7 @@ from api.retention.cli import purge as retention_purge
 from api.settings import REPO_ROOT, Settings, get_settings
 from api.workflows.cli import workflows_app
 
+T = TypeVar("T")
 app = typer.Typer(help="deskmate: a chatbot-first IT service desk.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -308,22 +312,32 @@ def run(
     demo_tokens = _seed_demo(settings)
     _seed_demo_kb(settings)
     bot_token = with_conn(settings, stack.service_token)
-    mail = _demo_mailbox(settings)  # first: a directory that fails to start then leaves no slapd behind
-    ldap = _demo_directory(settings)
-    env = {**os.environ, **stack.process_env(settings, database_url=dbs.url, tracker_url=dbs.tracker_url,
-                                              bot_token=bot_token), **(ldap.env if ldap else {}),
-           **(mail.env if mail else {})}
-    typer.echo(stack.banner(settings, demo_tokens=demo_tokens))
-    try:
+    with contextlib.ExitStack() as started:  # a demo part that fails to start stops those started before it
+        desk = _demo_imap(settings, started)
+        mail = _demo_mailbox(settings, local={desk.address: desk.deliver} if desk else None)
+        if mail:
+            started.callback(mail.stop)
+        ldap = _demo_directory(settings)
+        if ldap:
+            started.callback(demo_directory.stop_slapd, ldap.pid)
+        env = {**os.environ, **stack.process_env(settings, database_url=dbs.url, tracker_url=dbs.tracker_url,
+                                                  bot_token=bot_token), **(ldap.env if ldap else {}),
+               **(mail.env if mail else {})}
+        desk_lines = demo_imap.summary(desk, smtp_port=mail.port if mail else None) if desk else []
+        typer.echo(stack.banner(settings, demo_tokens=demo_tokens, extra=desk_lines))
         code = supervisor.run(REPO_ROOT / procfile, env=env, cwd=REPO_ROOT, restarts=restarts,
                               backoff_s=restart_backoff)
-    finally:
-        if mail:
-            mail.stop()
-        if ldap:
-            demo_directory.stop_slapd(ldap.pid)
     typer.echo("deskmate stopped" + ("" if code == 0 else " because a process died (see above)"))
     raise typer.Exit(code)
+
+
+def _start_demo_part(what: str, start: Callable[[], T], error: type[Exception]) -> T:
+    """``start()``; its ``error`` (a taken port …) ends ``deskmate run`` with one line saying why."""
+    try:
+        return start()
+    except error as exc:
+        typer.echo(f"deskmate run: the {what} did not start: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _demo_directory(settings: Settings) -> demo_directory.DemoDirectory | None:
@@ -331,26 +345,38 @@ def _demo_directory(settings: Settings) -> demo_directory.DemoDirectory | None:
     if settings.ldap.url:
         typer.echo(f"directory: {settings.ldap.url} (DESKMATE_LDAP_URL)")
         return None
-    try:
-        ldap = demo_directory.start(settings)
-    except demo_directory.SlapdError as exc:
-        typer.echo(f"deskmate run: the demo directory did not start: {exc}", err=True)
-        raise typer.Exit(1) from None
+    ldap = _start_demo_part("demo directory", lambda: demo_directory.start(settings), demo_directory.SlapdError)
     typer.echo(f"directory: demo directory (slapd) at {ldap.url}, under {settings.data_dir / 'slapd'}" if ldap
                else demo_directory.NO_DIRECTORY)
     return ldap
 
 
-def _demo_mailbox(settings: Settings) -> demo_mailbox.DemoMailbox | None:
-    """The demo mailbox (an SMTP server on loopback that prints what it gets) unless DESKMATE_SMTP_HOST names one."""
+def _demo_imap(settings: Settings, started: contextlib.ExitStack) -> demo_imap.DemoImap | None:
+    """The demo desk mailbox (Dovecot under the data dir, saved as the ``demo-helpdesk`` mailbox) while no
+    mailbox of your own is configured, stopped with ``started``; says which."""
+    own = with_conn(settings, demo_imap.own_mailboxes)
+    desk = None if own else _start_demo_part("demo desk mailbox", lambda: demo_imap.start(settings),
+                                             demo_imap.DemoImapError)
+    if desk is None:  # nothing polls a demo mailbox that is not there
+        with_conn(settings, lambda conn: demo_imap.disable(conn, settings))
+        typer.echo(f"desk mailbox: {', '.join(own)} (deskmate mailboxes list)" if own else demo_imap.NO_DOVECOT)
+        return None
+    started.callback(desk.stop)
+    with_conn(settings, lambda conn: demo_imap.seed(conn, settings, imap=desk))
+    typer.echo(f"desk mailbox: demo Dovecot at imap://127.0.0.1:{desk.port} for {desk.address}, under "
+               f"{desk.directory} (mailbox {demo_imap.MAILBOX_NAME!r})")
+    return desk
+
+
+def _demo_mailbox(settings: Settings, *, local: dict[str, Callable[[bytes], None]] | None = None,
+                  ) -> demo_mailbox.DemoMailbox | None:
+    """The demo mailbox (an SMTP server on loopback that prints what it gets) unless DESKMATE_SMTP_HOST names one;
+    mail to an address of ``local`` also goes to that inbox."""
     if settings.smtp.host:
         typer.echo(f"mailbox: {settings.smtp.host} (DESKMATE_SMTP_HOST)")
         return None
-    try:
-        mail = demo_mailbox.start(settings, echo=lambda line: typer.echo(f"mail    | {line}"))
-    except demo_mailbox.MailboxError as exc:
-        typer.echo(f"deskmate run: the demo mailbox did not start: {exc}", err=True)
-        raise typer.Exit(1) from None
+    mail = _start_demo_part("demo mailbox", lambda: demo_mailbox.start(
+        settings, echo=lambda line: typer.echo(f"mail    | {line}"), local=local), demo_mailbox.MailboxError)
     typer.echo(f"mailbox: demo mailbox at smtp://127.0.0.1:{mail.port}: every e-mail is printed here as `mail | …` "
                f"and kept in {mail.directory}" if mail else demo_mailbox.NO_MAILBOX)
     return mail

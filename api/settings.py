@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)
+    demo_imap_port: int = Field(default=1143, ge=1, le=65535)  # the demo desk mailbox (Dovecot), api/dev/imap.py
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     worker_heartbeat_s: float = Field(default=10.0, gt=0)
     worker_stalled_s: float = Field(default=60.0, gt=0)

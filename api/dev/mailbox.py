@@ -1,6 +1,7 @@
 """The demo mailbox ``deskmate run`` starts when no SMTP server is configured: an SMTP server on loopback (aiosmtpd)
 that keeps every message under ``<data_dir>/mail/`` (one ``.eml`` each) and prints one line per message, so the
 demo's e-mails — a step-up code, an approval link, an alert — can be read in the terminal that runs the stack.
+A message to a local address (``local``: the demo desk, api/dev/imap.py) is also handed to that address's inbox.
 
 Nothing starts when DESKMATE_SMTP_HOST names a server, or when aiosmtpd (a dev dependency) is not installed. It
 never relays anything: a message stays on this machine.
@@ -8,13 +9,14 @@ never relays anything: a message stays on this machine.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -54,10 +56,26 @@ def preview(message: EmailMessage) -> str:
 
 
 class _Keep:
-    """aiosmtpd handler: saves each message and tells ``echo`` about it."""
+    """aiosmtpd handler: saves each message, hands it to the local inboxes it is for and tells ``echo`` about it."""
 
-    def __init__(self, directory: Path, echo: Callable[[str], None]) -> None:
+    def __init__(self, directory: Path, echo: Callable[[str], None],
+                 local: Mapping[str, Callable[[bytes], None]]) -> None:
         self.directory, self.echo, self.lock = directory, echo, threading.Lock()
+        self.local = {address.lower(): deliver for address, deliver in local.items()}
+
+    async def _deliver(self, recipients: list[str], raw: bytes) -> str:
+        """Delivers ``raw`` to each local recipient; what happened, for the message's line."""
+        notes = []
+        for address in dict.fromkeys(r.lower() for r in recipients):
+            if (deliver := self.local.get(address)) is None:
+                continue
+            try:
+                await asyncio.to_thread(deliver, raw)  # a blocking IMAP session
+            except Exception as exc:  # the message is kept either way; the line says what failed
+                notes.append(f"not delivered to the {address} inbox: {exc}")
+            else:
+                notes.append(f"delivered to the {address} inbox")
+        return "".join(f" ({note})" for note in notes)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         raw = envelope.original_content or envelope.content
@@ -65,14 +83,17 @@ class _Keep:
         (self.directory / name).write_bytes(raw)
         message = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
+        delivered = await self._deliver(envelope.rcpt_tos, raw)
         with self.lock:
-            self.echo(f"{preview(message)}  [{self.directory / name}]")
+            self.echo(f"{preview(message)}  [{self.directory / name}]{delivered}")
         return "250 kept in the demo mailbox"
 
 
-def start(settings: Settings, *, echo: Callable[[str], None]) -> DemoMailbox | None:
+def start(settings: Settings, *, echo: Callable[[str], None],
+          local: Mapping[str, Callable[[bytes], None]] | None = None) -> DemoMailbox | None:
     """Starts the demo mailbox on ``DESKMATE_DEMO_SMTP_PORT``; None when DESKMATE_SMTP_HOST is set or aiosmtpd is
-    missing. ``echo`` gets one line per message received."""
+    missing. ``echo`` gets one line per message received; ``local`` maps an address to the delivery into its
+    inbox (raw message bytes)."""
     if settings.smtp.host:
         return None
     try:
@@ -86,7 +107,7 @@ def start(settings: Settings, *, echo: Callable[[str], None]) -> DemoMailbox | N
                            "to a free port, or DESKMATE_SMTP_HOST to your mail server")
     directory = settings.data_dir / "mail"
     directory.mkdir(parents=True, exist_ok=True)
-    controller = Controller(_Keep(directory, echo), hostname="127.0.0.1", port=port)
+    controller = Controller(_Keep(directory, echo, local or {}), hostname="127.0.0.1", port=port)
     controller.start()
     env = {"DESKMATE_SMTP_HOST": "127.0.0.1", "DESKMATE_SMTP_PORT": str(port), "DESKMATE_SMTP_TLS": "none"}
     return DemoMailbox(port=port, directory=directory, env=env, stop=controller.stop)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +107,9 @@ def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_
     }
 
 
-def banner(settings: Settings, *, demo_tokens: str | None) -> str:
-    """What ``deskmate run`` prints before starting the processes; ``demo_tokens`` only on the run that made them."""
+def banner(settings: Settings, *, demo_tokens: str | None, extra: Sequence[str] = ()) -> str:
+    """What ``deskmate run`` prints before starting the processes; ``demo_tokens`` only on the run that made them,
+    ``extra`` lines about the demo parts (the desk's e-mail address)."""
     tokens_file = settings.data_dir / DEMO_TOKENS_FILE
     lines = [
         "",
@@ -121,6 +123,7 @@ def banner(settings: Settings, *, demo_tokens: str | None) -> str:
         lines += [f"    {line}" for line in demo_tokens.splitlines() if line and not line.startswith("#")]
     elif tokens_file.exists():
         lines.append(f"  demo tokens: in {tokens_file} (mode 0600)")
+    lines += [f"  {line}" for line in extra]
     lines += ["  new token:   .venv/bin/deskmate token create --email you@example.com --role admin",
               "  stop:        Ctrl-C", ""]
     return "\n".join(lines)

@@ -12,12 +12,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from fakes.slapd_server import free_port
 
-from api.dev import supervisor
+from api.dev import imap, supervisor
 from api.settings import REPO_ROOT
 
 
@@ -53,7 +54,14 @@ def run_env(settings, tmp_path) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(), "DESKMATE_ENV": "test",
             "DESKMATE_DATA_DIR": str(settings.data_dir), "DESKMATE_KB_DIR": str(tmp_path / "no-kb"),
             "DESKMATE_LOG_LEVEL": "WARNING", "DESKMATE_DEMO_LDAP_PORT": str(free_port()),
-            "DESKMATE_DEMO_SMTP_PORT": str(free_port())}
+            "DESKMATE_DEMO_SMTP_PORT": str(free_port()), "DESKMATE_DEMO_IMAP_PORT": str(free_port())}
+
+
+@pytest.fixture(autouse=True)
+async def _no_demo_desk_mailbox_left(conn) -> AsyncIterator[None]:
+    """`deskmate run` saves the demo desk mailbox; other tests' workers must not poll it once its Dovecot is gone."""
+    yield
+    await conn.execute("DELETE FROM mailboxes WHERE name = %s", (imap.MAILBOX_NAME,))
 
 
 @pytest.mark.parametrize("restarts", [0, 2])

@@ -1,16 +1,14 @@
 """A real Dovecot IMAP server for the e-mail channel's tests (Debian's dovecot-imapd; `make debs` installs it).
 
-``with Dovecot() as imap:`` writes a config under a temp dir, listens on 127.0.0.1 on a free port without SSL
-(PLAIN login allowed), keeps users in passwd-files (``imap.add_user()`` makes a fresh one, so each test has an
+``with Dovecot() as server:`` writes a config under a temp dir, listens on 127.0.0.1 on a free port without SSL
+(PLAIN login allowed), keeps users in passwd-files (``server.add_user()`` makes a fresh one, so each test has an
 empty Maildir) and the mail under the temp dir. As root, Dovecot's processes run as the ``dovecot`` and
 ``dovenull`` users the Debian package creates; otherwise as the current user.
 """
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -21,49 +19,16 @@ from pathlib import Path
 from fakes.waiting import wait_until
 from imap_tools import MailBoxUnencrypted, MailMessageFlags
 
-CONFIG = """\
-base_dir = {dir}/run
-state_dir = {dir}/state
-log_path = {dir}/dovecot.log
-instance_name = deskmate-test-{port}
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = {internal}
-default_internal_group = {internal_group}
-default_login_user = {login}
-first_valid_uid = 0
-mail_location = maildir:{dir}/mail/%u
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dir}/users/%u
-}}
-userdb {{
-  driver = static
-  args = uid={internal} gid={internal_group} home={dir}/home/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-  chroot =
-}}
-service anvil {{
-  chroot =
-}}
-namespace inbox {{
+from api.dev import imap
+
+PROCESSED = """\
+namespace inbox {
   inbox = yes
   separator = /
-  mailbox Processed {{
+  mailbox Processed {
     auto = create
-  }}
-}}
+  }
+}
 """
 
 
@@ -71,14 +36,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            return s.recv(100).startswith(b"* OK")
-    except OSError:
-        return False
 
 
 class Dovecot:
@@ -92,21 +49,18 @@ class Dovecot:
     def __enter__(self) -> Dovecot:
         if shutil.which("dovecot") is None:
             raise RuntimeError("dovecot is not installed: `make debs` installs Debian's dovecot-imapd")
-        if os.geteuid() == 0:
-            internal, login = pwd.getpwnam("dovecot"), pwd.getpwnam("dovenull")
-        else:
-            internal = login = pwd.getpwuid(os.geteuid())
+        internal, _ = imap.dovecot_users()
         for sub in ("run", "state", "mail", "home", "users"):
             (self.dir / sub).mkdir()
         for sub in ("mail", "home"):
             os.chown(self.dir / sub, internal.pw_uid, internal.pw_gid)
         conf = self.dir / "dovecot.conf"
-        conf.write_text(CONFIG.format(dir=self.dir, port=self.port, internal=internal.pw_name, login=login.pw_name,
-                                      internal_group=grp.getgrgid(internal.pw_gid).gr_name))
+        conf.write_text(imap.dovecot_conf(base=self.dir, run_dir=self.dir / "run", instance=f"deskmate-test-{self.port}",
+                                          port=self.port, per_user=True, extra=PROCESSED))
         self._proc = subprocess.Popen(["dovecot", "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE)
         try:
-            wait_until(lambda: self._proc is None or self._proc.poll() is not None or _accepts(self.port), 30,
+            wait_until(lambda: self._proc is None or self._proc.poll() is not None or imap.accepts(self.port), 30,
                        "dovecot to listen")
         finally:
             if self._proc.poll() is not None:
