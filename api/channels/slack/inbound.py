@@ -4,8 +4,8 @@ Requests come to the Request URLs (api/channels/slack/routes.py) or, with an app
 
 Bolt verifies the signature (401 for a bad one or a timestamp over 5 minutes old) and answers url_verification.
 Then :meth:`SlackChannel._admit` drops what is not ours to answer, with a 200 so Slack does not retry: a request
-from another workspace, and an event (or button press) delivered before (``first_delivery``: Slack's retries
-and replays). A DM or a mention is acknowledged at once and its turn runs as an asyncio task the channel keeps
+from another workspace, and Slack's own retry (``X-Slack-Retry-Num``) of an event delivered before
+(``first_delivery``). The same delivery again without that header is a replay: 401, nothing done. A DM or a mention is acknowledged at once and its turn runs as an asyncio task the channel keeps
 and waits for on shutdown; a turn that fails is logged and the user is told so.
 """
 
@@ -22,6 +22,7 @@ from uuid import UUID
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from starlette.datastructures import State
 
@@ -49,6 +50,10 @@ ACCOUNT_CHANGED = ("Your deskmate account has changed since this conversation st
 HELLO = "Hi! What can I help you with?"
 NOT_YOUR_APPROVAL = "This request is not yours to decide."
 DROPPED = BoltResponse(status=200, body="")
+# A signed request whose delivery was taken before, without Slack's retry header: someone replays it.
+REPLAYED = BoltResponse(status=401, body='{"error": "replayed request"}',
+                        headers={"content-type": "application/json"})
+RETRY_HEADER = "x-slack-retry-num"
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ class SlackChannel:
 
     # -- admission: the workspace bound to this deployment, each delivery once
 
-    async def _admit(self, body: dict[str, Any], context: AsyncBoltContext,
+    async def _admit(self, body: dict[str, Any], context: AsyncBoltContext, request: AsyncBoltRequest,
                      next: Callable[[], Awaitable[None]]) -> BoltResponse | None:  # noqa: A002 - Bolt's name
         bound = self.settings.slack.team_id or (context.authorize_result.team_id if context.authorize_result else None)
         team = body.get("team_id") or (body.get("team") or {}).get("id")
@@ -119,8 +124,11 @@ class SlackChannel:
         if delivery is not None:
             async with self.state.pool.connection() as conn:
                 if not await chat.first_delivery(conn, channel=Channel.slack, event_id=delivery):
-                    log.info("slack delivery seen before dropped", extra={"event_id": delivery})
-                    return DROPPED
+                    if request.headers.get(RETRY_HEADER):  # Slack's own retry of a delivery it made: acknowledged
+                        log.info("slack retry of a delivery seen before dropped", extra={"event_id": delivery})
+                        return DROPPED
+                    log.warning("slack request replayed: refused", extra={"event_id": delivery})
+                    return REPLAYED
         await next()
         return None
 

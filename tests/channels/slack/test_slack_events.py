@@ -97,7 +97,7 @@ async def test_a_mention_is_answered_in_its_thread(slack, conn):
     assert [r["message"] for r in slack.rasa.received if r.get("sender") == str(row["id"])] == ["hello"]
 
 
-async def test_a_replayed_or_retried_event_is_one_turn(slack, conn):
+async def test_a_retried_event_is_one_turn_and_a_replay_is_refused(slack, conn):
     user = new_user()
     slack.fake.add_user(user, None)
     event = dm(user, "first")
@@ -105,7 +105,7 @@ async def test_a_replayed_or_retried_event_is_one_turn(slack, conn):
     replay = await slack.event(event, event_id="EvOnce" + user)
     retry = await slack.event(event, event_id="EvOnce" + user, **{"X-Slack-Retry-Num": "1",
                                                                     "X-Slack-Retry-Reason": "http_timeout"})
-    assert [r.status_code for r in (first, replay, retry)] == [200, 200, 200]
+    assert [r.status_code for r in (first, replay, retry)] == [200, 401, 200]  # a replay has no retry header
     await slack.event({**event, "text": "second"})  # the conversation's turns run in order: this one comes last
     await slack.posts(event["channel"], 3)  # the notice and two answers
     row = await conversation(conn, f"{TEAM}:{event['channel']}")
@@ -171,7 +171,7 @@ async def test_a_button_press_is_the_next_turn_and_only_its_owner_may_press(slac
     intruder = new_user()
     assert (await slack.press(pressed(intruder, "1800000002.000001"))).status_code == 200
     assert (await slack.press(pressed(user, "1800000002.000002"))).status_code == 200
-    assert (await slack.press(pressed(user, "1800000002.000002"))).status_code == 200  # a replay
+    assert (await slack.press(pressed(user, "1800000002.000002"))).status_code == 401  # a replay
     answer = (await slack.posts(event["channel"], 3))[2]
     assert answer["text"] == "Great, glad that helped!"
     row = await conversation(conn, f"{TEAM}:{event['channel']}")
