@@ -10,7 +10,9 @@ question, thanks) through three paths, answered by the real Rasa server and acti
   fake Bot Connector (tests/fakes/bot_framework.py) has received the turn's last reply.
 
 A channel turn's replies are counted as the widget answers the same turn (the warm-up conversation says how
-many messages each turn gets); the arrival time is taken in the fake's thread when the reply is recorded.
+many messages each turn gets); the arrival time is taken in the fake's thread when the reply is recorded. Each
+Slack or Teams delivery opens its own connection (a turn's wait outlasts uvicorn's keep-alive); the widget keeps its
+connections.
 
 E-mail: 1,000 messages (plain, HTML only, and multipart with a small attachment) APPENDed to a real Dovecot
 (tests/fakes/dovecot.py), then the e-mail channel's poll (``ingest.poll_mailbox``, DESKMATE_EMAIL_POLL_BATCH at
@@ -63,6 +65,7 @@ from api.dev import stack as deskmate_stack
 from api.settings import Settings
 
 CONVERSATION = ["hi there", "how do i restore a file i deleted from onedrive", "thanks a lot"]
+KB_TURN = 1  # answered from the knowledge base, with sources: counted, so a degraded answer shows in the figures
 EMAIL = "jordan.blake@example.com"
 REPLY_TIMEOUT_S = 90.0
 MAILS = 1000
@@ -70,7 +73,7 @@ ADMIN = Principal(id=0, email="admin@localhost", name="bench admin", role=Role.a
 
 
 def log(text: str) -> None:
-    print(f"[channels] {text}", file=sys.stderr, flush=True)
+    print(f"[channels {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def free_port() -> int:
@@ -106,8 +109,11 @@ class Arrivals(list[Any]):
 # ---------- the three paths: start(n) → state, say(state, turn index) → seconds ----------
 
 class Widget:
+    keepalive = True
+
     def __init__(self, api: str, identity: str) -> None:
         self.api, self.identity = api, identity
+        self.sourced = 0  # knowledge-base turns answered with sources
         self.replies: list[int] = []  # messages per turn of the last conversation, as the widget answered
 
     async def start(self, http: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
@@ -125,6 +131,7 @@ class Widget:
         r.raise_for_status()
         self.replies.append(len(r.json()["messages"]))
         assert self.replies[-1], "the widget returned no reply"
+        self.sourced += turn == KB_TURN and any(m["citations"] for m in r.json()["messages"])
         return elapsed
 
 
@@ -136,11 +143,14 @@ class Dm:
 
 
 class Slack:
+    keepalive = False  # a turn idles longer than uvicorn's keep-alive: a reused connection may be closing
+
     def __init__(self, api: str, fake: FakeSlack, secret: str, replies: list[int]) -> None:
         self.api, self.fake, self.secret, self.replies = api, fake, secret, replies
         self.posted = Arrivals(lambda post: str(post["channel"]))
         fake.posted = self.posted
         self._ts = 0
+        self.sourced = 0
 
     async def start(self, http: httpx.AsyncClient) -> Dm:
         dm = Dm(f"D{uuid.uuid4().hex[:10].upper()}", f"U{uuid.uuid4().hex[:10].upper()}")
@@ -158,7 +168,10 @@ class Slack:
         r = await http.post(f"{self.api}/slack/events", content=body.encode(), headers=signed(self.secret, body))
         assert r.status_code == 200, r.text
         dm.received += self.replies[turn]
-        return await self.posted.wait(dm.channel, dm.received) - started
+        arrived = await self.posted.wait(dm.channel, dm.received)
+        posts = self.fake.posts_to(dm.channel)[-self.replies[turn]:]
+        self.sourced += turn == KB_TURN and any(b["type"] == "context" for p in posts for b in p.get("blocks") or [])
+        return arrived - started
 
 
 @dataclass
@@ -170,10 +183,13 @@ class Chat:
 
 
 class Teams:
+    keepalive = False
+
     def __init__(self, api: str, fake: FakeBotFramework, replies: list[int]) -> None:
         self.api, self.fake, self.replies = api, fake, replies
         self.posted = Arrivals(lambda posted: str(posted.conversation_id))
         fake.activities = self.posted
+        self.sourced = 0
 
     async def start(self, http: httpx.AsyncClient) -> Chat:
         chat = Chat(f"a:{uuid.uuid4().hex}", f"29:{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
@@ -188,12 +204,18 @@ class Teams:
         r = await http.post(f"{self.api}/teams/messages", json=body, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 202, r.text
         chat.received += self.replies[turn]
-        return await self.posted.wait(chat.conversation, chat.received) - started
+        arrived = await self.posted.wait(chat.conversation, chat.received)
+        posts = [p for p in self.posted if p.conversation_id == chat.conversation][-self.replies[turn]:]
+        self.sourced += turn == KB_TURN and any(len(a["content"]["body"]) > 1 for p in posts
+                                                for a in p.body.get("attachments") or [])
+        return arrived - started
 
 
 async def conversations(path: Any, clients: int, turns: int) -> dict[str, float]:
     """``clients`` concurrent employees, each saying ``turns`` turns (a new conversation every len(CONVERSATION))."""
     latencies: list[float] = []
+    path.sourced = 0
+    log(f"  {type(path).__name__.lower()}: {clients} concurrent, {turns} turns each")
 
     async def employee(http: httpx.AsyncClient) -> None:
         state = None
@@ -202,7 +224,7 @@ async def conversations(path: Any, clients: int, turns: int) -> dict[str, float]
                 state = await path.start(http)
             latencies.append(await path.say(http, state, i % len(CONVERSATION)))
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients if path.keepalive else 0)
     async with httpx.AsyncClient(limits=limits, timeout=REPLY_TIMEOUT_S) as http:
         started = time.perf_counter()
         await asyncio.gather(*(employee(http) for _ in range(clients)))
@@ -210,6 +232,8 @@ async def conversations(path: Any, clients: int, turns: int) -> dict[str, float]
     stats = summary(latencies, elapsed)
     stats["turns_per_s"] = stats.pop("per_s")
     stats["turns"] = stats.pop("requests")
+    stats["kb_turns"] = sum(1 for _ in range(clients) for i in range(turns) if i % len(CONVERSATION) == KB_TURN)
+    stats["kb_turns_with_sources"] = path.sourced
     return stats
 
 
