@@ -32,7 +32,8 @@ from api.settings import Settings
 CONVERSATION = ["hi there", "my laptop fan is really loud and it gets hot", "thanks a lot", "bye"]
 
 
-def start_rasa(env: dict[str, str], rasa_port: int, actions_port: int) -> list[subprocess.Popen[bytes]]:
+def start_rasa(env: dict[str, str], rasa_port: int, actions_port: int, *,
+               timeout_s: float = 300) -> list[subprocess.Popen[bytes]]:
     venv = REPO_ROOT / ".venv-rasa" / "bin"
     actions = subprocess.Popen([str(venv / "python"), "-m", "actions.server", "--host", "127.0.0.1", "--port",
                                 str(actions_port)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -43,7 +44,11 @@ def start_rasa(env: dict[str, str], rasa_port: int, actions_port: int) -> list[s
                              "bot/credentials.yml"], cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT)},
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    wait_until_ready(f"http://127.0.0.1:{rasa_port}/", rasa, timeout_s=300, what="rasa")
+    try:
+        wait_until_ready(f"http://127.0.0.1:{rasa_port}/", rasa, timeout_s=timeout_s, what="rasa")
+    except RuntimeError:
+        actions.terminate()
+        raise
     return [rasa, actions]
 
 

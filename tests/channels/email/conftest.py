@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
-from dovecot_support import Dovecot
+from fakes.dovecot import Dovecot
 
 from api.channels.email.settings import EmailSettings
 from api.settings import Settings

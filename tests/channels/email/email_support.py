@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dovecot_support import Dovecot
+from fakes.dovecot import Dovecot
 from pydantic import SecretStr
 
 from api.auth.models import Principal, Role

@@ -1,4 +1,5 @@
-"""A real Dovecot IMAP server for the e-mail channel's tests (Debian's dovecot-imapd; `make debs` installs it).
+"""A real Dovecot IMAP server for the e-mail channel's tests and bench/channels.py (Debian's dovecot-imapd; `make debs`
+installs it).
 
 ``with Dovecot() as server:`` writes a config under a temp dir, listens on 127.0.0.1 on a free port without SSL
 (PLAIN login allowed), keeps users in passwd-files (``server.add_user()`` makes a fresh one, so each test has an
