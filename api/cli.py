@@ -23,6 +23,7 @@ from api.dev import demo, stack, supervisor
 from api.dev import directory as demo_directory
 from api.dev import imap as demo_imap
 from api.dev import mailbox as demo_mailbox
+from api.dev.cli import dev_app
 from api.errors import DeskmateError, NotFound
 from api.improve.cli import improve_app
 from api.integrations.sync.cli import sync_app
@@ -50,6 +51,7 @@ app.add_typer(improve_app, name="improve")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(mailboxes_app, name="mailboxes")
 app.add_typer(sync_app, name="sync")
+app.add_typer(dev_app, name="dev")
 eval_app.command("retrieval")(kb_retrieval)
 eval_app.command("answers")(kb_answers)
 eval_app.command("chat")(chat_eval_command)

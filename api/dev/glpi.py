@@ -1,0 +1,48 @@
+"""``deskmate dev fake-glpi``: the fake GLPI on a port and a connector named after it that points at it.
+
+The connector is created or updated through the same service as ``POST /api/v1/sync/connectors`` (tokens
+encrypted, the URL checked by the outbound guard), so starting the fake twice leaves one connector.
+"""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from api.db import Conn
+from api.dev.fake_glpi import FakeGlpiServer
+from api.errors import NotFound
+from api.integrations.sync import connectors
+from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch
+from api.settings import Settings
+
+LOOPBACK_HINT = ("the fake GLPI listens on 127.0.0.1, which deskmate only calls with "
+                 "DESKMATE_OUTBOUND_ALLOW_PRIVATE=true: start this command and `make run` with it "
+                 "(docs/integrations/glpi.md#try-it-without-a-glpi)")
+
+
+async def point_connector(conn: Conn, settings: Settings, *, name: str, glpi: FakeGlpiServer) -> tuple[Connector, bool]:
+    """Creates the connector ``name`` for ``glpi`` or points the existing one at it; returns it and whether it
+    is new."""
+    user_token = SecretStr(glpi.fake.user_token)
+    app_token = SecretStr(glpi.fake.app_token) if glpi.fake.app_token else None
+    try:
+        await connectors.get(conn, name=name)
+    except NotFound:
+        system = await connectors.principal(conn)
+        return await connectors.create(conn, settings=settings, actor_id=system.id,
+                                       data=ConnectorIn(name=name, base_url=glpi.url, user_token=user_token,
+                                                       app_token=app_token))
+    patch = ConnectorPatch(base_url=glpi.url, enabled=True, user_token=user_token, app_token=app_token)
+    return await connectors.update(conn, name=name, data=patch, settings=settings), False
+
+
+def followup_recipe(glpi: FakeGlpiServer) -> list[str]:
+    """How to add a follow-up in the fake as one would in a real GLPI: its REST API, with curl."""
+    app = f' -H "App-Token: {glpi.fake.app_token}"' if glpi.fake.app_token else ""
+    return [
+        f'SESSION=$(curl -s{app} -H "Authorization: user_token {glpi.fake.user_token}" '
+        f"{glpi.url}initSession | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"session_token\"])')",
+        f'curl -s{app} -H "Session-Token: $SESSION" "{glpi.url}Ticket?sort=id&order=DESC"   # the tickets',
+        f'curl -s{app} -H "Session-Token: $SESSION" -H "Content-Type: application/json" '
+        f'-d \'{{"input": {{"content": "Please restart your laptop"}}}}\' {glpi.url}Ticket/TICKET_ID/ITILFollowup',
+    ]
