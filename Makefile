@@ -69,7 +69,7 @@ test: $(VENV)/.installed
 	exit $$(( main_rc || loop_rc ))
 
 bench: setup
-	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py bench/channels.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
+	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py bench/channels.py bench/sync.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
 
 lint: setup
 	@$(BIN)/ruff check api kb_index tests bench
