@@ -60,8 +60,9 @@ async def list_pending(conn: Conn, *, principal: Principal) -> list[ApprovalRequ
 
 async def decide(conn: Conn, *, approval_id: int, decision: str, comment: str | None,
                  principal: Principal, via: str = "api") -> ApprovalRequest:
-    """The signed-in approver (or an admin) decides; ``via`` "slack" for a button in Slack. NotFound for anyone
-    else; AlreadyDecided, ApprovalExpired or Conflict (the run no longer waits) change nothing."""
+    """The signed-in approver (or an admin) decides; ``via`` "slack" / "teams" for a button in Slack / Teams.
+    NotFound for anyone else; AlreadyDecided, ApprovalExpired or Conflict (the run no longer waits) change
+    nothing."""
     await get_for(conn, approval_id=approval_id, principal=principal)
     await _decide(conn, approval_id=approval_id, decision=decision, comment=comment, by_id=principal.id,
                   by=principal.email, via=via)

@@ -3,7 +3,8 @@
 The first time the step runs it finds the approvers (the requester's manager in the directory, everyone with a
 role, or a team's members), records the request (``workflow_approvals``), tells each approver in the app, by
 e-mail with signed approve/deny links (a job per e-mail) and, with Slack on, in a Slack DM with Approve and Deny
-buttons (a job each, api/channels/slack/approvals.py), queues the timeout job for the moment the request
+buttons (a job each, api/channels/slack/approvals.py), with Teams on, in an Adaptive Card in their personal Teams
+chat with the bot (api/channels/teams/approvals.py), queues the timeout job for the moment the request
 expires, and parks the run (status ``waiting``; nothing polls). A decision (approval_service.py) or the timeout
 queues the step again; then it reads the request:
 
@@ -28,7 +29,7 @@ from api.workflows.context import Context, Outcome, tell
 Q = sql.load("api.workflows", "approvals.sql")
 QUEUE = "workflows"
 MAIL_TASK, TIMEOUT_TASK = "workflows.approval_mail", "workflows.approval_timeout"
-SLACK_TASK = "workflows.approval_slack"
+SLACK_TASK, TEAMS_TASK = "workflows.approval_slack", "workflows.approval_teams"
 
 
 async def execute(step: d.ApprovalStep, ctx: Context) -> Outcome:
@@ -89,6 +90,8 @@ async def _request(step: d.ApprovalStep, ctx: Context) -> Outcome:
         await jobs.defer(ctx.conn, MAIL_TASK, queue=QUEUE, approval_id=row["id"], to=person["email"])
         if ctx.settings is not None and ctx.settings.slack.configured:  # Approve/Deny buttons in a Slack DM too
             await jobs.defer(ctx.conn, SLACK_TASK, queue=QUEUE, approval_id=row["id"], to=person["email"])
+        if ctx.settings is not None and ctx.settings.teams.configured:  # and as an Adaptive Card in Teams
+            await jobs.defer(ctx.conn, TEAMS_TASK, queue=QUEUE, approval_id=row["id"], to=person["email"])
     await jobs.defer(ctx.conn, TIMEOUT_TASK, queue=QUEUE, schedule_at=row["expires_at"], approval_id=row["id"])
     await tell(ctx, f"Your request needs approval by {who}. You will hear from us when they decide.")
     return Outcome(result=None, summary=f"waiting for approval by {who}", parked=True)

@@ -73,7 +73,7 @@ class Approval(BaseModel):
     status: str = Field(description="pending, approved, denied or timed_out")
     expires_at: datetime
     decided_by: str | None = Field(description="the e-mail address of who decided")
-    decided_via: str | None = Field(description="api (signed in), link (the e-mail's signed link), slack (a button in Slack) or timeout")
+    decided_via: str | None = Field(description="api (signed in), link (the e-mail's signed link), slack (a button in Slack), teams (a button in Teams) or timeout")
     comment: str | None
     decided_at: datetime | None
     created_at: datetime

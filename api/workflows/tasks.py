@@ -12,6 +12,7 @@ from procrastinate.jobs import Job
 
 from api import jobs
 from api.channels.slack import approvals as slack_approvals
+from api.channels.teams import approvals as teams_approvals
 from api.jobs.registry import TaskSpec, task
 from api.workflows import approval_service, approvals, engine
 from api.workflows import runtime as runtimes
@@ -53,6 +54,15 @@ async def approval_slack(context: JobContext, approval_id: int, to: str) -> str:
     rt = context.additional_context
     async with rt["pool"].connection() as conn:
         return await slack_approvals.send(conn, rt["settings"], approval_id=approval_id, to=to)
+
+
+@task(TASKS, name=approvals.TEAMS_TASK, queue=approvals.QUEUE)
+async def approval_teams(context: JobContext, approval_id: int, to: str) -> str:
+    """Sends an approver the request as an Adaptive Card in their personal Teams chat with the bot, when they have
+    one (api/channels/teams/approvals.py)."""
+    rt = context.additional_context
+    async with rt["pool"].connection() as conn:
+        return await teams_approvals.send(conn, rt["settings"], approval_id=approval_id, to=to)
 
 
 @task(TASKS, name=approvals.TIMEOUT_TASK, queue=approvals.QUEUE)

@@ -5,7 +5,8 @@
   → ``{"token_type": "Bearer", "expires_in": 3599, "access_token": …}``; a wrong secret → 401;
 - the Bot Connector under ``/`` (the serviceUrl): ``POST /v3/conversations/{id}/activities[/{replyToId}]``
   (Bearer token from ``/token`` required, else 401) → 201 ``{"id": …}``, kept in ``activities``;
-  ``GET /v3/conversations/{id}/members/{userId}`` → the member's profile from ``members``, else 404.
+  ``PUT /v3/conversations/{id}/activities/{activityId}`` replaces an activity posted before (else 404), kept in
+  ``updated``; ``GET /v3/conversations/{id}/members/{userId}`` → the member's profile from ``members``, else 404.
 - ``fail_next(status, times, retry_after)`` scripts connector errors (429 with Retry-After, 403, 502) first.
 
 ``token(**claims)`` signs a Bot Connector token like the real one (iss https://api.botframework.com, aud the
@@ -51,6 +52,7 @@ class FakeBotFramework:
     keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=lambda: {"k1": new_key()})
     url: str = ""
     activities: list[Posted] = field(default_factory=list)
+    updated: list[Posted] = field(default_factory=list)
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     issued: list[str] = field(default_factory=list)
     key_fetches: int = 0
@@ -149,6 +151,24 @@ class Handler(BaseHTTPRequestHandler):
                                                self.headers.get("Authorization", ""), body))
             return self._send(201, {"id": f"reply-{len(self.fake.activities)}"})
         return self._send(404)
+
+
+    def do_PUT(self) -> None:  # noqa: N802
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        parts = urlsplit(self.path).path.split("/")
+        if not (len(parts) == 6 and parts[1:3] == ["v3", "conversations"] and parts[4] == "activities"):
+            return self._send(404)
+        if not self._authorized():
+            return self._send(401, {"message": "Authorization has been denied for this request."})
+        if self._scripted_failure():
+            return None
+        conversation, activity_id = unquote(parts[3]), unquote(parts[5])
+        posted = [f"reply-{n}" for n, a in enumerate(self.fake.activities, 1) if a.conversation_id == conversation]
+        if activity_id not in posted:
+            return self._send(404, {"error": {"code": "ActivityNotFoundInConversation", "message": "not found"}})
+        self.fake.updated.append(Posted(self.path, conversation, activity_id, self.headers.get("Authorization", ""),
+                                        json.loads(raw)))
+        return self._send(200, {"id": activity_id})
 
 
 class FakeBotFrameworkServer:

@@ -111,6 +111,11 @@ class BotConnector:
         response = await self._call("POST", service_url, path, activity)
         return (response.json() if response.content else {}).get("id")
 
+    async def update(self, service_url: str, conversation_id: str, activity_id: str, activity: dict[str, Any]) -> None:
+        """Replaces the bot's earlier activity (a card whose buttons were used) with ``activity``."""
+        path = f"/v3/conversations/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}"
+        await self._call("PUT", service_url, path, {**activity, "id": activity_id})
+
     async def member(self, service_url: str, conversation_id: str, user_id: str) -> dict[str, Any]:
         """The conversation member's profile (``userPrincipalName``, ``email``, ``aadObjectId`` …)."""
         path = f"/v3/conversations/{quote(conversation_id, safe='')}/members/{quote(user_id, safe='')}"

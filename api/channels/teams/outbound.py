@@ -1,4 +1,5 @@
-"""Telling a requester about their ticket in the Teams conversation it came from (api/channels/outbound.py)."""
+"""Proactive messages to a stored Teams conversation reference: ticket updates for the requester
+(api/channels/outbound.py) and approval cards for an approver (approvals.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,22 @@ from api.channels.teams.connector import BotConnector
 from api.db import Conn
 from api.errors import ChannelDeliveryFailed
 from api.settings import Settings
+
+
+async def post(settings: Settings, ref: dict[str, Any], fields: dict[str, Any]) -> str | None:
+    """Posts a new message (``fields``: ``{"text": …}`` or ``{"attachments": […]}``) to the conversation
+    reference ``ref``; the new activity's id. ChannelDeliveryFailed when the reference names no conversation or
+    the Bot Connector refuses."""
+    service_url, target = ref.get("serviceUrl"), (ref.get("conversation") or {}).get("id")
+    if not service_url or not target:
+        raise ChannelDeliveryFailed("No Teams conversation to write to.", permanent=True)
+    activity = {"type": "message", "from": ref.get("bot"), "conversation": {"id": target},
+                "channelId": ref.get("channelId", "msteams"), "serviceUrl": service_url, **fields}
+    connector = BotConnector(settings.teams)
+    try:
+        return await connector.send(service_url, target, activity)
+    finally:
+        await connector.aclose()
 
 
 async def notify(conn: Conn, settings: Settings, *, ticket: dict[str, Any], conversation: dict[str, Any] | None,
@@ -20,13 +37,6 @@ async def notify(conn: Conn, settings: Settings, *, ticket: dict[str, Any], conv
     if not settings.teams.configured:
         raise ChannelDeliveryFailed("Microsoft Teams is not configured.", permanent=True)
     ref = (conversation or {}).get("channel_ref") or {}
-    service_url, target = ref.get("serviceUrl"), (ref.get("conversation") or {}).get("id")
-    if not service_url or not target:
+    if not ref.get("serviceUrl") or not (ref.get("conversation") or {}).get("id"):
         raise ChannelDeliveryFailed(f"Ticket {ticket.get('id')} has no Teams conversation to write to.", permanent=True)
-    activity = {"type": "message", "text": text, "from": ref.get("bot"), "conversation": {"id": target},
-                "channelId": ref.get("channelId", "msteams"), "serviceUrl": service_url}
-    connector = BotConnector(settings.teams)
-    try:
-        await connector.send(service_url, target, activity)
-    finally:
-        await connector.aclose()
+    await post(settings, ref, {"text": text})

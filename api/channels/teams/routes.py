@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 
+from api.channels.teams import approvals
 from api.channels.teams import service as teams
 from api.channels.teams.service import TeamsChannel
 from api.db import ConnDep
@@ -41,13 +42,17 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 async def messages(channel: Annotated[TeamsChannel, Depends(teams_channel)], request: Request,
                    body: Annotated[dict[str, Any], Depends(activity_body)], conn: ConnDep, settings: SettingsDep,
                    authorization: Annotated[str | None, Header(max_length=10_000)] = None) -> Response:
-    """Takes an activity from the Bot Connector (its JWT verified first); a message is answered in the background."""
+    """Takes an activity from the Bot Connector (its JWT verified first); a message is answered, an approval card's
+    Approve / Deny decided, in the background."""
     service_url = body.get("serviceUrl")
     await channel.verifier.verify(authorization, service_url=service_url if isinstance(service_url, str) else None)
     activity = teams.parse(body)
     inbound = await teams.accept(conn, channel.settings, activity, body)
     if inbound is None:
         return Response(status_code=status.HTTP_200_OK)
+    if inbound.press is not None:
+        channel.run(approvals.decide(request.app.state.pool, channel, inbound))
+        return Response(status_code=status.HTTP_202_ACCEPTED)
     channel.run(teams.answer(request.app.state.pool, settings, request.app.state.rasa, channel, inbound,
                              getattr(request.app.state, "embedder", None)))
     return Response(status_code=status.HTTP_202_ACCEPTED)

@@ -67,12 +67,13 @@ class TeamsChannel:
 @dataclass(frozen=True)
 class Inbound:
     """A message activity taken for a turn: the activity, its raw sender (may carry a UPN), the user's text and
-    the tenant."""
+    the tenant; or, with ``press``, an Approve / Deny submit from an approval card (a decision, not a turn)."""
 
     activity: Activity
     sender: dict[str, Any]
     text: str
     tenant: str | None
+    press: cards.ApprovalPress | None = None
 
 
 def parse(body: dict[str, Any]) -> Activity:
@@ -102,14 +103,17 @@ def tenant_of(activity: Activity, body: dict[str, Any]) -> str | None:
 
 
 async def accept(conn: Conn, settings: TeamsSettings, activity: Activity, body: dict[str, Any]) -> Inbound | None:
-    """The message to answer, or None: not a message, nothing said, or an activity already taken (a retry)."""
+    """The message to answer (or approval press to decide), or None: not a message, nothing said, a malformed
+    approval submit, or an activity already taken (a retry)."""
     tenant = tenant_of(activity, body)
     if not settings.tenant_allowed(tenant):
         raise Forbidden("This Microsoft 365 tenant may not use this deskmate.")
     if activity.type != "message":
         return None
-    text = user_text(activity)
-    if not text:
+    approval = isinstance(activity.value, dict) and cards.APPROVAL in activity.value
+    press = cards.approval_press(activity.value) if approval else None
+    text = "" if approval else user_text(activity)
+    if not (text or press):
         return None
     if not activity.id:
         raise ValidationFailed("A message activity needs its id.")
@@ -117,7 +121,7 @@ async def accept(conn: Conn, settings: TeamsSettings, activity: Activity, body: 
     if not await chat.first_delivery(conn, channel=Channel.teams, event_id=f"{activity.conversation.id}:{activity.id}"):
         return None
     sender = body.get("from") if isinstance(body.get("from"), dict) else {}
-    return Inbound(activity, sender or {}, text, tenant)
+    return Inbound(activity, sender or {}, text, tenant, press)
 
 
 def reference(inbound: Inbound) -> dict[str, Any]:

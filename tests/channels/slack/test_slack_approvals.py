@@ -11,21 +11,7 @@ from fakes.waiting import wait_until
 from api.auth.models import Role
 from api.channels.slack import approvals as slack_approvals
 from api.channels.slack.inbound import NOT_YOUR_APPROVAL
-from api.workflows import approvals, catalog, engine
-from api.workflows.definitions import Workflow
-
-
-async def _waiting_for(conn, settings, team: str, requester_id: int) -> int:
-    """A run of a one-step team approval, its approval requested (the step run as the worker runs it)."""
-    name = f"slack_ok_{uuid.uuid4().hex[:8]}"
-    await catalog.sync(conn, [Workflow.model_validate({
-        "name": name, "title": "Needs an OK", "ticket": {"title": "Needs an OK"}, "handoff_team": team,
-        "steps": [{"id": "ok", "kind": "approval", "approver": "team", "team": team, "timeout_s": 600},
-                  {"id": "done", "kind": "notify", "text": "Approved."}]})])
-    run_id = await engine.start(conn, name=name, inputs={}, requester_id=requester_id)
-    await engine.run_step(conn, run_id=run_id, step_id="ok", attempt=0, settings=settings)
-    row = await (await conn.execute("SELECT id FROM workflow_approvals WHERE run_id = %s", (run_id,))).fetchone()
-    return int(row["id"])
+from api.workflows import approvals
 
 
 def _press(user: str, channel: str, offer: dict, *, deny: bool = False) -> dict:
@@ -38,13 +24,14 @@ def _press(user: str, channel: str, offer: dict, *, deny: bool = False) -> dict:
                          "value": button["value"], "action_ts": f"{uuid.uuid4().int % 10**9}.000001"}]}
 
 
-async def test_the_approver_decides_in_slack_and_nobody_else_can(slack, conn, slack_settings, make_actor, make_team):
+async def test_the_approver_decides_in_slack_and_nobody_else_can(slack, conn, slack_settings, make_actor, make_team,
+                                                                   team_approval):
     team = await make_team()
     requester, approver = await make_actor(Role.employee), await make_actor(Role.agent, teams=(team,))
     approver_slack, requester_slack = f"U{uuid.uuid4().hex[:10].upper()}", f"U{uuid.uuid4().hex[:10].upper()}"
     slack.fake.add_user(approver_slack, approver.user.email)
     slack.fake.add_user(requester_slack, requester.user.email)
-    approval_id = await _waiting_for(conn, slack_settings, team, requester.user.id)
+    approval_id = await team_approval(slack_settings, team, requester.user.id)
     queued = await (await conn.execute(
         "SELECT args FROM procrastinate_jobs WHERE task_name = %s AND (args->>'approval_id')::bigint = %s",
         (approvals.SLACK_TASK, approval_id))).fetchall()
