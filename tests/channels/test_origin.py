@@ -3,7 +3,6 @@ through the real triage pipeline and alert delivery (an in-process burst worker)
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -117,18 +116,16 @@ async def test_a_channel_that_refuses_is_retried_then_dead_lettered(
                                                                     "Slack answered 503")
 
 
-async def test_a_workflow_runs_ticket_answers_in_the_conversation_that_started_it(conn, make_actor, principal_of):
+async def test_a_workflow_runs_ticket_answers_in_the_conversation_that_started_it(
+        client, conn, make_actor, principal_of):
     employee = await make_actor()
     conversation = await chat.start(conn, channel=Channel.web, employee=employee.user, channel_user=None)
-    name = f"origin_test_{uuid.uuid4().hex[:8]}"
-    await conn.execute("INSERT INTO workflows (name, current_version) VALUES (%s, 1)", (name,))
-    run = await (await conn.execute(
-        "WITH d AS (INSERT INTO workflow_definitions (name, version, content_hash, body) "
-        "           VALUES (%(name)s, 1, %(name)s, '{}'::jsonb) RETURNING id) "
-        "INSERT INTO workflow_runs (definition_id, workflow, requester_id, conversation_id) "
-        "SELECT d.id, %(name)s, %(requester)s, %(conversation)s FROM d RETURNING id",
-        {"name": name, "requester": employee.user.id, "conversation": conversation})).fetchone()
-    assert run is not None
+    run = await (await conn.execute(  # a run of the shipped account_unlock (loaded when the app starts)
+        "INSERT INTO workflow_runs (definition_id, workflow, requester_id, conversation_id, status) "
+        "SELECT id, name, %(requester)s, %(conversation)s, 'cancelled' FROM workflow_definitions "
+        "WHERE name = 'account_unlock' ORDER BY version DESC LIMIT 1 RETURNING id",
+        {"requester": employee.user.id, "conversation": conversation})).fetchone()
+    assert run is not None, "the shipped workflows are loaded when the app starts"
     ticket, _ = await tickets.create(conn, principal=await principal_of(employee), data=TicketCreate(
         title="Unlock jordan", source_type=SourceType.CHATBOT, source_reference=f"workflow-run-{run['id']}"))
 
