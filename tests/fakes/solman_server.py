@@ -18,7 +18,7 @@ Real HTTP on 127.0.0.1, so the real client (httpx) runs against it:
   ``MERGE …/IncidentSet('<id>')`` → 204; ``POST …/TextSet`` and ``GET …/TextSet?$filter=ObjectId eq '…'``.
 - ``fail_next(status, times)`` answers errors (e.g. 500, 503) before normal answers.
 
-Run standalone: ``python tests/fakes/solman_server.py --port 8082``.
+Run standalone: ``PYTHONPATH=tests python -m fakes.solman_server --port 8082``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from fakes.serving import FakeHTTPServer, LoopbackServer
 
 CREATE_SERVICE = "/sap/opu/odata/sap/AI_CRM_GW_CREATE_INCIDENT_SRV"
 READ_SERVICE = "/sap/opu/odata/sap/AI_CRM_GW_MYMESSAGE_SRV"
@@ -101,7 +103,7 @@ def public(entity: dict[str, Any], uri: str) -> dict[str, Any]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: FakeHTTPServer
 
     def log_message(self, *args: object) -> None:
         pass
@@ -279,33 +281,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], fake: FakeSolman) -> None:
-        super().__init__(address, _Handler)
-        self.fake = fake
-
-
-class FakeSolmanServer:
+class FakeSolmanServer(LoopbackServer[FakeSolman]):
     """Runs a FakeSolman on 127.0.0.1 in a thread: ``with FakeSolmanServer() as server: server.url``."""
 
     def __init__(self, fake: FakeSolman | None = None, port: int = 0) -> None:
-        self.fake = fake or FakeSolman()
-        self._server = _Server(("127.0.0.1", port), self.fake)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-solman", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeSolmanServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(fake or FakeSolman(), _Handler, port=port, name="fake-solman")
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ point the SDK at it with ``client.api.base_url = fake.url`` (spec §5, option B)
   +15005550004 → 21610, +15005550009 → 21614.
 - ``fail_next(status, code, times)`` scripts errors (e.g. 429 / 20429 or 500) before normal answers.
 
-Run standalone: ``python tests/fakes/twilio_server.py --port 8081``.
+Run standalone: ``PYTHONPATH=tests python -m fakes.twilio_server --port 8081``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from fakes.serving import FakeHTTPServer, LoopbackServer
 
 API = "/2010-04-01"
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -114,7 +116,7 @@ def _error(code: int, status: int | None = None, **fmt: str) -> tuple[int, dict[
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: FakeHTTPServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
@@ -236,33 +238,11 @@ class Handler(BaseHTTPRequestHandler):
         })
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], fake: FakeTwilio) -> None:
-        super().__init__(address, Handler)
-        self.fake = fake
-
-
-class FakeTwilioServer:
+class FakeTwilioServer(LoopbackServer[FakeTwilio]):
     """Runs a FakeTwilio on 127.0.0.1 in a thread: ``with FakeTwilioServer() as server: server.url``."""
 
     def __init__(self, fake: FakeTwilio | None = None, port: int = 0) -> None:
-        self.fake = fake or FakeTwilio()
-        self._server = _Server(("127.0.0.1", port), self.fake)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeTwilioServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(fake or FakeTwilio(), Handler, port=port, name="fake-twilio")
 
 
 def main() -> None:
