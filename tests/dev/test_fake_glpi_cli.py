@@ -18,9 +18,11 @@ from fakes.triage import drain, worker_settings
 
 from api.auth.models import Principal
 from api.integrations.sync import engine
+from api.kb.embedding import get_embedder
 from api.settings import REPO_ROOT, Settings
 from api.tickets import service as tickets
 from api.tickets.models import TicketCreate
+from api.triage import pipeline
 
 
 def _free_port() -> int:
@@ -51,7 +53,12 @@ def fake_glpi(settings: Settings, port: int, connector: str) -> Iterator[str]:
         yield "".join(lines)
     finally:
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        try:
+            rest, _ = proc.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, _ = proc.communicate()
+            raise AssertionError("Ctrl-C did not stop the command:\n" + rest) from None
     assert proc.returncode == 0 and "fake GLPI stopped" in rest, rest
 
 
@@ -71,11 +78,11 @@ def test_without_private_addresses_allowed_it_says_how(settings):
 
 async def test_a_ticket_goes_to_the_fake_and_a_follow_up_comes_back(settings, conn, make_actor):
     name, port = f"demo-{uuid.uuid4().hex[:8]}", _free_port()
-    with fake_glpi(settings, port, name) as first:
-        assert f"connector {name!r} created" in first and f"http://127.0.0.1:{port}/apirest.php/" in first
     employee = await make_actor()
     work = worker_settings(settings)
-    try:
+    try:  # the connector is removed whatever happens: an enabled one would sync every later test's tickets
+        with fake_glpi(settings, port, name) as first:
+            assert f"connector {name!r} created" in first and f"http://127.0.0.1:{port}/apirest.php/" in first
         with fake_glpi(settings, port, name) as second:
             assert f"connector {name!r} updated" in second
             rows = await (await conn.execute("SELECT id, user_token_encrypted FROM sync_connectors WHERE name = %s",
@@ -85,7 +92,9 @@ async def test_a_ticket_goes_to_the_fake_and_a_follow_up_comes_back(settings, co
             ticket, _ = await tickets.create(conn, principal=Principal(id=user.id, email=user.email, name=user.name,
                                                                        role=user.role),
                                              data=TicketCreate(title="VPN drops every hour"))
-            await drain(work, queues=["triage", "sync"])
+            # this ticket's triage (not the session's other queued tickets), then the push it queued
+            await pipeline.process_ticket(conn, ticket_id=ticket.id, settings=work, embedder=get_embedder(settings))
+            await drain(work, queues=["sync"])
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/apirest.php/") as glpi:
                 login = _tokens(second)
                 session = (await glpi.get("initSession", headers=login)).json()["session_token"]
