@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Annotated
 
@@ -41,6 +42,9 @@ def fake_glpi(
                    f"{saved.config.poll_interval_s} s")
         typer.echo("add a follow-up in the fake as in a real GLPI:\n  " + "\n  ".join(dev_glpi.followup_recipe(server)))
         typer.echo("serving; Ctrl-C stops")
+        # Ctrl-C and SIGTERM stop it even when started with SIGINT ignored (a background job of a script, nohup)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         threading.Event().wait()
     except KeyboardInterrupt:
         typer.echo("fake GLPI stopped")
