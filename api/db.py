@@ -14,6 +14,7 @@ from api.dev import embedded_pg
 from api.settings import Settings
 
 Conn = AsyncConnection[DictRow]
+Pool = AsyncConnectionPool[Conn]
 _embedded: dict[str, Any] = {}
 
 
@@ -55,3 +56,13 @@ async def get_conn(request: Request) -> AsyncIterator[Conn]:
 
 
 ConnDep = Annotated[Conn, Depends(get_conn)]
+
+
+def get_pool(request: Request) -> Pool:
+    """The pool itself, for a route that must not hold a connection while it waits on something slow (a chat
+    turn waits on Rasa, whose actions call back into this api and need connections of their own)."""
+    pool: Pool = request.app.state.pool
+    return pool
+
+
+PoolDep = Annotated[Pool, Depends(get_pool)]

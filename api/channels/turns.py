@@ -11,13 +11,15 @@ from api.chat import service as chat
 from api.chat import tickets
 from api.chat.models import Turn
 from api.chat.rasa import RasaClient
-from api.db import Conn
+from api.db import Pool
 from api.kb.embedding import Embedder
 from api.settings import Settings
 
 
-async def take_turn(conn: Conn, settings: Settings, rasa: RasaClient, *, conversation_id: str, text: str,
+async def take_turn(pool: Pool, settings: Settings, rasa: RasaClient, *, conversation_id: str, text: str,
                     embedder: Embedder | None) -> Turn:
+    """One turn; the caller holds no connection (Rasa's actions call back into the api while it answers)."""
     if text.strip() == chat.OPEN_TICKET:
-        return await tickets.button_turn(conn, settings, conversation_id=conversation_id, embedder=embedder)
-    return await chat.post_message(conn, settings, rasa, conversation_id=conversation_id, text=text)
+        async with pool.connection() as conn:
+            return await tickets.button_turn(conn, settings, conversation_id=conversation_id, embedder=embedder)
+    return await chat.post_message(pool, settings, rasa, conversation_id=conversation_id, text=text)

@@ -22,7 +22,7 @@ from api.channels import Channel
 from api.chat import screening
 from api.chat.models import Message, Turn
 from api.chat.rasa import RasaClient
-from api.db import Conn
+from api.db import Conn, Pool
 from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, ValidationFailed
 from api.kb import service as kb
 from api.settings import Settings
@@ -127,21 +127,25 @@ def turn_metadata(settings: Settings, conversation: dict[str, Any]) -> dict[str,
             "assertion": assertions.mint(settings, subject=email, conversation_id=conversation_id) if email else None}
 
 
-async def post_message(conn: Conn, settings: Settings, rasa: RasaClient, *, conversation_id: str, text: str) -> Turn:
+async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conversation_id: str, text: str) -> Turn:
     """Stores the user's text, forwards it to Rasa and stores and returns the bot's replies.
 
     The user's message is stored before Rasa is asked, so it survives Rasa being down or slow; the reply
     then says which (restarting / taking longer) and offers a ticket. While a step-up check is open in the
     conversation, a typed code is checked here and Rasa gets only the outcome (api/chat/screening.py).
+
+    No connection is held while Rasa answers: its actions call back into the api (knowledge search, tickets),
+    and turns that held theirs would starve those calls once the pool is busy.
     """
     if len(text) > settings.chat_max_chars:
         raise ValidationFailed(f"Messages are limited to {settings.chat_max_chars} characters; this one has {len(text)}.")
-    conversation = await get_conversation(conn, conversation_id=conversation_id)
-    await _check_rate(conn, settings, conversation_id)
-    if helped := KB_HELPFUL.match(text):
-        return await _answer_helped(conn, conversation, int(helped.group(1)))
-    screened = await screening.screen(conn, settings, conversation=conversation, text=text)  # a code never travels
-    user_message = await store(conn, conversation_id, "user", screened.kept)
+    async with pool.connection() as conn:
+        conversation = await get_conversation(conn, conversation_id=conversation_id)
+        await _check_rate(conn, settings, conversation_id)
+        if helped := KB_HELPFUL.match(text):
+            return await _answer_helped(conn, conversation, int(helped.group(1)))
+        screened = await screening.screen(conn, settings, conversation=conversation, text=text)  # a code never travels
+        user_message = await store(conn, conversation_id, "user", screened.kept)
     intent = confidence = None
     try:
         reply = await rasa.send(sender=conversation_id, text=screened.to_rasa,
@@ -151,13 +155,14 @@ async def post_message(conn: Conn, settings: Settings, rasa: RasaClient, *, conv
         log.warning("assistant unavailable", extra={"error": exc.detail, "conversation_id": conversation_id})
         apology = SLOW if isinstance(exc, RasaTimeout) else RESTARTING
         replies = [{"text": apology, "payload": {"buttons": [TICKET_BUTTON]}}]
-    if intent:
-        await conn.execute(Q.set_intent, {"id": user_message.id, "intent": intent, "confidence": confidence})
-    opened = await (await conn.execute(Q.turn_ticket, {"conversation_id": conversation_id,
-                                                        "user_message_id": user_message.id})).fetchone()
-    stored = [await store(conn, conversation_id, "bot", r["text"], payload=r["payload"],
-                          ticket_id=opened["ticket_id"] if opened and i == len(replies) - 1 else None)
-              for i, r in enumerate(replies)]
+    async with pool.connection() as conn:
+        if intent:
+            await conn.execute(Q.set_intent, {"id": user_message.id, "intent": intent, "confidence": confidence})
+        opened = await (await conn.execute(Q.turn_ticket, {"conversation_id": conversation_id,
+                                                            "user_message_id": user_message.id})).fetchone()
+        stored = [await store(conn, conversation_id, "bot", r["text"], payload=r["payload"],
+                              ticket_id=opened["ticket_id"] if opened and i == len(replies) - 1 else None)
+                  for i, r in enumerate(replies)]
     return Turn(messages=stored, intent=intent, confidence=confidence)
 
 

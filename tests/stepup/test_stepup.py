@@ -246,13 +246,13 @@ async def test_concurrent_wrong_codes_at_the_limit_open_exactly_one_ticket(
     assert len(await _ticket_rows(conn, conv)) == 1
 
 
-async def test_the_code_appears_in_no_log_and_no_table(conn, make_actor, delivery_settings, twilio, caplog):
+async def test_the_code_appears_in_no_log_and_no_table(conn, app, make_actor, delivery_settings, twilio, caplog):
     caplog.set_level(logging.DEBUG)
     actor, conv = await employee_in_chat(conn, make_actor, mobile=phone())
     rasa, seen = rasa_echo()
     await stepup.start(conn, delivery_settings, user_id=actor.user.id, conversation_id=conv, idempotency_key="k-1")
     code = code_in(twilio.fake.messages[0].body)
-    turn = await chat.post_message(conn, delivery_settings, rasa, conversation_id=conv, text=f"it's {code}")
+    turn = await chat.post_message(app.state.pool, delivery_settings, rasa, conversation_id=conv, text=f"it's {code}")
     again = await stepup.start(conn, delivery_settings, user_id=actor.user.id, conversation_id=conv)
     for _ in range(5):  # wrong codes up to the lockout and its ticket
         with pytest.raises((WrongCode, StepUpLocked)):

@@ -208,8 +208,10 @@ class SlackChannel:
             conversation_id = str(await chat.conversation_for(
                 conn, channel=Channel.slack, key=key, employee=employee, channel_user=user, ref=place.ref()))
             conversation = await chat.get_conversation(conn, conversation_id=conversation_id)
-            if await self._allowed(conn, place, conversation, user=user, employee_id=employee.id if employee else None):
-                await self._run(conn, place, conversation_id, text)
+            allowed = await self._allowed(conn, place, conversation, user=user,
+                                          employee_id=employee.id if employee else None)
+        if allowed:
+            await self._run(place, conversation_id, text)
 
     async def _press(self, conversation_id: str, *, user: str, payload: str, place: Place) -> None:
         """A button press: its payload is the user's next turn, in the conversation the button came from."""
@@ -221,8 +223,10 @@ class SlackChannel:
             ref = conversation["channel_ref"]
             place = Place(ref["team"], ref["channel"], ref.get("thread_ts"))
             employee = await self.people.employee(conn, user)
-            if await self._allowed(conn, place, conversation, user=user, employee_id=employee.id if employee else None):
-                await self._run(conn, place, conversation_id, payload)
+            allowed = await self._allowed(conn, place, conversation, user=user,
+                                          employee_id=employee.id if employee else None)
+        if allowed:
+            await self._run(place, conversation_id, payload)
 
     async def _decide(self, place: Place, *, user: str, approval_id: int, decision: str, message_ts: str) -> None:
         """An Approve/Deny press: decided as the deskmate user with the presser's e-mail address, if they may."""
@@ -259,8 +263,9 @@ class SlackChannel:
             await chat.store(conn, conversation_id, "bot", ANONYMOUS)
         return True
 
-    async def _run(self, conn: Conn, place: Place, conversation_id: str, text: str) -> None:
-        turn = await take_turn(conn, self.settings, self.state.rasa, conversation_id=conversation_id, text=text,
+    async def _run(self, place: Place, conversation_id: str, text: str) -> None:
+        """The turn itself, holding no connection (the bot's actions call back into the api meanwhile)."""
+        turn = await take_turn(self.state.pool, self.settings, self.state.rasa, conversation_id=conversation_id, text=text,
                                embedder=getattr(self.state, "embedder", None))
         for message in turn.messages:
             await self._show(place, message, conversation_id)

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 from microsoft_agents.activity import Activity
-from psycopg_pool import AsyncConnectionPool
 
 from api.channels import Channel
 from api.channels.teams import cards, identity
@@ -27,7 +26,7 @@ from api.channels.teams.settings import TeamsSettings
 from api.channels.turns import take_turn
 from api.chat import service as chat
 from api.chat.rasa import RasaClient
-from api.db import Conn
+from api.db import Conn, Pool
 from api.errors import DeskmateError, Forbidden, ValidationFailed
 from api.kb.embedding import Embedder
 from api.settings import Settings
@@ -140,21 +139,23 @@ async def reply(channel: TeamsChannel, activity: Activity, fields: dict[str, Any
     await channel.connector.send(activity.service_url, activity.conversation.id, body, reply_to=activity.id)
 
 
-async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: TeamsChannel, inbound: Inbound,
+async def _turn(pool: Pool, settings: Settings, rasa: RasaClient, channel: TeamsChannel, inbound: Inbound,
                 embedder: Embedder | None = None) -> None:
     activity = inbound.activity
     assert activity.conversation is not None and activity.from_property is not None
-    employee = await identity.employee(conn, await channel.directory.address(activity, inbound.sender))
     user = activity.from_property.aad_object_id or activity.from_property.id
-    # one deskmate conversation per Teams conversation *and* person: in a channel thread several people write, and
-    # each must act as themselves, never as whoever wrote first
-    conversation_id = str(await chat.conversation_for(
-        conn, channel=Channel.teams, key=f"{activity.conversation.id}|{user}", employee=employee,
-        channel_user=user, ref=reference(inbound)))
-    if employee is None and not await chat.transcript(conn, conversation_id=conversation_id, limit=1):
+    async with pool.connection() as conn:  # not held during the turn: the bot's actions call back into the api
+        employee = await identity.employee(conn, await channel.directory.address(activity, inbound.sender))
+        # one deskmate conversation per Teams conversation *and* person: in a channel thread several people write,
+        # and each must act as themselves, never as whoever wrote first
+        conversation_id = str(await chat.conversation_for(
+            conn, channel=Channel.teams, key=f"{activity.conversation.id}|{user}", employee=employee,
+            channel_user=user, ref=reference(inbound)))
+        first = not await chat.transcript(conn, conversation_id=conversation_id, limit=1)
+    if employee is None and first:
         await reply(channel, activity, {"text": UNKNOWN_USER})
     try:
-        turn = await take_turn(conn, settings, rasa, conversation_id=conversation_id, text=inbound.text,
+        turn = await take_turn(pool, settings, rasa, conversation_id=conversation_id, text=inbound.text,
                                embedder=embedder)
     except DeskmateError as exc:  # too long, too many: the user is told, as the widget shows the problem
         await reply(channel, activity, {"text": exc.detail})
@@ -163,11 +164,10 @@ async def _turn(conn: Conn, settings: Settings, rasa: RasaClient, channel: Teams
         await reply(channel, activity, cards.render(message))
 
 
-async def answer(pool: AsyncConnectionPool[Conn], settings: Settings, rasa: RasaClient, channel: TeamsChannel,
+async def answer(pool: Pool, settings: Settings, rasa: RasaClient, channel: TeamsChannel,
                  inbound: Inbound, embedder: Embedder | None = None) -> None:
     """The background turn; failures are logged (the activity is taken, so Teams' retry would be dropped)."""
     try:
-        async with pool.connection() as conn:
-            await _turn(conn, settings, rasa, channel, inbound, embedder)
+        await _turn(pool, settings, rasa, channel, inbound, embedder)
     except Exception:
         log.exception("teams turn failed", extra={"activity_id": inbound.activity.id})

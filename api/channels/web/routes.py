@@ -15,7 +15,7 @@ from api.chat import service as chat
 from api.chat.identity import sign_session, verify_identity, verify_session
 from api.chat.models import Employee, Transcript, Turn, UserText
 from api.chat.routes import RasaDep
-from api.db import ConnDep
+from api.db import ConnDep, PoolDep
 from api.deps import SettingsDep
 from api.errors import Forbidden
 from api.ratelimit import ConversationStartLimit
@@ -51,9 +51,9 @@ async def start(data: ConversationStart, conn: ConnDep, settings: SettingsDep,
 
 
 @router.post("/{conversation_id}/messages")
-async def post_message(conversation_id: Session, data: UserText, conn: ConnDep, settings: SettingsDep,
+async def post_message(conversation_id: Session, data: UserText, pool: PoolDep, settings: SettingsDep,
                        rasa: RasaDep) -> Turn:
-    return await chat.post_message(conn, settings, rasa, conversation_id=conversation_id, text=data.text)
+    return await chat.post_message(pool, settings, rasa, conversation_id=conversation_id, text=data.text)
 
 
 @router.get("/{conversation_id}/messages")
