@@ -11,6 +11,7 @@ https authority and runs its OpenID discovery against it first, which no local f
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 import time
@@ -24,6 +25,9 @@ from api.errors import ChannelDeliveryFailed
 
 log = logging.getLogger(__name__)
 TOKEN_MARGIN_S = 60
+# bot tokens of this process, shared by every BotConnector (a proactive message builds its own): (token endpoint,
+# app id, secret digest, scope) → (token, monotonic expiry)
+_tokens: dict[tuple[str, str, str, str], tuple[str, float]] = {}
 LOOPBACK_NAMES = {"localhost"}
 
 
@@ -59,18 +63,27 @@ class BotConnector:
     def __init__(self, settings: TeamsSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.client = httpx.AsyncClient(timeout=settings.timeout_s, follow_redirects=False, transport=transport)
-        self._token: tuple[str, float] | None = None
         self._token_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    def _key(self) -> tuple[str, str, str, str]:
+        secret = self.settings.client_secret.get_secret_value() if self.settings.client_secret else ""
+        return (self.settings.token_endpoint, self.settings.app_id or "",
+                hashlib.sha256(secret.encode()).hexdigest(), self.settings.token_scope)
+
     async def token(self) -> str:
-        """A bot token for the Bot Connector, from the cache while it is valid."""
+        """A bot token for the Bot Connector, from the process's cache while it is valid."""
+        key = self._key()
         async with self._token_lock:
-            if self._token is None or time.monotonic() >= self._token[1]:
-                self._token = await self._fetch_token()
-            return self._token[0]
+            cached = _tokens.get(key)
+            if cached is None or time.monotonic() >= cached[1]:
+                cached = _tokens[key] = await self._fetch_token()
+            return cached[0]
+
+    def _forget_token(self) -> None:
+        _tokens.pop(self._key(), None)
 
     async def _fetch_token(self) -> tuple[str, float]:
         secret = self.settings.client_secret
@@ -94,6 +107,9 @@ class BotConnector:
                 response = await self.client.request(method, url, json=body, headers=headers)
             except httpx.HTTPError as exc:
                 raise ChannelDeliveryFailed(f"The Bot Connector did not answer: {type(exc).__name__}.") from exc
+            if response.status_code == 401 and attempt < self.settings.retries:
+                self._forget_token()  # revoked or from a restarted token service: a new one, once more
+                continue
             if response.status_code != 429 or attempt == self.settings.retries:
                 break
             await asyncio.sleep(min(_retry_after(response), self.settings.max_retry_after_s))

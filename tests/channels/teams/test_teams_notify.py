@@ -38,6 +38,19 @@ async def test_notify_posts_a_proactive_message(client, teams, conn):
     assert sent.authorization.removeprefix("Bearer ") in teams.framework.issued
 
 
+async def test_proactive_messages_share_one_bot_token_and_get_a_new_one_when_it_is_revoked(client, teams, conn):
+    conversation = await stored_conversation(client, teams, conn)
+    send = notifier(Channel.teams)
+    await send(conn, teams.settings, ticket=TICKET, conversation=conversation, text="one")
+    issued = len(teams.framework.issued)
+    await send(conn, teams.settings, ticket=TICKET, conversation=conversation, text="two")
+    assert len(teams.framework.issued) == issued  # the second message reused the token
+    teams.framework.issued.clear()  # revoked: the connector answers 401 to it
+    await send(conn, teams.settings, ticket=TICKET, conversation=conversation, text="three")
+    assert [a.body["text"] for a in teams.framework.activities[-3:]] == ["one", "two", "three"]
+    assert len(teams.framework.issued) == 1
+
+
 @pytest.mark.parametrize("status", [502, 403])
 async def test_a_refusing_connector_raises(client, teams, conn, status):
     conversation = await stored_conversation(client, teams, conn)
