@@ -184,6 +184,15 @@ async def test_idempotency_key_returns_the_same_ticket(client, make_actor):
     assert len(mine["items"]) == 1
 
 
+@pytest.mark.parametrize("key", ["", "   "])
+async def test_an_empty_idempotency_key_is_refused_and_creates_nothing(client, make_actor, key):
+    employee = await make_actor()
+    r = await client.post("/api/v1/tickets", json={"title": "VPN drops"}, headers=employee.headers | {"Idempotency-Key": key})
+    assert r.status_code == 422 and "Idempotency-Key" in r.text
+    mine = (await client.get("/api/v1/tickets", params={"requester": "me"}, headers=employee.headers)).json()
+    assert mine["items"] == []
+
+
 async def test_concurrent_requests_with_one_idempotency_key_create_one_ticket(live_server, make_actor):
     import httpx
 
