@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     retention_notifications_days: int = Field(default=90, ge=1)
     retention_alerts_days: int = Field(default=90, ge=1)
     retention_jobs_days: int = Field(default=14, ge=1)
+    retention_channel_inbound_days: int = Field(default=7, ge=1)
     retention_batch_size: int = Field(default=1000, ge=1, le=100_000)
     migrations_dir: Path = REPO_ROOT / "migrations"
     demo_data: Path = REPO_ROOT / "data" / "demo" / "org.yml"

@@ -28,6 +28,7 @@ AGES: dict[str, Callable[[Settings], dict[str, int]]] = {
     "notifications": lambda s: {"days": s.retention_notifications_days},
     "alert_firings": lambda s: {"days": s.retention_alerts_days},
     "procrastinate_jobs": lambda s: {"days": s.retention_jobs_days},
+    "channel_inbound": lambda s: {"days": s.retention_channel_inbound_days},
     "rate_limits": lambda s: {},
 }
 

@@ -92,3 +92,14 @@ WITH doomed AS (
     DELETE FROM rate_limits WHERE key IN (SELECT key FROM doomed) AND NOT %(dry_run)s RETURNING 1
 )
 SELECT (SELECT count(*) FROM doomed) AS matched, (SELECT count(*) FROM gone) AS deleted
+
+-- name: channel_inbound
+-- The ids of Slack events and Teams activities taken, older than %(days)s days: a channel retries within
+-- minutes to hours, so a delivery that old is not seen again.
+WITH doomed AS (
+    SELECT ctid FROM channel_inbound WHERE received_at < now() - make_interval(days => %(days)s)
+    LIMIT %(batch)s
+), gone AS (
+    DELETE FROM channel_inbound WHERE ctid IN (SELECT ctid FROM doomed) AND NOT %(dry_run)s RETURNING 1
+)
+SELECT (SELECT count(*) FROM doomed) AS matched, (SELECT count(*) FROM gone) AS deleted

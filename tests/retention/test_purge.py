@@ -89,6 +89,10 @@ async def aged(client, conn, make_actor):
         await conn.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", (status, job["id"]))
     await conn.execute(f"UPDATE procrastinate_events SET at = {OLD} WHERE job_id = %s", (job["id"],))
     rows["gone_job"] = job["id"]
+    for name, age in (("gone_event", OLD), ("recent_event", "now()")):
+        rows[name] = f"Ev{uuid.uuid4().hex}"
+        await conn.execute(f"INSERT INTO channel_inbound (channel, event_id, received_at) VALUES ('slack', %s, {age})",
+                           (rows[name],))
     return rows
 
 
@@ -110,6 +114,7 @@ async def test_purge_deletes_what_is_past_retention_and_keeps_open_tickets_data(
         ("alert_firings", "id", "gone_firing", False), ("alert_firings", "id", "pending_firing", True),
         ("alert_firings", "id", "open_firing", True), ("alert_deliveries", "firing_id", "gone_firing", False),
         ("procrastinate_jobs", "id", "gone_job", False),
+        ("channel_inbound", "event_id", "gone_event", False), ("channel_inbound", "event_id", "recent_event", True),
     ]:
         assert await _exists(conn, table, column, aged[key]) is kept, (table, key)
     again = await retention.purge(conn, settings, dry_run=True)
