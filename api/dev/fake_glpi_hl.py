@@ -240,12 +240,17 @@ class FakeHl:
             prop, _, direction = key.partition(":")
             if rows and _flat(rows[0], prop) is None and prop not in rows[0]:
                 raise HlFail(400, error_body("ERROR_INVALID_PARAMETER", f"Invalid property for sorting: {prop}"))
-            rows = sorted(rows, key=lambda r: (str(_flat(r, prop)), r["id"]), reverse=direction.lower() == "desc")
+            rows = sorted(rows, key=lambda r: _sort_key(r, prop), reverse=direction.lower() == "desc")
         start, total = int(query.get("start", ["0"])[0]), len(rows)
         limit = int(query.get("limit", [str(total)])[0])
         page = rows[start:start + limit]
         end = max(0, min(start + limit, total) - 1)
         return (206 if start + limit < total else 200), page, {"Content-Range": f"{start}-{end}/{total}"}
+
+
+def _sort_key(row: dict[str, Any], prop: str) -> tuple[bool, Any, int]:
+    value = _flat(row, prop)
+    return value is not None, value if value is not None else 0, row["id"]
 
 
 def _matches(have: Any, op: str, want: str) -> bool:

@@ -8,7 +8,7 @@ import uuid
 from sync_support import open_ticket, outbox, remote_by_number, run_worker, staff
 
 from api import crypto
-from api.integrations.sync import engine
+from api.integrations.sync import bulk, engine
 from api.tickets import service as tickets
 from api.tickets.models import CommentCreate
 
@@ -74,6 +74,25 @@ async def test_wrong_oauth_credentials_stop_the_item_with_glpis_error(conn, glpi
     assert {i["last_error"] for i in items} == {
         "GLPI answered 400 to the password grant: invalid_grant: The user credentials were incorrect."}
     assert remote_by_number(glpi.fake, ticket.number) == []
+
+
+async def test_backfill_and_reconcile_work_through_the_hl_api(conn, glpi, hl_connector, make_actor, sync_settings):
+    made = glpi.fake.add_ticket(name="Made in GLPI", urgency=5, status=1)
+    glpi.fake.add_followup(made["id"], "first look")
+    glpi.fake.add_ticket(name="Closed long ago", status=6)
+    imported = await bulk.backfill(conn, sync_settings, name=hl_connector.name)
+    assert imported.found == 1 and [external for external, _ in imported.imported] == [str(made["id"])]
+    row = await (await conn.execute("SELECT t.id, t.urgency FROM tickets t JOIN sync_links l ON l.ticket_id = t.id "
+                                    "WHERE l.connector_id = %s", (hl_connector.id,))).fetchone()
+    comments = await (await conn.execute("SELECT body FROM ticket_comments WHERE ticket_id = %s", (row["id"],))
+                      ).fetchall()
+    assert row["urgency"] == 1 and [c["body"] for c in comments] == ["first look"]
+    glpi.fake.edit_ticket(made["id"], name="Renamed in GLPI")  # deskmate owns the title: drift
+    [drift] = await bulk.reconcile(conn, sync_settings, name=hl_connector.name, apply=True)
+    assert (drift.field, drift.remote) == ("title", "Renamed in GLPI")
+    assert glpi.fake.tickets[made["id"]]["name"] == "Made in GLPI"
+    assert await bulk.reconcile(conn, sync_settings, name=hl_connector.name) == []
+    assert _legacy_calls(glpi) == []
 
 
 def _hl_body(name: str, **secrets: str) -> dict:
