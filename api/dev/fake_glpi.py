@@ -22,6 +22,8 @@ Real HTTP on 127.0.0.1 (a threaded server), so deskmate's real client runs again
   the fake spent answering (its latency included), so a benchmark can tell the fake's share from deskmate's.
 - ``echo``: called with one line when a ticket, follow-up or solution is added (``deskmate dev fake-glpi``).
 
+The same server serves the High-Level API (``/api.php/v2``, OAuth2) on the same tickets: api/dev/fake_glpi_hl.py.
+
 ``deskmate dev fake-glpi`` serves it with a demo connector (docs/integrations/glpi.md#try-it-without-a-glpi);
 the tests import it as ``tests/fakes/glpi_server.py``. Standalone: ``python -m api.dev.fake_glpi --port 8082``.
 """
@@ -40,6 +42,9 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from api.dev import fake_glpi_hl
+from api.dev.fake_glpi_hl import FakeHl
 
 BASE = "/apirest.php"
 DATE = "%Y-%m-%d %H:%M:%S"
@@ -80,6 +85,7 @@ class FakeGlpi:
     busy_s: float = 0.0
     echo: Callable[[str], None] | None = None
     logins: int = 0
+    hl: FakeHl = field(default_factory=FakeHl)  # the High-Level API's OAuth clients, users and tokens
     lock: threading.RLock = field(default_factory=threading.RLock)
     _next_id: int = 0
     _last_tick: datetime | None = None
@@ -280,12 +286,18 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
+        hl = url.path.startswith(fake_glpi_hl.ROOT)
         try:
             if fake.failing:
                 raise GlpiFail(fake.failing, "ERROR", "Internal Server Error")
-            status, answer, headers = fake.handle(self.command, url.path, parse_qs(url.query), self.headers, body)
+            if hl:
+                status, answer, headers = fake.hl.handle(fake, self.command, url.path, parse_qs(url.query),
+                                                         self.headers, body)
+            else:
+                status, answer, headers = fake.handle(self.command, url.path, parse_qs(url.query), self.headers, body)
         except GlpiFail as fail:
-            status, answer, headers = fail.status, [fail.code, fail.message], {}
+            answer = fake_glpi_hl.error_body(fail.code, fail.message) if hl else [fail.code, fail.message]
+            status, headers = fail.status, {}
         raw = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -324,6 +336,11 @@ class FakeGlpiServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{BASE}/"
+
+    @property
+    def hl_url(self) -> str:
+        """The High-Level API's root (its token endpoint is ``/api.php/token``)."""
+        return f"http://127.0.0.1:{self.port}{fake_glpi_hl.API}/"
 
     def start(self) -> None:
         self._server = _Server(self.port, self.fake)

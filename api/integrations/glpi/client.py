@@ -29,7 +29,8 @@ _CONTENT_RANGE = re.compile(r"^(\d+)-(\d+)/(\d+)$")
 
 
 class GlpiApi(Protocol):
-    """What the sync engine needs from GLPI; one implementation per API (legacy REST now, the HL API later)."""
+    """What the sync engine needs from GLPI; one implementation per API (this legacy REST client, and
+    hl_client.HlClient for GLPI 11's High-Level API), in the legacy API's shapes."""
 
     async def find_ticket(self, *, externalid: str) -> dict[str, Any] | None: ...
     async def get_ticket(self, ticket_id: int) -> dict[str, Any]: ...

@@ -20,6 +20,7 @@ from api.db import Conn
 from api.errors import Forbidden, InvalidTransition, ValidationFailed
 from api.integrations.glpi import mapping
 from api.integrations.glpi.client import GlpiApi, LegacyClient
+from api.integrations.glpi.hl_client import HlClient
 from api.integrations.outbound import OutboundGuard
 from api.integrations.sync.connectors import Runtime
 from api.settings import Settings
@@ -31,10 +32,15 @@ Q = sql.load("api.integrations.sync")
 SOLVED = (5, 6)  # GLPI's solved and closed
 
 
-def open_client(rt: Runtime, settings: Settings) -> LegacyClient:
-    """The client for this connector (the legacy REST API; the HL API would be chosen here per connector)."""
-    return LegacyClient(rt.base_url, user_token=rt.user_token, app_token=rt.app_token,
-                        guard=OutboundGuard(settings.outbound), timeout_s=settings.sync.timeout_s)
+def open_client(rt: Runtime, settings: Settings) -> LegacyClient | HlClient:
+    """The client of the connector's API (``config.api``): the legacy REST API, or GLPI 11's High-Level API."""
+    guard, timeout_s = OutboundGuard(settings.outbound), settings.sync.timeout_s
+    if rt.config.api == "hl":
+        return HlClient(rt.base_url, client_id=rt.config.client_id or "", client_secret=rt.client_secret or "",
+                        username=rt.config.username or "", password=rt.password or "", guard=guard,
+                        timeout_s=timeout_s)
+    return LegacyClient(rt.base_url, user_token=rt.user_token, app_token=rt.app_token, guard=guard,
+                        timeout_s=timeout_s)
 
 
 async def ensure_link(conn: Conn, glpi: GlpiApi, rt: Runtime, ticket: dict[str, Any]) -> dict[str, Any]:

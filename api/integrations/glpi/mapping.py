@@ -14,7 +14,7 @@ Who owns what (docs/integrations/glpi.md#conflicts):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,11 @@ class GlpiConfig(BaseModel):
     level_in: dict[int, int] = Field(default_factory=lambda: {1: 3, 2: 3, 3: 2, 4: 1, 5: 1})
     type_out: dict[TicketType, int] = Field(default_factory=lambda: {TicketType.incident: 1, TicketType.request: 2})
     categories: dict[str, int] = Field(default_factory=dict, description="category slug → itilcategories_id")
+    api: Literal["legacy", "hl"] = Field(default="legacy", description=(
+        "legacy: apirest.php with user_token (+ app_token); hl: GLPI 11's api.php/v2 with OAuth2 "
+        "(client_id, username here; client_secret, password as connector secrets)"))
+    client_id: str | None = Field(default=None, max_length=200, description="hl: the OAuth client's id")
+    username: str | None = Field(default=None, max_length=200, description="hl: the GLPI user deskmate acts as")
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ async def backfill(conn: Conn, settings: Settings, *, name: str, dry_run: bool =
     result = Backfilled()
     async with glpi.open_client(rt, settings) as client:
         candidates = []
-        async for remote in client.pages("Ticket/", params={}, page_size=settings.sync.page_size):
+        async for remote in client.tickets_by_date_mod(page_size=settings.sync.page_size):  # either API
             linked = await (await conn.execute(Q.link_by_external, {
                 "connector_id": rt.id, "external_id": str(remote["id"])})).fetchone()
             if remote.get("status") in OPEN_IN_GLPI and not remote.get("is_deleted") and linked is None:

@@ -14,10 +14,11 @@ from api.db import Conn
 from api.errors import Conflict, NotFound, OutboundRefused, ValidationFailed
 from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.outbound import OutboundGuard
-from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch
+from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch, missing_credentials
 from api.settings import Settings
 
 Q = sql.load("api.integrations.sync")
+OAUTH_COLUMNS = {"client_secret": "oauth_client_secret_encrypted", "password": "oauth_password_encrypted"}  # HL API
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,30 @@ class Runtime:
     inbound_cursor: str | None
     user_token: str = field(repr=False)
     app_token: str | None = field(repr=False)
+    client_secret: str | None = field(default=None, repr=False)  # the HL API's (config.api == "hl")
+    password: str | None = field(default=None, repr=False)
 
 
 def _public(row: dict[str, Any]) -> Connector:
     return Connector(**row, has_user_token=row["user_token_encrypted"] is not None,
-                     has_app_token=row["app_token_encrypted"] is not None)
+                     has_app_token=row["app_token_encrypted"] is not None,
+                     has_client_secret=row.get(OAUTH_COLUMNS["client_secret"]) is not None,
+                     has_password=row.get(OAUTH_COLUMNS["password"]) is not None)
+
+
+async def _set_oauth(conn: Conn, row: dict[str, Any], secrets: dict[str, str | None]) -> dict[str, Any]:
+    """Stores the HL API's encrypted secrets (``secrets``: name → Fernet token; the others kept)."""
+    params = {name: secrets.get(name, row.get(column)) for name, column in OAUTH_COLUMNS.items()}
+    updated = await (await conn.execute(Q.set_oauth_secrets, params | {"id": row["id"]})).fetchone()
+    assert updated is not None
+    return dict(updated)
+
+
+def _check_credentials(config: GlpiConfig, row: dict[str, Any]) -> None:
+    columns = {"user_token": "user_token_encrypted", "app_token": "app_token_encrypted"} | OAUTH_COLUMNS
+    missing = missing_credentials(config, secrets={n for n, column in columns.items() if row.get(column)})
+    if missing:
+        raise ValidationFailed(f"The {config.api} API needs {', '.join(missing)}.")
 
 
 def _check_url(settings: Settings, url: str) -> None:
@@ -83,7 +103,7 @@ async def create(conn: Conn, *, data: ConnectorIn, settings: Settings, actor_id:
 
 
 async def _insert(conn: Conn, *, data: ConnectorIn, settings: Settings) -> Connector:
-    params = data.model_dump(mode="json", exclude={"user_token", "app_token", "config"}) | {
+    params = data.model_dump(mode="json", exclude={"user_token", "app_token", "config", *OAUTH_COLUMNS}) | {
         "config": Jsonb(data.config.model_dump(mode="json")),
         "user_token_encrypted": _encrypted(settings, data.user_token),
         "app_token_encrypted": _encrypted(settings, data.app_token)}
@@ -92,6 +112,8 @@ async def _insert(conn: Conn, *, data: ConnectorIn, settings: Settings) -> Conne
     except UniqueViolation as exc:
         raise Conflict(f"A sync connector named {data.name!r} exists already.") from exc
     assert row is not None
+    if data.client_secret or data.password:
+        row = await _set_oauth(conn, dict(row), {n: _encrypted(settings, getattr(data, n)) for n in OAUTH_COLUMNS})
     return _public(row)
 
 
@@ -116,7 +138,11 @@ async def update(conn: Conn, *, name: str, data: ConnectorPatch, settings: Setti
             if field in given:
                 params[f"{field}_encrypted"] = _encrypted(settings, getattr(data, field))
         updated = await (await conn.execute(Q.update_connector, params)).fetchone()
-    assert updated is not None
+        assert updated is not None
+        updated = await _set_oauth(conn, dict(updated), {
+            n: _encrypted(settings, getattr(data, n)) for n in OAUTH_COLUMNS if n in given})
+        if updated["kind"] == "glpi":
+            _check_credentials(config, updated)
     return _public(updated)
 
 
@@ -136,7 +162,8 @@ async def runtime(conn: Conn, settings: Settings, *, connector_id: int | None = 
                    config=GlpiConfig(**row["config"]), enabled=row["enabled"],
                    user_token=crypto.decrypt(settings, secret) if secret else "",
                    app_token=crypto.decrypt(settings, row["app_token_encrypted"]) if row["app_token_encrypted"] else None,
-                   inbound_cursor=row["inbound_cursor"])
+                   inbound_cursor=row["inbound_cursor"],
+                   **{n: crypto.decrypt(settings, row[c]) for n, c in OAUTH_COLUMNS.items() if row.get(c)})
 
 
 async def enabled(conn: Conn) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
 from api.integrations.glpi.mapping import GlpiConfig
 
@@ -13,6 +13,15 @@ ConnectorName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2000)]
 Token = Annotated[SecretStr, Field(min_length=1, max_length=500)]
 OutboxStatus = Literal["pending", "done", "skipped", "failed"]
+SECRETS = ("user_token", "app_token", "client_secret", "password")  # each in a ``<name>_encrypted`` column
+
+
+def missing_credentials(config: GlpiConfig, *, secrets: set[str]) -> list[str]:
+    """What the connector's API (``config.api``) needs and it lacks, given the names of the secrets it has."""
+    if config.api == "hl":
+        return [f"config.{n}" for n in ("client_id", "username") if not getattr(config, n)] + [
+            n for n in ("client_secret", "password") if n not in secrets]
+    return [] if "user_token" in secrets else ["user_token"]
 
 
 class ConnectorIn(BaseModel):
@@ -20,11 +29,21 @@ class ConnectorIn(BaseModel):
 
     name: ConnectorName
     kind: Literal["glpi"] = "glpi"
-    base_url: Url = Field(description="the API root, e.g. https://glpi.example.com/apirest.php/")
+    base_url: Url = Field(description="the API root, e.g. https://glpi.example.com/apirest.php/ "
+                                      "(config.api hl: https://glpi.example.com/api.php/v2/)")
     config: GlpiConfig = Field(default_factory=GlpiConfig)
-    user_token: Token
+    user_token: Token | None = Field(default=None, description="legacy API: the user's API token")
     app_token: Token | None = None
+    client_secret: Token | None = Field(default=None, description="HL API: the OAuth client's secret")
+    password: Token | None = Field(default=None, description="HL API: the password of config.username")
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ConnectorIn:
+        missing = missing_credentials(self.config, secrets={n for n in SECRETS if getattr(self, n) is not None})
+        if missing and self.kind == "glpi":
+            raise ValueError(f"the {self.config.api} API needs {', '.join(missing)}")
+        return self
 
 
 class ConnectorPatch(BaseModel):
@@ -34,6 +53,8 @@ class ConnectorPatch(BaseModel):
     config: GlpiConfig | None = None
     user_token: Token | None = None
     app_token: Token | None = None
+    client_secret: Token | None = None
+    password: Token | None = None
     enabled: bool | None = None
 
 
@@ -48,6 +69,8 @@ class Connector(BaseModel):
     enabled: bool
     has_user_token: bool
     has_app_token: bool
+    has_client_secret: bool = False
+    has_password: bool = False
     inbound_cursor: str | None
     last_error: str | None
     last_polled_at: datetime | None

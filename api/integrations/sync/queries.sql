@@ -23,6 +23,12 @@ UPDATE sync_connectors SET base_url = %(base_url)s, config = %(config)s,
 WHERE id = %(id)s
 RETURNING *
 
+-- name: set_oauth_secrets
+-- The HL API's encrypted OAuth client secret and password (migrations/0033_glpi_hl.sql).
+UPDATE sync_connectors SET oauth_client_secret_encrypted = %(client_secret)s, oauth_password_encrypted = %(password)s
+WHERE id = %(id)s
+RETURNING *
+
 -- name: delete_connector
 DELETE FROM sync_connectors WHERE name = %(name)s RETURNING id
 
