@@ -1,6 +1,7 @@
 """The IDLE supervisor (api/channels/email/idle.py) against the real Dovecot: new mail becomes one ticket without the
-minute poll, also when a poll reads it at the same time; a server without IDLE is left to the poll; mailboxes come
-and go with the admin API; the worker's hook stops it and no thread stays behind."""
+minute poll, also when a poll reads it at the same time; a connection the server drops is opened again; a server
+without IDLE is left to the poll; mailboxes come and go with the admin API; the worker's hook stops it and no thread
+stays behind; ``deskmate worker`` itself takes mail through IDLE and stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -140,6 +141,20 @@ async def test_idle_and_polls_at_once_make_one_ticket(conn, pool, idle_settings,
     assert sum(p.outcomes.get("ticket", 0) for p in polls) <= 1 and all(p.outcomes.get("duplicate") is None
                                                                          for p in polls)
 
+
+
+async def test_a_dropped_idle_connection_is_opened_again(conn, pool, idle_settings, dovecot, make_actor):
+    alice = await make_actor(Role.employee)
+    box = await only_mailbox(conn, idle_settings, dovecot)
+    raw, mid = message(sender=alice.user.email, subject="After the drop", body="Mail after the server dropped us.")
+    async with supervising(pool, idle_settings) as supervisor:
+        watcher = await idling(conn, supervisor, box)
+        await asyncio.to_thread(dovecot.kick, box.user)  # the server ends the IDLE connection
+        await asyncio.to_thread(box.append, raw)  # only a new connection (its catch-up read, its IDLE) takes it
+        row = await taken(conn, box, mid)
+        assert supervisor.watchers[box.id] is watcher and watcher.thread.is_alive()
+
+    assert row["outcome"] == "ticket" and await tickets_of(conn, mid) == [row["ticket_id"]]
 
 async def test_a_server_without_idle_is_left_to_the_poll(conn, pool, idle_settings, dovecot, make_actor, monkeypatch):
     waits: list[float] = []
