@@ -143,7 +143,10 @@ class Supervisor:
         """Refreshes the watchers until ``stop`` is set, then stops them all (their threads joined)."""
         try:
             while not stop.is_set():
-                await self.refresh()
+                try:
+                    await self.refresh()
+                except Exception:  # a bug must not end IDLE for good: the next refresh tries again
+                    log.exception("the IDLE supervisor's refresh failed")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.email.idle_refresh_s)
         finally:
