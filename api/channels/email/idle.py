@@ -67,10 +67,10 @@ class Watcher:
                     if self._stopping.is_set() or not self._check(conn):
                         return
                     self._wake_reader()  # what arrived while no connection was waiting
-                    delay = 1.0
                     while not self._stopping.is_set():
                         if conn.wait(timeout=self._settings.email.idle_renew_s):
                             self._wake_reader()
+                        delay = 1.0  # an IDLE that worked: the next failure waits 1 s again
             except ImapError as exc:
                 if self._stopping.is_set():
                     return
