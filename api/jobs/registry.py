@@ -3,11 +3,14 @@
 Tasks live with their domain (``api/triage/tasks.py``); a module declares its tasks with ``task()``
 into a module-level ``TASKS`` list, and ``api.jobs.make_app`` registers every listed module's tasks
 on the App it makes. No App exists at import time. A task module may define ``async def on_shutdown()``
-to close what its tasks opened (the workflows' directory connector); the worker calls it when it stops.
+to close what its tasks opened (the workflows' directory connector); the worker calls it when it stops. It may
+define ``async def serve(context, stop)``: a long-running part of the worker (the e-mail IDLE supervisor) that
+``deskmate worker`` runs beside the queue, with the tasks' context, until the ``stop`` event is set.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,3 +51,9 @@ async def shutdown() -> None:
         hook = getattr(sys.modules.get(name), "on_shutdown", None)
         if hook is not None:
             await hook()
+
+
+async def serve(context: dict[str, Any], stop: asyncio.Event) -> None:
+    """Runs ``serve(context, stop)`` of every task module this process has imported that has one, until ``stop``."""
+    hooks = [getattr(sys.modules.get(name), "serve", None) for name in TASK_MODULES]
+    await asyncio.gather(*(hook(context, stop) for hook in hooks if hook is not None))

@@ -1,5 +1,8 @@
 """``deskmate worker``: runs the job queue until stopped (SIGINT/SIGTERM finish the running jobs first).
 
+Beside the queue it runs the task modules' long-running parts (``registry.serve``: the e-mail IDLE supervisor),
+which stop with it.
+
 Durability: a job is a row in Postgres; a worker marks it 'doing' and sends a heartbeat every
 DESKMATE_WORKER_HEARTBEAT_S. When a worker dies (crash, SIGKILL, lost machine), any worker finds its
 jobs by the missing heartbeat after DESKMATE_WORKER_STALLED_S and puts them back in the queue, so
@@ -118,6 +121,7 @@ async def _serve(app: procrastinate.App, settings: Settings, *, url: str, option
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     recovery = asyncio.create_task(_recover_forever(app, settings))
+    beside = asyncio.create_task(registry.serve(options["additional_context"], stop))  # e-mail IDLE
     try:
         while not stop.is_set():
             failure = await _run_until_stopped_or_failed(app, options, stop)
@@ -133,6 +137,16 @@ async def _serve(app: procrastinate.App, settings: Settings, *, url: str, option
         recovery.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await recovery
+        stop.set()  # also when the worker gives up on the database
+        await _ended(beside)
+
+
+async def _ended(task: asyncio.Task[None]) -> None:
+    """Waits for a part of the worker to end; logs how it failed, if it did."""
+    try:
+        await task
+    except Exception:
+        log.exception("a part of the worker failed")
 
 
 async def _run_until_stopped_or_failed(app: procrastinate.App, options: dict[str, Any], stop: asyncio.Event) -> str:

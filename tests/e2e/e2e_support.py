@@ -3,19 +3,15 @@ free ports, the channel secret, and driving the widget in the browser."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import socket
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
+from fakes.waiting import until
 from playwright.async_api import Locator, Page, expect
-
-T = TypeVar("T")
 
 CHANNEL_SECRET = "e2e-channel-" + os.urandom(12).hex()  # DESKMATE_RASA_CHANNEL_SECRET of every api started here
 RASA_TEST_DB = "deskmate_test_rasa"  # the database of the real stack's Rasa tracker store
@@ -75,18 +71,6 @@ async def active_element(page: Page) -> str:
 
 
 # ---------- waiting on conditions ----------
-
-async def until(check: Callable[[], Awaitable[T | None]], *, timeout_s: float, what: str, every_s: float = 0.2) -> T:
-    """``check()``'s first truthy answer, asked again every ``every_s`` until ``timeout_s``; fails naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        answer = await check()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:g} s: {what}")
-        await asyncio.sleep(every_s)
-
 
 async def finished_run(api: httpx.AsyncClient, run_id: int, *, timeout_s: float = 60) -> dict[str, Any]:
     """The workflow run once it no longer runs or waits (``api``: an admin's client of the real api)."""

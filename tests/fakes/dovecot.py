@@ -83,6 +83,11 @@ class Dovecot:
         (self.dir / "users" / user).write_text(f"{user}:{{PLAIN}}{password}\n")
         return user, password
 
+    def kick(self, user: str) -> None:
+        """Drops every IMAP connection of ``user``, as a server restart or an admin would (``doveadm kick``)."""
+        subprocess.run(["doveadm", "-c", str(self.dir / "dovecot.conf"), "kick", user], check=True,
+                       capture_output=True, timeout=30)
+
     def login(self, user: str, password: str) -> MailBoxUnencrypted:
         return MailBoxUnencrypted(self.host, self.port, timeout=30).login(user, password)
 

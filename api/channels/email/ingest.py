@@ -49,6 +49,7 @@ class PollResult:
     mailbox: str
     outcomes: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    busy: bool = False  # another poll (or IDLE reader) was reading the mailbox: nothing was read
 
 
 async def _requester(conn: Conn, mailbox: dict[str, Any], parsed: mail.ParsedMail) -> Principal | None:
@@ -209,7 +210,7 @@ async def poll_mailbox(conn: Conn, settings: Settings, *, mailbox_id: int) -> Po
     mailbox = dict(await mailboxes.get_row_or_raise(conn, mailbox_id))
     result = PollResult(mailbox=mailbox["name"])
     if not (await (await conn.execute(Q.try_lock_mailbox, {"id": mailbox_id})).fetchone() or {}).get("locked"):
-        result.error = "busy: another poll is reading this mailbox"
+        result.error, result.busy = "busy: another poll is reading this mailbox", True
         return result
     try:
         await _read(conn, settings, mailbox, result)

@@ -60,9 +60,13 @@ async def get_or_raise(conn: Conn, *, mailbox_id: int) -> Mailbox:
     return _public(await get_row_or_raise(conn, mailbox_id))
 
 
+async def list_rows(conn: Conn, *, enabled_only: bool = False) -> list[dict[str, Any]]:
+    """The mailboxes' rows, password tokens included: for this package only, never for an answer."""
+    return [dict(r) for r in await (await conn.execute(Q.list_mailboxes, {"enabled_only": enabled_only})).fetchall()]
+
+
 async def list_mailboxes(conn: Conn, *, enabled_only: bool = False) -> list[Mailbox]:
-    rows = await (await conn.execute(Q.list_mailboxes, {"enabled_only": enabled_only})).fetchall()
-    return [_public(r) for r in rows]
+    return [_public(r) for r in await list_rows(conn, enabled_only=enabled_only)]
 
 
 async def update(conn: Conn, settings: Settings, *, mailbox_id: int, data: MailboxPatch) -> Mailbox:

@@ -22,6 +22,9 @@ class EmailSettings(BaseSettings):
     blocked_extensions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [".exe", ".bat", ".cmd", ".com", ".js", ".msi", ".ps1", ".scr", ".vbs"])
     acknowledge: bool = True  # answer a new ticket from mail with its number
+    idle: bool = True  # the worker waits in IMAP IDLE on the mailboxes whose server offers it (api/channels/email/idle.py)
+    idle_renew_s: float = Field(default=540.0, gt=0, le=29 * 60)  # IDLE is ended and issued again this often
+    idle_refresh_s: float = Field(default=30.0, gt=0)  # how often the IDLE supervisor re-reads the mailbox list
 
     @field_validator("blocked_extensions", mode="before")
     @classmethod

@@ -1,12 +1,15 @@
-"""The worker's e-mail tasks: read every enabled mailbox each minute, and answer an inbound message."""
+"""The worker's e-mail tasks: read every enabled mailbox each minute, and answer an inbound message; and, beside
+them while the worker serves, the IDLE supervisor (idle.py) that reads a mailbox as soon as mail arrives."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 from procrastinate import JobContext
 
-from api.channels.email import ingest, outbound
+from api.channels.email import idle, ingest, outbound
 from api.jobs.registry import TaskSpec, task
 
 log = logging.getLogger(__name__)
@@ -29,3 +32,9 @@ async def answer(context: JobContext, message_row: int, kind: str) -> str | None
     async with rt["pool"].connection() as conn:
         return await outbound.answer(conn, rt["settings"], message_row=message_row,
                                      kind="ack" if kind == "ack" else "reject")
+
+
+async def serve(context: dict[str, Any], stop: asyncio.Event) -> None:
+    """The IDLE supervisor, until ``stop`` (nothing when DESKMATE_EMAIL_IDLE is false)."""
+    if context["settings"].email.idle:
+        await idle.Supervisor(context["pool"], context["settings"]).run(stop)
