@@ -60,7 +60,8 @@ def token_for(url: str, role: Role) -> str:
 @contextmanager
 def api_process(url: str, port: int, **env: str) -> Iterator[str]:
     """``deskmate serve`` (one uvicorn worker) on ``port``, ready when this yields."""
-    proc_env = {**os.environ, "DATABASE_URL": url, "DESKMATE_PORT": str(port), "DESKMATE_LOG_LEVEL": "WARNING",
+    proc_env = {**os.environ, "DATABASE_URL": url, "DESKMATE_PORT": str(port),
+                "DESKMATE_LOG_LEVEL": os.environ.get("DESKMATE_LOG_LEVEL", "WARNING"),  # INFO to see each request
                 "DESKMATE_DB_POOL_MAX": "20", **env}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=proc_env, cwd=REPO_ROOT)
     base = f"http://127.0.0.1:{port}"

@@ -34,6 +34,8 @@ KB_HELPFUL = re.compile(r"^deskmate:kb_helpful:(\d{1,18})$")
 TICKET_BUTTON = {"title": "Open a ticket", "payload": OPEN_TICKET}
 RESTARTING = ("The assistant is restarting and can't answer right now. Try again in a minute, "
               "or open a ticket and the service desk will pick it up.")
+NO_REPLY = ("Sorry, I couldn't come up with an answer to that just now. Try asking again in other words, "
+            "or open a ticket and the service desk will pick it up.")
 SLOW = ("This is taking longer than usual. Your message is saved; ask again in a moment, "
         "or open a ticket and the service desk will pick it up.")
 
@@ -151,6 +153,9 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
         reply = await rasa.send(sender=conversation_id, text=screened.to_rasa,
                                 metadata=turn_metadata(settings, conversation))
         replies, intent, confidence = bot_messages(reply.messages), reply.intent, reply.confidence
+        if not replies:  # an action that failed (or timed out) in the action server leaves the turn silent
+            log.warning("assistant gave no reply", extra={"conversation_id": conversation_id, "intent": intent})
+            replies = [{"text": NO_REPLY, "payload": {"buttons": [TICKET_BUTTON]}}]
     except RasaUnavailable as exc:
         log.warning("assistant unavailable", extra={"error": exc.detail, "conversation_id": conversation_id})
         apology = SLOW if isinstance(exc, RasaTimeout) else RESTARTING
