@@ -51,8 +51,10 @@ WHERE t.id = %(ticket_id)s
 SELECT name FROM users WHERE id = %(id)s
 
 -- name: comment
--- A comment with its author's name.
-SELECT c.body, c.internal, u.name AS author FROM ticket_comments c LEFT JOIN users u ON u.id = c.author_id
+-- A comment with its author's name; none for a system account (a sync connector, a workflow): templates then name
+-- the service desk, as the employee knows it.
+SELECT c.body, c.internal, CASE WHEN u.role = 'service' THEN NULL ELSE u.name END AS author
+FROM ticket_comments c LEFT JOIN users u ON u.id = c.author_id
 WHERE c.id = %(id)s
 
 -- name: people

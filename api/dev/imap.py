@@ -245,7 +245,7 @@ async def disable(conn: Conn, settings: Settings) -> None:
 def summary(imap: DemoImap, *, smtp_port: int | None) -> list[str]:
     """The start-up banner's lines about the desk mailbox: its address and how to write to it."""
     lines = [f"desk e-mail: {imap.address} (Dovecot at imap://127.0.0.1:{imap.port}, read by the worker "
-             "every minute; a new mail opens a ticket)"]
+             "as mail arrives, through IMAP IDLE; a new mail opens a ticket)"]
     if smtp_port is not None:
         lines.append(f"  test mail: .venv/bin/python -c \"import smtplib; smtplib.SMTP('127.0.0.1', {smtp_port})"
                      f".sendmail('you@example.com', '{imap.address}', 'From: you@example.com\\nTo: {imap.address}"

@@ -13,8 +13,9 @@ from api.auth.models import Role
 from api.channels import Channel, origin
 from api.chat import service as chat
 from api.errors import ChannelDeliveryFailed
+from api.integrations.sync import connectors
 from api.tickets import service as tickets
-from api.tickets.models import TicketCreate
+from api.tickets.models import CommentCreate, TicketCreate
 from api.types import SourceType
 
 
@@ -65,6 +66,19 @@ async def test_an_agents_reply_and_the_resolution_reach_the_widget_conversation(
         "Please try the USB-C port on the left.",
         f'Update on your ticket {ticket["number"]} "The docking station does not charge": it is now resolved '
         "(Replaced the dock.)."]  # the internal note never leaves
+
+
+async def test_a_reply_synced_from_glpi_is_the_service_desks_not_the_sync_accounts(conn, make_actor, principal_of,
+                                                                                    quiet):
+    employee = await make_actor()
+    conversation, ticket = await _chat_ticket(conn, principal_of, employee)
+    await tickets.add_comment(conn, principal=await connectors.principal(conn), ref=ticket["id"],
+                              data=CommentCreate(body="We swapped the display cable."), meta={"origin": "glpi"})
+    await drain(quiet)
+
+    assert await _bot_said(conn, conversation) == [
+        f'Update on your ticket {ticket["number"]} "The docking station does not charge": The service desk wrote: '
+        "We swapped the display cable."]
 
 
 async def test_the_requesters_own_comment_is_not_echoed_back(client, conn, make_actor, principal_of, quiet):
