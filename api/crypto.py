@@ -45,6 +45,7 @@ ENCRYPTED_COLUMNS = (
     Column("mailboxes", "id", "password_encrypted"),  # IMAP passwords (api/channels/email)
     Column("sync_connectors", "id", "user_token_encrypted"),  # external service desk API tokens (api/integrations/sync)
     Column("sync_connectors", "id", "app_token_encrypted"),
+    Column("sync_connectors", "id", "webhook_secret_encrypted"),  # GLPI webhook signing secrets
 )
 
 

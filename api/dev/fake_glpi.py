@@ -20,6 +20,8 @@ Real HTTP on 127.0.0.1 (a threaded server), so deskmate's real client runs again
   ``refuse_create(word, status, code, message)`` (refuse to create tickets whose name contains ``word``).
 - ``latency_s``: simulated network and server time added to every answer (benchmarks). ``busy_s`` sums the time
   the fake spent answering (its latency included), so a benchmark can tell the fake's share from deskmate's.
+- Outgoing webhooks (GLPI 11): ``webhooks.append(FakeWebhook(url, secret))``; changes queue signed deliveries
+  (``take_webhooks()``), or hand them to ``send_webhook`` at once (api/dev/fake_glpi_webhooks.py).
 - ``echo``: called with one line when a ticket, follow-up or solution is added (``deskmate dev fake-glpi``).
 
 ``deskmate dev fake-glpi`` serves it with a demo connector (docs/integrations/glpi.md#try-it-without-a-glpi);
@@ -40,6 +42,9 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from api.dev import fake_glpi_webhooks as outgoing
+from api.dev.fake_glpi_webhooks import Delivery, FakeWebhook
 
 BASE = "/apirest.php"
 DATE = "%Y-%m-%d %H:%M:%S"
@@ -79,6 +84,9 @@ class FakeGlpi:
     latency_s: float = 0.0
     busy_s: float = 0.0
     echo: Callable[[str], None] | None = None
+    webhooks: list[FakeWebhook] = field(default_factory=list)  # api/dev/fake_glpi_webhooks.py
+    queued_webhooks: list[Delivery] = field(default_factory=list)
+    send_webhook: Callable[[Delivery], Any] | None = None
     logins: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
     _next_id: int = 0
@@ -118,13 +126,15 @@ class FakeGlpi:
                       "date": now, "date_creation": now, "date_mod": now, "is_deleted": 0, **fields}
             self.tickets[ticket_id] = ticket
         self._say(f"ticket {ticket_id} added: {ticket['name']}")
+        self._raise("new", "Ticket", ticket)
         return dict(ticket)
 
     def edit_ticket(self, ticket_id: int, **fields: Any) -> dict[str, Any]:
         with self.lock:
             ticket = self.tickets[ticket_id]
             ticket.update(fields, date_mod=self.now())
-            return dict(ticket)
+        self._raise("update", "Ticket", ticket)
+        return dict(ticket)
 
     def add_child(self, store: dict[int, dict[str, Any]], ticket_id: int, **fields: Any) -> dict[str, Any]:
         with self.lock:
@@ -137,7 +147,26 @@ class FakeGlpi:
                 self.tickets[ticket_id]["status"] = 5
         kind = "solution" if store is self.solutions else "follow-up"
         self._say(f"ticket {ticket_id}: {kind} {row['id']} added: {str(row['content'])[:60]}")
+        self._raise("new", "ITILSolution" if store is self.solutions else "ITILFollowup", row)
         return dict(row)
+
+    def _raise(self, event: str, itemtype: str, row: dict[str, Any]) -> None:
+        """GLPI's ``Webhook::raise``: a signed delivery per matching webhook, queued (or sent by ``send_webhook``)."""
+        with self.lock:
+            ticket = self.tickets.get(int(row["items_id"])) if itemtype != "Ticket" else None
+            deliveries = [outgoing.build(hook, event=event, itemtype=itemtype, row=dict(row),
+                                         ticket=dict(ticket) if ticket else None)
+                          for hook in self.webhooks if itemtype in hook.itemtypes and event in hook.events]
+            if self.send_webhook is None:
+                self.queued_webhooks.extend(deliveries)
+        for delivery in deliveries if self.send_webhook is not None else ():
+            self.send_webhook(delivery)
+
+    def take_webhooks(self) -> list[Delivery]:
+        """The queued deliveries, oldest first (the queue is emptied)."""
+        with self.lock:
+            taken, self.queued_webhooks = self.queued_webhooks, []
+        return taken
 
     def _say(self, line: str) -> None:
         if self.echo is not None:

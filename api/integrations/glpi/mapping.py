@@ -41,6 +41,9 @@ class GlpiConfig(BaseModel):
     level_in: dict[int, int] = Field(default_factory=lambda: {1: 3, 2: 3, 3: 2, 4: 1, 5: 1})
     type_out: dict[TicketType, int] = Field(default_factory=lambda: {TicketType.incident: 1, TicketType.request: 2})
     categories: dict[str, int] = Field(default_factory=dict, description="category slug → itilcategories_id")
+    groups: dict[str, int] = Field(default_factory=dict, description="team slug → GLPI group id (assigned group)")
+    webhook_tolerance_s: int = Field(default=300, ge=30, le=86_400,
+                                     description="accept GLPI webhooks signed this close to our clock")
 
 
 @dataclass(frozen=True)

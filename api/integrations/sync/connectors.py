@@ -12,6 +12,7 @@ from api import crypto, idempotency, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import Conflict, NotFound, OutboundRefused, ValidationFailed
+from api.integrations.glpi import webhooks
 from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.outbound import OutboundGuard
 from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch
@@ -37,7 +38,8 @@ class Runtime:
 
 def _public(row: dict[str, Any]) -> Connector:
     return Connector(**row, has_user_token=row["user_token_encrypted"] is not None,
-                     has_app_token=row["app_token_encrypted"] is not None)
+                     has_app_token=row["app_token_encrypted"] is not None,
+                     has_webhook_secret=row.get("webhook_secret_encrypted") is not None)
 
 
 def _check_url(settings: Settings, url: str) -> None:
@@ -83,7 +85,7 @@ async def create(conn: Conn, *, data: ConnectorIn, settings: Settings, actor_id:
 
 
 async def _insert(conn: Conn, *, data: ConnectorIn, settings: Settings) -> Connector:
-    params = data.model_dump(mode="json", exclude={"user_token", "app_token", "config"}) | {
+    params = data.model_dump(mode="json", exclude={"user_token", "app_token", "webhook_secret", "config"}) | {
         "config": Jsonb(data.config.model_dump(mode="json")),
         "user_token_encrypted": _encrypted(settings, data.user_token),
         "app_token_encrypted": _encrypted(settings, data.app_token)}
@@ -92,6 +94,8 @@ async def _insert(conn: Conn, *, data: ConnectorIn, settings: Settings) -> Conne
     except UniqueViolation as exc:
         raise Conflict(f"A sync connector named {data.name!r} exists already.") from exc
     assert row is not None
+    if data.webhook_secret is not None:
+        row = await webhooks.set_secret(conn, connector_id=row["id"], encrypted=_encrypted(settings, data.webhook_secret))
     return _public(row)
 
 
@@ -116,7 +120,10 @@ async def update(conn: Conn, *, name: str, data: ConnectorPatch, settings: Setti
             if field in given:
                 params[f"{field}_encrypted"] = _encrypted(settings, getattr(data, field))
         updated = await (await conn.execute(Q.update_connector, params)).fetchone()
-    assert updated is not None
+        assert updated is not None
+        if "webhook_secret" in given:
+            updated = await webhooks.set_secret(conn, connector_id=row["id"],
+                                                encrypted=_encrypted(settings, data.webhook_secret))
     return _public(updated)
 
 

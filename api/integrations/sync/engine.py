@@ -172,3 +172,19 @@ async def _pull_one(conn: Conn, client: GlpiApi, rt: Runtime, *, remote: dict[st
             return  # seen already (the overlap window reads it again)
         result.comments += await glpi.pull(conn, client, rt, link=dict(link), remote=remote, actor=actor)
         result.pulled += 1
+
+
+async def pull_external(conn: Conn, *, connector_id: int, external_id: str, settings: Settings) -> Polled:
+    """Pulls one external ticket now (a verified webhook named it), exactly as the poll pulls it: under the
+    connector+ticket lock, only when linked and changed since the link last saw it. The poll's cursor stays."""
+    rt = await connectors.runtime(conn, settings, connector_id=connector_id)
+    result = Polled()
+    link = await (await conn.execute(Q.link_by_external, {"connector_id": rt.id, "external_id": external_id})).fetchone()
+    if not rt.enabled or link is None or not external_id.isdigit():
+        return result  # not ours: nothing to ask GLPI
+    actor = await connectors.principal(conn)
+    async with glpi.open_client(rt, settings) as client:
+        remote = await client.get_ticket(int(external_id))
+        result.read = 1
+        await _pull_one(conn, client, rt, remote=remote, actor=actor, result=result)
+    return result

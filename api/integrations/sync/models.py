@@ -24,6 +24,7 @@ class ConnectorIn(BaseModel):
     config: GlpiConfig = Field(default_factory=GlpiConfig)
     user_token: Token
     app_token: Token | None = None
+    webhook_secret: Token | None = Field(default=None, description="the secret of GLPI's webhooks to this connector")
     enabled: bool = True
 
 
@@ -34,6 +35,7 @@ class ConnectorPatch(BaseModel):
     config: GlpiConfig | None = None
     user_token: Token | None = None
     app_token: Token | None = None
+    webhook_secret: Token | None = Field(default=None, description="null removes it: webhooks are refused")
     enabled: bool | None = None
 
 
@@ -48,6 +50,7 @@ class Connector(BaseModel):
     enabled: bool
     has_user_token: bool
     has_app_token: bool
+    has_webhook_secret: bool = False
     inbound_cursor: str | None
     last_error: str | None
     last_polled_at: datetime | None

@@ -14,6 +14,7 @@ from api.db import Conn
 
 Q = sql.load("api.integrations.sync")
 TASK, QUEUE = "sync.push", "sync"
+PULL = "sync.pull"  # one external ticket, now (api/integrations/glpi/webhooks.py)
 # The ticket fields a connector mirrors (api/integrations/glpi/mapping.py).
 SYNCED = frozenset({"title", "description", "type", "status", "urgency", "impact", "category_id"})
 
