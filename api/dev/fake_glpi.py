@@ -20,6 +20,8 @@ Real HTTP on 127.0.0.1 (a threaded server), so deskmate's real client runs again
   ``refuse_create(word, status, code, message)`` (refuse to create tickets whose name contains ``word``).
 - ``latency_s``: simulated network and server time added to every answer (benchmarks). ``busy_s`` sums the time
   the fake spent answering (its latency included), so a benchmark can tell the fake's share from deskmate's.
+- Users, e-mails, groups and ticket actors (``UserEmail``, ``User/:id/UserEmail``, ``Ticket/:id/Ticket_User`` and
+  ``Group_Ticket``; ``_users_id_*`` / ``_groups_id_assign`` on create): ``people`` (api/dev/fake_glpi_people.py).
 - Outgoing webhooks (GLPI 11): ``webhooks.append(FakeWebhook(url, secret))``; changes queue signed deliveries
   (``take_webhooks()``), or hand them to ``send_webhook`` at once (api/dev/fake_glpi_webhooks.py).
 - ``echo``: called with one line when a ticket, follow-up or solution is added (``deskmate dev fake-glpi``).
@@ -44,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from api.dev import fake_glpi_webhooks as outgoing
+from api.dev.fake_glpi_people import FakePeople
 from api.dev.fake_glpi_webhooks import Delivery, FakeWebhook
 
 BASE = "/apirest.php"
@@ -87,6 +90,7 @@ class FakeGlpi:
     webhooks: list[FakeWebhook] = field(default_factory=list)  # api/dev/fake_glpi_webhooks.py
     queued_webhooks: list[Delivery] = field(default_factory=list)
     send_webhook: Callable[[Delivery], Any] | None = None
+    people: FakePeople = field(default_factory=FakePeople)  # api/dev/fake_glpi_people.py
     logins: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
     _next_id: int = 0
@@ -172,6 +176,14 @@ class FakeGlpi:
         if self.echo is not None:
             self.echo(line)
 
+    def assign(self, ticket_id: int, *, user_id: int | None = None, group_id: int | None = None) -> dict[str, Any]:
+        """Adds an assigned technician and/or group, as the ticket form does (the ticket's ``date_mod`` moves)."""
+        with self.lock:
+            for kind, ref in (("user", user_id), ("group", group_id)):
+                if ref is not None:
+                    self.people.add_actor(ticket_id, kind=kind, ref=ref, type_=2)
+        return self.edit_ticket(ticket_id)
+
     def add_followup(self, ticket_id: int, content: str, *, private: bool = False) -> dict[str, Any]:
         return self.add_child(self.followups, ticket_id, content=content, is_private=int(private))
 
@@ -234,6 +246,10 @@ class FakeGlpi:
 
     def _route(self, method: str, parts: list[str], query: dict[str, list[str]],
                data: dict[str, Any] | None) -> tuple[int, Any, dict[str, str]]:
+        if method == "GET" and (people := self.people.rows(parts, query)) is not None:
+            if parts[0] == "Ticket":
+                self._ticket(parts[1])
+            return self._list(people, query, f"glpi_{parts[-1].lower()}s")
         if not parts or parts[0] not in ITEMTYPES or (len(parts) == 3 and parts[2] not in ITEMTYPES):
             raise GlpiFail(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM")
         if parts[0] == "Ticket" and len(parts) == 1:
@@ -274,6 +290,7 @@ class FakeGlpi:
         if not name and not data.get("content"):
             raise GlpiFail(400, "ERROR_GLPI_ADD", "Title and description are mandatory")
         ticket = self.add_ticket(**{k: v for k, v in data.items() if k != "id" and not k.startswith("_")})
+        self.people.actors_from_input(ticket["id"], data)
         return 201, {"id": ticket["id"], "message": ""}, {"Location": f"{BASE}/Ticket/{ticket['id']}"}
 
     @staticmethod

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.types import Status, TicketType
 
 S = Status
+REQUESTER_NOTE = "\n\nRequester: "  # ends the content of a ticket whose requester GLPI does not know (people.py)
 
 
 class GlpiConfig(BaseModel):
@@ -79,7 +80,9 @@ class FieldMap:
         return remote
 
     def same(self, ticket: dict[str, Any], remote: Any, cfg: GlpiConfig) -> bool:
-        """Whether both sides say the same thing (either map agrees)."""
+        """Whether both sides say the same thing (either map agrees; GLPI's content may end with a requester note)."""
+        if self.glpi == "content" and isinstance(remote, str):
+            remote = remote.split(REQUESTER_NOTE)[0]
         return self.out(ticket, cfg) == remote or (self.inbound and self.into(remote, cfg) == ticket[self.local])
 
 
