@@ -58,7 +58,7 @@ def _iso(value: Any) -> Any:
 def hl_ticket(row: dict[str, Any]) -> dict[str, Any]:
     """A legacy ticket row in the High-Level API's Ticket shape (the part the sync cares about)."""
     return {"id": row["id"], "name": row.get("name", ""), "content": row.get("content", ""),
-            "type": row.get("type"), "status": {"id": row.get("status"), "name": STATUS_NAMES.get(row.get("status"), "")},
+            "type": row.get("type"), "status": {"id": row.get("status"), "name": STATUS_NAMES.get(int(row.get("status") or 0), "")},
             "urgency": row.get("urgency"), "impact": row.get("impact"), "priority": row.get("priority"),
             "category": {"id": row.get("itilcategories_id") or None}, "entity": {"id": row.get("entities_id", 0)},
             "external_id": row.get("externalid", ""), "is_deleted": bool(row.get("is_deleted")),

@@ -3,7 +3,10 @@ deliveries change nothing."""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fakes.glpi_server import FakeWebhook
 from glpi_hook_support import deliver_all, hook_up, post, webhook_path
@@ -11,6 +14,7 @@ from sync_support import open_ticket, remote_by_number, run_worker
 
 from api import crypto
 from api.dev import fake_glpi_webhooks
+from api.dev import glpi as dev_glpi
 
 
 async def _comments(conn, ticket_id):
@@ -137,3 +141,38 @@ async def test_the_secret_is_set_through_the_admin_api_never_shown_and_answers_g
     assert oracle.status_code == 401  # not a signing oracle for other texts
     removed = await client.patch(path, json={"webhook_secret": None}, headers=admin.headers)
     assert removed.json()["has_webhook_secret"] is False
+
+
+class _Catcher(BaseHTTPRequestHandler):
+    """Where `deskmate dev fake-glpi --webhooks-to` sends: keeps the request, answers 202."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.caught.put((self.path, dict(self.headers), body))  # type: ignore[attr-defined]
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+async def test_the_dev_fake_sends_signed_webhooks_over_http_that_deskmate_accepts(
+        client, conn, glpi, connector, make_actor, sync_settings):
+    ticket, remote = await _linked(conn, glpi, make_actor, sync_settings, "Headset crackles")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Catcher)
+    server.caught = queue.Queue()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = await dev_glpi.send_webhooks(conn, sync_settings, name=connector.name, glpi=glpi,
+                                           api_url=f"http://127.0.0.1:{server.server_address[1]}")
+        glpi.fake.add_followup(remote["id"], "New headset on its way")
+        path, headers, body = server.caught.get(timeout=30)  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert url.endswith(path) and path == webhook_path(connector)
+    answer = await client.post(path, content=body, headers={k: v for k, v in headers.items()
+                                                            if k.lower().startswith("x-glpi-")})
+    assert answer.status_code == 202, answer.text
+    await run_worker(sync_settings)
+    assert await _comments(conn, ticket.id) == ["New headset on its way"]
