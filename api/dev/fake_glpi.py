@@ -252,6 +252,8 @@ class FakeGlpi:
             if parts[0] == "Ticket":
                 self._ticket(parts[1])
             return self._list(people, query, f"glpi_{parts[-1].lower()}s")
+        if (written := self.people.write(method, parts, data, self.tickets)) is not None:
+            return written
         if not parts or parts[0] not in ITEMTYPES or (len(parts) == 3 and parts[2] not in ITEMTYPES):
             raise GlpiFail(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM")
         if parts[0] == "Ticket" and len(parts) == 1:

@@ -6,6 +6,8 @@
 - Read: ``GET UserEmail/`` (paged, ``searchText[email]``), ``GET User/:id/UserEmail``, ``GET Ticket/:id/Ticket_User``,
   ``GET Ticket/:id/Group_Ticket``. ``POST Ticket/`` takes ``_users_id_requester``, ``_users_id_assign`` and
   ``_groups_id_assign`` (an id or a list; 0 is nobody) as actors.
+- Write: ``POST Ticket_User/`` / ``Group_Ticket/`` ``{"input": {tickets_id, users_id|groups_id, type}}`` → 201,
+  ``DELETE Ticket_User/:id`` / ``Group_Ticket/:id`` → 200.
 - In GLPI: ``add_user(name, email)``, ``add_group(name)``, ``assign(ticket_id, user_id=…, group_id=…)`` (the
   ticket's ``date_mod`` moves, like an actor change made in the ticket form).
 """
@@ -63,6 +65,25 @@ class FakePeople:
     def actors(self, ticket_id: int, kind: str, type_: int) -> list[int]:
         rows, key = (self.ticket_users, "users_id") if kind == "user" else (self.group_tickets, "groups_id")
         return [r[key] for r in rows.values() if r["tickets_id"] == ticket_id and r["type"] == type_]
+
+    def write(self, method: str, parts: list[str], data: dict[str, Any] | None,
+              tickets: dict[int, Any]) -> tuple[int, Any, dict[str, str]] | None:
+        """``POST Ticket_User/`` or ``Group_Ticket/`` (an actor added), ``DELETE Ticket_User/:id`` (removed);
+        None when the call is not one of these."""
+        if not parts or parts[0] not in ("Ticket_User", "Group_Ticket"):
+            return None
+        store, key = (self.ticket_users, "users_id") if parts[0] == "Ticket_User" else (self.group_tickets, "groups_id")
+        if method == "POST" and len(parts) == 1 and data is not None:
+            if int(data.get("tickets_id") or 0) not in tickets or not int(data.get(key) or 0):
+                return 400, ["ERROR_GLPI_ADD", f"tickets_id and {key} are mandatory"], {}
+            self.add_actor(int(data["tickets_id"]), kind="user" if key == "users_id" else "group",
+                           ref=int(data[key]), type_=int(data.get("type") or 1))
+            return 201, {"id": self._next_id, "message": ""}, {}
+        if method == "DELETE" and len(parts) == 2 and parts[1].isdigit():
+            if store.pop(int(parts[1]), None) is None:
+                return 404, ["ERROR_ITEM_NOT_FOUND", "Item not found"], {}
+            return 200, [{parts[1]: True, "message": ""}], {}
+        return None
 
     def rows(self, parts: list[str], query: dict[str, list[str]]) -> list[dict[str, Any]] | None:
         """The rows a people GET names, or None when it names none of them."""

@@ -90,3 +90,59 @@ async def test_unknown_glpi_users_and_groups_are_left_alone(conn, glpi, connecto
     assert polled.error is None and polled.pulled >= 1
     after = await tickets.get_or_raise(conn, principal=staff(employee), ref=ticket.id)
     assert (after.assignee_id, after.team) == (before.assignee_id, before.team)
+
+
+async def _assigned_pair(conn, glpi, connector, make_actor, make_team, names):
+    """Agents in their own mapped teams, each a GLPI technician with their e-mail."""
+    pairs, groups = [], {}
+    for name in names:
+        team = await make_team()
+        agent = await make_actor("agent", teams=(team,))
+        groups[team] = glpi.fake.people.add_group(name)
+        pairs.append((agent, team, glpi.fake.people.add_user(name, agent.user.email), groups[team]))
+    await _map_groups(conn, connector, groups)
+    return pairs
+
+
+async def test_a_reassignment_in_deskmate_replaces_glpis_technician_and_group(
+        conn, glpi, connector, make_actor, make_team, sync_settings):
+    (first, first_team, _, _), (second, second_team, tech, group) = await _assigned_pair(
+        conn, glpi, connector, make_actor, make_team, ["erin", "frank"])
+    ticket = await open_ticket(conn, await make_actor(), "Phone not ringing")
+    await tickets.assign(conn, principal=staff(first), ref=ticket.id,
+                         data=Assignment(assignee_id=first.user.id, team=first_team))
+    await run_worker(sync_settings)
+    [remote] = remote_by_number(glpi.fake, ticket.number)
+    await tickets.assign(conn, principal=staff(first), ref=ticket.id,
+                         data=Assignment(assignee_id=second.user.id, team=second_team))
+    await run_worker(sync_settings)
+    assert glpi.fake.people.actors(remote["id"], "user", 2) == [tech]
+    assert glpi.fake.people.actors(remote["id"], "group", 2) == [group]
+    polled = await engine.poll(conn, connector_id=connector.id, settings=sync_settings)
+    assert polled.error is None
+    after = await tickets.get_or_raise(conn, principal=staff(second), ref=ticket.id)
+    assert (after.assignee_id, after.team) == (second.user.id, second_team)  # nothing bounced back
+
+
+async def test_a_reassignment_on_both_sides_keeps_glpis_and_records_a_conflict(
+        conn, glpi, connector, make_actor, make_team, sync_settings):
+    (first, first_team, _, _), (second, second_team, _, _), (third, third_team, tech, group) = await _assigned_pair(
+        conn, glpi, connector, make_actor, make_team, ["gina", "hank", "ida"])
+    ticket = await open_ticket(conn, await make_actor(), "Scanner offline")
+    await tickets.assign(conn, principal=staff(first), ref=ticket.id,
+                         data=Assignment(assignee_id=first.user.id, team=first_team))
+    await run_worker(sync_settings)
+    [remote] = remote_by_number(glpi.fake, ticket.number)
+    await engine.poll(conn, connector_id=connector.id, settings=sync_settings)  # the link has seen GLPI's actors
+    glpi.fake.assign(remote["id"], user_id=tech, group_id=group)                       # GLPI: ida
+    await tickets.assign(conn, principal=staff(first), ref=ticket.id,                  # deskmate: hank
+                         data=Assignment(assignee_id=second.user.id, team=second_team))
+    await run_worker(sync_settings)
+    assert glpi.fake.people.actors(remote["id"], "user", 2)[-1] == tech  # GLPI's kept
+    conflicts = await (await conn.execute("SELECT field, local_value, remote_value FROM sync_conflicts "
+                                          "WHERE ticket_id = %s ORDER BY field", (ticket.id,))).fetchall()
+    assert [(c["field"], c["local_value"], c["remote_value"]) for c in conflicts] == [
+        ("assignee_id", second.user.id, tech), ("team", second_team, group)]
+    await engine.poll(conn, connector_id=connector.id, settings=sync_settings)
+    after = await tickets.get_or_raise(conn, principal=staff(third), ref=ticket.id)
+    assert (after.assignee_id, after.team) == (third.user.id, third_team)  # GLPI's applied here

@@ -141,6 +141,11 @@ async def test_the_secret_is_set_through_the_admin_api_never_shown_and_answers_g
     assert oracle.status_code == 401  # not a signing oracle for other texts
     removed = await client.patch(path, json={"webhook_secret": None}, headers=admin.headers)
     assert removed.json()["has_webhook_secret"] is False
+    created = await client.post("/api/v1/sync/connectors", headers=admin.headers, json={
+        "name": f"{connector.name}-b", "base_url": "https://glpi.example.com/apirest.php/", "user_token": "u",
+        "webhook_secret": secret})
+    assert created.status_code == 201 and created.json()["has_webhook_secret"] and secret not in created.text
+    assert (await client.delete(f"{path}-b", headers=admin.headers)).status_code == 204
 
 
 class _Catcher(BaseHTTPRequestHandler):

@@ -26,6 +26,7 @@ from api.auth.models import Principal
 from api.db import Conn
 from api.errors import DeskmateError, GlpiError
 from api.integrations.glpi import connector as glpi
+from api.integrations.glpi import people
 from api.integrations.glpi.client import GlpiApi
 from api.integrations.sync import connectors, outbox
 from api.integrations.sync.connectors import Runtime
@@ -88,6 +89,8 @@ async def _push_item(conn: Conn, client: GlpiApi, rt: Runtime, *, item_id: int, 
         elif fields := set(outbox.SYNCED & set(after)):
             await glpi.push_fields(conn, client, rt, ticket=ticket, link=link, fields=fields, actor=actor,
                                    reason=(item["meta"] or {}).get("reason"))
+        if item["kind"] == "assigned":  # the technician and group (api/integrations/glpi/people.py)
+            await people.push_assignment(conn, client, rt, ticket=ticket, link=link)
     await conn.execute(Q.finish_item, {"id": item_id, "status": status, "error": None})
 
 

@@ -25,7 +25,7 @@ def lock(connector_id: int, ticket_id: int) -> str:
 
 
 def relevant(event: dict[str, Any]) -> bool:
-    return event["kind"] in ("created", "commented") or bool(SYNCED & set(event.get("after") or {}))
+    return event["kind"] in ("created", "commented", "assigned") or bool(SYNCED & set(event.get("after") or {}))
 
 
 async def defer_push(conn: Conn, *, connector_id: int, ticket_id: int) -> int:
