@@ -3,7 +3,9 @@ connector's ``groups`` map (team slug → GLPI group id).
 
 Outbound, on create: the requester's e-mail → ``_users_id_requester`` (no GLPI user has it: no requester, and the
 e-mail is written at the end of the content); the assignee's e-mail → ``_users_id_assign``; the team → its
-mapped group, ``_groups_id_assign``. GLPI's users are found with ``GET UserEmail/?searchText[email]=…``
+mapped group, ``_groups_id_assign``. On a later assignment: ``POST Ticket_User/`` / ``Group_Ticket/`` (type 2) and
+``DELETE`` of the other assigned ones, unless GLPI's assignment changed since the link saw it (then GLPI's is
+kept and the conflict recorded, as for the two-way fields). GLPI's users are found with ``GET UserEmail/?searchText[email]=…``
 (``glpi_useremails``: ``users_id``, ``email``), checked exactly here since searchText is a LIKE.
 
 Inbound, on every pull: the ticket's assigned actors (``GET Ticket/:id/Ticket_User`` and ``Ticket/:id/Group_Ticket``,
@@ -108,6 +110,42 @@ def keep_note(content: str, remote: Any) -> str:
 async def _assigned(client: Any, path: str, key: str) -> int | None:
     rows = [r async for r in client.pages(path, params={}) if int(r.get("type") or 0) == ASSIGNED]
     return int(max(rows, key=lambda r: int(r["id"]))[key]) if rows else None
+
+
+async def push_assignment(conn: Conn, client: Any, rt: Runtime, *, ticket: dict[str, Any],
+                          link: dict[str, Any]) -> None:
+    """Makes the GLPI ticket's assigned technician and group deskmate's (one of each: other assigned ones are
+    removed). Left as they are: an assignee or team GLPI cannot match, and one that changed in GLPI since the
+    link saw it (GLPI's is kept, the conflict recorded, and the pull applies it here)."""
+    if not supported(client):
+        return
+    external_id, seen = int(link["external_id"]), link["remote_values"]
+    email = await _email(conn, ticket.get("assignee_id"))
+    wanted = {SEEN_USER: await user_by_email(client, email) if email else None,
+              SEEN_GROUP: rt.config.groups.get(ticket["team"]) if ticket.get("team") else None}
+    now: dict[str, int] = {}
+    for seen_key, itemtype, key, local in ((SEEN_USER, "Ticket_User", "users_id", "assignee_id"),
+                                           (SEEN_GROUP, "Group_Ticket", "groups_id", "team")):
+        rows = [r async for r in client.pages(f"Ticket/{external_id}/{itemtype}", params={})
+                if int(r.get("type") or 0) == ASSIGNED]
+        current = int(max(rows, key=lambda r: int(r["id"]))[key]) if rows else None
+        if seen_key in seen and current != seen[seen_key]:
+            await conn.execute(Q.insert_conflict, {"connector_id": rt.id, "ticket_id": ticket["id"], "field": local,
+                                                   "local_value": Jsonb(ticket.get(local)),
+                                                   "remote_value": Jsonb(current)})
+            continue
+        target = wanted[seen_key]
+        if target is None:
+            continue
+        for row in rows:
+            if int(row[key]) != target:
+                await client.request("DELETE", f"{itemtype}/{row['id']}", ok=(200, 204))
+        if target not in {int(r[key]) for r in rows}:
+            await client.request("POST", f"{itemtype}/", ok=(201,), body={"input": {
+                "tickets_id": external_id, key: target, "type": ASSIGNED}})
+        now[seen_key] = target
+    if now:
+        await conn.execute(Q.update_link, {"id": link["id"], "remote_date_mod": None, "remote_values": Jsonb(now)})
 
 
 async def _agent(conn: Conn, email: str | None) -> int | None:
