@@ -47,6 +47,7 @@ ENCRYPTED_COLUMNS = (
     Column("sync_connectors", "id", "app_token_encrypted"),
     Column("sync_connectors", "id", "oauth_client_secret_encrypted"),  # GLPI HL API OAuth (migrations/0033)
     Column("sync_connectors", "id", "oauth_password_encrypted"),
+    Column("sync_connectors", "id", "webhook_secret_encrypted"),  # GLPI webhook signing secrets
 )
 
 

@@ -20,6 +20,8 @@ dev_app = typer.Typer(help="Tools for trying deskmate without the real systems a
 def fake_glpi(
     port: Annotated[int, typer.Option(help="the fake's port on 127.0.0.1")] = 8090,
     connector: Annotated[str, typer.Option(help="the connector pointed at the fake (created or updated)")] = "demo-glpi",
+    webhooks_to: Annotated[str | None, typer.Option(
+        help="deskmate's address (http://127.0.0.1:8000): the fake sends it signed GLPI webhooks")] = None,
 ) -> None:
     """Serve a fake GLPI (its REST API, apirest.php) and point a sync connector at it, until Ctrl-C."""
     settings = get_settings()
@@ -36,6 +38,10 @@ def fake_glpi(
         saved, created = with_conn(settings, lambda conn: dev_glpi.point_connector(
             conn, settings, name=connector, glpi=server))
         typer.echo(f"fake GLPI at {server.url}")
+        if webhooks_to:
+            hook = with_conn(settings, lambda conn: dev_glpi.send_webhooks(
+                conn, settings, name=connector, glpi=server, api_url=webhooks_to))
+            typer.echo(f"webhooks: every change is sent, signed, to {hook} (a new secret is on the connector)")
         typer.echo(f"connector {saved.name!r} {'created' if created else 'updated'}: it points at the fake "
                    f"(tokens stored encrypted); tickets sync once `make run` runs with "
                    f"DESKMATE_OUTBOUND_ALLOW_PRIVATE=true, GLPI changes come back every "

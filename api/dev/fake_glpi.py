@@ -20,6 +20,10 @@ Real HTTP on 127.0.0.1 (a threaded server), so deskmate's real client runs again
   ``refuse_create(word, status, code, message)`` (refuse to create tickets whose name contains ``word``).
 - ``latency_s``: simulated network and server time added to every answer (benchmarks). ``busy_s`` sums the time
   the fake spent answering (its latency included), so a benchmark can tell the fake's share from deskmate's.
+- Users, e-mails, groups and ticket actors (``UserEmail``, ``User/:id/UserEmail``, ``Ticket/:id/Ticket_User`` and
+  ``Group_Ticket``; ``_users_id_*`` / ``_groups_id_assign`` on create): ``people`` (api/dev/fake_glpi_people.py).
+- Outgoing webhooks (GLPI 11): ``webhooks.append(FakeWebhook(url, secret))``; changes queue signed deliveries
+  (``take_webhooks()``), or hand them to ``send_webhook`` at once (api/dev/fake_glpi_webhooks.py).
 - ``echo``: called with one line when a ticket, follow-up or solution is added (``deskmate dev fake-glpi``).
 
 The same server serves the High-Level API (``/api.php/v2``, OAuth2) on the same tickets: api/dev/fake_glpi_hl.py.
@@ -44,7 +48,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from api.dev import fake_glpi_hl
+from api.dev import fake_glpi_webhooks as outgoing
 from api.dev.fake_glpi_hl import FakeHl
+from api.dev.fake_glpi_people import FakePeople
+from api.dev.fake_glpi_webhooks import Delivery, FakeWebhook
 
 BASE = "/apirest.php"
 DATE = "%Y-%m-%d %H:%M:%S"
@@ -84,6 +91,10 @@ class FakeGlpi:
     latency_s: float = 0.0
     busy_s: float = 0.0
     echo: Callable[[str], None] | None = None
+    webhooks: list[FakeWebhook] = field(default_factory=list)  # api/dev/fake_glpi_webhooks.py
+    queued_webhooks: list[Delivery] = field(default_factory=list)
+    send_webhook: Callable[[Delivery], Any] | None = None
+    people: FakePeople = field(default_factory=FakePeople)  # api/dev/fake_glpi_people.py
     logins: int = 0
     hl: FakeHl = field(default_factory=FakeHl)  # the High-Level API's OAuth clients, users and tokens
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -124,13 +135,15 @@ class FakeGlpi:
                       "date": now, "date_creation": now, "date_mod": now, "is_deleted": 0, **fields}
             self.tickets[ticket_id] = ticket
         self._say(f"ticket {ticket_id} added: {ticket['name']}")
+        self._raise("new", "Ticket", ticket)
         return dict(ticket)
 
     def edit_ticket(self, ticket_id: int, **fields: Any) -> dict[str, Any]:
         with self.lock:
             ticket = self.tickets[ticket_id]
             ticket.update(fields, date_mod=self.now())
-            return dict(ticket)
+        self._raise("update", "Ticket", ticket)
+        return dict(ticket)
 
     def add_child(self, store: dict[int, dict[str, Any]], ticket_id: int, **fields: Any) -> dict[str, Any]:
         with self.lock:
@@ -143,11 +156,40 @@ class FakeGlpi:
                 self.tickets[ticket_id]["status"] = 5
         kind = "solution" if store is self.solutions else "follow-up"
         self._say(f"ticket {ticket_id}: {kind} {row['id']} added: {str(row['content'])[:60]}")
+        self._raise("new", "ITILSolution" if store is self.solutions else "ITILFollowup", row)
         return dict(row)
+
+    def _raise(self, event: str, itemtype: str, row: dict[str, Any]) -> None:
+        """GLPI's ``Webhook::raise``: a signed delivery per matching webhook, queued (or sent by ``send_webhook``)."""
+        with self.lock:
+            ticket = self.tickets.get(int(row["items_id"])) if itemtype != "Ticket" else None
+            deliveries = [outgoing.build(hook, event=event, itemtype=itemtype, row=dict(row),
+                                         ticket=dict(ticket) if ticket else None)
+                          for hook in self.webhooks if itemtype in hook.itemtypes and event in hook.events]
+            send = self.send_webhook
+            if send is None:
+                self.queued_webhooks.extend(deliveries)
+        if send is not None:  # the dev sender posts from a thread: deskmate calls the fake back
+            for delivery in deliveries:
+                send(delivery)
+
+    def take_webhooks(self) -> list[Delivery]:
+        """The queued deliveries, oldest first (the queue is emptied)."""
+        with self.lock:
+            taken, self.queued_webhooks = self.queued_webhooks, []
+        return taken
 
     def _say(self, line: str) -> None:
         if self.echo is not None:
             self.echo(line)
+
+    def assign(self, ticket_id: int, *, user_id: int | None = None, group_id: int | None = None) -> dict[str, Any]:
+        """Adds an assigned technician and/or group, as the ticket form does (the ticket's ``date_mod`` moves)."""
+        with self.lock:
+            for kind, ref in (("user", user_id), ("group", group_id)):
+                if ref is not None:
+                    self.people.add_actor(ticket_id, kind=kind, ref=ref, type_=2)
+        return self.edit_ticket(ticket_id)
 
     def add_followup(self, ticket_id: int, content: str, *, private: bool = False) -> dict[str, Any]:
         return self.add_child(self.followups, ticket_id, content=content, is_private=int(private))
@@ -211,6 +253,12 @@ class FakeGlpi:
 
     def _route(self, method: str, parts: list[str], query: dict[str, list[str]],
                data: dict[str, Any] | None) -> tuple[int, Any, dict[str, str]]:
+        if method == "GET" and (people := self.people.rows(parts, query)) is not None:
+            if parts[0] == "Ticket":
+                self._ticket(parts[1])
+            return self._list(people, query, f"glpi_{parts[-1].lower()}s")
+        if (written := self.people.write(method, parts, data, self.tickets)) is not None:
+            return written
         if not parts or parts[0] not in ITEMTYPES or (len(parts) == 3 and parts[2] not in ITEMTYPES):
             raise GlpiFail(400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM")
         if parts[0] == "Ticket" and len(parts) == 1:
@@ -251,6 +299,7 @@ class FakeGlpi:
         if not name and not data.get("content"):
             raise GlpiFail(400, "ERROR_GLPI_ADD", "Title and description are mandatory")
         ticket = self.add_ticket(**{k: v for k, v in data.items() if k != "id" and not k.startswith("_")})
+        self.people.actors_from_input(ticket["id"], data)
         return 201, {"id": ticket["id"], "message": ""}, {"Location": f"{BASE}/Ticket/{ticket['id']}"}
 
     @staticmethod

@@ -6,10 +6,14 @@ encrypted, the URL checked by the outbound guard), so starting the fake twice le
 
 from __future__ import annotations
 
+import secrets
+import threading
+
 from pydantic import SecretStr
 
 from api.db import Conn
 from api.dev.fake_glpi import FakeGlpiServer
+from api.dev.fake_glpi_webhooks import Delivery, FakeWebhook, post_delivery
 from api.errors import NotFound
 from api.integrations.sync import connectors
 from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch
@@ -34,6 +38,25 @@ async def point_connector(conn: Conn, settings: Settings, *, name: str, glpi: Fa
                                                        app_token=app_token))
     patch = ConnectorPatch(base_url=glpi.url, enabled=True, user_token=user_token, app_token=app_token)
     return await connectors.update(conn, name=name, data=patch, settings=settings), False
+
+
+async def send_webhooks(conn: Conn, settings: Settings, *, name: str, glpi: FakeGlpiServer, api_url: str) -> str:
+    """Gives the connector a new webhook secret and makes the fake send signed webhooks to deskmate at
+    ``api_url`` on every change (each from its own thread, as GLPI's queue would); returns the webhook URL."""
+    secret = secrets.token_hex(20)
+    await connectors.update(conn, name=name, settings=settings, data=ConnectorPatch(webhook_secret=SecretStr(secret)))
+    url = f"{api_url.rstrip('/')}/api/v1/sync/connectors/{name}/webhook"
+    glpi.fake.webhooks.append(FakeWebhook(url=url, secret=secret))
+
+    def send(delivery: Delivery) -> None:
+        def post() -> None:
+            status = post_delivery(delivery)
+            if glpi.fake.echo is not None:
+                glpi.fake.echo(f"webhook {delivery.itemtype} {delivery.event} → {status or 'no answer'}")
+        threading.Thread(target=post, daemon=True).start()
+
+    glpi.fake.send_webhook = send
+    return url
 
 
 def followup_recipe(glpi: FakeGlpiServer) -> list[str]:

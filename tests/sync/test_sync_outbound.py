@@ -18,6 +18,7 @@ from api.tickets.models import CommentCreate, TicketUpdate, Transition
 async def test_a_new_ticket_becomes_one_glpi_ticket_with_our_number_as_externalid(conn, glpi, connector, make_actor,
                                                                                    sync_settings):
     employee = await make_actor()
+    glpi.fake.people.add_user("employee", employee.user.email)  # else the content names the requester (people.py)
     ticket = await open_ticket(conn, employee, "VPN drops every hour", description="since Monday", urgency=1)
     await run_worker(sync_settings)
     [remote] = remote_by_number(glpi.fake, ticket.number)

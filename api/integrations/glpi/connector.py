@@ -18,7 +18,7 @@ from api import sql
 from api.auth.models import Principal
 from api.db import Conn
 from api.errors import Forbidden, InvalidTransition, ValidationFailed
-from api.integrations.glpi import mapping
+from api.integrations.glpi import mapping, people
 from api.integrations.glpi.client import GlpiApi, LegacyClient
 from api.integrations.glpi.hl_client import HlClient
 from api.integrations.outbound import OutboundGuard
@@ -51,7 +51,8 @@ async def ensure_link(conn: Conn, glpi: GlpiApi, rt: Runtime, ticket: dict[str, 
         return dict(link)
     remote = await glpi.find_ticket(externalid=ticket["number"])
     if remote is None:
-        remote = await glpi.get_ticket(await glpi.create_ticket(mapping.create_input(ticket, rt.config)))
+        fields = await people.create_actors(conn, glpi, rt, ticket, mapping.create_input(ticket, rt.config))
+        remote = await glpi.get_ticket(await glpi.create_ticket(fields))
     row = await (await conn.execute(Q.insert_link, {
         "connector_id": rt.id, "ticket_id": ticket["id"], "external_id": str(remote["id"]),
         "remote_date_mod": remote.get("date_mod"), "remote_values": Jsonb(mapping.seen(remote))})).fetchone()
@@ -83,6 +84,8 @@ async def push_fields(conn: Conn, glpi: GlpiApi, rt: Runtime, *, ticket: dict[st
                                                "remote_date_mod": None})
         else:
             write[spec.glpi] = spec.out(ticket, rt.config)
+    if "content" in write:
+        write["content"] = people.keep_note(write["content"], remote.get("content"))
     if write:
         await glpi.update_ticket(external_id, write)
         await conn.execute(Q.update_link, {"id": link["id"], "remote_values": Jsonb(write), "remote_date_mod": None})
@@ -162,6 +165,7 @@ async def pull(conn: Conn, glpi: GlpiApi, rt: Runtime, *, link: dict[str, Any], 
             await _conflict(conn, rt, ticket=ticket, spec=spec, remote=remote)
     if changed:
         await apply_remote(conn, rt, ticket=ticket, link=link, remote=remote, fields=changed, actor=actor)
+    await people.pull_actors(conn, glpi, rt, link=link, actor=actor)
     added = 0
     for followup in await glpi.followups(int(link["external_id"])):
         known = {"connector_id": rt.id, "comment_id": None, "external_id": str(followup["id"])}

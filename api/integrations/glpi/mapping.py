@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.types import Status, TicketType
 
 S = Status
+REQUESTER_NOTE = "\n\nRequester: "  # ends the content of a ticket whose requester GLPI does not know (people.py)
 
 
 class GlpiConfig(BaseModel):
@@ -46,6 +47,9 @@ class GlpiConfig(BaseModel):
         "(client_id, username here; client_secret, password as connector secrets)"))
     client_id: str | None = Field(default=None, max_length=200, description="hl: the OAuth client's id")
     username: str | None = Field(default=None, max_length=200, description="hl: the GLPI user deskmate acts as")
+    groups: dict[str, int] = Field(default_factory=dict, description="team slug → GLPI group id (assigned group)")
+    webhook_tolerance_s: int = Field(default=300, ge=30, le=86_400,
+                                     description="accept GLPI webhooks signed this close to our clock")
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,9 @@ class FieldMap:
         return remote
 
     def same(self, ticket: dict[str, Any], remote: Any, cfg: GlpiConfig) -> bool:
-        """Whether both sides say the same thing (either map agrees)."""
+        """Whether both sides say the same thing (either map agrees; GLPI's content may end with a requester note)."""
+        if self.glpi == "content" and isinstance(remote, str):
+            remote = remote.split(REQUESTER_NOTE)[0]
         return self.out(ticket, cfg) == remote or (self.inbound and self.into(remote, cfg) == ticket[self.local])
 
 

@@ -12,6 +12,7 @@ from api import crypto, idempotency, sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import Conflict, NotFound, OutboundRefused, ValidationFailed
+from api.integrations.glpi import webhooks
 from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.outbound import OutboundGuard
 from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch, missing_credentials
@@ -42,7 +43,8 @@ def _public(row: dict[str, Any]) -> Connector:
     return Connector(**row, has_user_token=row["user_token_encrypted"] is not None,
                      has_app_token=row["app_token_encrypted"] is not None,
                      has_client_secret=row.get(OAUTH_COLUMNS["client_secret"]) is not None,
-                     has_password=row.get(OAUTH_COLUMNS["password"]) is not None)
+                     has_password=row.get(OAUTH_COLUMNS["password"]) is not None,
+                     has_webhook_secret=row.get("webhook_secret_encrypted") is not None)
 
 
 async def _set_oauth(conn: Conn, row: dict[str, Any], secrets: dict[str, str | None]) -> dict[str, Any]:
@@ -103,7 +105,8 @@ async def create(conn: Conn, *, data: ConnectorIn, settings: Settings, actor_id:
 
 
 async def _insert(conn: Conn, *, data: ConnectorIn, settings: Settings) -> Connector:
-    params = data.model_dump(mode="json", exclude={"user_token", "app_token", "config", *OAUTH_COLUMNS}) | {
+    params = data.model_dump(mode="json", exclude={"user_token", "app_token", "webhook_secret", "config",
+                                                   *OAUTH_COLUMNS}) | {
         "config": Jsonb(data.config.model_dump(mode="json")),
         "user_token_encrypted": _encrypted(settings, data.user_token),
         "app_token_encrypted": _encrypted(settings, data.app_token)}
@@ -114,6 +117,8 @@ async def _insert(conn: Conn, *, data: ConnectorIn, settings: Settings) -> Conne
     assert row is not None
     if data.client_secret or data.password:
         row = await _set_oauth(conn, dict(row), {n: _encrypted(settings, getattr(data, n)) for n in OAUTH_COLUMNS})
+    if data.webhook_secret is not None:
+        row = await webhooks.set_secret(conn, connector_id=row["id"], encrypted=_encrypted(settings, data.webhook_secret))
     return _public(row)
 
 
@@ -143,6 +148,9 @@ async def update(conn: Conn, *, name: str, data: ConnectorPatch, settings: Setti
             n: _encrypted(settings, getattr(data, n)) for n in OAUTH_COLUMNS if n in given})
         if updated["kind"] == "glpi":
             _check_credentials(config, updated)
+        if "webhook_secret" in given:
+            updated = await webhooks.set_secret(conn, connector_id=row["id"],
+                                                encrypted=_encrypted(settings, data.webhook_secret))
     return _public(updated)
 
 

@@ -26,6 +26,7 @@ from api.auth.models import Principal
 from api.db import Conn
 from api.errors import DeskmateError, GlpiError
 from api.integrations.glpi import connector as glpi
+from api.integrations.glpi import people
 from api.integrations.glpi.client import GlpiApi
 from api.integrations.sync import connectors, outbox
 from api.integrations.sync.connectors import Runtime
@@ -88,6 +89,8 @@ async def _push_item(conn: Conn, client: GlpiApi, rt: Runtime, *, item_id: int, 
         elif fields := set(outbox.SYNCED & set(after)):
             await glpi.push_fields(conn, client, rt, ticket=ticket, link=link, fields=fields, actor=actor,
                                    reason=(item["meta"] or {}).get("reason"))
+        if item["kind"] == "assigned":  # the technician and group (api/integrations/glpi/people.py)
+            await people.push_assignment(conn, client, rt, ticket=ticket, link=link)
     await conn.execute(Q.finish_item, {"id": item_id, "status": status, "error": None})
 
 
@@ -172,3 +175,19 @@ async def _pull_one(conn: Conn, client: GlpiApi, rt: Runtime, *, remote: dict[st
             return  # seen already (the overlap window reads it again)
         result.comments += await glpi.pull(conn, client, rt, link=dict(link), remote=remote, actor=actor)
         result.pulled += 1
+
+
+async def pull_external(conn: Conn, *, connector_id: int, external_id: str, settings: Settings) -> Polled:
+    """Pulls one external ticket now (a verified webhook named it), exactly as the poll pulls it: under the
+    connector+ticket lock, only when linked and changed since the link last saw it. The poll's cursor stays."""
+    rt = await connectors.runtime(conn, settings, connector_id=connector_id)
+    result = Polled()
+    link = await (await conn.execute(Q.link_by_external, {"connector_id": rt.id, "external_id": external_id})).fetchone()
+    if not rt.enabled or link is None or not external_id.isdigit():
+        return result  # not ours: nothing to ask GLPI
+    actor = await connectors.principal(conn)
+    async with glpi.open_client(rt, settings) as client:
+        remote = await client.get_ticket(int(external_id))
+        result.read = 1
+        await _pull_one(conn, client, rt, remote=remote, actor=actor, result=result)
+    return result

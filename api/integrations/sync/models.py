@@ -36,6 +36,7 @@ class ConnectorIn(BaseModel):
     app_token: Token | None = None
     client_secret: Token | None = Field(default=None, description="HL API: the OAuth client's secret")
     password: Token | None = Field(default=None, description="HL API: the password of config.username")
+    webhook_secret: Token | None = Field(default=None, description="the secret of GLPI's webhooks to this connector")
     enabled: bool = True
 
     @model_validator(mode="after")
@@ -55,6 +56,7 @@ class ConnectorPatch(BaseModel):
     app_token: Token | None = None
     client_secret: Token | None = None
     password: Token | None = None
+    webhook_secret: Token | None = Field(default=None, description="null removes it: webhooks are refused")
     enabled: bool | None = None
 
 
@@ -71,6 +73,7 @@ class Connector(BaseModel):
     has_app_token: bool
     has_client_secret: bool = False
     has_password: bool = False
+    has_webhook_secret: bool = False
     inbound_cursor: str | None
     last_error: str | None
     last_polled_at: datetime | None

@@ -14,6 +14,7 @@ from api.db import Conn
 
 Q = sql.load("api.integrations.sync")
 TASK, QUEUE = "sync.push", "sync"
+PULL = "sync.pull"  # one external ticket, now (api/integrations/glpi/webhooks.py)
 # The ticket fields a connector mirrors (api/integrations/glpi/mapping.py).
 SYNCED = frozenset({"title", "description", "type", "status", "urgency", "impact", "category_id"})
 
@@ -24,7 +25,7 @@ def lock(connector_id: int, ticket_id: int) -> str:
 
 
 def relevant(event: dict[str, Any]) -> bool:
-    return event["kind"] in ("created", "commented") or bool(SYNCED & set(event.get("after") or {}))
+    return event["kind"] in ("created", "commented", "assigned") or bool(SYNCED & set(event.get("after") or {}))
 
 
 async def defer_push(conn: Conn, *, connector_id: int, ticket_id: int) -> int:

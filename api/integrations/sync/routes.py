@@ -1,4 +1,4 @@
-"""Sync endpoints (admins only): connectors (secrets write-only), their status, conflicts, retrying an item."""
+"""Sync endpoints (admins only, but GLPI's signed webhooks: api/integrations/glpi/webhook_routes.py): connectors (secrets write-only), their status, conflicts, retrying an item."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from api.auth.deps import AdminUser
 from api.db import ConnDep
 from api.deps import IdempotencyKey, SettingsDep
 from api.errors import NotFound
+from api.integrations.glpi import webhook_routes as glpi_webhooks
 from api.integrations.sync import connectors, outbox, service
 from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch, ConnectorStatus, SyncConflict
 
 router = APIRouter(prefix="/sync", tags=["sync"])
+router.include_router(glpi_webhooks.router)  # GLPI's signed webhooks: no bearer token
 
 
 @router.post("/connectors", status_code=status.HTTP_201_CREATED)

@@ -1,5 +1,6 @@
-"""The sync jobs: ``sync.push`` (one connector, one ticket), ``sync.poll`` (one connector), ``sync.tick`` (every
-minute: queues the polls that are due). Listed in api/jobs/registry.py.
+"""The sync jobs: ``sync.push`` (one connector, one ticket), ``sync.poll`` (one connector), ``sync.pull`` (one
+external ticket, queued by a webhook), ``sync.tick`` (every minute:
+queues the polls that are due). Listed in api/jobs/registry.py.
 
 ``sync.push`` is retried by ``PushRetry`` while the external system fails transiently: after
 DESKMATE_SYNC_BACKOFF_BASE_S × 2^attempt seconds (capped by DESKMATE_SYNC_BACKOFF_MAX_S), at most
@@ -47,6 +48,15 @@ async def poll(context: JobContext, connector_id: int) -> int:
     rt = context.additional_context
     async with rt["pool"].connection() as conn:
         return (await engine.poll(conn, connector_id=connector_id, settings=rt["settings"])).pulled
+
+
+@task(TASKS, name=outbox.PULL, queue=outbox.QUEUE, retry=PushRetry())
+async def pull(context: JobContext, connector_id: int, external_id: str) -> int:
+    """One external ticket, now (queued by a verified GLPI webhook: api/integrations/glpi/webhooks.py)."""
+    rt = context.additional_context
+    async with rt["pool"].connection() as conn:
+        return (await engine.pull_external(conn, connector_id=connector_id, external_id=external_id,
+                                           settings=rt["settings"])).pulled
 
 
 @task(TASKS, name="sync.tick", queue=outbox.QUEUE, retry=None, cron="* * * * *")
