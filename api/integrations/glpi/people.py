@@ -30,6 +30,7 @@ from api.auth import service as auth
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import Forbidden, NotFound, ValidationFailed
+from api.integrations.glpi.client import LegacyClient
 from api.integrations.glpi.mapping import REQUESTER_NOTE
 from api.integrations.sync.connectors import Runtime
 from api.tickets import service as tickets
@@ -47,8 +48,9 @@ def _cache(client: Any) -> dict[str, Any]:
 
 
 def supported(client: Any) -> bool:
-    """Whether this client reads GLPI's legacy item lists (the HL API client maps people its own way)."""
-    return callable(getattr(client, "pages", None))
+    """Whether this client talks to the legacy API, whose item lists (UserEmail, Ticket_User, Group_Ticket) these
+    lookups read; the HL API's ticket schema has no actor inputs, so people are not synced through it yet."""
+    return isinstance(client, LegacyClient)
 
 
 async def user_by_email(client: Any, email: str) -> int | None:
