@@ -45,6 +45,8 @@ ENCRYPTED_COLUMNS = (
     Column("mailboxes", "id", "password_encrypted"),  # IMAP passwords (api/channels/email)
     Column("sync_connectors", "id", "user_token_encrypted"),  # external service desk API tokens (api/integrations/sync)
     Column("sync_connectors", "id", "app_token_encrypted"),
+    Column("sync_connectors", "id", "password_encrypted"),  # SolMan Basic password / OAuth2 client secret
+    Column("sync_connectors", "id", "client_secret_encrypted"),
 )
 
 

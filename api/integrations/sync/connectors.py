@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from api import crypto, idempotency, sql
 from api.auth.models import Principal, Role
@@ -14,30 +16,47 @@ from api.db import Conn
 from api.errors import Conflict, NotFound, OutboundRefused, ValidationFailed
 from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.outbound import OutboundGuard
-from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch
+from api.integrations.solman.mapping import SolmanSyncConfig
+from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch, SolmanConnectorIn
 from api.settings import Settings
 
 Q = sql.load("api.integrations.sync")
+C = TypeVar("C", bound=BaseModel)
+# Each kind's settings (the connector's ``config``) and the secrets it takes (``<secret>_encrypted`` columns).
+CONFIGS: dict[str, type[BaseModel]] = {"glpi": GlpiConfig, "solman": SolmanSyncConfig}
+SECRETS = {"glpi": ("user_token", "app_token"), "solman": ("password", "client_secret")}
+ALL_SECRETS = ("user_token", "app_token", "password", "client_secret")
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """A connector with its secrets decrypted, for the engine (never returned by the API)."""
+class Runtime(Generic[C]):
+    """A connector with its secrets decrypted, for the engine (never returned by the API). ``config`` is its
+    kind's settings (``CONFIGS``); the secrets a kind does not take are empty."""
 
     id: int
     name: str
     kind: str
     base_url: str
-    config: GlpiConfig
+    config: C
     enabled: bool
     inbound_cursor: str | None
     user_token: str = field(repr=False)
     app_token: str | None = field(repr=False)
+    password: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+
+
+def config_of(kind: str, raw: dict[str, Any]) -> BaseModel:
+    """A kind's config from its stored (or given) JSON; ValidationFailed when it does not fit."""
+    try:
+        return CONFIGS[kind].model_validate(raw)
+    except PydanticValidationError as exc:
+        raise ValidationFailed(f"Invalid {kind} config: {exc.errors(include_url=False)}") from exc
 
 
 def _public(row: dict[str, Any]) -> Connector:
-    return Connector(**row, has_user_token=row["user_token_encrypted"] is not None,
-                     has_app_token=row["app_token_encrypted"] is not None)
+    has: dict[str, Any] = {f"has_{s}": row[f"{s}_encrypted"] is not None for s in ALL_SECRETS}
+    return Connector(**row | has | {"config": config_of(row["kind"], row["config"])})
 
 
 def _check_url(settings: Settings, url: str) -> None:
@@ -62,7 +81,7 @@ async def _row(conn: Conn, name: str) -> dict[str, Any]:
 CREATE_SCOPE = "sync.connectors.create"
 
 
-async def create(conn: Conn, *, data: ConnectorIn, settings: Settings, actor_id: int,
+async def create(conn: Conn, *, data: ConnectorIn | SolmanConnectorIn, settings: Settings, actor_id: int,
                  idempotency_key: str | None = None) -> tuple[Connector, bool]:
     """Creates a connector; returns it and whether it is new (False: replay of an idempotent request)."""
     _check_url(settings, data.base_url)
@@ -82,11 +101,10 @@ async def create(conn: Conn, *, data: ConnectorIn, settings: Settings, actor_id:
     return connector, True
 
 
-async def _insert(conn: Conn, *, data: ConnectorIn, settings: Settings) -> Connector:
-    params = data.model_dump(mode="json", exclude={"user_token", "app_token", "config"}) | {
-        "config": Jsonb(data.config.model_dump(mode="json")),
-        "user_token_encrypted": _encrypted(settings, data.user_token),
-        "app_token_encrypted": _encrypted(settings, data.app_token)}
+async def _insert(conn: Conn, *, data: ConnectorIn | SolmanConnectorIn, settings: Settings) -> Connector:
+    params = data.model_dump(mode="json", include={"name", "kind", "base_url", "enabled"}) | {
+        "config": Jsonb(data.config.model_dump(mode="json"))} | {
+        f"{s}_encrypted": _encrypted(settings, getattr(data, s, None)) for s in ALL_SECRETS}
     try:
         row = await (await conn.execute(Q.create_connector, params)).fetchone()
     except UniqueViolation as exc:
@@ -109,12 +127,15 @@ async def update(conn: Conn, *, name: str, data: ConnectorPatch, settings: Setti
         given = data.model_dump(exclude_unset=True)
         if data.base_url is not None:
             _check_url(settings, data.base_url)
-        config = data.config if data.config is not None else GlpiConfig(**row["config"])
+        config = config_of(row["kind"], data.config if data.config is not None else row["config"])
         params = row | {k: v for k, v in given.items() if k in ("base_url", "enabled") and v is not None} | {
             "config": Jsonb(config.model_dump(mode="json"))}
-        for field in ("user_token", "app_token"):
-            if field in given:
-                params[f"{field}_encrypted"] = _encrypted(settings, getattr(data, field))
+        for secret in ALL_SECRETS:
+            if secret in given and secret not in SECRETS[row["kind"]]:
+                raise ValidationFailed(f"A {row['kind']} connector takes {' and '.join(SECRETS[row['kind']])}, "
+                                       f"not {secret}.")
+            if secret in given:
+                params[f"{secret}_encrypted"] = _encrypted(settings, getattr(data, secret))
         updated = await (await conn.execute(Q.update_connector, params)).fetchone()
     assert updated is not None
     return _public(updated)
@@ -126,17 +147,16 @@ async def delete(conn: Conn, *, name: str) -> None:
 
 
 async def runtime(conn: Conn, settings: Settings, *, connector_id: int | None = None,
-                  name: str | None = None) -> Runtime:
+                  name: str | None = None) -> Runtime[Any]:
     """The connector with its secrets, for the engine."""
     row = await (await conn.execute(Q.get_connector, {"name": name, "id": connector_id})).fetchone()
     if row is None:
         raise NotFound(f"No sync connector {name or connector_id!r}.")
-    secret = row["user_token_encrypted"]
+    secrets: dict[str, Any] = {s: crypto.decrypt(settings, row[f"{s}_encrypted"]) if row[f"{s}_encrypted"] else None
+               for s in ALL_SECRETS}
     return Runtime(id=row["id"], name=row["name"], kind=row["kind"], base_url=row["base_url"],
-                   config=GlpiConfig(**row["config"]), enabled=row["enabled"],
-                   user_token=crypto.decrypt(settings, secret) if secret else "",
-                   app_token=crypto.decrypt(settings, row["app_token_encrypted"]) if row["app_token_encrypted"] else None,
-                   inbound_cursor=row["inbound_cursor"])
+                   config=config_of(row["kind"], row["config"]), enabled=row["enabled"],
+                   inbound_cursor=row["inbound_cursor"], **secrets | {"user_token": secrets["user_token"] or ""})
 
 
 async def enabled(conn: Conn) -> list[dict[str, Any]]:

@@ -1,0 +1,61 @@
+"""The GLPI connector as the sync engine sees it (api/integrations/sync/protocol.py): a thin session over the
+functions of connector.py and one legacy REST client. The cursor is GLPI's ``date_mod`` (its own naive clock)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from api.auth.models import Principal
+from api.db import Conn
+from api.integrations.glpi import connector
+from api.integrations.glpi.client import GlpiApi
+from api.integrations.sync.connectors import Runtime
+from api.integrations.sync.protocol import Change
+from api.settings import Settings
+
+GLPI_DATE = "%Y-%m-%d %H:%M:%S"
+
+
+def floor(cursor: str | None, overlap_s: int) -> str | None:
+    """The oldest ``date_mod`` a poll reads: the cursor minus the overlap (GLPI's clock, no timezone)."""
+    if not cursor:
+        return None
+    return (datetime.strptime(cursor, GLPI_DATE) - timedelta(seconds=overlap_s)).strftime(GLPI_DATE)
+
+
+class GlpiSession:
+    def __init__(self, rt: Runtime, client: GlpiApi) -> None:
+        self.rt, self.client = rt, client
+
+    async def ensure_link(self, conn: Conn, ticket: dict[str, Any]) -> dict[str, Any]:
+        return await connector.ensure_link(conn, self.client, self.rt, ticket)
+
+    async def push_fields(self, conn: Conn, *, ticket: dict[str, Any], link: dict[str, Any], fields: set[str],
+                          actor: Principal, reason: str | None = None) -> list[str]:
+        return await connector.push_fields(conn, self.client, self.rt, ticket=ticket, link=link, fields=fields,
+                                           actor=actor, reason=reason)
+
+    async def push_comment(self, conn: Conn, *, link: dict[str, Any], comment_id: int) -> str:
+        return await connector.push_comment(conn, self.client, self.rt, link=link, comment_id=comment_id)
+
+    async def changes(self, cursor: str | None, *, page_size: int) -> AsyncIterator[Change]:
+        """Newest first (GLPI sorts by ``date_mod`` descending), up to the first one older than the floor."""
+        oldest = floor(cursor, self.rt.config.overlap_s)
+        async for remote in self.client.tickets_by_date_mod(page_size=page_size):
+            date_mod = str(remote.get("date_mod") or "")
+            if oldest and date_mod < oldest:
+                return
+            yield Change(external_id=str(remote["id"]), version=remote.get("date_mod"), cursor=date_mod,
+                         remote=remote)
+
+    async def pull(self, conn: Conn, *, link: dict[str, Any], change: Change, actor: Principal) -> int:
+        return await connector.pull(conn, self.client, self.rt, link=link, remote=change.remote, actor=actor)
+
+
+@asynccontextmanager
+async def open_session(rt: Runtime, settings: Settings) -> AsyncIterator[GlpiSession]:
+    async with connector.open_client(rt, settings) as client:
+        yield GlpiSession(rt, client)
