@@ -14,9 +14,11 @@ from psycopg.types.json import Jsonb
 
 from api import sql
 from api.db import Conn
+from api.errors import ValidationFailed
 from api.integrations.glpi import connector as glpi
 from api.integrations.glpi import mapping
 from api.integrations.sync import connectors
+from api.integrations.sync.connectors import Runtime
 from api.settings import Settings
 from api.tickets import service as tickets
 from api.tickets.models import SourceType, TicketCreate, TicketType
@@ -28,6 +30,14 @@ Progress = Callable[[int, int], None]
 
 def _quiet(done: int, total: int) -> None:
     pass
+
+
+async def _glpi(conn: Conn, settings: Settings, name: str) -> Runtime[mapping.GlpiConfig]:
+    """The connector, which must be a GLPI one (backfill and reconcile know GLPI only so far)."""
+    rt = await connectors.runtime(conn, settings, name=name)
+    if rt.kind != "glpi":
+        raise ValidationFailed(f"Backfill and reconcile work with GLPI connectors only; {name!r} is a {rt.kind} one.")
+    return rt
 
 
 @dataclass
@@ -49,7 +59,7 @@ def _ticket_input(remote: dict[str, Any], cfg: mapping.GlpiConfig) -> TicketCrea
 async def backfill(conn: Conn, settings: Settings, *, name: str, dry_run: bool = False,
                    on_progress: Progress = _quiet) -> Backfilled:
     """Imports the connector's open external tickets that no deskmate ticket is linked to (and their follow-ups)."""
-    rt = await connectors.runtime(conn, settings, name=name)
+    rt = await _glpi(conn, settings, name)
     actor = await connectors.principal(conn)
     result = Backfilled()
     async with glpi.open_client(rt, settings) as client:
@@ -87,7 +97,7 @@ async def reconcile(conn: Conn, settings: Settings, *, name: str, apply: bool = 
                     on_progress: Progress = _quiet) -> list[Drift]:
     """The mapped fields that differ between each linked ticket and its external ticket; with ``apply``, writes
     deskmate's values there."""
-    rt = await connectors.runtime(conn, settings, name=name)
+    rt = await _glpi(conn, settings, name)
     actor = await connectors.principal(conn)
     links = [dict(r) for r in await (await conn.execute(Q.list_links, {"connector_id": rt.id})).fetchall()]
     drift: list[Drift] = []
