@@ -8,14 +8,18 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
+from api import sql
 from api.auth.models import Principal
 from api.db import Conn
-from api.integrations.glpi import connector
+from api.integrations.glpi import connector, mapping
 from api.integrations.glpi.client import GlpiApi
 from api.integrations.sync.connectors import Runtime
 from api.integrations.sync.protocol import Change
 from api.settings import Settings
 
+Q = sql.load("api.integrations.sync")
 GLPI_DATE = "%Y-%m-%d %H:%M:%S"
 
 
@@ -53,6 +57,16 @@ class GlpiSession:
 
     async def pull(self, conn: Conn, *, link: dict[str, Any], change: Change, actor: Principal) -> int:
         return await connector.pull(conn, self.client, self.rt, link=link, remote=change.remote, actor=actor)
+
+    async def drift(self, conn: Conn, *, ticket: dict[str, Any], link: dict[str, Any],
+                    apply: bool) -> list[tuple[str, Any, Any]]:
+        remote = await self.client.get_ticket(int(link["external_id"]))
+        differ = [spec for spec in mapping.FIELDS if not spec.same(ticket, remote.get(spec.glpi), self.rt.config)]
+        if apply and differ:
+            ours = {spec.glpi: spec.out(ticket, self.rt.config) for spec in differ}
+            await self.client.update_ticket(int(link["external_id"]), ours)
+            await conn.execute(Q.update_link, {"id": link["id"], "remote_values": Jsonb(ours), "remote_date_mod": None})
+        return [(spec.local, ticket[spec.local], remote.get(spec.glpi)) for spec in differ]
 
 
 @asynccontextmanager

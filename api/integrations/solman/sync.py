@@ -153,6 +153,18 @@ class SolmanSession:
                                            "remote_values": Jsonb({PRIORITY: remote.get(PRIORITY)})})
         return added
 
+    async def drift(self, conn: Conn, *, ticket: dict[str, Any], link: dict[str, Any],
+                    apply: bool) -> list[tuple[str, Any, Any]]:
+        """Status and priority, compared by the maps; with ``apply``, deskmate's are written (a MERGE)."""
+        remote, ours = await self.client.incident(link["external_id"]), out(ticket, self.cfg)
+        differ = {prop: value for prop, value in ours.items()
+                  if value is not None and not self._same(prop, ticket, remote.get(prop))}
+        if apply and differ:
+            await self.client.update_incident(link["external_id"], differ)
+            await conn.execute(Q.update_link, {"id": link["id"], "remote_values": Jsonb(differ), "remote_date_mod": None})
+        local = {self.cfg.status_property: "status", PRIORITY: "priority"}
+        return [(local[prop], ticket[local[prop]], remote.get(prop)) for prop in differ]
+
     # ---- helpers ----
 
     def _key(self, remote: dict[str, Any]) -> str:

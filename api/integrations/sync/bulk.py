@@ -1,5 +1,5 @@
-"""Whole-connector runs for the CLI: backfill (import open external tickets not linked yet) and reconcile
-(compare the linked tickets' mapped fields on both sides; with ``apply``, write ours there).
+"""Whole-connector runs for the CLI: backfill (import open external tickets not linked yet; GLPI only) and
+reconcile (compare the linked tickets' mapped fields on both sides; with ``apply``, write ours there).
 
 Both take ``on_progress(done, total)`` for a progress bar.
 """
@@ -17,7 +17,7 @@ from api.db import Conn
 from api.errors import ValidationFailed
 from api.integrations.glpi import connector as glpi
 from api.integrations.glpi import mapping
-from api.integrations.sync import connectors
+from api.integrations.sync import connectors, kinds
 from api.integrations.sync.connectors import Runtime
 from api.settings import Settings
 from api.tickets import service as tickets
@@ -33,10 +33,10 @@ def _quiet(done: int, total: int) -> None:
 
 
 async def _glpi(conn: Conn, settings: Settings, name: str) -> Runtime[mapping.GlpiConfig]:
-    """The connector, which must be a GLPI one (backfill and reconcile know GLPI only so far)."""
+    """The connector, which must be a GLPI one (backfill knows GLPI only so far)."""
     rt = await connectors.runtime(conn, settings, name=name)
     if rt.kind != "glpi":
-        raise ValidationFailed(f"Backfill and reconcile work with GLPI connectors only; {name!r} is a {rt.kind} one.")
+        raise ValidationFailed(f"Backfill works with GLPI connectors only; {name!r} is a {rt.kind} one.")
     return rt
 
 
@@ -97,21 +97,14 @@ async def reconcile(conn: Conn, settings: Settings, *, name: str, apply: bool = 
                     on_progress: Progress = _quiet) -> list[Drift]:
     """The mapped fields that differ between each linked ticket and its external ticket; with ``apply``, writes
     deskmate's values there."""
-    rt = await _glpi(conn, settings, name)
+    rt = await connectors.runtime(conn, settings, name=name)
     actor = await connectors.principal(conn)
     links = [dict(r) for r in await (await conn.execute(Q.list_links, {"connector_id": rt.id})).fetchall()]
     drift: list[Drift] = []
-    async with glpi.open_client(rt, settings) as client:
+    async with kinds.open_session(rt, settings) as session:
         for done, link in enumerate(links, 1):
             ticket = (await tickets.get_or_raise(conn, principal=actor, ref=link["ticket_id"])).model_dump()
-            remote = await client.get_ticket(int(link["external_id"]))
-            differ = [spec for spec in mapping.FIELDS if not spec.same(ticket, remote.get(spec.glpi), rt.config)]
-            drift += [Drift(link["number"], link["external_id"], spec.local, ticket[spec.local], remote.get(spec.glpi))
-                      for spec in differ]
-            if apply and differ:
-                ours = {spec.glpi: spec.out(ticket, rt.config) for spec in differ}
-                await client.update_ticket(int(link["external_id"]), ours)
-                await conn.execute(Q.update_link, {"id": link["id"], "remote_values": Jsonb(ours),
-                                                   "remote_date_mod": None})
+            differ = await session.drift(conn, ticket=ticket, link=link, apply=apply)
+            drift += [Drift(link["number"], link["external_id"], *d) for d in differ]
             on_progress(done, len(links))
     return drift

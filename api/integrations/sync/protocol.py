@@ -1,7 +1,8 @@
 """What the engine asks of a connector kind (GLPI, SolMan): one session per push or poll, over one client.
 
     open(rt, settings) ─▶ Session ── ensure_link / push_fields / push_comment   (outbound, per outbox item)
-                                 └─ changes(cursor) ─▶ Change … ─▶ pull         (inbound, per linked ticket)
+                                 ├─ changes(cursor) ─▶ Change … ─▶ pull         (inbound, per linked ticket)
+                                 └─ drift                                         (reconcile, per linked ticket)
 
 The engine holds the transaction and the connector+ticket lock around every call that takes ``conn``; the
 session talks to the external system and writes the links, comment links and conflicts. A kind registers in
@@ -51,6 +52,11 @@ class Session(Protocol):
 
     async def pull(self, conn: Conn, *, link: dict[str, Any], change: Change, actor: Principal) -> int:
         """Brings one linked ticket's changes in; returns how many external texts became comments."""
+
+    async def drift(self, conn: Conn, *, ticket: dict[str, Any], link: dict[str, Any],
+                    apply: bool) -> list[tuple[str, Any, Any]]:
+        """The mapped fields that differ on both sides, as (deskmate field, deskmate value, external value); with
+        ``apply``, writes deskmate's values there (reconcile)."""
 
 
 class Opener(Protocol):
