@@ -180,3 +180,24 @@ async def test_a_sap_validation_error_fails_that_ticket_for_good_and_the_others_
     alert = await (await conn.execute("SELECT body FROM notifications WHERE ticket_id = %s AND title LIKE 'Sync to %%'",
                                    (bad.id,))).fetchone()
     assert alert is not None and "Priority 9" in alert["body"]
+
+
+async def test_the_poll_reads_every_page_and_moves_its_cursor_to_the_newest_change(conn, gateway, solman_connector,
+                                                                                  make_actor, solman_settings):
+    employee = await make_actor()
+    opened = [await _open(conn, employee, f"Batch job {n} cancelled") for n in range(3)]
+    await drain(solman_settings, queues=QUEUES)
+    for ticket in opened:  # three changes: two pages of the connector's page_size (2)
+        [incident] = incidents_of(gateway.fake, ticket.number)
+        agent_replies(gateway.fake, incident["ObjectId"], f"Rescheduled {ticket.number}")
+
+    polled = await engine.poll(conn, connector_id=solman_connector.id, settings=solman_settings)
+    assert (polled.error, polled.comments) == (None, 3)
+    for ticket in opened:
+        assert await _comments(conn, ticket.id) == [(f"Rescheduled {ticket.number}", False)]
+    newest = max(i["_changed"] for i in gateway.fake.incidents.values())
+    in_ms = newest.replace(microsecond=newest.microsecond // 1000 * 1000)  # V2 dates carry milliseconds
+    assert polled.cursor == in_ms.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stored = await (await conn.execute("SELECT inbound_cursor FROM sync_connectors WHERE id = %s",
+                                       (solman_connector.id,))).fetchone()
+    assert stored["inbound_cursor"] == polled.cursor

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from api.integrations.solman.client import SolmanConfig
@@ -67,6 +67,12 @@ class SolmanSyncConfig(SolmanConfig):
     priority_out: dict[int, str] = Field(default_factory=lambda: {1: "1", 2: "2", 3: "3", 4: "4", 5: "4"},
                                          description="deskmate priority (P1 … P5) → SolMan priority code")
     categories: dict[str, SolmanCategory] = Field(default_factory=dict, description="category slug → SolMan category")
+
+    @model_validator(mode="after")
+    def _internal_notes_need_a_text_type(self) -> SolmanSyncConfig:
+        if self.push_internal_notes and not self.internal_text_type:
+            raise ValueError("push_internal_notes needs internal_text_type (the text type of an internal note)")
+        return self
 
     def client_config(self, base_url: str) -> SolmanConfig:
         """The client's configuration: these names, at the connector's address."""
