@@ -2,9 +2,9 @@
 incidents, push status and priority, send comments as texts, read changed incidents and their texts back.
 
 The engine calls these inside a transaction holding the connector+ticket lock. Conflict rule
-(docs/integrations/solman.md#conflicts): before a MERGE the incident is read; when its changed-at moved since the
-link last saw it and its status changed there too, SolMan's status is kept (applied here) and the conflict
-recorded. Priority is deskmate's (written); description and category are sent once, with the create.
+(docs/integrations/solman.md#conflicts): before a MERGE the incident is read; when its status is not the one the
+link last saw (SolMan changed it) and the ticket's status changed here too, SolMan's status is kept (applied here)
+and the conflict recorded. Priority is deskmate's (written); description and category are sent once, with the create.
 
 A create that SolMan carried out but whose link was not recorded (the process died in between) is found again
 before a new create: the incident carries the ticket number (``reference_property``) and the incidents changed
@@ -86,7 +86,7 @@ class SolmanSession:
         wanted = ({status_prop} if "status" in fields else set()) | (
             {PRIORITY} if fields & {"urgency", "impact", "priority"} else set())
         remote = await self.client.incident(link["external_id"])
-        changed_there = self._status_moved(remote, link)
+        changed_there = self._status_changed_there(remote, link)
         ours, write = out(ticket, self.cfg), {}
         for prop in sorted(wanted):
             if ours[prop] is None or self._same(prop, ticket, remote.get(prop)):
@@ -134,7 +134,7 @@ class SolmanSession:
         """Brings one linked incident in: its status when it changed there, its new texts as comments."""
         ticket = (await tickets.get_or_raise(conn, principal=actor, ref=link["ticket_id"])).model_dump()
         remote = change.remote
-        if self._status_moved(remote, link, moved=True):
+        if self._status_changed_there(remote, link):
             await self._take_status(conn, ticket=ticket, link=link, remote=remote, actor=actor)
         added = 0
         for text in await self.client.texts(link["external_id"]):
@@ -190,11 +190,10 @@ class SolmanSession:
                 self.cfg.status_in.get(str(remote)) == ticket["status"]
         return out(ticket, self.cfg)[prop] == remote
 
-    def _status_moved(self, remote: dict[str, Any], link: dict[str, Any], *, moved: bool = False) -> bool:
-        """Whether SolMan's status changed since the link last saw it (the incident changed there at all)."""
-        moved = moved or remote.get(self.cfg.changed_property) != link["remote_date_mod"]
+    def _status_changed_there(self, remote: dict[str, Any], link: dict[str, Any]) -> bool:
+        """Whether SolMan's status is not the one the link last saw (sent or read)."""
         prop = self.cfg.status_property
-        return moved and remote.get(prop) != link["remote_values"].get(prop)
+        return remote.get(prop) != link["remote_values"].get(prop)
 
     async def _take_status(self, conn: Conn, *, ticket: dict[str, Any], link: dict[str, Any],
                            remote: dict[str, Any], actor: Principal) -> list[str]:
