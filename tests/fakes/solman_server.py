@@ -17,7 +17,7 @@ Real HTTP on 127.0.0.1, so the real client (httpx) runs against it:
 - ``GET <read service>/IncidentSet('<id>')``, ``GET …/IncidentSet?$filter=ChangedAt gt datetime'…'&$orderby=
   ChangedAt asc&$top=N`` with server-driven paging (``__next`` with ``$skiptoken``), ``$inlinecount=allpages``;
   ``MERGE …/IncidentSet('<id>')`` → 204; ``POST …/TextSet`` and ``GET …/TextSet?$filter=ObjectId eq '…'``.
-- ``fail_next(status, times)`` answers errors (e.g. 500, 503) before normal answers.
+- ``fail_next(status, times)`` answers errors (e.g. 500, 503) before normal answers; ``recover()`` stops that.
 
 Run standalone: ``PYTHONPATH=tests python -m fakes.solman_server --port 8082``.
 """
@@ -79,6 +79,11 @@ class FakeSolman:
     def fail_next(self, status: int, times: int = 1) -> None:
         with self.lock:
             self._failures.extend([status] * times)
+
+    def recover(self) -> None:
+        """Answers normally again (drops the failures ``fail_next`` left)."""
+        with self.lock:
+            self._failures.clear()
 
     def change(self, object_id: str, **fields: Any) -> None:
         """An agent's change in SolMan (status, priority…): ``ChangedAt`` moves."""

@@ -9,6 +9,12 @@ from fakes.solman_server import FakeSolman
 from api.integrations.solman.mapping import marker
 
 
+async def backoff_passes(conn: Any) -> None:
+    """Makes the sync jobs waiting for their backoff due now (the clock moved on)."""
+    await conn.execute("UPDATE procrastinate_jobs SET scheduled_at = now() "
+                       "WHERE queue_name = 'sync' AND status = 'todo' AND scheduled_at > now()")
+
+
 def incidents_of(fake: FakeSolman, number: str) -> list[dict[str, Any]]:
     """The incidents that carry this ticket number."""
     return [i for i in fake.incidents.values() if marker(number) in str(i.get("LongText") or "")]

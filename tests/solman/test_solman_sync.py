@@ -5,7 +5,7 @@ errors."""
 from __future__ import annotations
 
 from fakes.triage import drain
-from solman_support import agent_replies, incidents_of, texts_of
+from solman_support import agent_replies, backoff_passes, incidents_of, texts_of
 
 from api.auth.models import Principal, Role
 from api.errors import SolmanError
@@ -70,8 +70,7 @@ async def test_a_create_retried_after_solman_made_the_incident_links_it_instead_
     assert len(incidents_of(gateway.fake, ticket.number)) == 1
     assert (await _outbox(conn, ticket.id))[0]["status"] == "pending"
     monkeypatch.undo()
-    await conn.execute("UPDATE procrastinate_jobs SET scheduled_at = now() "
-                       "WHERE queue_name = 'sync' AND status = 'todo' AND scheduled_at > now()")  # the backoff passed
+    await backoff_passes(conn)
     await drain(solman_settings, queues=QUEUES)
     assert len(incidents_of(gateway.fake, ticket.number)) == 1
     assert {i["status"] for i in await _outbox(conn, ticket.id)} == {"done"}
@@ -201,3 +200,21 @@ async def test_the_poll_reads_every_page_and_moves_its_cursor_to_the_newest_chan
     stored = await (await conn.execute("SELECT inbound_cursor FROM sync_connectors WHERE id = %s",
                                        (solman_connector.id,))).fetchone()
     assert stored["inbound_cursor"] == polled.cursor
+
+
+async def test_solman_down_for_a_while_loses_nothing_and_the_queue_drains_after(conn, gateway, solman_connector,
+                                                                               make_actor, solman_settings):
+    employee = await make_actor()
+    gateway.fake.fail_next(503, times=50)  # the Gateway answers "backend unavailable" to everything for a while
+    ticket = await _open(conn, employee, "Work processes all busy")
+    await drain(solman_settings, queues=QUEUES)
+    assert incidents_of(gateway.fake, ticket.number) == []
+    waiting = await _outbox(conn, ticket.id)
+    assert waiting and {i["status"] for i in waiting} == {"pending"}
+    assert "503" in waiting[0]["last_error"] and "Backend system unavailable" in waiting[0]["last_error"]
+
+    gateway.fake.recover()  # it is back
+    await backoff_passes(conn)
+    await drain(solman_settings, queues=QUEUES)
+    assert len(incidents_of(gateway.fake, ticket.number)) == 1
+    assert {i["status"] for i in await _outbox(conn, ticket.id)} == {"done"}
