@@ -47,11 +47,11 @@ def cursor_of(changed: datetime) -> str:
     return changed.astimezone(UTC).strftime(CURSOR)
 
 
-def since(cursor: str | None, overlap_s: int) -> datetime:
-    """The oldest changed-at a poll reads: the cursor minus the overlap (UTC)."""
-    if not cursor:
-        return EPOCH
-    return datetime.strptime(cursor, CURSOR).replace(tzinfo=UTC) - timedelta(seconds=overlap_s)
+def since(cursor: str | None, overlap_s: int, *, first: datetime | None) -> datetime:
+    """The oldest changed-at a poll reads: the cursor minus the overlap (UTC). Without a cursor (the first poll):
+    from the connector's creation, as no incident changed before it can be linked yet."""
+    start = datetime.strptime(cursor, CURSOR).replace(tzinfo=UTC) if cursor else first or EPOCH
+    return start - timedelta(seconds=overlap_s)
 
 
 class SolmanSession:
@@ -125,7 +125,7 @@ class SolmanSession:
 
     async def changes(self, cursor: str | None, *, page_size: int) -> AsyncIterator[Change]:
         """Oldest change first, from the cursor minus the overlap (pages of the connector's ``page_size``)."""
-        async for remote in self.client.changed_since(since(cursor, self.cfg.overlap_s)):
+        async for remote in self.client.changed_since(since(cursor, self.cfg.overlap_s, first=self.rt.created_at)):
             changed = parse_date(remote.get(self.cfg.changed_property))
             yield Change(external_id=self._key(remote), version=remote.get(self.cfg.changed_property),
                          cursor=cursor_of(changed) if changed else "", remote=remote)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from psycopg.errors import UniqueViolation
@@ -44,6 +45,7 @@ class Runtime(Generic[C]):
     app_token: str | None = field(repr=False)
     password: str | None = field(default=None, repr=False)
     client_secret: str | None = field(default=None, repr=False)
+    created_at: datetime | None = None
 
 
 def config_of(kind: str, raw: dict[str, Any]) -> BaseModel:
@@ -156,7 +158,7 @@ async def runtime(conn: Conn, settings: Settings, *, connector_id: int | None = 
                for s in ALL_SECRETS}
     return Runtime(id=row["id"], name=row["name"], kind=row["kind"], base_url=row["base_url"],
                    config=config_of(row["kind"], row["config"]), enabled=row["enabled"],
-                   inbound_cursor=row["inbound_cursor"], **secrets | {"user_token": secrets["user_token"] or ""})
+                   inbound_cursor=row["inbound_cursor"], created_at=row["created_at"], **secrets | {"user_token": secrets["user_token"] or ""})
 
 
 async def enabled(conn: Conn) -> list[dict[str, Any]]:
