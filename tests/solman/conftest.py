@@ -10,7 +10,7 @@ from fakes.solman_server import FakeSolman, FakeSolmanServer
 from fakes.triage import drain, worker_settings
 from pydantic import SecretStr
 
-from api.integrations.solman.mapping import SolmanSyncConfig
+from api.integrations.solman.mapping import SolmanCategory, SolmanSyncConfig
 from api.integrations.sync import connectors
 from api.integrations.sync.connectors import Runtime
 from api.integrations.sync.models import SolmanConnectorIn
@@ -39,7 +39,9 @@ async def solman_connector(conn, gateway: FakeSolmanServer, solman_settings: Set
     admin = await make_actor("admin")
     name = f"solman-{uuid.uuid4().hex[:8]}"
     config = SolmanSyncConfig(user=gateway.fake.user, sap_client=gateway.fake.sap_client, page_size=2,
-                              priority_out={1: "9", 2: "2", 3: "3", 4: "4", 5: "4"})  # 9: not in SolMan's customizing
+                              priority_out={1: "9", 2: "2", 3: "3", 4: "4", 5: "4"},  # 9: not in SolMan's customizing
+                              categories={"printing": SolmanCategory(category_id="PRN", aspect_id="ITSM_CAT",
+                                                                     catalog_type="D")})
     await connectors.create(conn, settings=solman_settings, actor_id=admin.user.id, data=SolmanConnectorIn(
         name=name, kind="solman", base_url=gateway.url, config=config, password=SecretStr(gateway.fake.password)))
     yield await connectors.runtime(conn, solman_settings, name=name)

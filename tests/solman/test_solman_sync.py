@@ -55,6 +55,15 @@ async def test_a_new_ticket_becomes_one_incident_with_the_mapped_fields(conn, ga
     assert {i["status"] for i in await _outbox(conn, ticket.id)} == {"done"}
 
 
+async def test_a_mapped_category_goes_with_the_create(conn, gateway, solman_connector, make_actor, solman_settings):
+    employee = await make_actor()
+    ticket = await _open(conn, employee, "Printer prints blank pages", category="printing")
+    await drain(solman_settings, queues=QUEUES)
+    [incident] = incidents_of(gateway.fake, ticket.number)
+    assert (incident["CategoryId"], incident["CategoryAspectId"], incident["CategoryCatalogType"]) == (
+        "PRN", "ITSM_CAT", "D")
+
+
 async def test_a_create_retried_after_solman_made_the_incident_links_it_instead_of_creating_again(
         conn, gateway, solman_connector, make_actor, solman_settings, monkeypatch):
     employee = await make_actor()
