@@ -30,3 +30,9 @@ def agent_replies(fake: FakeSolman, object_id: str, text: str, **changes: Any) -
         fake.texts.append({"TextId": str(len(fake.texts) + 1), "ObjectId": object_id, "TextType": "SU99",
                            "Text": text})
     fake.change(object_id, **changes)
+
+
+def made_in_solman(fake: FakeSolman, description: str, **fields: Any) -> dict[str, Any]:
+    """An incident a SolMan user created (not from deskmate)."""
+    with fake.lock:
+        return dict(fake.new_incident({"ProcessType": "SMIN", "Description": description, **fields}))

@@ -14,13 +14,16 @@ from api import sql
 from api.auth.models import Principal
 from api.db import Conn
 from api.integrations.glpi import connector, mapping
-from api.integrations.glpi.client import GlpiApi
+from api.integrations.glpi.client import LegacyClient
+from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.sync.connectors import Runtime
 from api.integrations.sync.protocol import Change
 from api.settings import Settings
+from api.tickets.models import SourceType, TicketCreate, TicketType
 
 Q = sql.load("api.integrations.sync")
 GLPI_DATE = "%Y-%m-%d %H:%M:%S"
+OPEN_IN_GLPI = (1, 2, 3, 4)
 
 
 def floor(cursor: str | None, overlap_s: int) -> str | None:
@@ -30,8 +33,13 @@ def floor(cursor: str | None, overlap_s: int) -> str | None:
     return (datetime.strptime(cursor, GLPI_DATE) - timedelta(seconds=overlap_s)).strftime(GLPI_DATE)
 
 
+def _change(remote: dict[str, Any]) -> Change:
+    return Change(external_id=str(remote["id"]), version=remote.get("date_mod"),
+                  cursor=str(remote.get("date_mod") or ""), remote=remote)
+
+
 class GlpiSession:
-    def __init__(self, rt: Runtime, client: GlpiApi) -> None:
+    def __init__(self, rt: Runtime[GlpiConfig], client: LegacyClient) -> None:
         self.rt, self.client = rt, client
 
     async def ensure_link(self, conn: Conn, ticket: dict[str, Any]) -> dict[str, Any]:
@@ -52,11 +60,25 @@ class GlpiSession:
             date_mod = str(remote.get("date_mod") or "")
             if oldest and date_mod < oldest:
                 return
-            yield Change(external_id=str(remote["id"]), version=remote.get("date_mod"), cursor=date_mod,
-                         remote=remote)
+            yield _change(remote)
 
     async def pull(self, conn: Conn, *, link: dict[str, Any], change: Change, actor: Principal) -> int:
         return await connector.pull(conn, self.client, self.rt, link=link, remote=change.remote, actor=actor)
+
+    async def open_tickets(self, *, page_size: int) -> AsyncIterator[Change]:
+        async for remote in self.client.pages("Ticket/", params={}, page_size=page_size):
+            if remote.get("status") in OPEN_IN_GLPI and not remote.get("is_deleted"):
+                yield _change(remote)
+
+    def imported(self, change: Change) -> tuple[TicketCreate, dict[str, Any]]:
+        remote, cfg = change.remote, self.rt.config
+        level = {spec.glpi: spec.into(remote.get(spec.glpi), cfg) for spec in mapping.INBOUND}
+        return TicketCreate(
+            title=(str(remote.get("name") or "").strip() or f"GLPI ticket {remote['id']}")[:200],
+            description=str(remote.get("content") or "")[:20_000],
+            type=TicketType.request if remote.get("type") == 2 else TicketType.incident,
+            category=level["itilcategories_id"], urgency=level["urgency"] or 2, impact=level["impact"] or 2,
+            source_type=SourceType.GLPI, source_reference=str(remote["id"])), mapping.seen(remote)
 
     async def drift(self, conn: Conn, *, ticket: dict[str, Any], link: dict[str, Any],
                     apply: bool) -> list[tuple[str, Any, Any]]:

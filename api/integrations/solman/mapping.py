@@ -6,7 +6,7 @@ Who owns what (docs/integrations/solman.md#conflicts):
     Description            title             out (create)   —
     LongText               description       out (create)   —
     CategoryId …           category          out (create)   —
-    Priority               priority          out            deskmate's value is written
+    Priority               priority          out            deskmate's value is written (in: backfill only)
     StatusCode (config)    status            both           SolMan's value is kept (conflict recorded)
 
 Every code and name here is the customer's customizing: the defaults are the commonly cited SMIN values, to be
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from api.integrations.solman.client import SolmanConfig
+from api.tickets.models import SourceType, TicketCreate
 from api.types import Status
 
 S = Status
@@ -66,6 +67,8 @@ class SolmanSyncConfig(SolmanConfig):
         "E0008": S.closed})
     priority_out: dict[int, str] = Field(default_factory=lambda: {1: "1", 2: "2", 3: "3", 4: "4", 5: "4"},
                                          description="deskmate priority (P1 … P5) → SolMan priority code")
+    priority_in: dict[str, int] = Field(default_factory=lambda: {"1": 1, "2": 1, "3": 2, "4": 3},
+                                        description="SolMan priority code → urgency of a ticket backfill imports")
     categories: dict[str, SolmanCategory] = Field(default_factory=dict, description="category slug → SolMan category")
 
     @model_validator(mode="after")
@@ -106,6 +109,15 @@ def carries(remote: dict[str, Any], number: str, cfg: SolmanSyncConfig) -> bool:
     """Whether an incident is the one created for this ticket number."""
     value = str(remote.get(cfg.reference_property) or "")
     return marker(number) in value if cfg.reference_property == "LongText" else value == number
+
+
+def ticket_input(remote: dict[str, Any], key: str, cfg: SolmanSyncConfig) -> TicketCreate:
+    """The deskmate ticket for an incident made in SolMan (backfill)."""
+    category = next((slug for slug, c in cfg.categories.items() if c.category_id == remote.get("CategoryId")), None)
+    return TicketCreate(title=(str(remote.get("Description") or "").strip() or f"SolMan incident {key}")[:200],
+                        description=str(remote.get("LongText") or "")[:20_000], category=category,
+                        urgency=cfg.priority_in.get(str(remote.get("Priority")), 2), impact=2,
+                        source_type=SourceType.SOLMAN, source_reference=key)
 
 
 def out(ticket: dict[str, Any], cfg: SolmanSyncConfig) -> dict[str, Any]:

@@ -29,18 +29,19 @@ from api.db import Conn
 from api.errors import Forbidden, InvalidTransition, ValidationFailed
 from api.integrations.outbound import OutboundGuard
 from api.integrations.solman.client import SolmanClient, SolmanCredentials, parse_date
-from api.integrations.solman.mapping import SolmanSyncConfig, carries, create_input, out, seen
+from api.integrations.solman.mapping import SolmanSyncConfig, carries, create_input, out, seen, ticket_input
 from api.integrations.sync.connectors import Runtime
 from api.integrations.sync.protocol import Change
 from api.settings import Settings
 from api.tickets import service as tickets
-from api.tickets.models import CommentCreate, Status, Transition
+from api.tickets.models import OPEN_STATUSES, CommentCreate, Status, TicketCreate, Transition
 
 log = logging.getLogger(__name__)
 Q = sql.load("api.integrations.sync")
 CURSOR = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: cursors compare as strings
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PRIORITY = "Priority"
+OPEN = frozenset(OPEN_STATUSES)
 
 
 def cursor_of(changed: datetime) -> str:
@@ -125,10 +126,20 @@ class SolmanSession:
 
     async def changes(self, cursor: str | None, *, page_size: int) -> AsyncIterator[Change]:
         """Oldest change first, from the cursor minus the overlap (pages of the connector's ``page_size``)."""
-        async for remote in self.client.changed_since(since(cursor, self.cfg.overlap_s, first=self.rt.created_at)):
-            changed = parse_date(remote.get(self.cfg.changed_property))
-            yield Change(external_id=self._key(remote), version=remote.get(self.cfg.changed_property),
-                         cursor=cursor_of(changed) if changed else "", remote=remote)
+        async for change in self._changes(since(cursor, self.cfg.overlap_s, first=self.rt.created_at)):
+            yield change
+
+    async def open_tickets(self, *, page_size: int) -> AsyncIterator[Change]:
+        """Every incident whose status maps to an open deskmate status (all incidents are read: SolMan has no
+        documented filter on the status)."""
+        async for change in self._changes(EPOCH):
+            if self.cfg.status_in.get(str(change.remote.get(self.cfg.status_property))) in OPEN:
+                yield change
+
+    def imported(self, change: Change) -> tuple[TicketCreate, dict[str, Any]]:
+        """The ticket starts as new: the link says SolMan was "new" too, so the pull brings SolMan's status in."""
+        seen_now = seen(change.remote, self.cfg) | {self.cfg.status_property: self.cfg.status_out.get(Status.new)}
+        return ticket_input(change.remote, change.external_id, self.cfg), seen_now
 
     async def pull(self, conn: Conn, *, link: dict[str, Any], change: Change, actor: Principal) -> int:
         """Brings one linked incident in: its status when it changed there, its new texts as comments."""
@@ -167,6 +178,12 @@ class SolmanSession:
 
     # ---- helpers ----
 
+    async def _changes(self, after: datetime) -> AsyncIterator[Change]:
+        async for remote in self.client.changed_since(after):
+            changed = parse_date(remote.get(self.cfg.changed_property))
+            yield Change(external_id=self._key(remote), version=remote.get(self.cfg.changed_property),
+                         cursor=cursor_of(changed) if changed else "", remote=remote)
+
     def _key(self, remote: dict[str, Any]) -> str:
         return str(remote[self.cfg.key_property])
 
@@ -199,7 +216,8 @@ class SolmanSession:
                            remote: dict[str, Any], actor: Principal) -> list[str]:
         """Applies the status SolMan changed, through the ticket service as the sync user with ``meta.sync`` (so it
         is not pushed back). When the ticket's status changed here too and says something else, SolMan's wins and
-        the conflict is recorded; returns the fields left in conflict."""
+        the conflict is recorded; returns the fields left in conflict. A status the ticket cannot take yet (in
+        process while unassigned) is applied by a later push or poll."""
         prop, code = self.cfg.status_property, remote.get(self.cfg.status_property)
         conflicts = []
         if not self._same(prop, ticket, link["remote_values"].get(prop)) and not self._same(prop, ticket, code):
@@ -213,8 +231,10 @@ class SolmanSession:
                 await tickets.transition(conn, principal=actor, ref=ticket["id"], meta={"sync": self.rt.name},
                                          data=Transition(status=status, reason=f"changed in {self.rt.name}"))
             except (InvalidTransition, Forbidden, ValidationFailed) as exc:
-                log.warning("sync %s: SolMan status %s not applied to %s: %s", self.rt.name, code, ticket["number"],
-                            exc.detail)
+                # Not remembered as seen: the ticket's status is not written over it, and it is tried again.
+                log.warning("sync %s: SolMan status %s not applied to %s yet: %s", self.rt.name, code,
+                            ticket["number"], exc.detail)
+                return conflicts
         await conn.execute(Q.update_link, {"id": link["id"], "remote_date_mod": None, "remote_values": Jsonb({prop: code})})
         return conflicts
 

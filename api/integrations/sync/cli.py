@@ -70,7 +70,7 @@ def backfill(connector: ConnectorOpt,
     except DeskmateError as exc:
         fail(exc.detail)
     for external_id, number in result.imported:
-        typer.echo(f"GLPI {external_id} → {number}")
+        typer.echo(f"{connector} {external_id} → {number}")
     verb = "would import" if dry_run else "imported"
     typer.echo(f"sync {connector}: {result.found} open unlinked tickets, {verb} "
                f"{result.found if dry_run else len(result.imported)}")

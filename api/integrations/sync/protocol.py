@@ -2,6 +2,7 @@
 
     open(rt, settings) ─▶ Session ── ensure_link / push_fields / push_comment   (outbound, per outbox item)
                                  ├─ changes(cursor) ─▶ Change … ─▶ pull         (inbound, per linked ticket)
+                                 ├─ open_tickets ─▶ imported, pull                (backfill)
                                  └─ drift                                         (reconcile, per linked ticket)
 
 The engine holds the transaction and the connector+ticket lock around every call that takes ``conn``; the
@@ -20,6 +21,7 @@ from api.auth.models import Principal
 from api.db import Conn
 from api.integrations.sync.connectors import Runtime
 from api.settings import Settings
+from api.tickets.models import TicketCreate
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class Session(Protocol):
 
     async def pull(self, conn: Conn, *, link: dict[str, Any], change: Change, actor: Principal) -> int:
         """Brings one linked ticket's changes in; returns how many external texts became comments."""
+
+    def open_tickets(self, *, page_size: int) -> AsyncIterator[Change]:
+        """The external tickets still open, linked or not (backfill)."""
+
+    def imported(self, change: Change) -> tuple[TicketCreate, dict[str, Any]]:
+        """A deskmate ticket for an external one (backfill), and the mapped values its link starts with."""
 
     async def drift(self, conn: Conn, *, ticket: dict[str, Any], link: dict[str, Any],
                     apply: bool) -> list[tuple[str, Any, Any]]:
