@@ -1,4 +1,6 @@
-"""Whole-connector runs for the CLI: backfill (import open external tickets not linked yet) and reconcile (compare the linked tickets' mapped fields on both sides; with ``apply``, write ours there).
+"""Whole-connector runs for the CLI, through the connector's session (api/integrations/sync/protocol.py):
+backfill (import open external tickets not linked yet) and reconcile (compare the linked tickets' mapped fields on
+both sides; with ``apply``, write ours there).
 
 Both take ``on_progress(done, total)`` for a progress bar.
 """

@@ -63,7 +63,7 @@ async def push_ticket(conn: Conn, *, connector_id: int, ticket_id: int, settings
                 if isinstance(exc, IntegrationError) and not exc.permanent:
                     await conn.execute(Q.note_attempt, {"id": item_id, "error": _text(exc)})
                     raise
-                await _failed(conn, rt, item_id=item_id, ticket_id=ticket_id, exc=exc)  # the external system or we refused it
+                await _failed(conn, rt, item_id=item_id, ticket_id=ticket_id, exc=exc)  # it or we refused it
             except Exception as exc:
                 await conn.execute(Q.note_attempt, {"id": item_id, "error": _text(exc)})
                 raise
@@ -125,7 +125,7 @@ async def poll(conn: Conn, *, connector_id: int, settings: Settings) -> Polled:
         await _poll(conn, rt, settings, result)
     except IntegrationError as exc:
         result.error = _text(exc)
-        result.cursor = rt.inbound_cursor  # read newest first: what is below the failure was not read yet
+        result.cursor = rt.inbound_cursor  # what is past the failure was not read yet (in either order)
         log.warning("sync %s: poll failed: %s", rt.name, result.error)
     await conn.execute(Q.polled, {"id": rt.id, "cursor": result.cursor, "error": result.error})
     await outbox.redrive(conn, connector_id=rt.id)
