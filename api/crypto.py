@@ -45,8 +45,8 @@ ENCRYPTED_COLUMNS = (
     Column("mailboxes", "id", "password_encrypted"),  # IMAP passwords (api/channels/email)
     Column("sync_connectors", "id", "user_token_encrypted"),  # external service desk API tokens (api/integrations/sync)
     Column("sync_connectors", "id", "app_token_encrypted"),
-    Column("sync_connectors", "id", "oauth_client_secret_encrypted"),  # GLPI HL API OAuth (migrations/0033)
-    Column("sync_connectors", "id", "oauth_password_encrypted"),
+    Column("sync_connectors", "id", "password_encrypted"),  # GLPI HL API OAuth (0033), SolMan Basic / OAuth2 (0035)
+    Column("sync_connectors", "id", "client_secret_encrypted"),
     Column("sync_connectors", "id", "webhook_secret_encrypted"),  # GLPI webhook signing secrets
 )
 

@@ -12,11 +12,12 @@ Real HTTP on 127.0.0.1, so the real client (httpx) runs against it:
 - ``POST <create service>/IncidentSet`` with the documented A1 properties → 201 + ``Location`` + ``{"d": …}``
   (``ObjectId``, ``Guid``, ``StatusCode`` E0001, ``ChangedAt`` as ``/Date(ms)/``); ``ProcessType`` and
   ``Description`` are required, and ``CategoryId`` needs ``CategoryAspectId`` and ``CategoryCatalogType``
-  (400, error envelope ``CRM_ORDER/…``).
+  (400, error envelope ``CRM_ORDER/…``); a ``Priority`` outside the customizing (``priorities``) → 400 on create
+  and on MERGE.
 - ``GET <read service>/IncidentSet('<id>')``, ``GET …/IncidentSet?$filter=ChangedAt gt datetime'…'&$orderby=
   ChangedAt asc&$top=N`` with server-driven paging (``__next`` with ``$skiptoken``), ``$inlinecount=allpages``;
   ``MERGE …/IncidentSet('<id>')`` → 204; ``POST …/TextSet`` and ``GET …/TextSet?$filter=ObjectId eq '…'``.
-- ``fail_next(status, times)`` answers errors (e.g. 500, 503) before normal answers.
+- ``fail_next(status, times)`` answers errors (e.g. 500, 503) before normal answers; ``recover()`` stops that.
 
 Run standalone: ``PYTHONPATH=tests python -m fakes.solman_server --port 8082``.
 """
@@ -60,6 +61,7 @@ class FakeSolman:
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     sap_client: str = "100"
     page_size: int = 50  # the server's own page limit (a smaller $top wins)
+    priorities: frozenset[str] = frozenset({"1", "2", "3", "4"})  # the priority codes of the customizing
     incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
     texts: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -77,6 +79,11 @@ class FakeSolman:
     def fail_next(self, status: int, times: int = 1) -> None:
         with self.lock:
             self._failures.extend([status] * times)
+
+    def recover(self) -> None:
+        """Answers normally again (drops the failures ``fail_next`` left)."""
+        with self.lock:
+            self._failures.clear()
 
     def change(self, object_id: str, **fields: Any) -> None:
         """An agent's change in SolMan (status, priority…): ``ChangedAt`` moves."""
@@ -213,6 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 return self._send(200, {"d": public(incident, f"{base}/IncidentSet('{key}')")})
             if method in ("MERGE", "PATCH"):
+                if "Priority" in body and body["Priority"] not in fake.priorities:
+                    return self._unknown_priority(body["Priority"])
                 incident |= {k: v for k, v in body.items() if k not in ("ObjectId", "Guid", "__metadata")}
                 incident["_changed"] = datetime.now(UTC)
                 return self._send(204)
@@ -241,9 +250,14 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("CategoryId") and not (body.get("CategoryAspectId") and body.get("CategoryCatalogType")):
             return self._error(400, "CRM_CATEGORY/004", "CategoryAspectId and CategoryCatalogType are required "
                                                        "with CategoryId")
+        if body.get("Priority") and body["Priority"] not in fake.priorities:
+            return self._unknown_priority(body["Priority"])
         incident = fake.new_incident(body)
         uri = f"{base}/IncidentSet('{incident['ObjectId']}')"
         return self._send(201, {"d": public(incident, uri)}, {"Location": uri})
+
+    def _unknown_priority(self, priority: Any) -> None:
+        return self._error(400, "CRM_ORDER/126", f"Priority {priority} is not defined for transaction type")
 
     def _list(self, base: str, query: dict[str, str]) -> None:
         fake = self.server.fake

@@ -121,8 +121,8 @@ async def test_hl_secrets_are_required_write_only_and_encrypted(client, conn, ma
             assert secret not in answer.text and password not in answer.text
         row = await (await conn.execute("SELECT * FROM sync_connectors WHERE name = %s", (name,))).fetchone()
         assert secret not in str(dict(row)) and password not in str(dict(row))
-        assert crypto.decrypt(settings, row["oauth_client_secret_encrypted"]) == secret
-        assert crypto.decrypt(settings, row["oauth_password_encrypted"]) == password
+        assert crypto.decrypt(settings, row["client_secret_encrypted"]) == secret
+        assert crypto.decrypt(settings, row["password_encrypted"]) == password
         assert row["config"]["api"] == "hl"
     finally:
         await client.delete(f"/api/v1/sync/connectors/{name}", headers=admin.headers)

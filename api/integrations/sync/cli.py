@@ -12,12 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api import db
-from api.cli_helpers import migrate_db, with_conn
+from api.cli_helpers import fail, migrate_db, with_conn
+from api.errors import DeskmateError
 from api.integrations.sync import bulk, connectors, service
 from api.integrations.sync.models import ConnectorStatus
 from api.settings import get_settings
 
-sync_app = typer.Typer(help="Sync with external service desks (GLPI): status, backfill, reconcile.",
+sync_app = typer.Typer(help="Sync with external service desks (GLPI, SAP Solution Manager): status, backfill, "
+                            "reconcile.",
                        no_args_is_help=True)
 console = Console()
 ConnectorOpt = Annotated[str, typer.Option("--connector", help="the connector's name")]
@@ -63,9 +65,12 @@ def backfill(connector: ConnectorOpt,
         with _progress("importing", "tickets") as update:
             return await bulk.backfill(conn, settings, name=connector, dry_run=dry_run, on_progress=update)
 
-    result = with_conn(settings, work)
+    try:
+        result = with_conn(settings, work)
+    except DeskmateError as exc:
+        fail(exc.detail)
     for external_id, number in result.imported:
-        typer.echo(f"GLPI {external_id} → {number}")
+        typer.echo(f"{connector} {external_id} → {number}")
     verb = "would import" if dry_run else "imported"
     typer.echo(f"sync {connector}: {result.found} open unlinked tickets, {verb} "
                f"{result.found if dry_run else len(result.imported)}")
@@ -83,7 +88,10 @@ def reconcile(connector: ConnectorOpt,
         with _progress("comparing", "tickets") as update:
             return await bulk.reconcile(conn, settings, name=connector, apply=apply, on_progress=update)
 
-    drift = with_conn(settings, work)
+    try:
+        drift = with_conn(settings, work)
+    except DeskmateError as exc:
+        fail(exc.detail)
     table = Table("ticket", "external id", "field", "deskmate", "external")
     for d in drift:
         table.add_row(d.number, d.external_id, d.field, str(d.local), str(d.remote))

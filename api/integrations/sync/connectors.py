@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from api import crypto, idempotency, sql
 from api.auth.models import Principal, Role
@@ -15,49 +18,62 @@ from api.errors import Conflict, NotFound, OutboundRefused, ValidationFailed
 from api.integrations.glpi import webhooks
 from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.outbound import OutboundGuard
-from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch, missing_credentials
+from api.integrations.solman.mapping import SolmanSyncConfig
+from api.integrations.sync.models import (
+    Connector,
+    ConnectorIn,
+    ConnectorPatch,
+    SolmanConnectorIn,
+    missing_credentials,
+)
 from api.settings import Settings
 
 Q = sql.load("api.integrations.sync")
-OAUTH_COLUMNS = {"client_secret": "oauth_client_secret_encrypted", "password": "oauth_password_encrypted"}  # HL API
+C = TypeVar("C", bound=BaseModel)
+# Each kind's settings (the connector's ``config``) and the secrets it takes (``<secret>_encrypted`` columns).
+CONFIGS: dict[str, type[BaseModel]] = {"glpi": GlpiConfig, "solman": SolmanSyncConfig}
+# GLPI: the legacy API's tokens, or the HL API's OAuth client secret and password (config.api)
+SECRETS = {"glpi": ("user_token", "app_token", "password", "client_secret"), "solman": ("password", "client_secret")}
+ALL_SECRETS = ("user_token", "app_token", "password", "client_secret")
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """A connector with its secrets decrypted, for the engine (never returned by the API)."""
+class Runtime(Generic[C]):
+    """A connector with its secrets decrypted, for the engine (never returned by the API). ``config`` is its
+    kind's settings (``CONFIGS``); the secrets a kind does not take are empty."""
 
     id: int
     name: str
     kind: str
     base_url: str
-    config: GlpiConfig
+    config: C
     enabled: bool
     inbound_cursor: str | None
     user_token: str = field(repr=False)
     app_token: str | None = field(repr=False)
-    client_secret: str | None = field(default=None, repr=False)  # the HL API's (config.api == "hl")
     password: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    created_at: datetime | None = None
+
+
+def config_of(kind: str, raw: dict[str, Any]) -> BaseModel:
+    """A kind's config from its stored (or given) JSON; ValidationFailed when it does not fit."""
+    try:
+        return CONFIGS[kind].model_validate(raw)
+    except PydanticValidationError as exc:
+        raise ValidationFailed(f"Invalid {kind} config: {exc.errors(include_url=False)}") from exc
 
 
 def _public(row: dict[str, Any]) -> Connector:
-    return Connector(**row, has_user_token=row["user_token_encrypted"] is not None,
-                     has_app_token=row["app_token_encrypted"] is not None,
-                     has_client_secret=row.get(OAUTH_COLUMNS["client_secret"]) is not None,
-                     has_password=row.get(OAUTH_COLUMNS["password"]) is not None,
-                     has_webhook_secret=row.get("webhook_secret_encrypted") is not None)
+    has: dict[str, Any] = {f"has_{s}": row[f"{s}_encrypted"] is not None for s in (*ALL_SECRETS, "webhook_secret")}
+    return Connector(**row | has | {"config": config_of(row["kind"], row["config"])})
 
 
-async def _set_oauth(conn: Conn, row: dict[str, Any], secrets: dict[str, str | None]) -> dict[str, Any]:
-    """Stores the HL API's encrypted secrets (``secrets``: name → Fernet token; the others kept)."""
-    params = {name: secrets.get(name, row.get(column)) for name, column in OAUTH_COLUMNS.items()}
-    updated = await (await conn.execute(Q.set_oauth_secrets, params | {"id": row["id"]})).fetchone()
-    assert updated is not None
-    return dict(updated)
-
-
-def _check_credentials(config: GlpiConfig, row: dict[str, Any]) -> None:
-    columns = {"user_token": "user_token_encrypted", "app_token": "app_token_encrypted"} | OAUTH_COLUMNS
-    missing = missing_credentials(config, secrets={n for n, column in columns.items() if row.get(column)})
+def _check_credentials(config: BaseModel, row: dict[str, Any]) -> None:
+    """A GLPI connector has the secrets its API needs (the legacy API's token, or the HL API's OAuth ones)."""
+    if not isinstance(config, GlpiConfig):
+        return
+    missing = missing_credentials(config, secrets={s for s in SECRETS["glpi"] if row.get(f"{s}_encrypted")})
     if missing:
         raise ValidationFailed(f"The {config.api} API needs {', '.join(missing)}.")
 
@@ -84,7 +100,7 @@ async def _row(conn: Conn, name: str) -> dict[str, Any]:
 CREATE_SCOPE = "sync.connectors.create"
 
 
-async def create(conn: Conn, *, data: ConnectorIn, settings: Settings, actor_id: int,
+async def create(conn: Conn, *, data: ConnectorIn | SolmanConnectorIn, settings: Settings, actor_id: int,
                  idempotency_key: str | None = None) -> tuple[Connector, bool]:
     """Creates a connector; returns it and whether it is new (False: replay of an idempotent request)."""
     _check_url(settings, data.base_url)
@@ -104,21 +120,17 @@ async def create(conn: Conn, *, data: ConnectorIn, settings: Settings, actor_id:
     return connector, True
 
 
-async def _insert(conn: Conn, *, data: ConnectorIn, settings: Settings) -> Connector:
-    params = data.model_dump(mode="json", exclude={"user_token", "app_token", "webhook_secret", "config",
-                                                   *OAUTH_COLUMNS}) | {
-        "config": Jsonb(data.config.model_dump(mode="json")),
-        "user_token_encrypted": _encrypted(settings, data.user_token),
-        "app_token_encrypted": _encrypted(settings, data.app_token)}
+async def _insert(conn: Conn, *, data: ConnectorIn | SolmanConnectorIn, settings: Settings) -> Connector:
+    params = data.model_dump(mode="json", include={"name", "kind", "base_url", "enabled"}) | {
+        "config": Jsonb(data.config.model_dump(mode="json"))} | {
+        f"{s}_encrypted": _encrypted(settings, getattr(data, s, None)) for s in ALL_SECRETS}
     try:
         row = await (await conn.execute(Q.create_connector, params)).fetchone()
     except UniqueViolation as exc:
         raise Conflict(f"A sync connector named {data.name!r} exists already.") from exc
     assert row is not None
-    if data.client_secret or data.password:
-        row = await _set_oauth(conn, dict(row), {n: _encrypted(settings, getattr(data, n)) for n in OAUTH_COLUMNS})
-    if data.webhook_secret is not None:
-        row = await webhooks.set_secret(conn, connector_id=row["id"], encrypted=_encrypted(settings, data.webhook_secret))
+    if (secret := getattr(data, "webhook_secret", None)) is not None:
+        row = await webhooks.set_secret(conn, connector_id=row["id"], encrypted=_encrypted(settings, secret))
     return _public(row)
 
 
@@ -136,18 +148,18 @@ async def update(conn: Conn, *, name: str, data: ConnectorPatch, settings: Setti
         given = data.model_dump(exclude_unset=True)
         if data.base_url is not None:
             _check_url(settings, data.base_url)
-        config = data.config if data.config is not None else GlpiConfig(**row["config"])
+        config = config_of(row["kind"], data.config if data.config is not None else row["config"])
         params = row | {k: v for k, v in given.items() if k in ("base_url", "enabled") and v is not None} | {
             "config": Jsonb(config.model_dump(mode="json"))}
-        for field in ("user_token", "app_token"):
-            if field in given:
-                params[f"{field}_encrypted"] = _encrypted(settings, getattr(data, field))
+        for secret in ALL_SECRETS:
+            if secret in given and secret not in SECRETS[row["kind"]]:
+                raise ValidationFailed(f"A {row['kind']} connector takes {' and '.join(SECRETS[row['kind']])}, "
+                                       f"not {secret}.")
+            if secret in given:
+                params[f"{secret}_encrypted"] = _encrypted(settings, getattr(data, secret))
         updated = await (await conn.execute(Q.update_connector, params)).fetchone()
         assert updated is not None
-        updated = await _set_oauth(conn, dict(updated), {
-            n: _encrypted(settings, getattr(data, n)) for n in OAUTH_COLUMNS if n in given})
-        if updated["kind"] == "glpi":
-            _check_credentials(config, updated)
+        _check_credentials(config, dict(updated))
         if "webhook_secret" in given:
             updated = await webhooks.set_secret(conn, connector_id=row["id"],
                                                 encrypted=_encrypted(settings, data.webhook_secret))
@@ -160,18 +172,17 @@ async def delete(conn: Conn, *, name: str) -> None:
 
 
 async def runtime(conn: Conn, settings: Settings, *, connector_id: int | None = None,
-                  name: str | None = None) -> Runtime:
+                  name: str | None = None) -> Runtime[Any]:
     """The connector with its secrets, for the engine."""
     row = await (await conn.execute(Q.get_connector, {"name": name, "id": connector_id})).fetchone()
     if row is None:
         raise NotFound(f"No sync connector {name or connector_id!r}.")
-    secret = row["user_token_encrypted"]
+    secrets: dict[str, Any] = {s: crypto.decrypt(settings, row[f"{s}_encrypted"]) if row[f"{s}_encrypted"] else None
+               for s in ALL_SECRETS}
     return Runtime(id=row["id"], name=row["name"], kind=row["kind"], base_url=row["base_url"],
-                   config=GlpiConfig(**row["config"]), enabled=row["enabled"],
-                   user_token=crypto.decrypt(settings, secret) if secret else "",
-                   app_token=crypto.decrypt(settings, row["app_token_encrypted"]) if row["app_token_encrypted"] else None,
-                   inbound_cursor=row["inbound_cursor"],
-                   **{n: crypto.decrypt(settings, row[c]) for n, c in OAUTH_COLUMNS.items() if row.get(c)})
+                   config=config_of(row["kind"], row["config"]), enabled=row["enabled"],
+                   inbound_cursor=row["inbound_cursor"], created_at=row["created_at"],
+                   **secrets | {"user_token": secrets["user_token"] or ""})
 
 
 async def enabled(conn: Conn) -> list[dict[str, Any]]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, StringConstraints, Tag, model_validator
 
 from api.integrations.glpi.mapping import GlpiConfig
+from api.integrations.solman.mapping import SolmanSyncConfig
 
 ConnectorName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2000)]
@@ -25,6 +26,8 @@ def missing_credentials(config: GlpiConfig, *, secrets: set[str]) -> list[str]:
 
 
 class ConnectorIn(BaseModel):
+    """A GLPI connector (``kind`` may be left out)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: ConnectorName
@@ -47,16 +50,49 @@ class ConnectorIn(BaseModel):
         return self
 
 
+class SolmanConnectorIn(BaseModel):
+    """A SAP Solution Manager connector: Basic (``config.user`` + ``password``) or OAuth2 client credentials
+    (``config.token_url`` + ``config.client_id`` + ``client_secret``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ConnectorName
+    kind: Literal["solman"]
+    base_url: Url = Field(description="the Gateway root, e.g. https://solman.example.com:44300 (no path)")
+    config: SolmanSyncConfig = Field(default_factory=SolmanSyncConfig)
+    password: Token | None = None
+    client_secret: Token | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_way_to_log_on(self) -> SolmanConnectorIn:
+        basic = bool(self.config.user and self.password)
+        oauth = bool(self.config.token_url and self.config.client_id and self.client_secret)
+        if basic == oauth:
+            raise ValueError("give either config.user and password (Basic), or config.token_url, config.client_id "
+                             "and client_secret (OAuth2 client credentials)")
+        return self
+
+
+def _kind(value: Any) -> str:
+    return str(value.get("kind", "glpi") if isinstance(value, dict) else getattr(value, "kind", "glpi"))
+
+
+NewConnector = Annotated[Annotated[ConnectorIn, Tag("glpi")] | Annotated[SolmanConnectorIn, Tag("solman")],
+                         Discriminator(_kind)]
+
+
 class ConnectorPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: Url | None = None
-    config: GlpiConfig | None = None
+    config: dict[str, Any] | None = Field(default=None, description="the whole config of the connector's kind "
+                                          "(replaces the stored one; checked against that kind)")
     user_token: Token | None = None
     app_token: Token | None = None
-    client_secret: Token | None = None
     password: Token | None = None
-    webhook_secret: Token | None = Field(default=None, description="null removes it: webhooks are refused")
+    client_secret: Token | None = None
+    webhook_secret: Token | None = Field(default=None, description="GLPI: null removes it: webhooks are refused")
     enabled: bool | None = None
 
 
@@ -67,12 +103,12 @@ class Connector(BaseModel):
     name: str
     kind: str
     base_url: str
-    config: GlpiConfig
+    config: GlpiConfig | SolmanSyncConfig
     enabled: bool
     has_user_token: bool
     has_app_token: bool
-    has_client_secret: bool = False
-    has_password: bool = False
+    has_password: bool
+    has_client_secret: bool
     has_webhook_secret: bool = False
     inbound_cursor: str | None
     last_error: str | None

@@ -5,8 +5,10 @@
 SELECT id, email, name FROM users WHERE email = 'sync@deskmate.invalid'
 
 -- name: create_connector
-INSERT INTO sync_connectors (name, kind, base_url, config, user_token_encrypted, app_token_encrypted, enabled)
-VALUES (%(name)s, %(kind)s, %(base_url)s, %(config)s, %(user_token_encrypted)s, %(app_token_encrypted)s, %(enabled)s)
+INSERT INTO sync_connectors (name, kind, base_url, config, user_token_encrypted, app_token_encrypted,
+                             password_encrypted, client_secret_encrypted, enabled)
+VALUES (%(name)s, %(kind)s, %(base_url)s, %(config)s, %(user_token_encrypted)s, %(app_token_encrypted)s,
+        %(password_encrypted)s, %(client_secret_encrypted)s, %(enabled)s)
 RETURNING *
 
 -- name: get_connector
@@ -19,13 +21,8 @@ SELECT * FROM sync_connectors WHERE (NOT %(enabled_only)s OR enabled) ORDER BY n
 -- name: update_connector
 UPDATE sync_connectors SET base_url = %(base_url)s, config = %(config)s,
     user_token_encrypted = %(user_token_encrypted)s, app_token_encrypted = %(app_token_encrypted)s,
+    password_encrypted = %(password_encrypted)s, client_secret_encrypted = %(client_secret_encrypted)s,
     enabled = %(enabled)s, updated_at = now()
-WHERE id = %(id)s
-RETURNING *
-
--- name: set_oauth_secrets
--- The HL API's encrypted OAuth client secret and password (migrations/0033_glpi_hl.sql).
-UPDATE sync_connectors SET oauth_client_secret_encrypted = %(client_secret)s, oauth_password_encrypted = %(password)s
 WHERE id = %(id)s
 RETURNING *
 

@@ -12,14 +12,14 @@ from api.deps import IdempotencyKey, SettingsDep
 from api.errors import NotFound
 from api.integrations.glpi import webhook_routes as glpi_webhooks
 from api.integrations.sync import connectors, outbox, service
-from api.integrations.sync.models import Connector, ConnectorIn, ConnectorPatch, ConnectorStatus, SyncConflict
+from api.integrations.sync.models import Connector, ConnectorPatch, ConnectorStatus, NewConnector, SyncConflict
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 router.include_router(glpi_webhooks.router)  # GLPI's signed webhooks: no bearer token
 
 
 @router.post("/connectors", status_code=status.HTTP_201_CREATED)
-async def create_connector(data: ConnectorIn, conn: ConnDep, principal: AdminUser, settings: SettingsDep,
+async def create_connector(data: NewConnector, conn: ConnDep, principal: AdminUser, settings: SettingsDep,
                            response: Response, idempotency_key: IdempotencyKey = None) -> Connector:
     connector, created = await connectors.create(conn, data=data, settings=settings, actor_id=principal.id,
                                                  idempotency_key=idempotency_key)

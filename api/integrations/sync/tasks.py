@@ -15,7 +15,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Job
 
 from api import jobs, sql
-from api.errors import GlpiError
+from api.errors import IntegrationError
 from api.integrations.sync import engine, outbox
 from api.jobs.registry import UNEXPECTED, TaskSpec, task
 
@@ -27,7 +27,7 @@ class PushRetry(BaseRetryStrategy):
     """Transient external failures: exponential backoff from the settings; anything else: UNEXPECTED's rule."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        if not isinstance(exception, GlpiError):
+        if not isinstance(exception, IntegrationError):
             return UNEXPECTED.get_retry_decision(exception=exception, job=job)
         settings = jobs.current_settings()
         if exception.permanent or (settings and job.attempts + 1 >= settings.sync.max_attempts):
