@@ -1,0 +1,88 @@
+"""OpenID Connect sign-in against a fake provider over real HTTP: a good login, a bad state, a wrong audience,
+an expired id token, an unverified or unknown e-mail address."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from fakes.oidc_provider import FakeOidc
+from signin_support import COOKIE
+
+from api.auth.models import Role
+from api.web.signin.oidc import PENDING_COOKIE
+
+
+async def _to_provider(web: httpx.AsyncClient, next_path: str | None = None) -> str:
+    """Starts a sign-in; returns the provider's answer to the authorization request (the way back)."""
+    started = await web.get("/signin/oidc", params={"next": next_path} if next_path else None)
+    assert started.status_code == 302 and PENDING_COOKIE in started.cookies
+    async with httpx.AsyncClient() as provider:  # the browser's trip to the provider, over real HTTP
+        answered = await provider.get(started.headers["location"])
+    assert answered.status_code == 302, answered.text
+    return answered.headers["location"]
+
+
+async def test_a_good_login_starts_a_session_for_the_matching_user(
+        web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    agent = await make_actor(Role.agent)
+    oidc.email = agent.user.email.upper()  # matched without regard to case
+    back = await _to_provider(web, next_path="/console?queue=mine")
+    asked = oidc.authorize_requests[-1]
+    assert asked["code_challenge_method"] == "S256" and asked["nonce"] and asked["state"]
+    assert asked["redirect_uri"] == "http://127.0.0.1/signin/oidc/callback"
+    signed_in = await web.get(back)
+    assert signed_in.status_code == 303, signed_in.text
+    assert signed_in.headers["location"] == "/console?queue=mine"
+    assert COOKIE in signed_in.cookies
+    console = await web.get("/console")
+    assert console.status_code == 200 and agent.user.email in console.text
+
+
+async def test_a_bad_state_signs_nobody_in(web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    oidc.email = (await make_actor(Role.agent)).user.email
+    back = urlsplit(await _to_provider(web))
+    query = parse_qs(back.query)
+    refused = await web.get(back.path, params={"code": query["code"][0], "state": query["state"][0] + "x"})
+    assert refused.status_code == 400 and "state mismatch" in refused.text
+    assert COOKIE not in web.cookies
+
+
+async def test_a_callback_without_the_browsers_attempt_is_refused(
+        web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    oidc.email = (await make_actor(Role.agent)).user.email
+    back = await _to_provider(web)
+    web.cookies.delete(PENDING_COOKIE, domain="127.0.0.1", path="/signin/oidc")  # another browser, same URL
+    refused = await web.get(back)
+    assert refused.status_code == 400 and "not started in this browser" in refused.text
+    assert COOKIE not in web.cookies
+
+
+async def test_an_id_token_for_another_audience_is_refused(web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    oidc.email, oidc.audience = (await make_actor(Role.agent)).user.email, "some-other-app"
+    refused = await web.get(await _to_provider(web))
+    assert refused.status_code == 400 and "id token" in refused.text and "aud" in refused.text
+    assert COOKIE not in web.cookies
+
+
+async def test_an_expired_id_token_is_refused(web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    oidc.email, oidc.lifetime_s = (await make_actor(Role.agent)).user.email, -3600
+    refused = await web.get(await _to_provider(web))
+    assert refused.status_code == 400 and "exp" in refused.text
+    assert COOKIE not in web.cookies
+
+
+async def test_an_unverified_address_is_refused(web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    oidc.email, oidc.email_verified = (await make_actor(Role.agent)).user.email, False
+    refused = await web.get(await _to_provider(web))
+    assert refused.status_code == 400 and "not verified" in refused.text
+
+
+async def test_a_person_without_an_account_gets_a_clear_page_and_no_session(
+        web: httpx.AsyncClient, oidc: FakeOidc) -> None:
+    oidc.email = "stranger@example.com"
+    refused = await web.get(await _to_provider(web))
+    assert refused.status_code == 403
+    assert "stranger@example.com has no active deskmate account" in refused.text
+    assert refused.headers["content-type"].startswith("text/html")
+    assert COOKIE not in web.cookies
