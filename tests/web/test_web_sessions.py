@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from signin_support import COOKIE, csrf_of, sign_in
 
+from api import retention
 from api.auth.models import Role
 from api.settings import Settings
 from api.web.signin import links, sessions
@@ -153,3 +154,23 @@ async def test_pages_without_a_session_send_the_browser_to_sign_in(web: httpx.As
     signin = await web.get("/signin", params={"next": "/me"})
     assert signin.status_code == 200 and 'action="/signin/link"' in signin.text and "/signin/oidc?next=/me" in signin.text
     assert "default-src 'self'" in signin.headers["content-security-policy"]
+
+
+async def test_retention_purges_ended_sessions_and_old_links(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor) -> None:
+    ended, live = await make_actor(Role.agent), await make_actor(Role.agent)
+    await sign_in(web, conn, web_settings, user_id=ended.user.id)
+    web.cookies.clear()
+    await sign_in(web, conn, web_settings, user_id=live.user.id)
+    await links.issue(conn, web_settings, user_id=ended.user.id)  # type: ignore[arg-type]
+    await conn.execute("UPDATE web_sessions SET idle_expires_at = now() WHERE user_id = %s", (ended.user.id,))
+    await conn.execute("UPDATE signin_links SET expires_at = now() - interval '2 days' WHERE user_id = %s",
+                       (ended.user.id,))
+    done = {p.table: p for p in await retention.purge(conn, web_settings)}  # type: ignore[arg-type]
+    assert done["web_sessions"].deleted >= 1 and done["signin_links"].deleted >= 1
+    counts = await (await conn.execute(
+        "SELECT (SELECT count(*) FROM web_sessions WHERE user_id = %(e)s) AS ended_sessions, "
+        "(SELECT count(*) FROM signin_links WHERE user_id = %(e)s) AS ended_links, "
+        "(SELECT count(*) FROM web_sessions WHERE user_id = %(l)s) AS live_sessions",
+        {"e": ended.user.id, "l": live.user.id})).fetchone()
+    assert (counts["ended_sessions"], counts["ended_links"], counts["live_sessions"]) == (0, 0, 1)

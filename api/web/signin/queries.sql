@@ -31,12 +31,6 @@ GROUP BY u.id
 -- Ends one session (signing out, or the old session when a new one starts in the same browser).
 DELETE FROM web_sessions WHERE id_hash = %(id_hash)s
 
--- name: purge_sessions
--- Deletes sessions and sign-in links that can no longer be used.
-WITH s AS (DELETE FROM web_sessions WHERE expires_at <= now() OR idle_expires_at <= now() RETURNING 1),
-     l AS (DELETE FROM signin_links WHERE expires_at <= now() - interval '1 day' RETURNING 1)
-SELECT (SELECT count(*) FROM s) AS sessions, (SELECT count(*) FROM l) AS links
-
 -- name: create_link
 -- Stores the hash of a new one-time sign-in link.
 INSERT INTO signin_links (token_hash, user_id, expires_at)
