@@ -77,7 +77,10 @@ class OidcProvider:
     """The configured provider: its discovery document and signing keys, fetched when first needed."""
 
     def __init__(self, settings: OidcSettings) -> None:
+        if not (settings.issuer and settings.client_id):
+            raise ValueError("OpenID Connect needs DESKMATE_OIDC_ISSUER and DESKMATE_OIDC_CLIENT_ID")
         self.settings = settings
+        self.issuer, self.client_id = settings.issuer, settings.client_id
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
 
@@ -150,9 +153,9 @@ class OidcProvider:
 
     async def verify_id_token(self, id_token: str, *, nonce: str) -> dict[str, Any]:
         """The claims of ``id_token`` once its signature, issuer, audience, expiry and nonce are right."""
-        s = self.settings
         registry = jwt.JWTClaimsRegistry(
-            leeway=LEEWAY_S, iss={"essential": True, "value": s.issuer}, aud={"essential": True, "value": s.client_id},
+            leeway=LEEWAY_S, iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.client_id},
             sub={"essential": True}, exp={"essential": True}, iat={"essential": True},
             nonce={"essential": True, "value": nonce})
         try:
@@ -161,7 +164,7 @@ class OidcProvider:
         except (JoseError, ValueError) as exc:
             raise SignInFailed(f"The id token from the sign-in provider is not valid: {exc}") from exc
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        if len(audiences) > 1 and claims.get("azp") != s.client_id:
+        if len(audiences) > 1 and claims.get("azp") != self.client_id:
             raise SignInFailed("The id token is meant for several clients but not authorised for this one (azp).")
         return dict(claims)
 
