@@ -7,7 +7,8 @@ challenge, and signs in ``fake.email`` at once (no login form) by redirecting ba
 verifier, and answers with an id token signed by a key it generated (published at ``/jwks``).
 
 Knobs for the bad cases: ``fake.audience`` (the id token's ``aud``), ``fake.lifetime_s`` (negative: already
-expired), ``fake.email`` and ``fake.email_verified``. ``fake.authorize_requests`` keeps what it was sent.
+expired), ``fake.email`` and ``fake.email_verified``; ``fake.key = new_key("k2")`` rotates the published key,
+``fake.signing_key`` signs with a key that is not published. ``fake.authorize_requests`` keeps what it was sent.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ CLIENT_ID = "deskmate-test"
 CLIENT_SECRET = "oidc-client-secret-" + secrets.token_hex(8)
 
 
+def new_key(kid: str) -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig"})
+
+
 @dataclass
 class FakeOidc:
     issuer: str = ""
@@ -38,7 +43,8 @@ class FakeOidc:
     email_verified: bool | None = True
     audience: str = CLIENT_ID
     lifetime_s: int = 300
-    key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"}))
+    key: RSAKey = field(default_factory=lambda: new_key("k1"))  # published at /jwks
+    signing_key: RSAKey | None = None  # signs id tokens instead of ``key`` when set (a forged token)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -79,7 +85,7 @@ class FakeOidc:
                   "email": self.email, "name": "Fake Person"}
         if self.email_verified is not None:
             claims["email_verified"] = self.email_verified
-        id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
+        id_token = jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, self.signing_key or self.key)
         return 200, {"access_token": secrets.token_urlsafe(16), "token_type": "Bearer", "expires_in": 300,
                      "id_token": id_token}
 

@@ -30,7 +30,7 @@ def oidc(oidc_server: FakeOidcServer) -> Iterator[FakeOidc]:
     """The fake provider, with its knobs set back to a good sign-in after each test."""
     fake = oidc_server.fake
     yield fake
-    fake.audience, fake.lifetime_s, fake.email_verified = CLIENT_ID, 300, True
+    fake.audience, fake.lifetime_s, fake.email_verified, fake.signing_key = CLIENT_ID, 300, True, None
 
 
 @pytest.fixture(scope="session")

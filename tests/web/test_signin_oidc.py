@@ -3,10 +3,11 @@ an expired id token, an unverified or unknown e-mail address."""
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from fakes.oidc_provider import FakeOidc
+from fakes.oidc_provider import FakeOidc, new_key
 from signin_support import COOKIE
 
 from api.auth.models import Role
@@ -86,3 +87,27 @@ async def test_a_person_without_an_account_gets_a_clear_page_and_no_session(
     assert "stranger@example.com has no active deskmate account" in refused.text
     assert refused.headers["content-type"].startswith("text/html")
     assert COOKIE not in web.cookies
+
+
+async def test_an_id_token_signed_with_an_unpublished_key_is_refused(
+        web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    oidc.email, oidc.signing_key = (await make_actor(Role.agent)).user.email, new_key(oidc.key.kid)  # same kid, other key
+    refused = await web.get(await _to_provider(web))
+    assert refused.status_code == 400 and "not valid" in refused.text
+    assert COOKIE not in web.cookies
+
+
+async def test_a_rotated_provider_key_is_fetched_again(
+        web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    oidc.email = (await make_actor(Role.agent)).user.email
+    assert (await web.get(await _to_provider(web))).status_code == 303  # the app has cached the current keys
+    web.cookies.clear()
+    oidc.key = new_key(f"k-{uuid.uuid4().hex[:6]}")
+    assert (await web.get(await _to_provider(web))).status_code == 303
+
+
+async def test_the_way_back_goes_only_to_a_page_of_this_site(
+        web: httpx.AsyncClient, oidc: FakeOidc, make_actor) -> None:
+    oidc.email = (await make_actor(Role.agent)).user.email
+    signed_in = await web.get(await _to_provider(web, next_path="//evil.example/steal"))
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console"
