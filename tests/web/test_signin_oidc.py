@@ -7,11 +7,14 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from fakes.oidc_provider import FakeOidc, new_key
+from pydantic import ValidationError
 from signin_support import COOKIE
 
 from api.auth.models import Role
 from api.web.signin.oidc import PENDING_COOKIE
+from api.web.signin.settings import OidcSettings
 
 
 async def _to_provider(web: httpx.AsyncClient, next_path: str | None = None) -> str:
@@ -111,3 +114,9 @@ async def test_the_way_back_goes_only_to_a_page_of_this_site(
     oidc.email = (await make_actor(Role.agent)).user.email
     signed_in = await web.get(await _to_provider(web, next_path="//evil.example/steal"))
     assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console"
+
+
+def test_the_provider_must_be_reached_over_https() -> None:
+    assert OidcSettings(issuer="https://login.example.com/t/v2.0", _env_file=None).issuer  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="must be an https:// URL"):
+        OidcSettings(issuer="http://login.example.com", _env_file=None)  # type: ignore[call-arg]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
 from api.integrations import settings_config
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class OidcSettings(BaseSettings):
@@ -21,6 +25,14 @@ class OidcSettings(BaseSettings):
     email_claim: str = "email"  # Entra ID without the optional "email" claim: preferred_username
     button_label: str = "Sign in with your company account"
     timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("issuer", "discovery_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        """The provider's keys and tokens come over HTTPS (plain http only on this machine, for tests)."""
+        if value is not None and urlsplit(value).scheme != "https" and urlsplit(value).hostname not in LOOPBACK:
+            raise ValueError(f"{value} must be an https:// URL")
+        return value
 
     @property
     def configured(self) -> bool:
