@@ -3,17 +3,20 @@ an expired id token, an unverified or unknown e-mail address."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from fakes.oidc_provider import FakeOidc, new_key
+from fakes.oidc_provider import CLIENT_ID, FakeOidc, new_key
+from joserfc import jwt
 from pydantic import ValidationError
 from signin_support import COOKIE
 
 from api.auth.models import Role
-from api.web.signin.oidc import PENDING_COOKIE
+from api.settings import Settings
+from api.web.signin.oidc import PENDING_COOKIE, OidcProvider, SignInFailed
 from api.web.signin.settings import OidcSettings
 
 
@@ -120,3 +123,14 @@ def test_the_provider_must_be_reached_over_https() -> None:
     assert OidcSettings(issuer="https://login.example.com/t/v2.0", _env_file=None).issuer  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="must be an https:// URL"):
         OidcSettings(issuer="http://login.example.com", _env_file=None)  # type: ignore[call-arg]
+
+
+async def test_an_id_token_from_another_sign_in_attempt_is_refused(oidc: FakeOidc, web_settings: Settings) -> None:
+    now = int(time.time())
+    claims = {"iss": oidc.issuer, "aud": CLIENT_ID, "sub": "s1", "iat": now, "exp": now + 60, "nonce": "theirs",
+              "email": "someone@example.com"}
+    token = jwt.encode({"alg": "RS256", "kid": oidc.key.kid}, claims, oidc.key)
+    provider = OidcProvider(web_settings.oidc)
+    assert (await provider.verify_id_token(token, nonce="theirs"))["sub"] == "s1"
+    with pytest.raises(SignInFailed, match="nonce"):
+        await provider.verify_id_token(token, nonce="mine")
