@@ -174,3 +174,13 @@ async def test_retention_purges_ended_sessions_and_old_links(
         "(SELECT count(*) FROM web_sessions WHERE user_id = %(l)s) AS live_sessions",
         {"e": ended.user.id, "l": live.user.id})).fetchone()
     assert (counts["ended_sessions"], counts["ended_links"], counts["live_sessions"]) == (0, 0, 1)
+
+
+async def test_the_sign_in_page_sends_someone_signed_in_on(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor) -> None:
+    employee = await make_actor(Role.employee)
+    await sign_in(web, conn, web_settings, user_id=employee.user.id)
+    assert (await web.get("/signin")).headers["location"] == "/me"
+    assert (await web.get("/signin", params={"next": "/me?tab=open"})).headers["location"] == "/me?tab=open"
+    await conn.execute("UPDATE web_sessions SET expires_at = now() WHERE user_id = %s", (employee.user.id,))
+    assert (await web.get("/signin")).status_code == 200  # an ended session: the page itself

@@ -52,7 +52,14 @@ async def _signed_in(request: Request, conn: Conn, settings: Settings, *, user_i
 
 
 @router.get("/signin")
-async def signin_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+async def signin_page(request: Request, conn: ConnDep, settings: SettingsDep, next: str | None = None) -> Response:
+    """The sign-in page; someone already signed in goes on to where they were going."""
+    try:
+        session = await sessions.from_request(request, conn, settings)
+    except sessions.SessionEnded:
+        session = None
+    if session is not None:
+        return RedirectResponse(local_path(next, landing(session.principal)), status_code=303, headers=PAGE_HEADERS)
     return render(request, "signin/signin.html", {"next": local_path(next, ""), "oidc": settings.oidc.configured,
                                            "oidc_label": settings.oidc.button_label})
 
