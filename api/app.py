@@ -48,7 +48,10 @@ from api.stepup.routes import router as stepup_router
 from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
 from api.triage.routes import router as triage_router
+from api.web import pages
 from api.web.routes import router as web_router
+from api.web.signin.oidc import OidcProvider
+from api.web.signin.routes import router as signin_router
 from api.workflows import catalog as workflow_catalog
 from api.workflows import runtime as workflow_runtime
 from api.workflows import software
@@ -62,10 +65,10 @@ DATABASE_DOWN = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DeskmateError)
-    async def deskmate_error(_: Request, exc: DeskmateError) -> Response:
+    async def deskmate_error(request: Request, exc: DeskmateError) -> Response:
         if exc.status >= 500:
             log.error("request failed", extra={"error": exc.detail, "kind": type(exc).__name__})
-        return exc.response()
+        return pages.error_page(request, exc) if pages.wants_page(request) else exc.response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:
@@ -156,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.kb_embedder, app.state.kb_intents = kb_service.kb_state(settings)  # the KB's model, the intent map
     app.state.llm = kb_service.llm_from_settings(settings)
     app.state.slack = SlackChannel(settings, app.state) if settings.slack.configured else None
+    app.state.oidc = OidcProvider(settings.oidc) if settings.oidc.configured else None  # web sign-in (api/web/signin)
     _install_error_handlers(app)
     v1 = APIRouter(prefix="/api/v1", responses=problem_responses())
     for router in (people_router, tickets_router, categories_router, chat_router, nlu_router, kb_router,
@@ -169,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(slack_router)  # Slack's Request URLs: /slack/events, /slack/interactions
     app.include_router(teams_router, responses=problem_responses())  # the Azure Bot's messaging endpoint
     app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
+    app.include_router(signin_router)  # sign-in, sign-out, /console and /me: root paths, session cookie
     app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

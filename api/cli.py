@@ -32,6 +32,7 @@ from api.kb.cli import retrieval as kb_retrieval
 from api.kb.evaluation import answers_command as kb_answers
 from api.retention.cli import purge as retention_purge
 from api.settings import REPO_ROOT, Settings, get_settings
+from api.web.signin import links as signin_links
 from api.workflows.cli import workflows_app
 
 T = TypeVar("T")
@@ -290,6 +291,14 @@ def worker(
     settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     asyncio.run(jobs_worker.run(settings, queues=queue, concurrency=concurrency, wait=not burst))
+
+
+@app.command("signin-link")
+def signin_link(email: Annotated[str, typer.Argument(help="the person's e-mail")]) -> None:
+    """Print a one-time sign-in link for a person (not mailed; for admins and `make run`)."""
+    settings = get_settings()
+    typer.echo(with_conn(settings, lambda conn: signin_links.link_for(conn, settings, email=email,
+                                                                       base_url=settings.base_url)))
 
 
 @app.command("db-url")

@@ -4,13 +4,18 @@
     ├── BadRequest (400)
     │   ├── ValidationFailed (422)
     │   │   └── DefinitionError (422)     api/workflows/files.py
-    │   └── WrongCode (422)               api/stepup/service.py
+    │   ├── WrongCode (422)               api/stepup/service.py
+    │   ├── SignInFailed (400)            api/web/signin/oidc.py
+    │   └── LinkRefused (400)             api/web/signin/links.py
     ├── Unauthorized (401)
     │   ├── TokenExpired (401)            api/auth/service.py
-    │   └── TokenRevoked (401)            api/auth/service.py
+    │   ├── TokenRevoked (401)            api/auth/service.py
+    │   └── SessionEnded (401)            api/web/signin/sessions.py
     ├── Forbidden (403)
     │   ├── StepUpRequired (403)          api/stepup/service.py
-    │   └── LinkInvalid (403)             api/workflows/approval_links.py
+    │   ├── LinkInvalid (403)             api/workflows/approval_links.py
+    │   ├── CsrfFailed (403)              api/web/signin/csrf.py
+    │   └── UnknownAccount (403)          api/web/signin/links.py
     ├── NotFound (404)
     ├── Conflict (409)
     │   ├── InvalidTransition (409)
@@ -43,7 +48,8 @@
         ├── OutboundRefused (502)
         ├── EndpointError (502)           api/workflows/endpoints.py
         ├── DirectoryFailed (502)         api/workflows/access.py
-        └── NoDirectory (503)             api/workflows/access.py
+        ├── NoDirectory (503)             api/workflows/access.py
+        └── ProviderUnavailable (502)     api/web/signin/oidc.py
 
 A class defined outside this module is marked with its module. Services raise these, never
 ``HTTPException``. Lower-level errors are translated where they enter (``raise Conflict(...) from exc``). :func:`problem` is the one builder of the RFC 9457 body; the app's

@@ -21,6 +21,7 @@ from api.integrations.sync.settings import SyncSettings
 from api.integrations.twilio.settings import TwilioSettings
 from api.integrations.webhooks.settings import WebhookSettings
 from api.stepup.settings import StepUpSettings
+from api.web.signin.settings import OidcSettings, WebSettings
 from api.workflows.settings import EndpointSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -136,6 +137,9 @@ class Settings(BaseSettings):
     teams: TeamsSettings = Field(default_factory=TeamsSettings)  # the Microsoft Teams channel — docs/channels.md#microsoft-teams
     email: EmailSettings = Field(default_factory=EmailSettings)  # the e-mail channel — docs/channels.md#e-mail
     sync: SyncSettings = Field(default_factory=SyncSettings)  # GLPI and other service desks — docs/integrations/glpi.md
+    # signing in to the web pages (api/web/signin) — docs/console.md#signing-in
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     # `deskmate run`: the port of the demo directory (slapd) it starts when DESKMATE_LDAP_URL is unset
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)

@@ -1,4 +1,9 @@
-"""Request authentication: bearer tokens, the action server acting for a verified employee, role checks.
+"""Request authentication: bearer tokens, web sessions, the action server acting for a verified employee, role checks.
+
+A request with an ``Authorization`` header is authenticated by its bearer token only. Without one, the web
+session cookie (api/web/signin/sessions.py) authenticates it, for the pages and for ``/api/v1`` alike, with
+the same principal and roles; a cookie-authenticated state-changing request must carry the session's CSRF
+token (api/web/signin/csrf.py), checked there. Every dependency below therefore serves both.
 
 A service token (the action server's) carries no standing right to act for anyone. With a valid per-turn
 assertion (``X-Deskmate-Assertion``, api/auth/assertions.py) for a conversation that belongs to the
@@ -21,6 +26,7 @@ from api.db import Conn, ConnDep
 from api.deps import SettingsDep
 from api.errors import Forbidden, Unauthorized
 from api.settings import Settings
+from api.web.signin import sessions as web_sessions
 
 ON_BEHALF_HEADER = "x-on-behalf-of"
 ASSERTION_HEADER = "x-deskmate-assertion"
@@ -49,6 +55,10 @@ async def _asserted(request: Request, conn: Conn, settings: Settings, service_pr
 
 
 async def _authenticate(request: Request, conn: Conn, settings: Settings, *, visitor_ok: bool) -> Principal:
+    if "authorization" not in request.headers and (
+            session := await web_sessions.from_request(request, conn, settings)) is not None:
+        request.state.user_id = session.principal.id
+        return session.principal
     principal = await _token_principal(request, conn)
     if principal.role is Role.service:
         token = request.headers.get(ASSERTION_HEADER)

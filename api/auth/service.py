@@ -48,10 +48,11 @@ async def principal_for_token(conn: Conn, *, token: str) -> Principal:
                            "ask an admin for a new one (deskmate token create).")
     if not row["active"]:
         raise Unauthorized("The account behind this API token is deactivated.")
-    return _principal(row)
+    return principal_from_row(row)
 
 
-def _principal(row: dict[str, object]) -> Principal:
+def principal_from_row(row: dict[str, object]) -> Principal:
+    """A principal from a row of the principal_by_* queries (id, email, name, role, department, vip, team_ids)."""
     fields = ("id", "email", "name", "role", "department", "vip")
     return Principal(**{k: row[k] for k in fields}, team_ids=tuple(row["team_ids"]))  # type: ignore[arg-type]
 
@@ -73,7 +74,7 @@ async def principal_by_id(conn: Conn, *, user_id: int) -> Principal:
     row = await (await conn.execute(Q.principal_by_id, {"id": user_id})).fetchone()
     if row is None:
         raise Forbidden("That user is no longer active.")
-    return _principal(row)
+    return principal_from_row(row)
 
 
 async def get_or_raise(conn: Conn, *, user_id: int) -> User:

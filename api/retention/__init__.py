@@ -30,6 +30,8 @@ AGES: dict[str, Callable[[Settings], dict[str, int]]] = {
     "procrastinate_jobs": lambda s: {"days": s.retention_jobs_days},
     "channel_inbound": lambda s: {"days": s.retention_channel_inbound_days},
     "rate_limits": lambda s: {},
+    "web_sessions": lambda s: {},  # ended sessions (api/web/signin)
+    "signin_links": lambda s: {},
 }
 
 

@@ -103,3 +103,21 @@ WITH doomed AS (
     DELETE FROM channel_inbound WHERE ctid IN (SELECT ctid FROM doomed) AND NOT %(dry_run)s RETURNING 1
 )
 SELECT (SELECT count(*) FROM doomed) AS matched, (SELECT count(*) FROM gone) AS deleted
+
+-- name: web_sessions
+-- Web sessions that have ended (idle or absolute expiry); signing out deletes its session at once.
+WITH doomed AS (
+    SELECT id_hash FROM web_sessions WHERE expires_at <= now() OR idle_expires_at <= now() LIMIT %(batch)s
+), gone AS (
+    DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM doomed) AND NOT %(dry_run)s RETURNING 1
+)
+SELECT (SELECT count(*) FROM doomed) AS matched, (SELECT count(*) FROM gone) AS deleted
+
+-- name: signin_links
+-- One-time sign-in links a day past their expiry (kept that long to say "expired" rather than "not valid").
+WITH doomed AS (
+    SELECT token_hash FROM signin_links WHERE expires_at < now() - interval '1 day' LIMIT %(batch)s
+), gone AS (
+    DELETE FROM signin_links WHERE token_hash IN (SELECT token_hash FROM doomed) AND NOT %(dry_run)s RETURNING 1
+)
+SELECT (SELECT count(*) FROM doomed) AS matched, (SELECT count(*) FROM gone) AS deleted

@@ -11,14 +11,13 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from api.chat.identity import sign_identity
 from api.settings import Settings
+from api.web.pages import templates
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(tags=["web"], include_in_schema=False)
 
 # The demo page only loads its own files; the widget needs nothing else either.
@@ -89,3 +88,9 @@ async def widget_css() -> FileResponse:
 @router.get("/demo.css")
 async def demo_css() -> FileResponse:
     return _asset("demo.css", "text/css; charset=utf-8")
+
+
+@router.get("/pages.css")
+async def pages_css() -> FileResponse:
+    """The style of the sign-in, console and portal pages."""
+    return _asset("pages.css", "text/css; charset=utf-8")
