@@ -7,7 +7,9 @@ import pytest
 from fakes.triage import drain
 from sync_support import open_ticket, outbox, remote_by_number, run_worker, staff
 
-from api.integrations.sync import engine
+from api.errors import Conflict
+from api.integrations.sync import engine, service
+from api.integrations.sync.models import ConflictResolution
 from api.tickets import service as tickets
 from api.tickets.models import TicketUpdate
 
@@ -84,6 +86,29 @@ async def test_an_edit_on_both_sides_keeps_glpis_value_and_records_a_conflict(co
     assert [(c["field"], c["local_value"], c["remote_value"]) for c in conflicts] == [("impact", 2, 5)]
     after = await tickets.get_or_raise(conn, principal=staff(agent), ref=ticket.id)
     assert after.impact == 1  # both sides agree again: GLPI's 5 is deskmate's 1
+
+
+async def test_keeping_deskmates_value_in_a_conflict_applies_it_again_and_syncs_it_out(conn, glpi, connector,
+                                                                                     make_actor, sync_settings):
+    employee, agent = await make_actor(), await make_actor("agent")
+    ticket, remote = await _linked(conn, glpi, employee, sync_settings, "Printer offline")
+    glpi.fake.edit_ticket(remote["id"], impact=5)
+    await tickets.update(conn, principal=staff(agent), ref=ticket.id, data=TicketUpdate(impact=2))
+    await engine.poll(conn, connector_id=connector.id, settings=sync_settings)
+    await run_worker(sync_settings)
+    [conflict] = await service.conflicts(conn, ticket=ticket.number, open_only=True)
+    assert (conflict.field, conflict.local_value, glpi.fake.tickets[remote["id"]]["impact"]) == ("impact", 2, 5)
+
+    resolved = await service.resolve_conflict(conn, conflict_id=conflict.id, principal=staff(agent),
+                                              data=ConflictResolution(keep="ours"))
+    await run_worker(sync_settings)
+    assert (resolved.resolved, resolved.resolution, resolved.resolved_by) == (True, "ours", agent.user.email)
+    assert (await tickets.get_or_raise(conn, principal=staff(agent), ref=ticket.id)).impact == 2
+    assert glpi.fake.tickets[remote["id"]]["impact"] == 3  # deskmate's medium, written to GLPI this time
+    assert await service.conflicts(conn, ticket=ticket.number, open_only=True) == []
+    with pytest.raises(Conflict):
+        await service.resolve_conflict(conn, conflict_id=conflict.id, principal=staff(agent),
+                                       data=ConflictResolution(keep="theirs"))
 
 
 async def test_a_glpi_change_deskmate_refuses_is_reported_and_the_other_tickets_still_come_in(

@@ -17,9 +17,9 @@ def _body(name: str, url: str = "https://glpi.example.com/apirest.php/") -> dict
 
 
 async def test_agents_may_not_touch_connectors(client, make_actor):
-    agent = await make_actor("agent")
+    agent = await make_actor("agent")  # conflicts are theirs to see and settle (below); connectors are not
     for method, path in [("GET", "/api/v1/sync/connectors"), ("POST", "/api/v1/sync/connectors"),
-                         ("GET", "/api/v1/sync/conflicts"), ("POST", "/api/v1/sync/outbox/1/retry")]:
+                         ("POST", "/api/v1/sync/outbox/1/retry")]:
         answer = await client.request(method, path, headers=agent.headers, json=_body("nope"))
         assert answer.status_code == 403, path
         assert answer.headers["content-type"] == "application/problem+json"
@@ -92,6 +92,26 @@ async def test_conflicts_are_listed_per_ticket(client, conn, connector, make_act
     listed = (await client.get("/api/v1/sync/conflicts", params={"ticket": ticket.number}, headers=admin.headers)).json()
     assert [(c["field"], c["local_value"], c["remote_value"], c["connector"]) for c in listed] == [
         ("impact", 2, 5, connector.name)]
+
+
+async def test_agents_see_and_resolve_conflicts_and_employees_cannot(client, conn, connector, make_actor):
+    agent, employee = await make_actor("agent"), await make_actor()
+    ticket = await open_ticket(conn, employee, "Conflicted again")
+    row = await (await conn.execute(
+        "INSERT INTO sync_conflicts (connector_id, ticket_id, field, local_value, remote_value) "
+        "VALUES (%s, %s, 'impact', '2', '5') RETURNING id", (connector.id, ticket.id))).fetchone()
+    url = f"/api/v1/sync/conflicts/{row['id']}/resolve"
+    assert (await client.get("/api/v1/sync/conflicts", headers=employee.headers)).status_code == 403
+    assert (await client.post(url, json={"keep": "theirs"}, headers=employee.headers)).status_code == 403
+    assert (await client.post(url, json={"keep": "mine"}, headers=agent.headers)).status_code == 422
+    r = await client.post(url, json={"keep": "theirs"}, headers=agent.headers)
+    assert r.status_code == 200 and (r.json()["resolution"], r.json()["resolved_by"]) == ("theirs", agent.user.email)
+    assert (await client.post(url, json={"keep": "ours"}, headers=agent.headers)).status_code == 409
+    open_ones = (await client.get("/api/v1/sync/conflicts", params={"ticket": ticket.number, "open": "true"},
+                                  headers=agent.headers)).json()
+    assert open_ones == []
+    assert (await client.post("/api/v1/sync/conflicts/999999999/resolve", json={"keep": "theirs"},
+                              headers=agent.headers)).status_code == 404
 
 
 async def test_the_engines_connector_does_not_show_its_secrets_in_logs_or_tracebacks(connector, glpi):

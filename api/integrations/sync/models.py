@@ -152,3 +152,15 @@ class SyncConflict(BaseModel):
     remote_value: Any
     created_at: datetime
     resolved: bool
+    resolution: Literal["theirs", "ours"] | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+
+class ConflictResolution(BaseModel):
+    """Which value the ticket keeps: the external system's (already applied when the conflict was found) or
+    deskmate's (applied again through the ticket service, so it is synced out like any change)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep: Literal["theirs", "ours"]

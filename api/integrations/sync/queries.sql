@@ -116,10 +116,20 @@ RETURNING id
 
 -- name: list_conflicts
 SELECT c.id, s.name AS connector, c.ticket_id, t.number AS ticket_number, c.field, c.local_value, c.remote_value,
-       c.created_at, c.resolved
+       c.created_at, c.resolved, c.resolution, u.email AS resolved_by, c.resolved_at
 FROM sync_conflicts c JOIN sync_connectors s ON s.id = c.connector_id JOIN tickets t ON t.id = c.ticket_id
+LEFT JOIN users u ON u.id = c.resolved_by
 WHERE (%(ticket)s::text IS NULL OR t.number = upper(%(ticket)s) OR t.id::text = %(ticket)s)
+  AND (%(open_only)s IS NOT TRUE OR NOT c.resolved)
+  AND (%(id)s::bigint IS NULL OR c.id = %(id)s)
 ORDER BY c.id DESC LIMIT %(limit)s
+
+-- name: lock_conflict
+SELECT * FROM sync_conflicts WHERE id = %(id)s FOR UPDATE
+
+-- name: resolve_conflict
+UPDATE sync_conflicts SET resolved = true, resolution = %(resolution)s, resolved_by = %(user_id)s, resolved_at = now()
+WHERE id = %(id)s
 
 -- name: outbox_items
 -- Outbox items of a connector by status, newest first.

@@ -6,13 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.auth.deps import AdminUser
+from api.auth.deps import AdminUser, StaffUser
 from api.db import ConnDep
 from api.deps import IdempotencyKey, SettingsDep
 from api.errors import NotFound
 from api.integrations.glpi import webhook_routes as glpi_webhooks
 from api.integrations.sync import connectors, outbox, service
-from api.integrations.sync.models import Connector, ConnectorPatch, ConnectorStatus, NewConnector, SyncConflict
+from api.integrations.sync.models import (
+    ConflictResolution,
+    Connector,
+    ConnectorPatch,
+    ConnectorStatus,
+    NewConnector,
+    SyncConflict,
+)
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 router.include_router(glpi_webhooks.router)  # GLPI's signed webhooks: no bearer token
@@ -58,11 +65,20 @@ async def connector_status(name: str, conn: ConnDep, _: AdminUser) -> ConnectorS
 
 
 @router.get("/conflicts")
-async def list_conflicts(conn: ConnDep, _: AdminUser,
+async def list_conflicts(conn: ConnDep, _: StaffUser,
                          ticket: Annotated[str | None, Query(max_length=40, description="number or id")] = None,
+                         open: Annotated[bool, Query(description="only the unresolved ones")] = False,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[SyncConflict]:
-    """Local changes that were not written because the external value had changed too (newest first)."""
-    return await service.conflicts(conn, ticket=ticket, limit=limit)
+    """Local changes that were not written because the external value had changed too (newest first). Agents
+    and admins."""
+    return await service.conflicts(conn, ticket=ticket, open_only=open, limit=limit)
+
+
+@router.post("/conflicts/{conflict_id}/resolve")
+async def resolve_conflict(conflict_id: int, data: ConflictResolution, conn: ConnDep,
+                           principal: StaffUser) -> SyncConflict:
+    """Keeps the external value (``theirs``) or applies deskmate's again (``ours``, synced out); once."""
+    return await service.resolve_conflict(conn, conflict_id=conflict_id, data=data, principal=principal)
 
 
 @router.post("/outbox/{item_id}/retry", status_code=status.HTTP_202_ACCEPTED)
