@@ -34,7 +34,7 @@ async def test_status_lists_the_connector_with_its_queue(deskmate, connector):
 
 
 async def test_backfill_imports_open_unlinked_glpi_tickets_once(deskmate, conn, glpi, connector):
-    open_one = glpi.fake.add_ticket(name="Imported from GLPI", urgency=5, status=2)
+    open_one = glpi.fake.add_ticket(name="Imported from GLPI", urgency=5, status=4)
     glpi.fake.add_followup(open_one["id"], "first look")
     glpi.fake.add_ticket(name="Closed long ago", status=6)
     dry = await deskmate("sync", "backfill", "--connector", connector.name, "--dry-run")
@@ -51,6 +51,10 @@ async def test_backfill_imports_open_unlinked_glpi_tickets_once(deskmate, conn, 
     assert [c["body"] for c in comments] == ["first look"]
     again = await deskmate("sync", "backfill", "--connector", connector.name)
     assert "0 open unlinked tickets" in again.output
+    status = await (await conn.execute("SELECT status FROM tickets WHERE id = %s", (row["id"],))).fetchone()
+    assert status["status"] == "pending"  # GLPI's status, through the ticket service
+    clean = await deskmate("sync", "reconcile", "--connector", connector.name)
+    assert clean.exit_code == 0 and "0 fields differ" in clean.output, clean.output
 
 
 async def test_reconcile_reports_drift_and_apply_writes_ours(deskmate, conn, glpi, connector, make_actor,

@@ -163,9 +163,9 @@ async def pull(conn: Conn, glpi: GlpiApi, rt: Runtime, *, link: dict[str, Any], 
         changed_here = not spec.same(ticket, link["remote_values"].get(spec.glpi), rt.config)  # not pushed yet
         if changed_here and not spec.same(ticket, remote.get(spec.glpi), rt.config):
             await _conflict(conn, rt, ticket=ticket, spec=spec, remote=remote)
+    await people.pull_actors(conn, glpi, rt, link=link, actor=actor)  # first: an assigned status needs its assignee
     if changed:
         await apply_remote(conn, rt, ticket=ticket, link=link, remote=remote, fields=changed, actor=actor)
-    await people.pull_actors(conn, glpi, rt, link=link, actor=actor)
     added = 0
     for followup in await glpi.followups(int(link["external_id"])):
         known = {"connector_id": rt.id, "comment_id": None, "external_id": str(followup["id"])}

@@ -20,7 +20,7 @@ from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.sync.connectors import Runtime
 from api.integrations.sync.protocol import Change
 from api.settings import Settings
-from api.tickets.models import SourceType, TicketCreate, TicketType
+from api.tickets.models import SourceType, Status, TicketCreate, TicketType
 
 Q = sql.load("api.integrations.sync")
 GLPI_DATE = "%Y-%m-%d %H:%M:%S"
@@ -87,7 +87,9 @@ class GlpiSession:
             description=str(remote.get("content") or "")[:20_000],
             type=TicketType.request if remote.get("type") == 2 else TicketType.incident,
             category=level["itilcategories_id"], urgency=level["urgency"] or 2, impact=level["impact"] or 2,
-            source_type=SourceType.GLPI, source_reference=str(remote["id"])), mapping.seen(remote)
+            source_type=SourceType.GLPI, source_reference=str(remote["id"])), (
+            # the ticket starts as new: the link says GLPI was "new" too, so the pull brings GLPI's status in
+            mapping.seen(remote) | {"status": cfg.status_out.get(Status.new)})
 
     async def drift(self, conn: Conn, *, ticket: dict[str, Any], link: dict[str, Any],
                     apply: bool) -> list[tuple[str, Any, Any]]:
