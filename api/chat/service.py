@@ -22,6 +22,7 @@ from api.channels import Channel
 from api.chat import screening
 from api.chat.models import Message, Turn
 from api.chat.rasa import RasaClient
+from api.csat import service as csat
 from api.db import Conn, Pool
 from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, ValidationFailed
 from api.kb import service as kb
@@ -119,6 +120,14 @@ async def _answer_helped(conn: Conn, conversation: dict[str, Any], answer_id: in
     return Turn(messages=[await store(conn, conversation_id, "bot", reply)], intent=None, confidence=None)
 
 
+async def _rated(conn: Conn, conversation: dict[str, Any], survey_id: int, score: int) -> Turn:
+    """A 1–5 button of a CSAT survey (api/csat): the rating, if the conversation's employee is the requester."""
+    conversation_id = str(conversation["id"])
+    await store(conn, conversation_id, "user", str(score))
+    reply = await csat.answer_in_chat(conn, survey_id=survey_id, score=score, employee_id=conversation["employee_id"])
+    return Turn(messages=[await store(conn, conversation_id, "bot", reply)], intent=None, confidence=None)
+
+
 def turn_metadata(settings: Settings, conversation: dict[str, Any]) -> dict[str, Any]:
     """What Rasa (and through it the action server) learns about the turn: never who, only a signed assertion."""
     conversation_id = str(conversation["id"])
@@ -144,6 +153,8 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
         await _check_rate(conn, settings, conversation_id)
         if helped := KB_HELPFUL.match(text):
             return await _answer_helped(conn, conversation, int(helped.group(1)))
+        if rated := csat.BUTTON.match(text):
+            return await _rated(conn, conversation, int(rated.group(1)), int(rated.group(2)))
         screened = await screening.screen(conn, settings, conversation=conversation, text=text)  # a code never travels
         user_message = await store(conn, conversation_id, "user", screened.kept)
     intent = confidence = None
