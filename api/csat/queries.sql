@@ -1,14 +1,19 @@
 -- name: create_survey
--- The ticket's survey, once: a ticket that already has one (resolved before, reopened) gets none; returns the new
--- survey's id, or nothing.
+-- The ticket's survey, once: a ticket asked before (resolved, reopened since) is not asked again. A survey not
+-- asked yet (its ticket reopened before it went out) is queued again for this resolution and its resolver. Returns
+-- the survey's id when it is to be sent, else nothing.
 INSERT INTO csat_surveys (ticket_id, requester_id, resolved_by, resolver_id)
 SELECT t.id, t.requester_id, %(resolved_by)s, %(resolver_id)s FROM tickets t WHERE t.id = %(ticket_id)s
-ON CONFLICT (ticket_id) DO NOTHING
+ON CONFLICT (ticket_id) DO UPDATE
+    SET resolved_by = EXCLUDED.resolved_by, resolver_id = EXCLUDED.resolver_id, status = 'queued', error = NULL,
+        created_at = now()
+    WHERE csat_surveys.asked_at IS NULL AND csat_surveys.status IN ('queued', 'skipped')
 RETURNING id
 
 -- name: lock_survey
--- A survey for the worker's send, locked so a second job waits and then finds it sent.
-SELECT * FROM csat_surveys WHERE id = %(id)s FOR UPDATE
+-- A survey for the worker's send, with its ticket's status, locked so a second job waits and then finds it sent.
+SELECT s.*, t.status AS ticket_status FROM csat_surveys s JOIN tickets t ON t.id = s.ticket_id
+WHERE s.id = %(id)s FOR UPDATE OF s
 
 -- name: mark_sent
 -- The survey went out (on ``channel``, in ``conversation_id`` for a chat; ``token_hash`` for e-mail links).

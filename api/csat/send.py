@@ -7,7 +7,8 @@ send that succeeded and whose commit then failed (the worker died in between) is
 
 Where it asks: a chat (widget, Slack, Teams) gets a bot message with 1–5 buttons (``service.buttons``) through the
 channel's ``notify``; an e-mail ticket a mail in its thread with five signed single-use links (``links``) to the
-rating page; a ticket with no origin (the REST API, GLPI…) is not asked ('skipped', docs/csat.md).
+rating page; a ticket with no origin (the REST API, GLPI…) is not asked ('skipped', docs/csat.md), nor one reopened before its
+survey went out (its next resolution queues the survey again, api/csat/queue.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from api.settings import Settings
 Q = sql.load("api.csat")
 DAY_S = 86_400
 NOT_THE_REQUESTER = "the ticket's conversation is not the requester's"
+REOPENED = "the ticket was reopened before the survey went out; its next resolution asks"
+DONE = frozenset({"resolved", "closed"})
 
 
 def mail_text(settings: Settings, survey: dict[str, Any], origin_: origin.Origin, nonce: str, expires_at: int) -> str:
@@ -65,6 +68,8 @@ async def send_survey(conn: Conn, settings: Settings, *, survey_id: int) -> str:
         survey = await (await conn.execute(Q.lock_survey, {"id": survey_id})).fetchone()
         if survey is None or survey["status"] != "queued":
             return survey["status"] if survey else "missing"
+        if survey["ticket_status"] not in DONE:
+            return await _skip(conn, survey_id, status="skipped", error=REOPENED)
         if not settings.csat_enabled:
             return await _skip(conn, survey_id, status="skipped", error="CSAT is turned off (DESKMATE_CSAT_ENABLED)")
         found = await origin.origin_of(conn, ticket_id=survey["ticket_id"])

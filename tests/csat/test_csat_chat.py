@@ -16,6 +16,12 @@ async def _bot_messages(client, conversation: str, headers: dict[str, str]) -> l
     return [m for m in r.json()["messages"] if m["direction"] == "bot"]
 
 
+async def _job(conn, survey_id: int) -> dict:
+    return await (await conn.execute(
+        "SELECT id, status, extract(epoch FROM scheduled_at - now()) AS due_in_s FROM procrastinate_jobs "
+        "WHERE task_name = 'csat.send_survey' AND args->>'survey_id' = %s", (str(survey_id),))).fetchone()
+
+
 async def _press(client, conversation: str, headers: dict[str, str], payload: str) -> str:
     r = await client.post(f"/api/v1/chat/conversations/{conversation}/messages", headers=headers,
                           json={"text": payload})
@@ -33,6 +39,10 @@ async def test_an_agents_resolution_asks_once_in_the_widget_and_a_press_is_store
     r = await client.post(f"/api/v1/tickets/{ticket['number']}/transition", headers=agent.headers,
                           json={"status": "resolved", "reason": "Replaced the dock."})
     assert r.status_code == 200, r.text
+    survey = await survey_of(conn, ticket["id"])
+    job = await _job(conn, survey["id"])
+    assert job["status"] == "todo" and job["due_in_s"] > 30  # DESKMATE_CSAT_DELAY_S: the resolution's update first
+    await conn.execute("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE id = %s", (job["id"],))  # later
     await drain(worker_settings(settings), queues=["csat"])  # the real worker sends it
 
     asking = [m for m in await _bot_messages(client, conversation, headers) if m["buttons"]]
@@ -110,6 +120,26 @@ async def test_a_retried_send_does_not_ask_twice_and_a_second_resolution_asks_no
     asking = [m for m in await _bot_messages(client, conversation, headers) if m["buttons"]]
     assert len(asking) == 1
     assert (await survey_of(conn, ticket["id"]))["id"] == first["id"]
+
+
+async def test_a_ticket_reopened_before_its_survey_went_out_is_asked_after_its_next_resolution(
+        client, conn, settings, make_actor, principal_of):
+    employee, agent = await make_actor(), await make_actor(Role.admin)
+    conversation, headers = await widget(client, settings, employee.user.email)
+    ticket = await ticket_from(conn, await principal_of(employee), conversation_id=conversation)
+    staff, bot = await principal_of(agent), await engine.system_actor(conn)
+    await resolve(conn, bot, ticket["id"], resolution="auto")
+    r = await client.post(f"/api/v1/tickets/{ticket['number']}/transition", headers=employee.headers,
+                          json={"status": "in_progress", "reason": "still broken"})
+    assert r.status_code == 200, r.text
+
+    assert await send_now(conn, settings, ticket["id"]) == "skipped"  # the first job, due after the reopening
+    await resolve(conn, staff, ticket["id"])
+    assert await send_now(conn, settings, ticket["id"]) == "sent"
+
+    survey = await survey_of(conn, ticket["id"])
+    assert (survey["resolved_by"], survey["resolver_id"], survey["error"]) == ("person", agent.user.id, None)
+    assert len([m for m in await _bot_messages(client, conversation, headers) if m["buttons"]]) == 1
 
 
 async def test_a_ticket_with_no_origin_is_not_asked(conn, settings, make_actor, principal_of):

@@ -8,8 +8,7 @@ import pytest
 from csat_support import conversation, resolve, send_now, survey_of, ticket_from
 
 from api.auth.models import Role
-from api.channels import Channel
-from api.channels import turns
+from api.channels import Channel, turns
 from api.errors import ChannelDeliveryFailed
 
 
