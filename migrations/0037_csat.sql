@@ -21,6 +21,9 @@ CREATE TABLE csat_surveys (
     answered_at timestamptz,
     score smallint CHECK (score BETWEEN 1 AND 5),
     comment text CHECK (char_length(comment) <= 2000),
+    -- in a chat, the bot's "what would you like to add?": the requester's next message there is the comment
+    comment_prompt_id bigint REFERENCES chat_messages ON DELETE SET NULL,
     CHECK ((answered_at IS NULL) = (score IS NULL))
 );
+CREATE INDEX csat_surveys_comment_prompt_idx ON csat_surveys (comment_prompt_id) WHERE comment_prompt_id IS NOT NULL;
 CREATE INDEX csat_surveys_answered_idx ON csat_surveys (answered_at) WHERE answered_at IS NOT NULL;

@@ -44,6 +44,23 @@ UPDATE csat_surveys SET score = %(score)s, comment = %(comment)s, answered_at = 
 WHERE id = %(id)s AND status = 'sent' AND answered_at IS NULL
 RETURNING id
 
+-- name: prompt_comment
+-- The bot asked for a comment on an answered survey with the message ``message_id``.
+UPDATE csat_surveys SET comment_prompt_id = %(message_id)s WHERE id = %(id)s AND comment IS NULL
+
+-- name: awaiting_comment
+-- The survey whose comment this conversation's next message is: the conversation's last message is its prompt.
+SELECT s.id, t.number AS ticket_number
+FROM csat_surveys s JOIN tickets t ON t.id = s.ticket_id
+WHERE s.comment IS NULL AND s.comment_prompt_id = (
+    SELECT max(m.id) FROM chat_messages m WHERE m.conversation_id = %(conversation_id)s)
+
+-- name: set_comment
+-- Records the comment of an answered survey that has none yet.
+UPDATE csat_surveys SET comment = %(comment)s, comment_prompt_id = NULL
+WHERE id = %(id)s AND comment IS NULL AND answered_at IS NOT NULL
+RETURNING id
+
 -- name: report
 -- Surveys of tickets resolved in [from, to), by team and category slug, split by who resolved them: how many were
 -- asked and answered, the average score and the count of each score.

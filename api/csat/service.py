@@ -2,6 +2,10 @@
 
 A survey is answered once, by the ticket's requester: in a chat the conversation's employee must be the requester;
 by e-mail the signed link is the proof. A second answer is refused politely (chat) or with 409 (the link's form).
+
+The optional comment: on the e-mail page, a field of the form; in a chat, the thank-you offers an "Add a comment"
+button, the bot then asks for it, and the requester's next message in that conversation — only if it comes right
+after the bot's question — is the comment, not a turn for the bot.
 """
 
 from __future__ import annotations
@@ -22,17 +26,25 @@ from api.settings import Settings
 from api.tickets import service as tickets
 
 Q = sql.load("api.csat")
-BUTTON = re.compile(r"^deskmate:csat:(\d{1,18}):([1-5])$")
+BUTTON = re.compile(r"^deskmate:csat:(\d{1,18}):([1-5]|comment)$")
 QUESTION = 'Your ticket {number} "{title}" is resolved. How satisfied are you with how it was handled?'
 SCALE = "1 = very dissatisfied, 5 = very satisfied."
 THANKS = "Thank you for rating {number}: {score} out of 5."
 ALREADY = "You have already rated {number} — thank you!"
 NOT_YOURS = "I can only take a rating from the person the ticket is for."
+ASK_COMMENT = "What would you like to add? Your next message here is kept as your comment on {number}."
+COMMENTED = "Thank you, your comment on {number} is noted."
+NO_COMMENT = "There is already a comment on {number}, or it has not been rated yet."
 COMMENT_MAX = 2000
 
 
+def comment_button(survey_id: int) -> dict[str, str]:
+    return {"title": "Add a comment", "payload": f"deskmate:csat:{survey_id}:comment"}
+
+
 def buttons(survey_id: int) -> list[dict[str, str]]:
-    """The survey's 1–5 buttons; a press sends ``deskmate:csat:<survey>:<score>`` (``BUTTON``)."""
+    """The survey's 1–5 buttons; a press sends ``deskmate:csat:<survey>:<score>`` (``BUTTON``, which also matches
+    the "Add a comment" button's ``deskmate:csat:<survey>:comment``)."""
     return [{"title": str(n), "payload": f"deskmate:csat:{survey_id}:{n}"} for n in range(1, 6)]
 
 
@@ -47,14 +59,43 @@ async def _record(conn: Conn, survey: dict[str, Any], *, score: int, comment: st
                   ).fetchone() is not None
 
 
-async def answer_in_chat(conn: Conn, *, survey_id: int, score: int, employee_id: int | None) -> str:
-    """Records a 1–5 button press of the conversation's employee; returns the bot's reply."""
+async def answer_in_chat(conn: Conn, *, survey_id: int, score: int, employee_id: int | None
+                         ) -> tuple[str, list[dict[str, str]]]:
+    """Records a 1–5 button press of the conversation's employee; the bot's reply and its buttons."""
     survey = await _survey(conn, survey_id)
     if survey is None or employee_id is None or survey["requester_id"] != employee_id:
-        return NOT_YOURS
+        return NOT_YOURS, []
     if not await _record(conn, survey, score=score, comment=None):
-        return ALREADY.format(number=survey["ticket_number"])
-    return THANKS.format(number=survey["ticket_number"], score=score)
+        return ALREADY.format(number=survey["ticket_number"]), []
+    return THANKS.format(number=survey["ticket_number"], score=score), [comment_button(survey_id)]
+
+
+async def comment_prompt(conn: Conn, *, survey_id: int, employee_id: int | None) -> tuple[str, bool]:
+    """The bot's answer to "Add a comment": the question and True, or why the conversation's employee may not
+    comment (not theirs, not rated yet, commented already) and False."""
+    survey = await _survey(conn, survey_id)
+    if survey is None or employee_id is None or survey["requester_id"] != employee_id:
+        return NOT_YOURS, False
+    if survey["answered_at"] is None or survey["comment"] is not None:
+        return NO_COMMENT.format(number=survey["ticket_number"]), False
+    return ASK_COMMENT.format(number=survey["ticket_number"]), True
+
+
+async def prompt_comment(conn: Conn, *, survey_id: int, prompt_id: int) -> None:
+    """The bot asked for the comment with the message ``prompt_id``: the next message after it is the comment."""
+    await conn.execute(Q.prompt_comment, {"id": survey_id, "message_id": prompt_id})
+
+
+async def awaiting_comment(conn: Conn, *, conversation_id: str) -> dict[str, Any] | None:
+    """The survey whose comment the conversation's next message is, if its last message asked for one."""
+    row = await (await conn.execute(Q.awaiting_comment, {"conversation_id": conversation_id})).fetchone()
+    return dict(row) if row else None
+
+
+async def comment_in_chat(conn: Conn, *, survey: dict[str, Any], text: str) -> str:
+    """Keeps ``text`` (its first COMMENT_MAX characters) as the survey's comment; the bot's reply."""
+    await conn.execute(Q.set_comment, {"id": survey["id"], "comment": text.strip()[:COMMENT_MAX]})
+    return COMMENTED.format(number=survey["ticket_number"])
 
 
 async def _by_link(conn: Conn, settings: Settings, token: str) -> tuple[links.Link, dict[str, Any]]:

@@ -25,7 +25,7 @@ async def _rated(client, conn, settings, *, team: str, requester, resolver, scor
     await resolve(conn, resolver, ticket.id, resolution=resolution)
     assert await send_now(conn, settings, ticket.id) == "sent"
     survey = await survey_of(conn, ticket.id)
-    reply = await csat.answer_in_chat(conn, survey_id=survey["id"], score=score, employee_id=requester.user.id)
+    reply, _ = await csat.answer_in_chat(conn, survey_id=survey["id"], score=score, employee_id=requester.user.id)
     assert reply.startswith("Thank you")
     return ticket.model_dump()
 

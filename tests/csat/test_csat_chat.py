@@ -63,6 +63,34 @@ async def test_an_agents_resolution_asks_once_in_the_widget_and_a_press_is_store
     assert (await survey_of(conn, ticket["id"]))["score"] == 4
 
 
+async def test_after_rating_the_requester_can_add_a_comment_with_the_next_message_only(
+        client, conn, settings, make_actor, principal_of):
+    employee, agent = await make_actor(), await make_actor(Role.admin)
+    conversation, headers = await widget(client, settings, employee.user.email)
+    ticket = await ticket_from(conn, await principal_of(employee), conversation_id=conversation)
+    await resolve(conn, await principal_of(agent), ticket["id"])
+    await send_now(conn, settings, ticket["id"])
+    survey = await survey_of(conn, ticket["id"])
+    comment = f"deskmate:csat:{survey['id']}:comment"
+    assert await _press(client, conversation, headers, comment) == (
+        f"There is already a comment on {ticket['number']}, or it has not been rated yet.")
+
+    r = await client.post(f"/api/v1/chat/conversations/{conversation}/messages", headers=headers,
+                          json={"text": f"deskmate:csat:{survey['id']}:5"})
+    assert r.json()["messages"][0]["buttons"] == [{"title": "Add a comment", "payload": comment}]
+    assert await _press(client, conversation, headers, comment) == (
+        f"What would you like to add? Your next message here is kept as your comment on {ticket['number']}.")
+    assert await _press(client, conversation, headers, "Quick and friendly.") == (
+        f"Thank you, your comment on {ticket['number']} is noted.")
+    after = await _press(client, conversation, headers, "How do I map a network drive?")  # a turn for the bot again
+
+    survey = await survey_of(conn, ticket["id"])
+    assert (survey["score"], survey["comment"], survey["comment_prompt_id"]) == (5, "Quick and friendly.", None)
+    assert "noted" not in after
+    assert await _press(client, conversation, headers, comment) == (
+        f"There is already a comment on {ticket['number']}, or it has not been rated yet.")
+
+
 async def test_a_workflow_resolution_is_rated_as_the_bots(client, conn, settings, make_actor, principal_of):
     employee = await make_actor()
     conversation, headers = await widget(client, settings, employee.user.email)
