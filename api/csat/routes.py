@@ -16,6 +16,7 @@ from api.csat import service
 from api.csat.models import Report, TicketCsat
 from api.db import ConnDep
 from api.deps import SettingsDep
+from api.errors import responses as problem_responses
 
 router = APIRouter(tags=["csat"])
 page = APIRouter(prefix="/csat", tags=["csat"])
@@ -24,6 +25,7 @@ Token = Annotated[str, Path(min_length=1, max_length=500, description="the link'
 # The token is in the address: never sent on as a Referer, never cached; the page loads nothing from anywhere.
 PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Robots-Tag": "noindex",
                 "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'"}
+GONE: dict[int | str, dict[str, object]] = {410: {**problem_responses()[404], "description": "The link has expired"}}
 COMMENT_FORM = {"requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {
     "type": "object", "properties": {"comment": {"type": "string", "maxLength": service.COMMENT_MAX}}}}}}}
 
@@ -47,14 +49,14 @@ async def ticket_csat(ref: str, conn: ConnDep, principal: CurrentUser) -> Ticket
     return await service.for_ticket(conn, principal=principal, ref=ref)
 
 
-@page.get("/{token}", response_class=HTMLResponse, include_in_schema=True)
+@page.get("/{token}", response_class=HTMLResponse, responses=GONE)
 async def rating_page(token: Token, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
     """The page a rating link opens: the chosen score and a comment form. 403 for a changed link, 410 after it
     expired."""
     return HTMLResponse(await service.link_page(conn, settings, token=token), headers=PAGE_HEADERS)
 
 
-@page.post("/{token}", response_class=HTMLResponse, openapi_extra=COMMENT_FORM)
+@page.post("/{token}", response_class=HTMLResponse, responses=GONE, openapi_extra=COMMENT_FORM)
 async def rate_by_link(token: Token, request: Request, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
     """Records the link's score with the optional ``comment`` (form field). 403 for a changed link, 410 after it
     expired, 409 when the survey was already answered."""
