@@ -10,7 +10,6 @@ from fakes.slack_server import FakeSlack, FakeSlackServer
 from pydantic import SecretStr
 
 from api.channels.slack.settings import SlackSettings
-from api.channels.teams.settings import TeamsSettings
 from api.settings import Settings
 
 
@@ -36,7 +35,4 @@ def csat_framework() -> Iterator[FakeBotFramework]:
 @pytest.fixture
 def csat_teams_settings(settings: Settings, csat_framework: FakeBotFramework) -> Settings:
     """Teams configured against the fake Bot Connector (loopback serviceUrls allowed, as only tests do)."""
-    return settings.model_copy(update={"teams": TeamsSettings(
-        app_id=csat_framework.app_id, client_secret=SecretStr(csat_framework.client_secret), tenant_id="tenant-1",
-        openid_metadata_url=f"{csat_framework.url}/openid", token_url=f"{csat_framework.url}/token",
-        allow_loopback=True, jwks_cooldown_s=0, _env_file=None)})  # type: ignore[call-arg]
+    return settings.model_copy(update={"teams": csat_framework.teams_settings()})
