@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 ResolvedBy = Literal["bot", "person"]
-COMMENT_MAX = 2000
 
 
 class TicketCsat(BaseModel):

@@ -94,7 +94,7 @@ async def awaiting_comment(conn: Conn, *, conversation_id: str) -> dict[str, Any
 
 async def comment_in_chat(conn: Conn, *, survey: dict[str, Any], text: str) -> str:
     """Keeps ``text`` (its first COMMENT_MAX characters) as the survey's comment; the bot's reply."""
-    await conn.execute(Q.set_comment, {"id": survey["id"], "comment": text.strip()[:COMMENT_MAX]})
+    await conn.execute(Q.set_comment, {"id": survey["id"], "comment": text.strip()[:COMMENT_MAX] or None})
     return COMMENTED.format(number=survey["ticket_number"])
 
 
