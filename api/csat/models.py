@@ -36,7 +36,7 @@ class Split(BaseModel):
                                          description="how many answers gave each score, '1' to '5'")
 
 
-class Response(BaseModel):
+class Answer(BaseModel):
     ticket_id: int
     ticket_number: str
     team: str | None
@@ -55,4 +55,4 @@ class Report(BaseModel):
 
     bot: Split
     person: Split
-    responses: list[Response] = Field(description="the answers, newest first (at most `limit`)")
+    responses: list[Answer] = Field(description="the answers, newest first (at most `limit`)")

@@ -19,7 +19,7 @@ from typing import Any
 from api import sql
 from api.auth.models import Principal
 from api.csat import links
-from api.csat.models import Report, Response, Split, TicketCsat
+from api.csat.models import Answer, Report, Split, TicketCsat
 from api.db import Conn
 from api.errors import Conflict, NotFound, ValidationFailed
 from api.settings import Settings
@@ -157,4 +157,4 @@ async def report(conn: Conn, *, start: datetime | None, end: datetime | None, te
         splits[row["resolved_by"]] = Split(asked=row["asked"], answered=row["answered"], average=row["average"],
                                            distribution={str(n): row[f"s{n}"] for n in range(1, 6)})
     answers = await (await conn.execute(Q.responses, params)).fetchall()
-    return Report(bot=splits["bot"], person=splits["person"], responses=[Response(**r) for r in answers])
+    return Report(bot=splits["bot"], person=splits["person"], responses=[Answer(**r) for r in answers])
