@@ -2,7 +2,8 @@
 
 A link carries ``{"s": survey id, "v": score, "n": the survey's nonce, "x": expiry (unix seconds)}``, signed
 (itsdangerous, HMAC-SHA256, a salt of its own) with ``DESKMATE_SECRET_KEY``, else in development a random key in
-``<data_dir>/csat.key``. Only the nonce's hash is stored (``csat_surveys.token_hash``): a link is good for the survey
+``<data_dir>/csat.key``; in production without ``DESKMATE_SECRET_KEY`` no link is made (the survey mail is not sent:
+'failed', with the reason) and none verifies. Only the nonce's hash is stored (``csat_surveys.token_hash``): a link is good for the survey
 it was sent for, until it expires (DESKMATE_CSAT_LINK_DAYS), and once — the first answer ends the survey.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from api.errors import DeskmateError, Forbidden
+from api.errors import ChannelDeliveryFailed, DeskmateError, Forbidden
 from api.settings import Settings
 
 _SALT = "deskmate.csat-link"
@@ -46,14 +47,23 @@ def nonce_hash(nonce: str) -> bytes:
     return hashlib.sha256(nonce.encode()).digest()
 
 
-def _serializer(settings: Settings) -> URLSafeSerializer:
-    key = settings.secret_key.get_secret_value() if settings.secret_key else settings.dev_key("csat.key")
+def _serializer(settings: Settings) -> URLSafeSerializer | None:
+    if settings.secret_key is not None:
+        key = settings.secret_key.get_secret_value()
+    elif settings.env != "production":
+        key = settings.dev_key("csat.key")
+    else:
+        return None
     return URLSafeSerializer(key, salt=_SALT)  # itsdangerous derives a key of its own from the salt
 
 
 def sign(settings: Settings, link: Link) -> str:
-    return str(_serializer(settings).dumps({"s": link.survey_id, "v": link.score, "n": link.nonce,
-                                            "x": link.expires_at}))
+    """The link's token; ChannelDeliveryFailed (permanent) when there is no key to sign it with."""
+    serializer = _serializer(settings)
+    if serializer is None:
+        raise ChannelDeliveryFailed("Set DESKMATE_SECRET_KEY to send the satisfaction survey by e-mail: its links "
+                                    "are signed with it.", permanent=True)
+    return str(serializer.dumps({"s": link.survey_id, "v": link.score, "n": link.nonce, "x": link.expires_at}))
 
 
 def url(settings: Settings, link: Link) -> str:
@@ -64,8 +74,11 @@ def url(settings: Settings, link: Link) -> str:
 def verify(settings: Settings, token: str) -> Link:
     """The link in ``token``; LinkInvalid when it was changed or not signed here, LinkExpired after its expiry.
     Whether the nonce is still the survey's is for the caller to check (``nonce_hash``)."""
+    serializer = _serializer(settings)
     try:
-        data = _serializer(settings).loads(token)
+        if serializer is None:
+            raise BadData("no key")
+        data = serializer.loads(token)
         link = Link(survey_id=int(data["s"]), score=int(data["v"]), nonce=str(data["n"]), expires_at=int(data["x"]))
     except (BadData, KeyError, TypeError, ValueError) as exc:
         raise LinkInvalid("This rating link was changed or was not sent by this service desk; use the link from "

@@ -80,3 +80,15 @@ async def test_a_comment_over_the_limit_is_refused(client, conn, delivery_settin
     r = await client.post(_path(urls[3]), data={"comment": "x" * 2001})
     assert r.status_code == 422
     assert (await survey_of(conn, ticket["id"]))["score"] is None
+
+
+async def test_without_a_key_to_sign_the_links_the_mail_is_not_sent(conn, delivery_settings, smtp, make_actor,
+                                                                    principal_of):
+    employee, agent = await make_actor(), await make_actor(Role.admin)
+    ticket = await ticket_from(conn, await principal_of(employee), source=SourceType.EMAIL)
+    await resolve(conn, await principal_of(agent), ticket["id"])
+    keyless = delivery_settings.model_copy(update={"env": "production", "secret_key": None})
+
+    assert await send_now(conn, keyless, ticket["id"]) == "failed"
+    assert (await survey_of(conn, ticket["id"]))["error"].startswith("Set DESKMATE_SECRET_KEY")
+    assert smtp.sink.received == []
