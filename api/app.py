@@ -30,6 +30,8 @@ from api.channels.web.routes import router as web_channel_router
 from api.chat import rasa as rasa_client
 from api.chat.routes import nlu as nlu_router
 from api.chat.routes import router as chat_router
+from api.csat.routes import page as csat_page_router
+from api.csat.routes import router as csat_router
 from api.errors import PROBLEM_JSON, DatabaseUnavailable, DeskmateError, problem
 from api.errors import responses as problem_responses
 from api.improve import served_hints
@@ -166,12 +168,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    web_channel_router, routing_router, sla_router, triage_router, alerts_router,
                    notifications_router, incidents_router, improve_router, stepup_router,
                    approvals_router, workflows_router,  # approvals first: /workflows/{name} would take its paths
-                   mailboxes_router, email_files_router, sync_router):
+                   mailboxes_router, email_files_router, sync_router, csat_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
     app.include_router(slack_router)  # Slack's Request URLs: /slack/events, /slack/interactions
     app.include_router(teams_router, responses=problem_responses())  # the Azure Bot's messaging endpoint
+    app.include_router(csat_page_router, responses=problem_responses())  # /csat/{token}: the e-mail's rating links
     app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
     app.include_router(signin_router)  # sign-in, sign-out, /console and /me: root paths, session cookie
     app.add_middleware(TextGuard)

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     alerts_backoff_max_s: float = Field(default=3600.0, ge=0)
     alerts_lease_s: float = Field(default=300.0, gt=0)
     alerts_template_max_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+    # CSAT: the requester of a resolved ticket rates it 1-5 where the ticket came from (api/csat) — docs/csat.md
+    csat_enabled: bool = True
+    csat_delay_s: float = Field(default=60.0, ge=0, le=86_400)  # after the resolution, so its update comes first
+    csat_link_days: int = Field(default=14, ge=1, le=365)  # how long the e-mail's rating links work
     # me too: a chat report linked to a known issue instead of a duplicate ticket (api/incidents) — docs/tickets.md
     metoo_enabled: bool = True
     metoo_threshold: int = Field(default=3, ge=2, le=1000)  # reports within the window that make a major incident

@@ -7,12 +7,14 @@ answers in the mail thread. Tickets from anywhere else (the REST API, GLPI…) h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from api import sql
 from api.channels import Channel
 from api.channels.outbound import notifier
+from api.chat.models import Button
 from api.db import Conn
 from api.settings import Settings
 
@@ -48,6 +50,8 @@ async def origin_of(conn: Conn, *, ticket_id: int) -> Origin | None:
     return None
 
 
-async def tell(conn: Conn, settings: Settings, *, origin: Origin, text: str) -> None:
-    """Says ``text`` to the requester on the ticket's origin; ChannelDeliveryFailed when the channel refuses."""
-    await notifier(origin.channel)(conn, settings, ticket=origin.ticket, conversation=origin.conversation, text=text)
+async def tell(conn: Conn, settings: Settings, *, origin: Origin, text: str, buttons: Sequence[Button] = ()) -> None:
+    """Says ``text`` (with ``buttons`` in a chat) to the requester on the ticket's origin; ChannelDeliveryFailed when
+    the channel refuses."""
+    await notifier(origin.channel)(conn, settings, ticket=origin.ticket, conversation=origin.conversation, text=text,
+                                   buttons=buttons)

@@ -22,6 +22,7 @@ from api.channels import Channel
 from api.chat import screening
 from api.chat.models import Message, Turn
 from api.chat.rasa import RasaClient
+from api.csat import service as csat
 from api.db import Conn, Pool
 from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, ValidationFailed
 from api.kb import service as kb
@@ -121,6 +122,31 @@ async def _answer_helped(conn: Conn, conversation: dict[str, Any], answer_id: in
     return Turn(messages=[await store(conn, conversation_id, "bot", reply)], intent=None, confidence=None)
 
 
+async def _rated(conn: Conn, conversation: dict[str, Any], survey_id: int, choice: str) -> Turn:
+    """A button of a CSAT survey (api/csat): a 1–5 rating, or "Add a comment", if the conversation's employee is the
+    ticket's requester."""
+    conversation_id, employee_id = str(conversation["id"]), conversation["employee_id"]
+    if choice != "comment":
+        await store(conn, conversation_id, "user", choice)
+        reply, buttons = await csat.answer_in_chat(conn, survey_id=survey_id, score=int(choice),
+                                                   employee_id=employee_id)
+        return Turn(messages=[await store(conn, conversation_id, "bot", reply, payload={"buttons": buttons})],
+                    intent=None, confidence=None)
+    await store(conn, conversation_id, "user", "Add a comment")
+    text, asking = await csat.comment_prompt(conn, survey_id=survey_id, employee_id=employee_id)
+    prompt = await store(conn, conversation_id, "bot", text)
+    if asking:
+        await csat.prompt_comment(conn, survey_id=survey_id, prompt_id=prompt.id)
+    return Turn(messages=[prompt], intent=None, confidence=None)
+
+
+async def _commented(conn: Conn, conversation_id: str, survey: dict[str, Any], text: str) -> Turn:
+    """The message right after the bot asked for a CSAT comment: the comment, not a turn for the bot."""
+    await store(conn, conversation_id, "user", text)
+    reply = await csat.comment_in_chat(conn, survey=survey, text=text)
+    return Turn(messages=[await store(conn, conversation_id, "bot", reply)], intent=None, confidence=None)
+
+
 def turn_metadata(settings: Settings, conversation: dict[str, Any]) -> dict[str, Any]:
     """What Rasa (and through it the action server) learns about the turn: never who, only a signed assertion."""
     conversation_id = str(conversation["id"])
@@ -134,7 +160,9 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
 
     The user's message is stored before Rasa is asked, so it survives Rasa being down or slow; the reply
     then says which (restarting / taking longer) and offers a ticket. While a step-up check is open in the
-    conversation, a typed code is checked here and Rasa gets only the outcome (api/chat/screening.py).
+    conversation, a typed code is checked here and Rasa gets only the outcome (api/chat/screening.py). Button
+    payloads of the core (a KB answer that helped, a CSAT rating) and a CSAT comment the bot just asked for are
+    handled here and never reach Rasa.
 
     No connection is held while Rasa answers: its actions call back into the api (knowledge search, tickets),
     and turns that held theirs would starve those calls once the pool is busy.
@@ -146,6 +174,10 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
         await _check_rate(conn, settings, conversation_id)
         if helped := KB_HELPFUL.match(text):
             return await _answer_helped(conn, conversation, int(helped.group(1)))
+        if rated := csat.BUTTON.match(text):
+            return await _rated(conn, conversation, int(rated.group(1)), rated.group(2))
+        if survey := await csat.awaiting_comment(conn, conversation_id=conversation_id):
+            return await _commented(conn, conversation_id, survey, text)
         screened = await screening.screen(conn, settings, conversation=conversation, text=text)  # a code never travels
         user_message = await store(conn, conversation_id, "user", screened.kept)
     intent = confidence = None

@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from api import idempotency, pagination, sql
 from api.auth.models import Principal, Role
+from api.csat import queue as csat_queue
 from api.db import Conn
 from api.errors import (
     Conflict,
@@ -234,6 +235,8 @@ async def transition(conn: Conn, *, principal: Principal, ref: str | int, data: 
             after["closed_at"] = datetime.now(UTC)
         if row["status"] == Status.resolved and target in (Status.new, Status.in_progress):
             after |= {"resolved_at": None, "resolution": None}
+        if target is Status.resolved:  # the requester is asked how it went, once per ticket (api/csat)
+            await csat_queue.ticket_resolved(conn, ticket_id=row["id"], resolution=resolution, resolver_id=principal.id)
         return await _save(conn, principal, row, after, "status_changed", (meta or {}) | {"reason": data.reason})
 
 

@@ -112,7 +112,7 @@ async def test_a_channel_that_refuses_is_retried_then_dead_lettered(
     conversation, ticket = await _chat_ticket(conn, principal_of, employee, channel=Channel.slack)
     told: list[dict[str, Any]] = []
 
-    async def refusing(conn_, settings_, *, ticket, conversation, text):  # the Slack API down
+    async def refusing(conn_, settings_, *, ticket, conversation, text, buttons=()):  # the Slack API down
         told.append({"ticket": ticket["number"], "conversation": str(conversation["id"]),
                      "ref": conversation["channel_ref"], "text": text})
         raise ChannelDeliveryFailed("Slack answered 503")

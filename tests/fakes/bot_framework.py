@@ -27,6 +27,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from pydantic import SecretStr
+
+from api.channels.teams.settings import TeamsSettings
 
 ISSUER = "https://api.botframework.com"
 SCOPE = "https://api.botframework.com/.default"
@@ -69,6 +72,12 @@ class FakeBotFramework:
                    "exp": now + 3600, **claims}
         return jwt.encode({k: v for k, v in payload.items() if v is not None}, key or self.keys[kid],
                           algorithm="RS256", headers={"kid": kid})
+
+    def teams_settings(self) -> TeamsSettings:
+        """Teams configured against this fake (loopback serviceUrls allowed, as only tests do)."""
+        return TeamsSettings(app_id=self.app_id, client_secret=SecretStr(self.client_secret), tenant_id="tenant-1",
+                             openid_metadata_url=f"{self.url}/openid", token_url=f"{self.url}/token",
+                             allow_loopback=True, jwks_cooldown_s=0, _env_file=None)  # type: ignore[call-arg]
 
     def jwks(self) -> dict[str, Any]:
         keys = []

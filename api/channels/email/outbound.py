@@ -11,9 +11,11 @@ from the inbound message, so a retried job is recognised and not sent twice. A s
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from api import sql
+from api.chat.models import Button
 from api.db import Conn
 from api.errors import ChannelDeliveryFailed, NotFound, SmtpError
 from api.integrations.smtp.client import SmtpClient
@@ -96,8 +98,9 @@ def references(thread: list[str]) -> list[str]:
 
 
 async def notify(conn: Conn, settings: Settings, *, ticket: dict[str, Any], conversation: dict[str, Any] | None,
-                 text: str) -> None:
-    """Tells the requester of an e-mail ticket about it (``conversation`` is None: the ticket came by mail)."""
+                 text: str, buttons: Sequence[Button] = ()) -> None:
+    """Tells the requester of an e-mail ticket about it (``conversation`` is None: the ticket came by mail). A mail
+    has no buttons: ``buttons`` are not sent (a choice by mail is a link in ``text``, like the CSAT survey's)."""
     t = await (await conn.execute(Q.ticket_for_mail, {"id": ticket["id"]})).fetchone()
     if t is None:
         raise NotFound(f"No ticket {ticket['id']}.")

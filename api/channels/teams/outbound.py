@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from api.channels.teams.cards import render
 from api.channels.teams.connector import BotConnector
+from api.chat.models import Button, Message
 from api.db import Conn
 from api.errors import ChannelDeliveryFailed
 from api.settings import Settings
@@ -28,8 +32,9 @@ async def post(settings: Settings, ref: dict[str, Any], fields: dict[str, Any]) 
 
 
 async def notify(conn: Conn, settings: Settings, *, ticket: dict[str, Any], conversation: dict[str, Any] | None,
-                 text: str) -> None:
-    """Posts ``text`` as a new message to the conversation's stored reference (a proactive message).
+                 text: str, buttons: Sequence[Button] = ()) -> None:
+    """Posts ``text`` as a new message to the conversation's stored reference (a proactive message); with
+    ``buttons``, as an Adaptive Card whose submits send their payloads back.
 
     The serviceUrl is the one the conversation's last verified activity came from; ChannelDeliveryFailed when
     Teams is not configured, the conversation has no reference, or the Bot Connector refuses.
@@ -39,4 +44,5 @@ async def notify(conn: Conn, settings: Settings, *, ticket: dict[str, Any], conv
     ref = (conversation or {}).get("channel_ref") or {}
     if not ref.get("serviceUrl") or not (ref.get("conversation") or {}).get("id"):
         raise ChannelDeliveryFailed(f"Ticket {ticket.get('id')} has no Teams conversation to write to.", permanent=True)
-    await post(settings, ref, {"text": text})
+    message = Message(id=0, direction="bot", text=text, buttons=list(buttons), created_at=datetime.now(UTC))
+    await post(settings, ref, render(message))

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 import pytest
 from fakes.bot_framework import FakeBotFramework, FakeBotFrameworkServer
 from fakes.rasa_server import FakeRasa, FakeRasaServer
-from pydantic import SecretStr
 
 from api.channels.teams.service import TeamsChannel
-from api.channels.teams.settings import TeamsSettings
 from api.chat.rasa import RasaClient, channel_secret
 from api.settings import Settings
 
@@ -34,10 +32,7 @@ def bot_framework() -> Iterator[FakeBotFramework]:
 @pytest.fixture
 def teams_settings(settings: Settings, bot_framework: FakeBotFramework) -> Settings:
     """The test settings with Teams configured against the fake (loopback serviceUrls allowed, as only tests do)."""
-    return settings.model_copy(update={"teams": TeamsSettings(
-        app_id=bot_framework.app_id, client_secret=SecretStr(bot_framework.client_secret), tenant_id="tenant-1",
-        openid_metadata_url=f"{bot_framework.url}/openid", token_url=f"{bot_framework.url}/token",
-        allow_loopback=True, jwks_cooldown_s=0, _env_file=None)})  # type: ignore[call-arg]
+    return settings.model_copy(update={"teams": bot_framework.teams_settings()})
 
 
 @pytest.fixture
