@@ -17,6 +17,7 @@ from playwright.async_api import Browser, Page, expect
 
 from api.alerts import delivery
 from api.auth.models import Role
+from api.csat import send
 from api.kb.embedding import get_embedder
 from api.triage import pipeline
 
@@ -272,6 +273,37 @@ async def test_a_ticket_update_appears_in_the_open_widget_without_a_reload(
     await screenshot(page, "widget-ticket-update")
     await page.clock.fast_forward(16_000)  # polled again: shown once
     await expect(update).to_have_count(1)
+
+
+async def test_the_satisfaction_survey_arrives_in_the_open_widget_and_is_answered_there(
+        page: Page, screenshot: Shot, widget_api: str, make_actor, settings, conn) -> None:  # type: ignore[no-untyped-def]
+    await page.clock.install()
+    await open_chat(page, widget_api)
+    await say(page, "hello")
+    await page.get_by_role("button", name="No").click()
+    await page.get_by_role("button", name="Open a ticket").click()
+    await expect(last_bot(page)).to_contain_text(TICKET_NUMBER, timeout=30_000)
+    number = TICKET_NUMBER.search(await last_bot(page).inner_text()).group(0)  # type: ignore[union-attr]
+
+    agent = await make_actor(Role.admin)
+    async with httpx.AsyncClient(base_url=widget_api, headers=agent.headers) as client:
+        (await client.post(f"/api/v1/tickets/{number}/transition",
+                           json={"status": "resolved", "reason": "Replaced the dock."})).raise_for_status()
+    # what the worker's csat job does for this ticket, now instead of after DESKMATE_CSAT_DELAY_S
+    survey = await (await conn.execute("SELECT s.id FROM csat_surveys s JOIN tickets t ON t.id = s.ticket_id "
+                                       "WHERE t.number = %s", (number,))).fetchone()
+    assert await send.send_survey(conn, worker_settings(settings), survey_id=survey["id"]) == "sent"
+    await page.clock.fast_forward(16_000)
+
+    question = bot_said(page, "How satisfied are you")
+    await expect(question).to_have_count(1, timeout=30_000)
+    await expect(page.get_by_role("button", name="4", exact=True)).to_be_visible()
+    await screenshot(page, "widget-csat-asked")
+    await page.get_by_role("button", name="4", exact=True).click()
+    await expect(last_bot(page)).to_contain_text("4", timeout=30_000)
+    row = await (await conn.execute("SELECT score, resolved_by FROM csat_surveys WHERE id = %s",
+                                    (survey["id"],))).fetchone()
+    assert (row["score"], row["resolved_by"]) == (4, "person")
 
 
 async def test_the_widget_works_on_a_page_of_another_origin(browser: Browser, other_origin_page: str) -> None:

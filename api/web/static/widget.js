@@ -461,8 +461,10 @@
       if (res.status !== 200 || state.busy) return;
       (res.body.messages || []).forEach(function (m) {
         if (state.shown[m.id]) return;
-        if (m.direction === "bot") addBotMessage(m, false);
-        else seen(m);  // the employee's own words from another tab: not repeated here
+        if (m.direction !== "bot") { seen(m); return; }  // the employee's own words from another tab: not repeated
+        var asks = m.buttons && m.buttons.length > 0;  // an update that asks something (a CSAT rating) brings its buttons
+        if (asks) retireQuickReplies();
+        addBotMessage(m, asks);
       });
     }, function () { /* offline: the next poll tries again */ });
   }
