@@ -1,7 +1,6 @@
 -- GLPI's High-Level API (api.php/v2, OAuth2) as a connector's API (api/integrations/glpi/hl_client.py,
 -- docs/integrations/glpi.md#choosing-the-api): the OAuth client's secret and the user's password, encrypted
 -- with api/crypto.py (ENCRYPTED_COLUMNS). The client id, the user name and the choice of API are in config.
--- SAP Solution Manager connectors keep their secrets in the same two columns (0035).
 ALTER TABLE sync_connectors
-    ADD COLUMN IF NOT EXISTS client_secret_encrypted text,
-    ADD COLUMN IF NOT EXISTS password_encrypted text;
+    ADD COLUMN IF NOT EXISTS oauth_client_secret_encrypted text,
+    ADD COLUMN IF NOT EXISTS oauth_password_encrypted text;
