@@ -198,4 +198,4 @@ ORDER BY a.views DESC, helpful DESC, a.id LIMIT %(limit)s
 
 -- name: csat_table
 -- Whether the CSAT table exists yet (api/csat is built separately).
-SELECT to_regclass('csat_responses') IS NOT NULL AS present
+SELECT to_regclass('csat_surveys') IS NOT NULL AS present

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from statistics import mean, median
 from typing import Any
 
@@ -150,14 +150,14 @@ async def kb(conn: Conn, period: Period) -> dict[str, Any]:
 
 
 async def csat_split(conn: Conn, period: Period) -> dict[str, Any]:
-    """CSAT for bot-resolved vs person-resolved tickets: SEAM, empty until api/csat's table exists.
+    """CSAT for bot-resolved vs person-resolved tickets. A SEAM: ``{"available": False}`` until wired.
 
-    api/csat (built separately) will own the ``csat_responses`` table; once it is merged, replace the body
-    after the check with a query over it, split by ``tickets.resolution`` ('auto' = bot, 'agent' = person).
+    api/csat is built concurrently and will own the ``csat_surveys`` table (the name in its draft migration).
+    Until that table exists this returns "not available"; once it is merged, query it here, split by
+    ``tickets.resolution`` ('auto' = resolved by a verified workflow, 'agent' = by a person).
     """
     present = (await _rows(conn, Q.csat_table, {}))[0]["present"]
-    return {"available": False} if not present else {"available": False, "note": "csat_responses exists; "
-                                                     "wire the split in api/analytics/service.py"}
+    return {"available": False, "table_present": present}
 
 
 COMPUTE: dict[Metric, Callable[[Conn, Period], Awaitable[dict[str, Any]]]] = {
