@@ -34,15 +34,18 @@ WITH scoped AS (
     FROM ticket_events e JOIN scoped s ON s.id = e.ticket_id
     WHERE e.kind = 'status_changed' AND e.created_at < %(end)s
 ), buckets AS (
-    SELECT b::date AS bucket,
-           least(b + ('1 ' || %(granularity)s)::interval, (%(end)s::timestamptz AT TIME ZONE 'UTC')) AS bucket_end
+    SELECT b AS bucket
     FROM generate_series(date_trunc(%(granularity)s, %(start)s::timestamptz AT TIME ZONE 'UTC'),
                          (%(end)s::timestamptz AT TIME ZONE 'UTC') - interval '1 microsecond',
                          ('1 ' || %(granularity)s)::interval) AS b
+), per_bucket AS (  -- everything before the first bucket counts in it: the running sum starts from there
+    SELECT greatest(date_trunc(%(granularity)s, at AT TIME ZONE 'UTC'), (SELECT min(bucket) FROM buckets)) AS bucket,
+           sum(delta) AS delta
+    FROM deltas GROUP BY 1
 )
-SELECT b.bucket, coalesce((SELECT sum(d.delta) FROM deltas d WHERE d.at < b.bucket_end AT TIME ZONE 'UTC'), 0)::int
-       AS open_tickets
-FROM buckets b ORDER BY b.bucket
+SELECT b.bucket::date AS bucket, (sum(coalesce(p.delta, 0)) OVER (ORDER BY b.bucket))::int AS open_tickets
+FROM buckets b LEFT JOIN per_bucket p ON p.bucket = b.bucket
+ORDER BY b.bucket
 
 -- name: response_times
 -- Per ticket of the scope: created, first response by a person of the desk (an agent or admin assigning,
