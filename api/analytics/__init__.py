@@ -4,5 +4,6 @@
     service.py    the metrics: periods, buckets, business-hours arithmetic (api/sla/calendar.py)
     models.py     the query parameters (validated) and the response envelope
     routes.py     GET /api/v1/analytics/{metric}, staff only
+    charts.py     the SVG geometry of the page's charts (line points, stacked-bar segments)
     pages.py      GET /console/analytics: the same numbers as server-drawn SVG charts with tables
 """
