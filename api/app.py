@@ -19,6 +19,8 @@ import kb_index
 from api import db, jobs, migrate
 from api.alerts.routes import notifications as notifications_router
 from api.alerts.routes import router as alerts_router
+from api.analytics.pages import router as analytics_pages_router
+from api.analytics.routes import router as analytics_router
 from api.auth.routes import router as people_router
 from api.channels.email.routes import router as mailboxes_router
 from api.channels.email.routes import ticket_files as email_files_router
@@ -168,7 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    web_channel_router, routing_router, sla_router, triage_router, alerts_router,
                    notifications_router, incidents_router, improve_router, stepup_router,
                    approvals_router, workflows_router,  # approvals first: /workflows/{name} would take its paths
-                   mailboxes_router, email_files_router, sync_router, csat_router):
+                   mailboxes_router, email_files_router, sync_router, csat_router, analytics_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
@@ -177,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(csat_page_router, responses=problem_responses())  # /csat/{token}: the e-mail's rating links
     app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
     app.include_router(signin_router)  # sign-in, sign-out, /console and /me: root paths, session cookie
+    app.include_router(analytics_pages_router)  # /console/analytics: session cookie, staff only
     app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
