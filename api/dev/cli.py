@@ -42,7 +42,8 @@ def fake_glpi(
             hook = with_conn(settings, lambda conn: dev_glpi.send_webhooks(
                 conn, settings, name=connector, glpi=server, api_url=webhooks_to))
             typer.echo(f"webhooks: every change is sent, signed, to {hook} (a new secret is on the connector)")
-        typer.echo(f"connector {saved.name!r} {'created' if created else 'updated'}: it points at the fake "
+        typer.echo(f"connector {saved.name!r} {'created' if created else 'replaced (the fake starts empty)'}: "
+                   f"it points at the fake "
                    f"(tokens stored encrypted); tickets sync once `make run` runs with "
                    f"DESKMATE_OUTBOUND_ALLOW_PRIVATE=true, GLPI changes come back every "
                    f"{saved.config.poll_interval_s} s")

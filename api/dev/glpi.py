@@ -1,7 +1,9 @@
 """``deskmate dev fake-glpi``: the fake GLPI on a port and a connector named after it that points at it.
 
-The connector is created or updated through the same service as ``POST /api/v1/sync/connectors`` (tokens
-encrypted, the URL checked by the outbound guard), so starting the fake twice leaves one connector.
+The connector is created through the same service as ``POST /api/v1/sync/connectors`` (tokens encrypted, the URL
+checked by the outbound guard). The fake keeps its tickets in memory, so a new start is a new, empty GLPI: an
+existing connector of that name is replaced (its links, queue, cursor and conflicts named tickets of the old
+fake, whose ids the new one hands out again), leaving one connector.
 """
 
 from __future__ import annotations
@@ -25,19 +27,18 @@ LOOPBACK_HINT = ("the fake GLPI listens on 127.0.0.1, which deskmate only calls 
 
 
 async def point_connector(conn: Conn, settings: Settings, *, name: str, glpi: FakeGlpiServer) -> tuple[Connector, bool]:
-    """Creates the connector ``name`` for ``glpi`` or points the existing one at it; returns it and whether it
-    is new."""
-    user_token = SecretStr(glpi.fake.user_token)
-    app_token = SecretStr(glpi.fake.app_token) if glpi.fake.app_token else None
+    """Creates the connector ``name`` for ``glpi``, replacing one of that name; returns it and whether it is new
+    (False: an earlier one was replaced)."""
     try:
-        await connectors.get(conn, name=name)
+        await connectors.delete(conn, name=name)
+        replaced = True
     except NotFound:
-        system = await connectors.principal(conn)
-        return await connectors.create(conn, settings=settings, actor_id=system.id,
-                                       data=ConnectorIn(name=name, base_url=glpi.url, user_token=user_token,
-                                                       app_token=app_token))
-    patch = ConnectorPatch(base_url=glpi.url, enabled=True, user_token=user_token, app_token=app_token)
-    return await connectors.update(conn, name=name, data=patch, settings=settings), False
+        replaced = False
+    system = await connectors.principal(conn)
+    connector, _ = await connectors.create(conn, settings=settings, actor_id=system.id, data=ConnectorIn(
+        name=name, base_url=glpi.url, user_token=SecretStr(glpi.fake.user_token),
+        app_token=SecretStr(glpi.fake.app_token) if glpi.fake.app_token else None))
+    return connector, not replaced
 
 
 async def send_webhooks(conn: Conn, settings: Settings, *, name: str, glpi: FakeGlpiServer, api_url: str) -> str:

@@ -21,7 +21,7 @@ from api.integrations.sync import engine
 from api.kb.embedding import get_embedder
 from api.settings import REPO_ROOT, Settings
 from api.tickets import service as tickets
-from api.tickets.models import TicketCreate
+from api.tickets.models import Ticket, TicketCreate
 from api.triage import pipeline
 
 
@@ -81,20 +81,25 @@ async def test_a_ticket_goes_to_the_fake_and_a_follow_up_comes_back(settings, co
     employee = await make_actor()
     work = worker_settings(settings)
     try:  # the connector is removed whatever happens: an enabled one would sync every later test's tickets
-        with fake_glpi(settings, port, name) as first:
-            assert f"connector {name!r} created" in first and f"http://127.0.0.1:{port}/apirest.php/" in first
-        with fake_glpi(settings, port, name) as second:
-            assert f"connector {name!r} updated" in second
-            rows = await (await conn.execute("SELECT id, user_token_encrypted FROM sync_connectors WHERE name = %s",
-                                             (name,))).fetchall()
-            assert len(rows) == 1
-            user = employee.user
-            ticket, _ = await tickets.create(conn, principal=Principal(id=user.id, email=user.email, name=user.name,
-                                                                       role=user.role),
-                                             data=TicketCreate(title="VPN drops every hour"))
+        user = employee.user
+        principal = Principal(id=user.id, email=user.email, name=user.name, role=user.role)
+
+        async def pushed(title: str) -> Ticket:
+            ticket, _ = await tickets.create(conn, principal=principal, data=TicketCreate(title=title))
             # this ticket's triage (not the session's other queued tickets), then the push it queued
             await pipeline.process_ticket(conn, ticket_id=ticket.id, settings=work, embedder=get_embedder(settings))
             await drain(work, queues=["sync"])
+            return ticket
+
+        with fake_glpi(settings, port, name) as first:
+            assert f"connector {name!r} created" in first and f"http://127.0.0.1:{port}/apirest.php/" in first
+            await pushed("Printer jams")  # GLPI ticket 1 of the first fake
+        with fake_glpi(settings, port, name) as second:  # a new, empty fake: its ticket 1 is another ticket
+            assert f"connector {name!r} replaced (the fake starts empty)" in second
+            rows = await (await conn.execute("SELECT id, user_token_encrypted FROM sync_connectors WHERE name = %s",
+                                             (name,))).fetchall()
+            assert len(rows) == 1
+            ticket = await pushed("VPN drops every hour")
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/apirest.php/") as glpi:
                 login = _tokens(second)
                 session = (await glpi.get("initSession", headers=login)).json()["session_token"]
