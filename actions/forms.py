@@ -21,6 +21,7 @@ URGENCY_WORDS = {
     "medium": ("medium", "normal", "moderate", "average", "standard", "mid"),
 }
 MIN_TEXT = 3
+BUTTON_PAYLOAD = re.compile(r"^/[A-Za-z_]\w*(\{.*\})?$", re.DOTALL)  # /affirm, /inform{"urgency": "high"}
 Slots = dict[str, Any]
 
 
@@ -55,8 +56,10 @@ def _latest_entity(tracker: Tracker, entity: str) -> str | None:
 
 
 def _free_text(slot: str, value: Any, dispatcher: CollectingDispatcher, ask_again: str) -> Slots:
+    """The user's words for ``slot``; asked again when too short, or when the "words" are a button's payload (a
+    stale button pressed while the form asks: Slack and Teams keep old buttons pressable)."""
     text = str(value or "").strip()
-    if len(text) < MIN_TEXT:
+    if len(text) < MIN_TEXT or BUTTON_PAYLOAD.match(text):
         dispatcher.utter_message(text=ask_again)
         return {slot: None}
     return {slot: text}

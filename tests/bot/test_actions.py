@@ -386,6 +386,18 @@ def test_invalid_urgency_is_asked_again():
     assert dispatcher.messages[0]["response"] == "utter_invalid_urgency"
 
 
+@pytest.mark.parametrize("pressed", ["/affirm", '/inform{"urgency": "high"}'])
+def test_a_stale_button_pressed_while_the_title_is_asked_is_not_taken_as_the_title(pressed):
+    dispatcher = CollectingDispatcher()
+
+    slots = forms.ValidateOpenTicketForm().validate_summary(pressed, dispatcher, _tracker(pressed, "affirm"), DOMAIN)
+
+    assert slots == {"summary": None}
+    assert dispatcher.messages[0]["text"] == "Could you give me a few more words?"
+    kept = forms.ValidateOpenTicketForm().validate_summary("/home is full", dispatcher, _tracker("x", "inform"), DOMAIN)
+    assert kept == {"summary": "/home is full"}
+
+
 def test_my_last_ticket_fills_the_ticket_number():
     t = _tracker("the most recent one", "inform", {"requested_slot": "ticket_number"})
 
