@@ -1,0 +1,123 @@
+"""The agent console's pages over a signed-in session: roles, queues and counts, search, the ticket forms (with
+CSRF), bulk actions and the queue's ETag."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import psycopg
+from console_support import signed_in_agent, team_ticket
+from signin_support import sign_in
+
+from api.auth.models import Role
+from api.settings import Settings
+from api.tickets import service as tickets
+from api.tickets.models import Assignment
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _count(page: httpx.Response, queue: str) -> int:
+    found = re.search(rf'data-count="{queue}">(\d+)<', page.text)
+    assert found, f"no count of {queue}"
+    return int(found.group(1))
+
+
+async def test_an_employee_may_not_open_the_console(web: httpx.AsyncClient, conn: psycopg.AsyncConnection,
+                                                    web_settings: Settings, make_actor) -> None:
+    employee = await make_actor(Role.employee)
+    await sign_in(web, conn, web_settings, user_id=employee.user.id)
+    assert (await web.get("/console")).status_code == 403
+    assert (await web.get("/console/queue.json")).status_code == 403
+
+
+async def test_an_agent_sees_their_queues_with_counts_and_can_search(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    word = f"printer{uuid.uuid4().hex[:6]}"
+    first = await team_ticket(conn, desk, f"The {word} jams")
+    await team_ticket(conn, desk, "VPN drops every hour")
+    await tickets.assign(conn, principal=desk.agent, ref=first.number,  # type: ignore[arg-type]
+                         data=Assignment(assignee_id=desk.agent.id))
+
+    mine = await web.get("/console")
+    assert _count(mine, "mine") == 1 and _count(mine, "teams") == 2
+    assert first.number in mine.text and "VPN drops" not in mine.text
+    teams = await web.get("/console", params={"queue": "teams"})
+    assert first.number in teams.text and "VPN drops every hour" in teams.text
+    found = await web.get("/console", params={"queue": "teams", "q": word})
+    assert first.number in found.text and "VPN drops" not in found.text
+
+
+async def test_the_ticket_forms_reply_note_assign_and_transition(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    ticket = await team_ticket(conn, desk, "Outlook asks for my password", "Outlook keeps asking. Since Monday.")
+    url = f"/console/tickets/{ticket.number}"
+    page = await web.get(url)
+    assert page.status_code == 200 and "Outlook keeps asking. Since Monday." in page.text
+
+    reply = await web.post(f"{url}/comments", data={"csrf_token": desk.csrf, "body": "Try signing out."})
+    assert reply.status_code == 303 and reply.headers["location"] == f"{url}?done=replied"
+    note = await web.post(f"{url}/comments", data={"csrf_token": desk.csrf, "body": "Known MFA issue",
+                                                   "internal": "true"})
+    assert note.status_code == 303
+    comments, _ = await tickets.list_comments(conn, principal=desk.agent, ref=ticket.id)  # type: ignore[arg-type]
+    assert [(c.body, c.internal) for c in comments] == [("Try signing out.", False), ("Known MFA issue", True)]
+
+    refused = await web.post(f"{url}/transition", data={"csrf_token": desk.csrf, "status": "in_progress"})
+    assert refused.status_code == 409 and "Assign the ticket before" in refused.text  # on the page, not JSON
+    assert refused.headers["content-type"].startswith("text/html")
+    assigned = await web.post(f"{url}/assign", data={"csrf_token": desk.csrf, "assignee": "me"})
+    assert assigned.status_code == 303
+    resolved = await web.post(f"{url}/transition", data={"csrf_token": desk.csrf, "status": "resolved"})
+    assert resolved.status_code == 303
+    after = await tickets.get_or_raise(conn, principal=desk.agent, ref=ticket.id)  # type: ignore[arg-type]
+    assert after.status == "resolved" and after.assignee_id == desk.agent.id
+    assert "Status changed." in (await web.get(f"{url}?done=moved")).text
+
+
+async def test_forms_without_the_csrf_token_are_refused(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    ticket = await team_ticket(conn, desk, "No CSRF here")
+    url = f"/console/tickets/{ticket.number}"
+    for path, data in [("comments", {"body": "hi"}), ("transition", {"status": "resolved"}),
+                       ("assign", {"assignee": "me"})]:
+        assert (await web.post(f"{url}/{path}", data=data)).status_code == 403
+    bulk = await web.post("/console/bulk", data={"action": "assign", "ticket": ticket.number})
+    assert bulk.status_code == 403
+    assert (await tickets.get_or_raise(conn, principal=desk.agent, ref=ticket.id)).assignee_id is None  # type: ignore[arg-type]
+
+
+async def test_bulk_actions_change_every_selected_ticket(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    one, two = [await team_ticket(conn, desk, f"Bulk {n}") for n in (1, 2)]
+    numbers = [one.number, two.number]
+    taken = await web.post("/console/bulk", data={"csrf_token": desk.csrf, "action": "assign", "ticket": numbers})
+    assert taken.status_code == 303
+    noted = await web.post("/console/bulk", data={"csrf_token": desk.csrf, "action": "note", "note": "Batch",
+                                                  "ticket": numbers})
+    assert noted.status_code == 303
+    for t in (one, two):
+        again = await tickets.get_or_raise(conn, principal=desk.agent, ref=t.id)  # type: ignore[arg-type]
+        comments, _ = await tickets.list_comments(conn, principal=desk.agent, ref=t.id)  # type: ignore[arg-type]
+        assert again.assignee_id == desk.agent.id and [c.body for c in comments] == ["Batch"]
+
+
+async def test_the_queue_etag_is_304_until_a_ticket_changes(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    ticket = await team_ticket(conn, desk, "Watch me")
+    first = await web.get("/console/queue.json", params={"queue": "teams"}, headers={"Accept": "application/json"})
+    assert first.status_code == 200 and ticket.number in first.json()["tickets"]
+    etag = first.headers["etag"]
+    same = await web.get("/console/queue.json", params={"queue": "teams"}, headers={"If-None-Match": etag})
+    assert same.status_code == 304
+    await tickets.assign(conn, principal=desk.agent, ref=ticket.id,  # type: ignore[arg-type]
+                         data=Assignment(assignee_id=desk.agent.id))
+    changed = await web.get("/console/queue.json", params={"queue": "teams"}, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
