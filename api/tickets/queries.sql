@@ -54,8 +54,7 @@ SELECT count(*) FILTER (WHERE t.assignee_id = %(uid)s AND t.status <> 'pending')
        count(*) FILTER (WHERE t.assignee_id IS NULL) AS unassigned,
        count(*) FILTER (WHERE t.resolve_due_at < %(due_before)s
                         OR (t.respond_due_at < %(due_before)s AND t.status IN ('new', 'assigned'))) AS breaching,
-       count(*) FILTER (WHERE t.status = 'pending' AND (t.assignee_id = %(uid)s OR t.team_id = ANY(%(team_ids)s)))
-           AS pending
+       count(*) FILTER (WHERE t.status = 'pending') AS pending
 FROM tickets_v t
 WHERE t.status IN ('new', 'assigned', 'in_progress', 'pending')
   AND (%(see_all)s OR t.team_id = ANY(%(team_ids)s) OR t.assignee_id = %(uid)s OR t.assignee_id IS NULL)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -23,6 +25,7 @@ from api.auth import service as people
 from api.auth.deps import StaffUser
 from api.auth.models import Principal, Role
 from api.chat import service as chat
+from api.chat.models import Message
 from api.db import Conn, ConnDep
 from api.errors import DeskmateError
 from api.integrations.sync import service as sync
@@ -45,6 +48,9 @@ from api.tickets.models import (
 from api.web.pages import PAGE_HEADERS, render
 from api.web.routes import STATIC
 
+log = logging.getLogger(__name__)
+SUMMARY_PROMPT = ("Summarise this IT service desk ticket for the agent who picks it up, in at most three sentences: "
+                  "the problem, what was tried, what the employee asked for last.")
 router = APIRouter(prefix="/console", tags=["web"], include_in_schema=False)
 PAGE_SIZE = 25
 DUE_SOON = timedelta(hours=1)  # "about to breach": a due time within the next hour
@@ -55,28 +61,55 @@ DONE = {"replied": "Reply sent.", "noted": "Internal note added.", "moved": "Sta
 OPEN = sorted(OPEN_STATUSES)
 
 
-def _filters(principal: Principal, *, queue: str, q: str | None, status: Status | None, priority: int | None,
-             category: str | None, team: int | None) -> tickets.Filters:
-    """The ticket service's filters of a queue of the console, narrowed by the page's own filters."""
-    base: dict[str, Any] = {"status": [status] if status else OPEN, "priority": priority, "q": q or None,
-                            "category": category or None, "team_id": team}
-    if queue == "mine":
-        base |= {"assignee_id": principal.id, "status": [status] if status else sorted(OPEN_STATUSES - {Status.pending})}
-    elif queue == "teams":
-        base["in_teams"] = list(principal.team_ids)
-    elif queue == "unassigned":
-        base["unassigned"] = True
-    elif queue == "breaching":
-        base["due_before"] = datetime.now(UTC) + DUE_SOON
-    elif queue == "pending":
-        base["status"] = [Status.pending]
-        if principal.role is not Role.admin:
-            base["in_teams"] = list(principal.team_ids)  # their teams' tickets and their own (below)
-    return tickets.Filters(**base)
+@dataclass(frozen=True)
+class QueueQuery:
+    """What a queue page shows: the queue, the search and the filters (empty form fields mean "any")."""
+
+    queue: str = "mine"
+    q: str | None = None
+    status: Status | None = None
+    priority: int | None = None
+    category: str | None = None
+    team: int | None = None
+    cursor: str | None = None
+
+    def filters(self, principal: Principal) -> tickets.Filters:
+        """The ticket service's filters of this queue, narrowed by the page's own filters."""
+        base: dict[str, Any] = {"status": [self.status] if self.status else OPEN, "priority": self.priority,
+                                "q": self.q, "category": self.category, "team_id": self.team}
+        if self.queue == "mine":
+            base |= {"assignee_id": principal.id,
+                     "status": [self.status] if self.status else sorted(OPEN_STATUSES - {Status.pending})}
+        elif self.queue == "teams":
+            base["in_teams"] = list(principal.team_ids)
+        elif self.queue == "unassigned":
+            base["unassigned"] = True
+        elif self.queue == "breaching":
+            base["due_before"] = datetime.now(UTC) + DUE_SOON
+        elif self.queue == "pending":
+            base["status"] = [Status.pending]
+        return tickets.Filters(**base)
+
+
+def _number(value: str | None, low: int, high: int) -> int | None:
+    return int(value) if value and value.isdigit() and low <= int(value) <= high else None
+
+
+def queue_query(queue: Annotated[str, Query(pattern="^(mine|teams|unassigned|breaching|pending|all)$")] = "mine",
+                q: Annotated[str, Query(max_length=200)] = "", status: str = "", priority: str = "",
+                category: Annotated[str, Query(max_length=64)] = "", team: str = "",
+                cursor: str | None = None) -> QueueQuery:
+    """The queue page's query string; a filter left at "any" arrives empty."""
+    return QueueQuery(queue=queue, q=q.strip() or None, status=Status(status) if status in Status.__members__ else None,
+                      priority=_number(priority, 1, 5), category=category or None,
+                      team=_number(team, 1, 2**63 - 1), cursor=cursor)
+
+
+QueueDep = Annotated[QueueQuery, Depends(queue_query)]
 
 
 class QueueView:
-    """One page of a queue: the tickets, their requesters' names, the counts and the fingerprint to poll."""
+    """One page of a queue: the tickets, the names of their people, the counts and the fingerprint to poll."""
 
     def __init__(self, items: list[Ticket], next_cursor: str | None, counts: dict[str, int],
                  names: dict[int, str]) -> None:
@@ -89,70 +122,42 @@ async def _names(conn: Conn, user_ids: set[int]) -> dict[int, str]:
     return {uid: (await people.get_or_raise(conn, user_id=uid)).name for uid in user_ids}
 
 
-async def _queue(conn: Conn, principal: Principal, *, queue: str, q: str | None, status: Status | None,
-                 priority: int | None, category: str | None, team: int | None, cursor: str | None) -> QueueView:
-    filters = _filters(principal, queue=queue, q=q, status=status, priority=priority, category=category, team=team)
-    page = await tickets.list_tickets(conn, principal=principal, filters=filters, cursor=cursor, limit=PAGE_SIZE)
-    if queue == "pending" and principal.role is not Role.admin:
-        mine = tickets.Filters(**(filters.__dict__ | {"in_teams": None, "assignee_id": principal.id}))
-        extra = await tickets.list_tickets(conn, principal=principal, filters=mine, limit=PAGE_SIZE)
-        known = {t.id for t in page.items}
-        page.items = sorted(page.items + [t for t in extra.items if t.id not in known], key=lambda t: -t.id)
+async def _queue(conn: Conn, principal: Principal, query: QueueQuery) -> QueueView:
+    page = await tickets.list_tickets(conn, principal=principal, filters=query.filters(principal),
+                                      cursor=query.cursor, limit=PAGE_SIZE)
     counts = await tickets.count_queues(conn, principal=principal, due_before=datetime.now(UTC) + DUE_SOON)
-    names = await _names(conn, {t.requester_id for t in page.items} | {t.assignee_id for t in page.items
-                                                                       if t.assignee_id})
+    names = await _names(conn, {t.requester_id for t in page.items})
     return QueueView(page.items, page.next_cursor, counts, names)
 
 
-Queue = Annotated[str, Query(pattern="^(mine|teams|unassigned|breaching|pending|all)$")]
-Search = Annotated[str | None, Query(max_length=200)]
-Priority = Annotated[int | None, Query(ge=1, le=5)]
-
-
-def _blank_to_none(request: Request, name: str) -> str | None:
-    value = request.query_params.get(name)
-    return value or None
-
-
 @router.get("")
-async def queue_page(request: Request, conn: ConnDep, principal: StaffUser, queue: Queue = "mine",
-                     q: Search = None, cursor: str | None = None, done: str | None = None) -> Response:
+async def queue_page(request: Request, conn: ConnDep, principal: StaffUser, query: QueueDep,
+                     done: str | None = None) -> Response:
     """A queue as a table, with the counts of every queue, search, filters and bulk actions."""
-    status = Status(v) if (v := _blank_to_none(request, "status")) in Status.__members__ else None
-    prio = int(v) if (v := _blank_to_none(request, "priority")) and v.isdigit() and 1 <= int(v) <= 5 else None
-    team = int(v) if (v := _blank_to_none(request, "team")) and v.isdigit() else None
-    category = _blank_to_none(request, "category")
-    view = await _queue(conn, principal, queue=queue, q=q, status=status, priority=prio, category=category,
-                        team=team, cursor=cursor)
+    view = await _queue(conn, principal, query)
     params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "done") and v}
     return render(request, "console/queue.html", {
-        "principal": principal, "queue": queue, "queues": QUEUES, "view": view, "q": q or "",
-        "filters": {"status": status, "priority": prio, "category": category, "team": team},
+        "principal": principal, "queue": query.queue, "queues": QUEUES, "view": view, "query": query,
         "statuses": list(Status), "priorities": PRIORITY_NAMES,
         "categories": await tickets.list_categories(conn), "teams": await people.list_teams(conn),
         "next_url": f"/console?{urlencode(params | {'cursor': view.next_cursor})}" if view.next_cursor else None,
-        "poll_url": f"/console/queue.json?{request.url.query}", "done": DONE.get(done or ""),
+        "poll_url": f"/console/queue.json?{urlencode(params)}", "done": DONE.get(done or ""),
         "bulk_statuses": [Status.in_progress, Status.pending, Status.resolved],
     })
 
 
 @router.get("/queue.json")
-async def queue_state(request: Request, conn: ConnDep, principal: StaffUser, queue: Queue = "mine",
-                      q: Search = None, cursor: str | None = None) -> Response:
-    """The fingerprint of a queue page (and the counts): 304 while ``If-None-Match`` still matches it."""
-    status = Status(v) if (v := _blank_to_none(request, "status")) in Status.__members__ else None
-    prio = int(v) if (v := _blank_to_none(request, "priority")) and v.isdigit() and 1 <= int(v) <= 5 else None
-    team = int(v) if (v := _blank_to_none(request, "team")) and v.isdigit() else None
-    view = await _queue(conn, principal, queue=queue, q=q, status=status, priority=prio,
-                        category=_blank_to_none(request, "category"), team=team, cursor=cursor)
+async def queue_state(request: Request, conn: ConnDep, principal: StaffUser, query: QueueDep) -> Response:
+    """The fingerprint of a queue page (its tickets' versions and the counts): 304 while ``If-None-Match`` matches."""
+    view = await _queue(conn, principal, query)
     headers = {"ETag": view.etag, "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == view.etag:
         return Response(status_code=304, headers=headers)
     return JSONResponse({"counts": view.counts, "tickets": [t.number for t in view.items]}, headers=headers)
 
 
-def _summary(ticket: Ticket, transcript: list[Any]) -> str:
-    """An extractive summary: the description's first two sentences and the employee's last message."""
+def _extractive_summary(ticket: Ticket, transcript: list[Message]) -> str:
+    """The description's first two sentences and the employee's last message; never empty."""
     text = ticket.description.split("Conversation transcript:")[0].strip() or ticket.title
     sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
     summary = " ".join(sentences[:2])
@@ -160,6 +165,21 @@ def _summary(ticket: Ticket, transcript: list[Any]) -> str:
     if last and last not in summary:
         summary += f" Last from the employee: “{last}”"
     return summary or ticket.title
+
+
+async def _summary(llm: Any | None, ticket: Ticket, transcript: list[Message]) -> str:
+    """The LLM's summary when one is configured (DESKMATE_LLM_MODEL) and answers, else the extractive one."""
+    extractive = _extractive_summary(ticket, transcript)
+    if llm is None:
+        return extractive
+    said = "\n".join(f"{m.direction}: {m.text}" for m in transcript[-20:])
+    try:
+        answer = await llm.ainvoke([("system", SUMMARY_PROMPT),
+                                    ("user", f"{ticket.title}\n\n{ticket.description[:4000]}\n\n{said}")])
+    except Exception as exc:  # any failure of the model leaves the extractive summary; the page must render
+        log.warning("console.summary_failed", extra={"ticket": ticket.number, "error": type(exc).__name__})
+        return extractive
+    return str(answer.content).strip() or extractive
 
 
 async def _ticket_context(request: Request, conn: Conn, principal: Principal, number: str) -> dict[str, Any]:
@@ -183,7 +203,7 @@ async def _ticket_context(request: Request, conn: Conn, principal: Principal, nu
     return {
         "principal": principal, "ticket": ticket, "transcript": transcript, "comments": comments, "events": events,
         "decision": decisions[0] if decisions else None, "sla": sla, "articles": articles,
-        "summary": _summary(ticket, transcript), "names": await _names(conn, people_ids),
+        "summary": await _summary(request.app.state.llm, ticket, transcript), "names": await _names(conn, people_ids),
         "transitions": sorted(TRANSITIONS[ticket.status]), "priorities": PRIORITY_NAMES,
         "categories": await tickets.list_categories(conn),
         "agents": await people.list_users(conn, role=Role.agent, limit=200),

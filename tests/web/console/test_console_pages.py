@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import re
 import uuid
+from types import SimpleNamespace
 
 import httpx
 import psycopg
+import pytest
 from console_support import signed_in_agent, team_ticket
 from signin_support import sign_in
 
+from api.auth import service as people
 from api.auth.models import Role
+from api.channels import Channel
+from api.chat import service as chat
 from api.settings import Settings
 from api.tickets import service as tickets
-from api.tickets.models import Assignment
+from api.tickets.models import Assignment, TicketCreate
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -121,3 +126,67 @@ async def test_the_queue_etag_is_304_until_a_ticket_changes(
                          data=Assignment(assignee_id=desk.agent.id))
     changed = await web.get("/console/queue.json", params={"queue": "teams"}, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
+
+
+async def test_the_ticket_page_shows_the_chat_and_an_extractive_summary_with_the_last_employee_message(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    employee = await people.get_or_raise(conn, user_id=desk.employee_id)  # type: ignore[arg-type]
+    conversation = str(await chat.start(conn, channel=Channel.web, employee=employee,  # type: ignore[arg-type]
+                                        channel_user=None))
+    for direction, text in [("user", "my laptop will not charge"), ("bot", "Is the light on?"),
+                            ("user", "no light at all")]:
+        await chat.store(conn, conversation, direction, text)  # type: ignore[arg-type]
+    ticket, _ = await tickets.create(conn, principal=desk.agent, data=TicketCreate(  # type: ignore[arg-type]
+        title="Laptop will not charge", description="The charger is dead. Tried another socket. Third sentence.",
+        team=desk.team, requester_id=desk.employee_id, integration_metadata={"conversation_id": conversation}))
+    page = await web.get(f"/console/tickets/{ticket.number}")
+    summary = re.search(r'<p id="summary">(.*?)</p>', page.text, re.S)
+    assert summary and summary.group(1) == ("The charger is dead. Tried another socket. "
+                                            "Last from the employee: “no light at all”")
+    assert "Is the light on?" in page.text  # the transcript as the employee saw it
+
+
+async def test_a_category_correction_goes_through_the_ticket_service(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    ticket = await team_ticket(conn, desk, "Wrongly filed")
+    category = (await tickets.list_categories(conn))[0]  # type: ignore[arg-type]
+    url = f"/console/tickets/{ticket.number}"
+    done = await web.post(f"{url}/classification", data={"csrf_token": desk.csrf, "category": category.slug,
+                                                         "urgency": "1", "impact": "1"})
+    assert done.status_code == 303
+    events, _ = await tickets.list_events(conn, principal=desk.agent, ref=ticket.id)  # type: ignore[arg-type]
+    assert events[-1].kind == "updated" and events[-1].after == {"category_id": category.id, "urgency": 1,
+                                                                  "impact": 1, "priority": 1}
+
+
+class _Llm:
+    """A chat model double with langchain's ``ainvoke`` shape; ``fail`` makes it raise like a dead server."""
+
+    def __init__(self, *, fail: bool) -> None:
+        self.fail, self.asked = fail, []
+
+    async def ainvoke(self, messages):
+        self.asked.append(messages)
+        if self.fail:
+            raise ConnectionError("model server down")
+        return SimpleNamespace(content="Charger dead; the employee needs a new one.")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_the_summary_comes_from_the_llm_when_configured_and_falls_back_when_it_fails(
+        web: httpx.AsyncClient, web_asgi, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor,
+        make_team, fail: bool) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    ticket = await team_ticket(conn, desk, "Charger", "The charger is dead.")
+    app, llm = web_asgi[0], _Llm(fail=fail)
+    before, app.state.llm = app.state.llm, llm
+    try:
+        page = await web.get(f"/console/tickets/{ticket.number}")
+    finally:
+        app.state.llm = before
+    summary = re.search(r'<p id="summary">(.*?)</p>', page.text, re.S)
+    assert llm.asked and "The charger is dead." in llm.asked[0][1][1]
+    assert summary and summary.group(1) == ("The charger is dead." if fail
+                                            else "Charger dead; the employee needs a new one.")
