@@ -247,7 +247,7 @@ async def move(number: str, request: Request, conn: ConnDep, principal: StaffUse
                status: Annotated[str, Form()], reason: Annotated[str, Form()] = "") -> Response:
     async def change() -> None:
         await tickets.transition(conn, principal=principal, ref=number,
-                                 data=Transition(status=status, reason=reason or None))  # type: ignore[arg-type]
+                                 data=Transition.model_validate({"status": status, "reason": reason or None}))
     return await _after(request, conn, principal, number, change, "moved")
 
 
@@ -267,7 +267,7 @@ async def classify(number: str, request: Request, conn: ConnDep, principal: Staf
                    impact: Annotated[int, Form()] = 3) -> Response:
     """Category, urgency and impact (the priority) through the ticket service: a correction feeds the classifier."""
     async def change() -> None:
-        data = TicketUpdate(urgency=urgency, impact=impact, **({"category": category} if category else {}))
+        data = TicketUpdate.model_validate({"urgency": urgency, "impact": impact} | ({"category": category} if category else {}))
         await tickets.update(conn, principal=principal, ref=number, data=data)
     return await _after(request, conn, principal, number, change, "updated")
 
@@ -284,7 +284,7 @@ async def bulk(request: Request, conn: ConnDep, principal: StaffUser, action: An
                 await tickets.assign(conn, principal=principal, ref=number, data=Assignment(assignee_id=principal.id))
             elif action == "transition":
                 await tickets.transition(conn, principal=principal, ref=number,
-                                         data=Transition(status=status))  # type: ignore[arg-type]
+                                         data=Transition.model_validate({"status": status}))
             elif action == "note":
                 await tickets.add_comment(conn, principal=principal, ref=number,
                                           data=CommentCreate(body=note, internal=True))

@@ -75,6 +75,8 @@ async def test_the_ticket_forms_reply_note_assign_and_transition(
     refused = await web.post(f"{url}/transition", data={"csrf_token": desk.csrf, "status": "in_progress"})
     assert refused.status_code == 409 and "Assign the ticket before" in refused.text  # on the page, not JSON
     assert refused.headers["content-type"].startswith("text/html")
+    invalid = await web.post(f"{url}/transition", data={"csrf_token": desk.csrf, "status": "bogus"})
+    assert invalid.status_code == 422 and 'role="alert"' in invalid.text and "Input should be" in invalid.text
     assigned = await web.post(f"{url}/assign", data={"csrf_token": desk.csrf, "assignee": "me"})
     assert assigned.status_code == 303
     resolved = await web.post(f"{url}/transition", data={"csrf_token": desk.csrf, "status": "resolved"})
