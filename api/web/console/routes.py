@@ -118,15 +118,11 @@ class QueueView:
         self.etag = '"' + hashlib.sha256(json.dumps([seen, counts]).encode()).hexdigest()[:32] + '"'
 
 
-async def _names(conn: Conn, user_ids: set[int]) -> dict[int, str]:
-    return {uid: (await people.get_or_raise(conn, user_id=uid)).name for uid in user_ids}
-
-
 async def _queue(conn: Conn, principal: Principal, query: QueueQuery) -> QueueView:
     page = await tickets.list_tickets(conn, principal=principal, filters=query.filters(principal),
                                       cursor=query.cursor, limit=PAGE_SIZE)
     counts = await tickets.count_queues(conn, principal=principal, due_before=datetime.now(UTC) + DUE_SOON)
-    names = await _names(conn, {t.requester_id for t in page.items})
+    names = await people.names(conn, user_ids={t.requester_id for t in page.items})
     return QueueView(page.items, page.next_cursor, counts, names)
 
 
@@ -143,6 +139,7 @@ async def queue_page(request: Request, conn: ConnDep, principal: StaffUser, quer
         "next_url": f"/console?{urlencode(params | {'cursor': view.next_cursor})}" if view.next_cursor else None,
         "poll_url": f"/console/queue.json?{urlencode(params)}", "done": DONE.get(done or ""),
         "bulk_statuses": [Status.in_progress, Status.pending, Status.resolved],
+        "back": f"/console?{urlencode({k: v for k, v in request.query_params.items() if k != 'done'})}",
     })
 
 
@@ -203,7 +200,7 @@ async def _ticket_context(request: Request, conn: Conn, principal: Principal, nu
     return {
         "principal": principal, "ticket": ticket, "transcript": transcript, "comments": comments, "events": events,
         "decision": decisions[0] if decisions else None, "sla": sla, "articles": articles,
-        "summary": await _summary(request.app.state.llm, ticket, transcript), "names": await _names(conn, people_ids),
+        "summary": await _summary(request.app.state.llm, ticket, transcript), "names": await people.names(conn, user_ids=people_ids),
         "transitions": sorted(TRANSITIONS[ticket.status]), "priorities": PRIORITY_NAMES,
         "categories": await tickets.list_categories(conn),
         "agents": await people.list_users(conn, role=Role.agent, limit=200),

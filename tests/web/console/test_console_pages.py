@@ -192,3 +192,28 @@ async def test_the_summary_comes_from_the_llm_when_configured_and_falls_back_whe
     assert llm.asked and "The charger is dead." in llm.asked[0][1][1]
     assert summary and summary.group(1) == ("The charger is dead." if fail
                                             else "Charger dead; the employee needs a new one.")
+
+
+async def test_a_refused_bulk_change_is_listed_and_the_others_are_made(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    held, free = [await team_ticket(conn, desk, f"Bulk move {n}") for n in (1, 2)]
+    await tickets.assign(conn, principal=desk.agent, ref=held.id,  # type: ignore[arg-type]
+                         data=Assignment(assignee_id=desk.agent.id))
+    moved = await web.post("/console/bulk", data={"csrf_token": desk.csrf, "action": "transition",
+                                                  "status": "in_progress", "ticket": [held.number, free.number]})
+    assert moved.status_code == 409 and f"{free.number}: Assign the ticket before" in moved.text
+    assert held.number not in moved.text
+    assert (await tickets.get_or_raise(conn, principal=desk.agent, ref=held.id)).status == "in_progress"  # type: ignore[arg-type]
+
+
+async def test_the_queue_pages_through_its_tickets_and_keeps_the_filters(
+        web: httpx.AsyncClient, conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    desk = await signed_in_agent(web, conn, web_settings, make_actor, make_team)
+    made = [await team_ticket(conn, desk, f"Paged {n}") for n in range(26)]
+    first = await web.get("/console", params={"queue": "teams", "priority": "5"})
+    assert made[-1].number in first.text and f'"{made[0].number}"' not in first.text
+    following = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+    assert following and "priority=5" in following.group(1)
+    second = await web.get(following.group(1).replace("&amp;", "&"))
+    assert f'data-ticket="{made[0].number}"' in second.text and f'data-ticket="{made[1].number}"' not in second.text
