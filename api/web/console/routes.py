@@ -27,7 +27,7 @@ from api.auth.models import Principal, Role
 from api.chat import service as chat
 from api.chat.models import Message
 from api.db import Conn, ConnDep
-from api.errors import DeskmateError
+from api.errors import DeskmateError, NotFound
 from api.integrations.sync import service as sync
 from api.kb import service as kb_service
 from api.kb.routes import get_kb
@@ -182,7 +182,10 @@ async def _summary(llm: Any | None, ticket: Ticket, transcript: list[Message]) -
 async def _ticket_context(request: Request, conn: Conn, principal: Principal, number: str) -> dict[str, Any]:
     ticket = await tickets.get_or_raise(conn, principal=principal, ref=number)
     conversation = ticket.integration_metadata.get("conversation_id")
-    transcript = await chat.transcript(conn, conversation_id=conversation) if conversation else []
+    try:
+        transcript = await chat.transcript(conn, conversation_id=conversation) if conversation else []
+    except NotFound:
+        transcript = []  # the conversation is gone (retention): the description keeps its transcript
     comments, _ = await tickets.list_comments(conn, principal=principal, ref=ticket.id, limit=500)
     events, _ = await tickets.list_events(conn, principal=principal, ref=ticket.id, limit=500)
     decisions = await routing.list_decisions_for(conn, ref=ticket.id, principal=principal)
