@@ -9,7 +9,7 @@ import psycopg
 from signin_support import csrf_of, sign_in
 
 from api.auth import service as people
-from api.auth.models import Principal
+from api.auth.models import Principal, Role
 from api.settings import Settings
 from api.tickets import service as tickets
 from api.tickets.models import Ticket, TicketCreate
@@ -25,8 +25,6 @@ class Desk:
 
 async def signed_in_agent(web: httpx.AsyncClient, conn: psycopg.AsyncConnection, settings: Settings, make_actor,
                           make_team) -> Desk:
-    from api.auth.models import Role
-
     team = await make_team()
     agent = await make_actor(Role.agent, teams=(team,))
     employee = await make_actor(Role.employee)
