@@ -31,6 +31,10 @@ GROUP BY u.id
 -- One user by id.
 SELECT id, email, name, role, department, vip, capacity, active, created_at, deactivated_at FROM users WHERE id = %(id)s
 
+-- name: user_names
+-- The names of these users (deactivated ones too: they still appear on old tickets).
+SELECT id, name FROM users WHERE id = ANY(%(ids)s)
+
 -- name: get_user_by_email
 -- One user by e-mail address (case-insensitive).
 SELECT id, email, name, role, department, vip, capacity, active, created_at, deactivated_at

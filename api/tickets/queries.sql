@@ -39,9 +39,25 @@ WHERE (%(see_all)s
   AND (%(requester_id)s::bigint IS NULL OR t.requester_id = %(requester_id)s)
   AND (%(priority)s::smallint IS NULL OR t.priority = %(priority)s)
   AND (%(q)s::text IS NULL OR t.search @@ websearch_to_tsquery('english', %(q)s) OR t.number = upper(%(q)s))
+  AND (%(in_teams)s::bigint[] IS NULL OR t.team_id = ANY(%(in_teams)s))
+  AND (%(category)s::text IS NULL OR t.category = %(category)s)
+  AND (%(due_before)s::timestamptz IS NULL OR t.resolve_due_at < %(due_before)s
+       OR (t.respond_due_at < %(due_before)s AND t.status IN ('new', 'assigned')))
   AND (%(before_id)s::bigint IS NULL OR t.id < %(before_id)s)
 ORDER BY t.id DESC
 LIMIT %(limit)s
+
+-- name: count_queues
+-- How many open tickets the caller may see are in each queue of the console (api/web/console).
+SELECT count(*) FILTER (WHERE t.assignee_id = %(uid)s AND t.status <> 'pending') AS mine,
+       count(*) FILTER (WHERE t.team_id = ANY(%(team_ids)s)) AS teams,
+       count(*) FILTER (WHERE t.assignee_id IS NULL) AS unassigned,
+       count(*) FILTER (WHERE t.resolve_due_at < %(due_before)s
+                        OR (t.respond_due_at < %(due_before)s AND t.status IN ('new', 'assigned'))) AS breaching,
+       count(*) FILTER (WHERE t.status = 'pending') AS pending
+FROM tickets_v t
+WHERE t.status IN ('new', 'assigned', 'in_progress', 'pending')
+  AND (%(see_all)s OR t.team_id = ANY(%(team_ids)s) OR t.assignee_id = %(uid)s OR t.assignee_id IS NULL)
 
 -- name: update_ticket
 -- Writes the changed fields of a locked ticket and bumps its version.

@@ -62,6 +62,9 @@ class Filters:
     requester_id: int | None = None
     priority: int | None = None
     q: str | None = None
+    in_teams: list[int] | None = None
+    category: str | None = None
+    due_before: datetime | None = None
 
 
 def _ref(ref: str | int) -> dict[str, Any]:
@@ -156,6 +159,15 @@ async def list_tickets(
     rows = await (await conn.execute(Q.list_tickets, params)).fetchall()
     items, next_cursor = pagination.page([Ticket(**r) for r in rows], limit=limit, kind=TICKET_CURSOR)
     return TicketPage(items=items, next_cursor=next_cursor)
+
+
+async def count_queues(conn: Conn, *, principal: Principal, due_before: datetime) -> dict[str, int]:
+    """Open tickets the caller may see: theirs, their teams', unassigned, due before ``due_before``, pending."""
+    row = await (await conn.execute(Q.count_queues, {
+        "uid": principal.id, "team_ids": list(principal.team_ids), "see_all": principal.role is Role.admin,
+        "due_before": due_before})).fetchone()
+    assert row is not None
+    return {k: int(v) for k, v in row.items()}
 
 
 async def _lock(conn: Conn, principal: Principal, ref: str | int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ The building blocks, for the pages built on them:
     csrf.py       the session's CSRF token (hidden field csrf_token or header X-CSRF-Token), checked in one place
     links.py      one-time sign-in links: issue, mail, use; link_for() behind ``deskmate signin-link``
     oidc.py       OidcProvider: authorization code flow with PKCE, id token checked against the provider's JWKS
-    routes.py     /signin, /signin/link, /signin/oidc, /signout, and the /console and /me placeholders
+    routes.py     /signin, /signin/link, /signin/oidc, /signout, and the /me placeholder (/console: api/web/console)
 
 Pages render with api.web.pages.render(), which adds the security headers and the template's csrf_token.
 """

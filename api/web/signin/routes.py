@@ -1,4 +1,4 @@
-"""Sign-in pages (OIDC and e-mailed links), sign-out, and the placeholders ``/console`` and ``/me``.
+"""Sign-in pages (OIDC and e-mailed links), sign-out, and the placeholder ``/me`` (the console: api/web/console).
 
 Root paths, outside ``/api/v1`` and its OpenAPI document. Pages take the same dependencies as the API
 (``CurrentUser``, ``StaffUser``, ``AdminUser`` from api/auth/deps.py); their errors render as pages
@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from api import ratelimit
 from api.auth import service as people
-from api.auth.deps import CurrentUser, StaffUser
+from api.auth.deps import CurrentUser
 from api.auth.models import Principal
 from api.db import Conn, ConnDep
 from api.deps import SettingsDep
@@ -126,12 +126,6 @@ async def signout(request: Request, conn: ConnDep, _: CurrentUser) -> Response:
     response = RedirectResponse("/signin", status_code=303, headers=PAGE_HEADERS)
     sessions.clear_cookie(response, request)
     return response
-
-
-@router.get("/console")
-async def console(request: Request, principal: StaffUser) -> Response:
-    """Placeholder of the agent console: who is signed in, and sign-out."""
-    return render(request, "signin/console.html", {"principal": principal})
 
 
 @router.get("/me")
