@@ -243,15 +243,20 @@ async def test_rasa_down_offers_a_ticket_that_then_exists(
     assert ticket["title"] == "My laptop will not start"
 
 
-async def test_a_ticket_update_appears_in_the_open_widget_without_a_reload(
-        page: Page, screenshot: Shot, widget_api: str, make_actor, settings, conn) -> None:  # type: ignore[no-untyped-def]
-    await page.clock.install()  # the widget's poll timer, fast-forwarded below instead of waited for
-    await open_chat(page, widget_api)
+async def ticket_from_widget(page: Page, api: str) -> str:
+    """Opens the chat, says hello, declines the fake bot's tip and presses "Open a ticket"; the ticket's number."""
+    await open_chat(page, api)
     await say(page, "hello")
     await page.get_by_role("button", name="No").click()
     await page.get_by_role("button", name="Open a ticket").click()
     await expect(last_bot(page)).to_contain_text(TICKET_NUMBER, timeout=30_000)
-    number = TICKET_NUMBER.search(await last_bot(page).inner_text()).group(0)  # type: ignore[union-attr]
+    return TICKET_NUMBER.search(await last_bot(page).inner_text()).group(0)  # type: ignore[union-attr]
+
+
+async def test_a_ticket_update_appears_in_the_open_widget_without_a_reload(
+        page: Page, screenshot: Shot, widget_api: str, make_actor, settings, conn) -> None:  # type: ignore[no-untyped-def]
+    await page.clock.install()  # the widget's poll timer, fast-forwarded below instead of waited for
+    number = await ticket_from_widget(page, widget_api)
 
     agent = await make_actor(Role.admin)
     async with httpx.AsyncClient(base_url=widget_api, headers=agent.headers) as client:
@@ -278,12 +283,7 @@ async def test_a_ticket_update_appears_in_the_open_widget_without_a_reload(
 async def test_the_satisfaction_survey_arrives_in_the_open_widget_and_is_answered_there(
         page: Page, screenshot: Shot, widget_api: str, make_actor, settings, conn) -> None:  # type: ignore[no-untyped-def]
     await page.clock.install()
-    await open_chat(page, widget_api)
-    await say(page, "hello")
-    await page.get_by_role("button", name="No").click()
-    await page.get_by_role("button", name="Open a ticket").click()
-    await expect(last_bot(page)).to_contain_text(TICKET_NUMBER, timeout=30_000)
-    number = TICKET_NUMBER.search(await last_bot(page).inner_text()).group(0)  # type: ignore[union-attr]
+    number = await ticket_from_widget(page, widget_api)
 
     agent = await make_actor(Role.admin)
     async with httpx.AsyncClient(base_url=widget_api, headers=agent.headers) as client:
