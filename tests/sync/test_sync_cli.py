@@ -1,8 +1,10 @@
-"""``deskmate sync status|backfill|reconcile`` against the fake GLPI."""
+"""``deskmate sync list|add|set|remove|status|backfill|reconcile`` against the fake GLPI."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 
 import pytest
 from sync_support import open_ticket, run_worker
@@ -25,6 +27,32 @@ def deskmate(settings: Settings, monkeypatch):
 
     yield run
     get_settings.cache_clear()
+
+
+async def test_connectors_are_added_changed_and_removed_with_their_secrets_never_shown(deskmate, conn, tmp_path):
+    name, secret = f"cli-{uuid.uuid4().hex[:8]}", "tok-" + uuid.uuid4().hex
+    body = tmp_path / "glpi.json"
+    body.write_text(json.dumps({"name": name, "base_url": "https://glpi.example.com/apirest.php/",
+                                "user_token": secret, "config": {"poll_interval_s": 300}}))
+    added = await deskmate("sync", "add", str(body))
+    assert added.exit_code == 0, added.output
+    assert f"{name}: glpi at https://glpi.example.com/apirest.php/, enabled, secrets set: user_token" in added.output
+    listed = await deskmate("sync", "list")
+    assert name in listed.output and secret not in listed.output + added.output
+    row = await (await conn.execute("SELECT user_token_encrypted FROM sync_connectors WHERE name = %s", (name,))).fetchone()
+    assert row["user_token_encrypted"] and secret not in row["user_token_encrypted"]
+
+    patch = tmp_path / "patch.json"
+    patch.write_text(json.dumps({"enabled": False}))
+    changed = await deskmate("sync", "set", name, str(patch))
+    assert changed.exit_code == 0 and f"{name}: glpi" in changed.output and "disabled" in changed.output
+    patch.write_text(json.dumps({"enabled": False, "colour": "red"}))
+    refused = await deskmate("sync", "set", name, str(patch))
+    assert refused.exit_code == 1 and "colour" in refused.output
+    again = await deskmate("sync", "add", str(body))
+    assert again.exit_code == 1 and "exists already" in again.output
+    removed = await deskmate("sync", "remove", name)
+    assert removed.exit_code == 0 and name not in (await deskmate("sync", "list")).output
 
 
 async def test_status_lists_the_connector_with_its_queue(deskmate, connector):
