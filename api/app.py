@@ -54,6 +54,7 @@ from api.tickets.routes import router as tickets_router
 from api.triage.routes import router as triage_router
 from api.web import pages
 from api.web.console.routes import router as console_router
+from api.web.portal.routes import router as portal_router
 from api.web.routes import router as web_router
 from api.web.signin.oidc import OidcProvider
 from api.web.signin.routes import router as signin_router
@@ -179,9 +180,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams_router, responses=problem_responses())  # the Azure Bot's messaging endpoint
     app.include_router(csat_page_router, responses=problem_responses())  # /csat/{token}: the e-mail's rating links
     app.include_router(web_router)  # widget assets and the demo page: root paths, no auth
-    app.include_router(signin_router)  # sign-in, sign-out, /console and /me: root paths, session cookie
+    app.include_router(signin_router)  # sign-in and sign-out: root paths, session cookie
     app.include_router(analytics_pages_router)  # /console/analytics: session cookie, staff only
     app.include_router(console_router)  # the agent console (api/web/console): session cookie
+    app.include_router(portal_router)  # the employee portal (/me) and its web-app files: root paths, session cookie
     app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

@@ -335,6 +335,7 @@ def run(
                                                   bot_token=bot_token), **(ldap.env if ldap else {}),
                **(mail.env if mail else {})}
         desk_lines = demo_imap.summary(desk, smtp_port=mail.port if mail else None) if desk else []
+        desk_lines += with_conn(settings, lambda conn: stack.signin_lines(conn, settings))
         typer.echo(stack.banner(settings, demo_tokens=demo_tokens, extra=desk_lines))
         code = supervisor.run(REPO_ROOT / procfile, env=env, cwd=REPO_ROOT, restarts=restarts,
                               backoff_s=restart_backoff)

@@ -1,7 +1,7 @@
 -- name: create_conversation
 -- Starts a conversation.
-INSERT INTO chat_conversations (id, employee_id, channel, channel_user)
-VALUES (%(id)s, %(employee_id)s, %(channel)s, %(channel_user)s)
+INSERT INTO chat_conversations (id, employee_id, channel, channel_user, client)
+VALUES (%(id)s, %(employee_id)s, %(channel)s, %(channel_user)s, %(client)s)
 RETURNING *
 
 -- name: conversation_for

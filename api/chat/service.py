@@ -41,11 +41,13 @@ SLOW = ("This is taking longer than usual. Your message is saved; ask again in a
         "or open a ticket and the service desk will pick it up.")
 
 
-async def start(conn: Conn, *, channel: Channel, employee: User | None, channel_user: str | None) -> uuid.UUID:
-    """Starts a conversation, anonymous or for a verified employee; returns its id."""
+async def start(conn: Conn, *, channel: Channel, employee: User | None, channel_user: str | None,
+                client: str = "browser") -> uuid.UUID:
+    """Starts a conversation, anonymous or for a verified employee; returns its id. ``client`` is what the widget
+    ran in (``browser``, or ``mobile``: its tickets carry source MOBILE)."""
     row = await (await conn.execute(Q.create_conversation, {
         "id": uuid.uuid4(), "employee_id": employee.id if employee else None, "channel": channel.value,
-        "channel_user": channel_user})).fetchone()
+        "channel_user": channel_user, "client": client})).fetchone()
     assert row is not None
     return row["id"]  # type: ignore[no-any-return]
 

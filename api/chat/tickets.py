@@ -52,8 +52,9 @@ def _said(messages: list[Message]) -> list[Message]:
 
 
 def ticket_data(conversation_id: str, history: list[Message], request: TicketRequest,
-                channel: Channel = Channel.web) -> TicketCreate:
-    """Title, description with transcript, type and metadata of a conversation's ticket."""
+                channel: Channel = Channel.web, *, mobile: bool = False) -> TicketCreate:
+    """Title, description with transcript, type and metadata of a conversation's ticket; a widget conversation
+    started on a phone (``mobile``, api/channels/web/models.py ClientKind) gives source MOBILE."""
     said = _said(history)
     topic = next((m for m in reversed(said) if m.intent and m.intent not in CONTROL_INTENTS), None)
     classified = topic or next((m for m in reversed(history) if m.direction == "user" and m.intent), None)
@@ -72,7 +73,8 @@ def ticket_data(conversation_id: str, history: list[Message], request: TicketReq
         metadata["separate_from_known_issue"] = True
     return TicketCreate(
         title=title[:200], description=description[:20_000], type=kind,
-        urgency=request.urgency, source_type=SourceType(TICKET_SOURCE[channel]), source_reference=conversation_id,
+        urgency=request.urgency, source_type=SourceType.MOBILE if mobile and channel is Channel.web else SourceType(TICKET_SOURCE[channel]),
+        source_reference=conversation_id,
         integration_metadata=metadata)
 
 
@@ -107,7 +109,8 @@ async def open_ticket(conn: Conn, *, conversation_id: str, request: TicketReques
     turn_id = turn["id"] if turn else None
     key = f"key:{idempotency_key}" if idempotency_key else f"turn:{turn_id or 0}"
     history = await chat.transcript(conn, conversation_id=conversation_id, limit=TRANSCRIPT_LIMIT)
-    data = ticket_data(conversation_id, history, request, Channel(conversation["channel"]))
+    data = ticket_data(conversation_id, history, request, Channel(conversation["channel"]),
+                       mobile=conversation["client"] == "mobile")
     report = None
     if matching is not None and data.type is TicketType.incident and not request.separate:
         report = await metoo.report(conn, matching, text=_report_text(data, request),

@@ -19,12 +19,15 @@ from api.auth.models import Role
 from api.chat.rasa import channel_secret
 from api.db import Conn
 from api.dev import embedded_pg
+from api.errors import NotFound
 from api.improve import bot_models
 from api.settings import Settings
+from api.web.signin import links as signin_links
 
 BOT_EMAIL = "deskmate-bot@example.com"
 RASA_DATABASE = "deskmate_rasa"
 DEMO_TOKENS_FILE = "demo-tokens.env"
+DEMO_AGENT_EMAIL = "sam.lee@example.com"  # data/demo/org.yml: an agent of the service desk team
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,27 @@ def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_
         "SANIC_HOST": "127.0.0.1",  # the action server listens on loopback only (the Procfile says so too)
         "DESKMATE_KB_PRELOAD_MODEL": os.environ.get("DESKMATE_KB_PRELOAD_MODEL", "true"),  # first answer is quick
     }
+
+
+async def signin_lines(conn: Conn, settings: Settings,
+                       who: Sequence[tuple[str, str | None]] | None = None) -> list[str]:
+    """The banner's one-time sign-in links (``label``, e-mail): the demo agent to the console, the demo employee to
+    the portal, for the running server's base URL. A person missing from the database is left out."""
+    wanted = who if who is not None else (("agent console", DEMO_AGENT_EMAIL),
+                                                  ("employee portal", settings.widget_demo_email))
+    lines = []
+    for label, email in wanted:
+        if not email:
+            continue
+        try:
+            link = await signin_links.link_for(conn, settings, email=email, base_url=settings.base_url)
+        except NotFound:
+            continue
+        lines.append(f"sign in to the {label} as {email} (once, within {settings.web.signin_link_minutes} min):")
+        lines.append(f"  {link}")
+    if lines:
+        lines.append("new link:    .venv/bin/deskmate signin-link EMAIL")
+    return lines
 
 
 def banner(settings: Settings, *, demo_tokens: str | None, extra: Sequence[str] = ()) -> str:

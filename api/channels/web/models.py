@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -11,11 +12,20 @@ from api.channels import Channel
 from api.chat.models import Employee
 
 
+class ClientKind(StrEnum):
+    """What the widget runs in: the employee portal sends ``mobile`` when it runs as the installed app or on a
+    phone-sized screen (api/web/static/portal.js); tickets of such conversations carry source MOBILE."""
+
+    browser = "browser"
+    mobile = "mobile"
+
+
 class ConversationStart(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     identity: Annotated[str, StringConstraints(max_length=2000)] | None = None
     channel: Channel = Channel.web
+    client: ClientKind = ClientKind.browser
 
     @field_validator("channel")
     @classmethod

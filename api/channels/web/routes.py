@@ -44,7 +44,7 @@ async def start(data: ConversationStart, conn: ConnDep, settings: SettingsDep,
         if employee is None or not employee.active:
             raise Forbidden(f"{email} is not a known, active user.")
     conversation_id = await chat.start(conn, channel=Channel.web, employee=employee,
-                                       channel_user=employee.email if employee else None)
+                                       channel_user=employee.email if employee else None, client=data.client)
     return ConversationStarted(
         conversation_id=conversation_id, session_token=sign_session(settings, str(conversation_id)),
         employee=Employee(email=employee.email, name=employee.name) if employee else None)

@@ -1,4 +1,4 @@
-"""Sign-in pages (OIDC and e-mailed links), sign-out, and the placeholder ``/me`` (the console: api/web/console).
+"""Sign-in pages (OIDC and e-mailed links) and sign-out; the console is api/web/console, ``/me`` api/web/portal.
 
 Root paths, outside ``/api/v1`` and its OpenAPI document. Pages take the same dependencies as the API
 (``CurrentUser``, ``StaffUser``, ``AdminUser`` from api/auth/deps.py); their errors render as pages
@@ -128,7 +128,3 @@ async def signout(request: Request, conn: ConnDep, _: CurrentUser) -> Response:
     return response
 
 
-@router.get("/me")
-async def my_page(request: Request, principal: CurrentUser) -> Response:
-    """Placeholder of the employee portal: who is signed in, and sign-out."""
-    return render(request, "signin/me.html", {"principal": principal})

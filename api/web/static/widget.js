@@ -12,6 +12,8 @@
  *   data-deskmate-title     panel title (default "IT Help")
  *   data-deskmate-storage   "session" (default: the conversation lasts as long as the tab) or "local"
  *   data-deskmate-poll      seconds between checks for ticket updates while the panel is open (default 15; 0: never)
+ *   data-deskmate-client    "mobile" when the page runs as an installed app or on a phone (the employee portal sets
+ *                           it, api/web/static/portal.js); the conversation's tickets then carry source MOBILE
  */
 (function () {
   "use strict";
@@ -38,6 +40,7 @@
     title: script.getAttribute("data-deskmate-title") || "IT Help",
     storage: script.getAttribute("data-deskmate-storage") === "local" ? "localStorage" : "sessionStorage",
     pollSeconds: Math.max(0, Number(script.getAttribute("data-deskmate-poll") || 15) || 0),
+    mobile: script.getAttribute("data-deskmate-client") === "mobile",
   };
   var state = { conversationId: null, token: null, employee: null, busy: false, opened: false, lastId: 0, shown: {} };
   var ui = {};
@@ -234,6 +237,7 @@
   function startConversation() {
     var body = { channel: "web" };
     if (config.identity) body.identity = config.identity;
+    if (config.mobile) body.client = "mobile";
     state.token = null;
     return api("POST", "", body).then(function (res) {
       if (res.status !== 201) throw res;
