@@ -156,13 +156,12 @@ async def seed_conversations(conn: AsyncConnection, *, employee_id: int, ticket_
 
     c3 = await _conversation(conn, employee_id, t(6, 10))
     await _message(conn, c3, "user", "Install Slack please", t(6, 10), intent="software_request", confidence=0.8)
-    workflow = f"analytics_{uuid.uuid4().hex[:8]}"
-    await conn.execute("INSERT INTO workflows (name, current_version) VALUES (%s, 1)", (workflow,))
-    definition = await _one(conn, "INSERT INTO workflow_definitions (name, version, content_hash, body) "
-                                  "VALUES (%(n)s, 1, %(n)s, '{}') RETURNING id", {"n": workflow})
-    await conn.execute("INSERT INTO workflow_runs (definition_id, workflow, status, requester_id, verified, "
-                       "conversation_id, created_at, finished_at) VALUES (%s, %s, 'succeeded', %s, true, %s, %s, %s)",
-                       (definition, workflow, employee_id, c3, t(6, 10), t(6, 11)))
+    # a verified run of the shipped account_unlock (loaded when the app starts: the test asks for `app`); a
+    # made-up definition would be listed by GET /workflows for the rest of the session
+    await conn.execute(
+        "INSERT INTO workflow_runs (definition_id, workflow, status, requester_id, verified, conversation_id, "
+        "created_at, finished_at) SELECT id, name, 'succeeded', %s, true, %s, %s, %s FROM workflow_definitions "
+        "WHERE name = 'account_unlock' ORDER BY version DESC LIMIT 1", (employee_id, c3, t(6, 10), t(6, 11)))
 
     unhelpful = await _kb_answer(conn, employee_id, "Printer on floor 3 jams", False, t(7, 10))
     c4 = await _conversation(conn, employee_id, t(7, 10))
