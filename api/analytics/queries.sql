@@ -199,30 +199,17 @@ WHERE (%(category)s::text IS NULL OR a.category = %(category)s)
 GROUP BY a.id, a.title, a.views
 ORDER BY a.views DESC, helpful DESC, a.id LIMIT %(limit)s
 
--- name: csat_split
--- Satisfaction surveys answered in the period (api/csat), by who resolved the ticket: the bot (a verified
--- workflow run) or a person; with how many were asked in the period.
-SELECT s.resolved_by,
+-- name: csat
+-- Satisfaction surveys (api/csat) asked or answered in the period, by who resolved the ticket (the bot: a verified
+-- workflow run; or a person) and score (NULL: not answered): how many were asked, and answered, in the period.
+SELECT s.resolved_by, s.score,
        count(*) FILTER (WHERE s.asked_at >= %(start)s AND s.asked_at < %(end)s) AS asked,
-       count(*) FILTER (WHERE s.answered_at >= %(start)s AND s.answered_at < %(end)s) AS answered,
-       avg(s.score) FILTER (WHERE s.answered_at >= %(start)s AND s.answered_at < %(end)s) AS average
+       count(*) FILTER (WHERE s.answered_at >= %(start)s AND s.answered_at < %(end)s) AS answered
 FROM csat_surveys s
 JOIN tickets t ON t.id = s.ticket_id
 LEFT JOIN categories c ON c.id = t.category_id
 LEFT JOIN teams tm ON tm.id = t.team_id
 WHERE ((s.asked_at >= %(start)s AND s.asked_at < %(end)s) OR (s.answered_at >= %(start)s AND s.answered_at < %(end)s))
-  AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
-  AND (%(category)s::text IS NULL OR c.slug = %(category)s)
-GROUP BY s.resolved_by
-
--- name: csat_scores
--- The answered surveys' scores in the period, by who resolved the ticket.
-SELECT s.resolved_by, s.score, count(*) AS n
-FROM csat_surveys s
-JOIN tickets t ON t.id = s.ticket_id
-LEFT JOIN categories c ON c.id = t.category_id
-LEFT JOIN teams tm ON tm.id = t.team_id
-WHERE s.answered_at >= %(start)s AND s.answered_at < %(end)s
   AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
   AND (%(category)s::text IS NULL OR c.slug = %(category)s)
 GROUP BY s.resolved_by, s.score

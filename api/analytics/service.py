@@ -134,7 +134,7 @@ async def deflection(conn: Conn, period: Period) -> dict[str, Any]:
     return {"conversations": sum(totals.values()), **totals,
             "deflection_rate": _rate(totals["bot_resolved"], totals["bot_resolved"] + totals["escalated"]),
             "containment": _rate(totals["bot_resolved"] + totals["open"], sum(totals.values())),
-            "by_intent": by_intent, "csat": await csat_split(conn, period)}
+            "by_intent": by_intent, "csat": await csat(conn, period)}
 
 
 async def bot_failures(conn: Conn, period: Period) -> dict[str, Any]:
@@ -149,24 +149,19 @@ async def kb(conn: Conn, period: Period) -> dict[str, Any]:
     return {"articles": await _rows(conn, Q.kb_articles, period.params() | {"limit": TOP}), "links": KB_LINKS}
 
 
-async def csat_split(conn: Conn, period: Period) -> dict[str, Any]:
+async def csat(conn: Conn, period: Period) -> dict[str, Any]:
     """Satisfaction (api/csat) for tickets the bot resolved vs a person: asked and answered in the period, the
-    average score and the distribution of 1–5."""
-    rows = {r["resolved_by"]: r for r in await _rows(conn, Q.csat_split, period.params())}
-    scores = await _rows(conn, Q.csat_scores, period.params())
+    average score and the distribution of 1–5 (the answered count and the average follow from it)."""
+    rows = await _rows(conn, Q.csat, period.params())
     split: dict[str, Any] = {}
     for who in ("bot", "person"):
-        row = rows.get(who) or {"asked": 0, "answered": 0, "average": None}
-        split[who] = {"asked": row["asked"], "answered": row["answered"],
-                      "average": round(float(row["average"]), 2) if row["average"] is not None else None,
-                      "response_rate": _rate(row["answered"], row["asked"]),
-                      "scores": {str(n): next((s["n"] for s in scores if s["resolved_by"] == who and s["score"] == n), 0)
-                                 for n in range(1, 6)}}
+        mine = [r for r in rows if r["resolved_by"] == who]
+        scores = {str(n): sum(r["answered"] for r in mine if r["score"] == n) for n in range(1, 6)}
+        answered = sum(scores.values())
+        split[who] = {"asked": sum(r["asked"] for r in mine), "answered": answered,
+                      "average": round(sum(int(n) * k for n, k in scores.items()) / answered, 2) if answered else None,
+                      "response_rate": _rate(answered, sum(r["asked"] for r in mine)), "scores": scores}
     return split
-
-
-async def csat(conn: Conn, period: Period) -> dict[str, Any]:
-    return await csat_split(conn, period)
 
 
 COMPUTE: dict[Metric, Callable[[Conn, Period], Awaitable[dict[str, Any]]]] = {
