@@ -19,6 +19,7 @@ from api.integrations.glpi import webhooks
 from api.integrations.glpi.mapping import GlpiConfig
 from api.integrations.outbound import OutboundGuard
 from api.integrations.solman.mapping import SolmanSyncConfig
+from api.integrations.sync.models import SECRETS as ALL_SECRETS  # each in a ``<name>_encrypted`` column
 from api.integrations.sync.models import (
     Connector,
     ConnectorIn,
@@ -33,8 +34,7 @@ C = TypeVar("C", bound=BaseModel)
 # Each kind's settings (the connector's ``config``) and the secrets it takes (``<secret>_encrypted`` columns).
 CONFIGS: dict[str, type[BaseModel]] = {"glpi": GlpiConfig, "solman": SolmanSyncConfig}
 # GLPI: the legacy API's tokens, or the HL API's OAuth client secret and password (config.api)
-SECRETS = {"glpi": ("user_token", "app_token", "password", "client_secret"), "solman": ("password", "client_secret")}
-ALL_SECRETS = ("user_token", "app_token", "password", "client_secret")
+SECRETS = {"glpi": ALL_SECRETS, "solman": ("password", "client_secret")}
 
 
 @dataclass(frozen=True)
