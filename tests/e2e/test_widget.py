@@ -318,6 +318,32 @@ async def test_the_widget_works_on_a_page_of_another_origin(browser: Browser, ot
         await context.close()
 
 
+@pytest.mark.e2e
+async def test_a_message_sent_while_the_widget_starts_is_sent_once_it_is_ready(page: Page, widget_api: str) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_start(route, request):  # type: ignore[no-untyped-def]
+        if request.method == "POST":
+            started.set()
+            await release.wait()
+        await route.continue_()
+
+    await page.route(f"{widget_api}/api/v1/chat/conversations", slow_start)
+    await page.goto(widget_api + "/")
+    await page.locator(".launcher").click()
+    await asyncio.wait_for(started.wait(), 15)
+    await say(page, "hello")
+    await expect(page.locator("textarea")).to_have_value("hello")  # kept while the conversation starts
+    await expect(page.locator(".msg-user")).to_have_count(0)
+    release.set()
+
+    await expect(page.locator(".msg-user .bubble")).to_have_text(["hello"])
+    await expect(last_bot(page)).to_have_text("Hi! I'm deskmate. Did restarting your laptop help?")
+    await expect(page.locator("textarea")).to_have_value("")
+    await expect(page.locator(".msg .bubble").first).to_contain_text("I'm deskmate, the IT service desk assistant")
+
+
 # ---------- the widget with the real bot (Rasa server + action server) ----------
 
 @pytest.mark.e2e

@@ -375,7 +375,13 @@
     if (busy) {
       ui.log.appendChild(ui.typing);
       scrollToEnd();
-    } else if (ui.typing.parentNode) ui.typing.remove();
+      return;
+    }
+    if (ui.typing.parentNode) ui.typing.remove();
+    if (ui.queued) {  // Enter was pressed while the widget was busy: send it now, after what the caller renders
+      ui.queued = false;
+      Promise.resolve().then(sendInput);
+    }
   }
 
   /* ---------- actions ---------- */
@@ -429,6 +435,11 @@
 
   function submit(event) {
     event.preventDefault();
+    if (state.busy) ui.queued = Boolean(ui.input.value.trim());  // kept in the box and sent when the bot is free
+    else sendInput();
+  }
+
+  function sendInput() {
     var text = ui.input.value.trim();
     if (!text || state.busy) return;
     ui.input.value = "";
