@@ -89,12 +89,16 @@ async def create_rule(request: Request, conn: ConnDep, principal: AdminUser) -> 
     return done(PAGE, "created")
 
 
+async def _rule_page(request: Request, conn: Conn, principal: Principal, rule: Rule, *, status: int = 200,
+                     **page: Any) -> Response:
+    context = {"principal": principal, "rule": rule, "values": _rule_values(rule), "errors": {},
+               "teams": await people.list_teams(conn), "sources": list(SourceType)} | page
+    return render(request, "admin/rule.html", context, status_code=status)
+
+
 @router.get("/rules/{rule_id}")
 async def rule_page(rule_id: int, request: Request, conn: ConnDep, principal: AdminUser) -> Response:
-    rule = await rules.get_rule_or_raise(conn, rule_id=rule_id)
-    return render(request, "admin/rule.html", {"principal": principal, "rule": rule, "values": _rule_values(rule),
-                                               "errors": {}, "teams": await people.list_teams(conn),
-                                               "sources": list(SourceType)})
+    return await _rule_page(request, conn, principal, await rules.get_rule_or_raise(conn, rule_id=rule_id))
 
 
 @router.post("/rules/{rule_id}")
@@ -104,10 +108,8 @@ async def update_rule(rule_id: int, request: Request, conn: ConnDep, principal: 
     result = await attempt(lambda: rules.update_rule(conn, rule_id=rule_id, data=RuleIn.model_validate(_rule_data(form))),
                            nested=("conditions",))
     if isinstance(result, Refusal):
-        return render(request, "admin/rule.html", {
-            "principal": principal, "rule": rule, "values": _values(form), "errors": result.errors,
-            "error": result.summary, "teams": await people.list_teams(conn), "sources": list(SourceType)},
-            status_code=result.status)
+        return await _rule_page(request, conn, principal, rule, values=_values(form), errors=result.errors,
+                                error=result.summary, status=result.status)
     return done(PAGE, "saved")
 
 

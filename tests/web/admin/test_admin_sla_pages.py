@@ -12,9 +12,9 @@ import psycopg
 from admin_support import field_error, field_value, signed_in, unique
 
 from api.auth.models import Role
+from api.settings import Settings
 from api.sla import policies
 from api.sla.models import CalendarIn, Holiday, PolicyIn
-from api.settings import Settings
 
 PAGE = "/console/admin/sla"
 
