@@ -64,7 +64,7 @@ async def attempt(change: Callable[[], Awaitable[T]], *, nested: tuple[str, ...]
         return Refusal({"": exc.detail or exc.title}, exc.status)
 
 
-def done(path: str, what: str) -> Response:
+def back_to(path: str, what: str) -> Response:
     """Back to ``path`` after a change, which the page names (``?done=what``)."""
     return RedirectResponse(f"{path}?done={what}", status_code=303, headers=PAGE_HEADERS)
 
@@ -76,7 +76,8 @@ def words(text: Any) -> list[str]:
 
 def optional(text: Any) -> str | None:
     """A form field that may be left empty: None when it is."""
-    return str(text).strip() or None if text is not None else None
+    value = str(text or "").strip()
+    return value or None
 
 
 @router.get("")

@@ -14,7 +14,7 @@ from api.auth.deps import AdminUser
 from api.auth.models import Principal, Role, Skill, TeamCreate, TokenCreate, UserCreate
 from api.db import Conn, ConnDep
 from api.deps import SettingsDep
-from api.web.admin import Refusal, attempt, done, optional
+from api.web.admin import Refusal, attempt, back_to, optional
 from api.web.pages import render
 
 PAGE = "/console/admin/people"
@@ -78,14 +78,14 @@ async def create_user(request: Request, conn: ConnDep, principal: AdminUser) -> 
     result = await attempt(lambda: people.create_user(conn, data=UserCreate.model_validate(_user_data(form))))
     if isinstance(result, Refusal):
         return await _refused(request, conn, principal, result, values=_values(form), errors=result.errors)
-    return done(PAGE, "created")
+    return back_to(PAGE, "created")
 
 
 @router.post("/users/{user_id}/deactivate")
 async def deactivate_user(user_id: int, conn: ConnDep, _: AdminUser) -> Response:
     """Deactivates the user and revokes their tokens (POST /users/{id}/deactivate)."""
     await people.deactivate_user(conn, user_id=user_id)
-    return done(PAGE, "deactivated")
+    return back_to(PAGE, "deactivated")
 
 
 @router.post("/teams")
@@ -95,7 +95,7 @@ async def create_team(request: Request, conn: ConnDep, principal: AdminUser) -> 
     result = await attempt(lambda: people.create_team(conn, data=TeamCreate.model_validate(data)))
     if isinstance(result, Refusal):
         return await _refused(request, conn, principal, result, team_values=dict(form), team_errors=result.errors)
-    return done(PAGE, "team")
+    return back_to(PAGE, "team")
 
 
 @router.post("/teams/members")
@@ -110,7 +110,7 @@ async def add_member(request: Request, conn: ConnDep, principal: AdminUser) -> R
     result = await attempt(change)
     if isinstance(result, Refusal):
         return await _refused(request, conn, principal, result, member_values=dict(form))
-    return done(PAGE, "member")
+    return back_to(PAGE, "member")
 
 
 async def _user_page(request: Request, conn: Conn, principal: Principal, user_id: int, *, status: int = 200,
@@ -141,7 +141,7 @@ async def set_skill(user_id: int, request: Request, conn: ConnDep, principal: Ad
     if isinstance(result, Refusal):
         return await _user_page(request, conn, principal, user_id, values=dict(form), errors=result.errors,
                                 error=result.summary, status=result.status)
-    return done(f"{PAGE}/users/{user_id}", "skill")
+    return back_to(f"{PAGE}/users/{user_id}", "skill")
 
 
 async def _tokens_page(request: Request, conn: Conn, principal: Principal, *, user: int | None = None,
@@ -177,4 +177,4 @@ async def create_token(request: Request, conn: ConnDep, settings: SettingsDep, p
 @router.post("/tokens/{token_id}/revoke")
 async def revoke_token(token_id: int, conn: ConnDep, _: AdminUser) -> Response:
     await people.revoke_token(conn, token_id=token_id)
-    return done(TOKENS, "revoked")
+    return back_to(TOKENS, "revoked")

@@ -21,7 +21,7 @@ from api.routing import engine, rules
 from api.routing.models import Probe, Rule, RuleIn
 from api.routing.routes import EmbedderDep
 from api.types import PRIORITY_NAMES, SourceType
-from api.web.admin import Refusal, attempt, done, optional, words
+from api.web.admin import Refusal, attempt, back_to, optional, words
 from api.web.pages import render
 
 PAGE = "/console/admin/routing"
@@ -86,7 +86,7 @@ async def create_rule(request: Request, conn: ConnDep, principal: AdminUser) -> 
     if isinstance(result, Refusal):
         return render(request, "admin/routing.html", await _context(
             conn, principal, values=_values(form), errors=result.errors, error=result.summary), status_code=result.status)
-    return done(PAGE, "created")
+    return back_to(PAGE, "created")
 
 
 async def _rule_page(request: Request, conn: Conn, principal: Principal, rule: Rule, *, status: int = 200,
@@ -110,13 +110,13 @@ async def update_rule(rule_id: int, request: Request, conn: ConnDep, principal: 
     if isinstance(result, Refusal):
         return await _rule_page(request, conn, principal, rule, values=_values(form), errors=result.errors,
                                 error=result.summary, status=result.status)
-    return done(PAGE, "saved")
+    return back_to(PAGE, "saved")
 
 
 @router.post("/rules/{rule_id}/delete")
 async def delete_rule(rule_id: int, conn: ConnDep, _: AdminUser) -> Response:
     await rules.delete_rule(conn, rule_id=rule_id)
-    return done(PAGE, "deleted")
+    return back_to(PAGE, "deleted")
 
 
 @router.post("/test")

@@ -18,7 +18,7 @@ from api.sla import policies
 from api.sla.calendar import WEEKDAYS
 from api.sla.models import BusinessCalendar, CalendarIn, Policy, PolicyIn
 from api.types import PRIORITY_NAMES
-from api.web.admin import Refusal, attempt, done, optional, words
+from api.web.admin import Refusal, attempt, back_to, optional, words
 from api.web.pages import render
 
 PAGE = "/console/admin/sla"
@@ -86,7 +86,7 @@ async def create_policy(request: Request, conn: ConnDep, principal: AdminUser) -
     if isinstance(result, Refusal):
         return render(request, "admin/sla.html", await _context(
             conn, principal, values=dict(form), errors=result.errors, error=result.summary), status_code=result.status)
-    return done(PAGE, "created")
+    return back_to(PAGE, "created")
 
 
 async def _policy_page(request: Request, conn: Conn, principal: Principal, policy: Policy, *, status: int = 200,
@@ -109,13 +109,13 @@ async def update_policy(policy_id: int, request: Request, conn: ConnDep, princip
     if isinstance(result, Refusal):
         return await _policy_page(request, conn, principal, policy, values=dict(form), errors=result.errors,
                                   error=result.summary, status=result.status)
-    return done(PAGE, "saved")
+    return back_to(PAGE, "saved")
 
 
 @router.post("/policies/{policy_id}/delete")
 async def delete_policy(policy_id: int, conn: ConnDep, _: AdminUser) -> Response:
     await policies.delete_policy(conn, policy_id=policy_id)
-    return done(PAGE, "deleted")
+    return back_to(PAGE, "deleted")
 
 
 @router.post("/calendars")
@@ -128,7 +128,7 @@ async def create_calendar(request: Request, conn: ConnDep, principal: AdminUser)
         return render(request, "admin/sla.html", await _context(
             conn, principal, calendar_values=dict(form), calendar_errors=result.errors, error=result.summary),
             status_code=result.status)
-    return done(PAGE, "calendar")
+    return back_to(PAGE, "calendar")
 
 
 @router.get("/calendars/{slug}")
@@ -147,7 +147,7 @@ async def update_calendar(slug: str, request: Request, conn: ConnDep, principal:
         return render(request, "admin/calendar.html", {
             "principal": principal, "calendar": calendar, "weekdays": WEEKDAYS, "values": dict(form),
             "errors": result.errors, "error": result.summary}, status_code=result.status)
-    return done(PAGE, "calendar")
+    return back_to(PAGE, "calendar")
 
 
 @router.post("/team-calendar")
@@ -155,4 +155,4 @@ async def set_team_calendar(conn: ConnDep, _: AdminUser, team: Annotated[str, Fo
                             calendar: Annotated[str, Form()]) -> Response:
     """The calendar a team's SLA clocks count business time by (PUT /sla/calendars/{slug}/teams/{team})."""
     await policies.set_team_calendar(conn, team=team, calendar=calendar)
-    return done(PAGE, "bound")
+    return back_to(PAGE, "bound")
