@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from api import sql
-from api.auth.models import Principal, Role
+from api.auth.models import Principal
 from api.db import Conn
 from api.kb.models import SimilarTicket
 from api.kb.service import Kb
@@ -71,6 +71,5 @@ async def similar_resolved(conn: Conn, kb: Kb, *, principal: Principal, ticket_r
         ticket_text(ticket.title, ticket.description))
     rows = await (await conn.execute(Q.similar_resolved, {
         "embedding": np.asarray(vector, dtype=np.float32), "ticket_id": ticket.id, "min_similarity": MIN_SIMILARITY,
-        "see_all": principal.role is Role.admin, "is_agent": principal.role is Role.agent, "uid": principal.id,
-        "team_ids": list(principal.team_ids), "limit": k})).fetchall()
+        "limit": k} | tickets.visibility(principal))).fetchall()
     return [SimilarTicket(**r) for r in rows]
