@@ -10,11 +10,14 @@ import httpx
 import psycopg
 import pytest
 from console_support import Desk, signed_in_agent, team_ticket
+from fakes.triage import drain, worker_settings
 from fastapi import FastAPI
 
 import kb_index
+from api import jobs
 from api.auth import service as people
 from api.auth.models import Principal, Role
+from api.jobs import registry
 from api.kb import similar
 from api.kb.service import Kb
 from api.settings import Settings
@@ -84,6 +87,26 @@ async def test_similar_resolved_tickets_rank_the_near_duplicate_first_and_only_w
     admin = await people.principal_by_id(conn, user_id=(await make_actor(Role.admin)).user.id)
     seen_by_admin = await similar.similar_resolved(conn, kb, principal=admin, ticket_ref=ticket.number, k=20)
     assert hidden.number in [t.number for t in seen_by_admin]  # only the visibility rule kept it off the page
+
+
+async def test_the_worker_embeds_resolved_tickets_every_ten_minutes(
+        conn: psycopg.AsyncConnection, web_settings: Settings, make_actor, make_team) -> None:
+    assert "api.kb.tasks" in registry.TASK_MODULES and "kb" in jobs.QUEUES
+    periodic = [p for p in jobs.make_app().periodic_registry.periodic_tasks.values()
+                if p.task.name == "kb.embed_resolved"]
+    assert periodic and periodic[0].cron == "*/10 * * * *" and periodic[0].task.queue == "kb"
+
+    team = await make_team()
+    agent = await people.principal_by_id(conn, user_id=(await make_actor(Role.agent, teams=(team,))).user.id)
+    ticket, _ = await tickets.create(conn, principal=agent, data=TicketCreate(  # type: ignore[arg-type]
+        title="Docking station does not charge the laptop", description="", team=team,
+        requester_id=(await make_actor(Role.employee)).user.id))
+    await _resolve(conn, agent, ticket, "Firmware update of the dock.")  # type: ignore[arg-type]
+    await jobs.defer(conn, "kb.embed_resolved", queue="kb", timestamp=0)
+    await drain(worker_settings(web_settings), queues=["kb"])
+    stored = await (await conn.execute("SELECT text_hash FROM kb_ticket_vectors WHERE ticket_id = %s",
+                                       (ticket.id,))).fetchone()
+    assert stored == {"text_hash": similar.text_hash(ticket.title, ticket.description)}
 
 
 async def test_the_last_public_comment_tells_how_a_ticket_without_a_reason_was_resolved(
