@@ -1,9 +1,11 @@
-"""GET /console/analytics: the analytics as charts a person can look at, each with a table of its numbers."""
+"""GET /console/analytics: the analytics as charts a person can look at, each with a table of its numbers and a link
+to download that metric as CSV."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -15,6 +17,13 @@ from api.db import ConnDep
 from api.web.pages import render
 
 router = APIRouter(include_in_schema=False)
+
+
+def _csv_query(period: Period) -> str:
+    """The page's period and filters as the query of its tables' CSV downloads (/api/v1/analytics/{metric}.csv)."""
+    params = {"from": period.start, "to": period.end, "team": period.team, "category": period.category,
+              "granularity": period.granularity.value}
+    return urlencode({k: v for k, v in params.items() if v is not None})
 
 
 @router.get("/console/analytics")
@@ -41,7 +50,7 @@ async def analytics_page(request: Request, period: Annotated[Period, Query()], c
                       for who in ("bot", "person")},
         "mttr": await service.mttr(conn, period), "mtta": await service.mtta(conn, period),
         "fcr": await service.fcr(conn, period), "reopen": await service.reopen_rate(conn, period),
-        "width": charts.WIDTH, "height": charts.HEIGHT, "pad": charts.PAD,
+        "width": charts.WIDTH, "height": charts.HEIGHT, "pad": charts.PAD, "csv_query": _csv_query(period),
     }
     return render(request, "console/analytics.html", context)
 

@@ -77,11 +77,14 @@ WHERE (%(from)s::timestamptz IS NULL OR s.created_at >= %(from)s)
 GROUP BY s.resolved_by
 
 -- name: responses
--- The answered surveys of the same selection, newest answer first, at most ``limit``.
+-- The answered surveys of the same selection whose ticket the caller may see (the ticket service's visibility
+-- rule: admins all; agents their teams', their own and unassigned tickets), newest answer first, at most ``limit``.
 SELECT s.id, s.ticket_id, t.number AS ticket_number, t.team, t.category, s.resolved_by, s.resolver_id,
        s.channel, s.score, s.comment, s.asked_at, s.answered_at
 FROM csat_surveys s JOIN tickets_v t ON t.id = s.ticket_id
 WHERE s.answered_at IS NOT NULL
+  AND (%(see_all)s OR t.requester_id = %(uid)s
+       OR (%(is_agent)s AND (t.team_id = ANY(%(team_ids)s) OR t.assignee_id = %(uid)s OR t.assignee_id IS NULL)))
   AND (%(from)s::timestamptz IS NULL OR s.created_at >= %(from)s)
   AND (%(to)s::timestamptz IS NULL OR s.created_at < %(to)s)
   AND (%(team)s::text IS NULL OR t.team = %(team)s)

@@ -32,15 +32,17 @@ COMMENT_FORM = {"requestBody": {"required": False, "content": {"application/x-ww
 
 @router.get("/csat")
 async def csat_report(
-    conn: ConnDep, _: StaffUser,
+    conn: ConnDep, principal: StaffUser,
     from_: Annotated[datetime | None, Query(alias="from", description="resolved at or after (ISO 8601)")] = None,
     to: Annotated[datetime | None, Query(description="resolved before (ISO 8601)")] = None,
     team: Slug = None, category: Slug = None,
     limit: Annotated[int, Query(ge=0, le=1000, description="at most this many answers listed")] = 200,
 ) -> Report:
     """Agents and admins: the surveys of the tickets first resolved in the period, split by bot and person
-    (asked, answered, average, distribution), and the latest answers."""
-    return await service.report(conn, start=from_, end=to, team=team, category=category, limit=limit)
+    (asked, answered, average, distribution; every team's), and the latest answers of the tickets the caller may
+    see (an agent: their teams', their own and unassigned ones)."""
+    return await service.report(conn, principal=principal, start=from_, end=to, team=team, category=category,
+                                limit=limit)
 
 
 @router.get("/tickets/{ref}/csat")

@@ -148,13 +148,14 @@ async def for_ticket(conn: Conn, *, principal: Principal, ref: str) -> TicketCsa
     return TicketCsat(**row)
 
 
-async def report(conn: Conn, *, start: datetime | None, end: datetime | None, team: str | None,
-                 category: str | None, limit: int = 200) -> Report:
-    """Counts, averages and score distributions split by bot and person, and the latest answers."""
+async def report(conn: Conn, *, principal: Principal, start: datetime | None, end: datetime | None,
+                 team: str | None, category: str | None, limit: int = 200) -> Report:
+    """Counts, averages and score distributions split by bot and person (every team's, as all analytics), and
+    the latest answers — each a ticket's score and comment — of the tickets ``principal`` may see."""
     params = {"from": start, "to": end, "team": team, "category": category, "limit": limit}
     splits = {"bot": Split(), "person": Split()}
     for row in await (await conn.execute(Q.report, params)).fetchall():
         splits[row["resolved_by"]] = Split(asked=row["asked"], answered=row["answered"], average=row["average"],
                                            distribution={str(n): row[f"s{n}"] for n in range(1, 6)})
-    answers = await (await conn.execute(Q.responses, params)).fetchall()
+    answers = await (await conn.execute(Q.responses, params | tickets.visibility(principal))).fetchall()
     return Report(bot=splits["bot"], person=splits["person"], responses=[Answer(**r) for r in answers])

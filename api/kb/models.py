@@ -152,3 +152,17 @@ class Suggestion(BaseModel):
 class RelatedArticles(BaseModel):
     ticket_id: int
     results: list[SearchResult]
+
+
+class SimilarTicket(BaseModel):
+    """A resolved or closed ticket close in meaning to another one, with how it was resolved."""
+
+    id: int
+    number: str
+    title: str
+    status: str
+    resolution: str | None = Field(description="auto (a verified workflow run) or agent")
+    resolved_at: datetime | None
+    similarity: float = Field(description="cosine similarity of the two tickets' texts")
+    resolution_text: str | None = Field(description="the reason given when it was last resolved, else its last "
+                                                    "public comment")

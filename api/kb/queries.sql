@@ -137,3 +137,42 @@ UPDATE kb_suggestions SET status = %(status)s, article_id = %(article_id)s, deci
     decided_at = now(), updated_at = now()
 WHERE id = %(id)s
 RETURNING *
+
+-- name: ticket_vector
+-- A ticket's cached embedding when it is of the ticket's current text (``text_hash``), else nothing.
+SELECT embedding FROM kb_ticket_vectors WHERE ticket_id = %(ticket_id)s AND text_hash = %(text_hash)s
+
+-- name: unembedded_resolved
+-- Resolved and closed tickets without a vector of their current text: none yet, or changed since it was computed
+-- (the hash is api/kb/similar.py's text_hash: sha256 of title, newline, description), most recently resolved first.
+SELECT t.id, t.title, t.description
+FROM tickets t LEFT JOIN kb_ticket_vectors v ON v.ticket_id = t.id
+WHERE t.status IN ('resolved', 'closed')
+  AND (v.ticket_id IS NULL
+       OR (t.updated_at > v.computed_at
+           AND v.text_hash <> encode(sha256(convert_to(t.title || E'\n' || t.description, 'UTF8')), 'hex')))
+ORDER BY t.resolved_at DESC NULLS LAST, t.id DESC
+LIMIT %(limit)s
+
+-- name: similar_resolved
+-- The resolved or closed tickets the caller may see (the ticket service's visibility rule) nearest to a vector,
+-- other than the ticket itself and at least ``min_similarity`` close, with how each was resolved: the reason
+-- given when it was last resolved, else its last public comment.
+SELECT n.id, n.number, n.title, n.status, n.resolution, n.resolved_at, n.similarity,
+       coalesce(nullif(r.reason, ''), c.body) AS resolution_text
+FROM (SELECT t.id, t.number, t.title, t.status, t.resolution, t.resolved_at,
+             1 - (v.embedding <=> %(embedding)s) AS similarity
+      FROM kb_ticket_vectors v JOIN tickets t ON t.id = v.ticket_id
+      WHERE t.status IN ('resolved', 'closed') AND t.id <> %(ticket_id)s
+        AND 1 - (v.embedding <=> %(embedding)s) >= %(min_similarity)s
+        AND (%(see_all)s OR t.requester_id = %(uid)s
+             OR (%(is_agent)s AND (t.team_id = ANY(%(team_ids)s) OR t.assignee_id = %(uid)s
+                                   OR t.assignee_id IS NULL)))
+      ORDER BY v.embedding <=> %(embedding)s
+      LIMIT %(limit)s) n
+LEFT JOIN LATERAL (SELECT e.meta->>'reason' AS reason FROM ticket_events e
+                   WHERE e.ticket_id = n.id AND e.kind = 'status_changed' AND e.after->>'status' = 'resolved'
+                   ORDER BY e.id DESC LIMIT 1) r ON true
+LEFT JOIN LATERAL (SELECT body FROM ticket_comments
+                   WHERE ticket_id = n.id AND NOT internal ORDER BY id DESC LIMIT 1) c ON true
+ORDER BY n.similarity DESC, n.id DESC

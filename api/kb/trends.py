@@ -21,7 +21,6 @@ never one person's question; clusters smaller than ``kb_trends_min_size`` are no
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +32,7 @@ from api import sql
 from api.auth.models import Principal, Role
 from api.db import Conn
 from api.errors import Conflict, NotFound
+from api.kb import similar
 from api.kb.models import Suggestion, TrendCluster, Trends
 from api.kb.service import Kb
 from api.tickets import service as tickets
@@ -69,21 +69,11 @@ def _scope(kb: Kb, principal: Principal) -> Scope:
     return Scope(principal, kb.settings.kb_trends_min_size)
 
 
-def _hash(title: str, description: str) -> str:
-    return hashlib.sha256(f"{title}\n{description}".encode()).hexdigest()
-
-
 async def _embed_tickets(conn: Conn, kb: Kb, *, days: int) -> None:
     """Embeds the recent tickets whose text is new or changed since it was last embedded."""
     rows = await (await conn.execute(Q.recent_tickets, {"days": days, "limit": MAX_ITEMS})).fetchall()
-    stale = [r for r in rows if r["text_hash"] != _hash(r["title"], r["description"])]
-    if not stale:
-        return
-    vectors = await kb.embedder.aembed([f"{r['title']}\n{r['description']}"[:2000] for r in stale])
-    async with conn.transaction():
-        for r, v in zip(stale, vectors, strict=True):
-            await conn.execute(Q.upsert_ticket_vector, {"ticket_id": r["id"], "embedding": v,
-                                                        "text_hash": _hash(r["title"], r["description"])})
+    await similar.store_vectors(conn, kb, [r for r in rows if r["text_hash"] != similar.text_hash(
+        r["title"], r["description"])])
 
 
 async def _items(conn: Conn, kb: Kb, *, days: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -80,6 +80,14 @@ def can_see(p: Principal, t: dict[str, Any]) -> bool:
     )
 
 
+def visibility(p: Principal) -> dict[str, Any]:
+    """``can_see`` as query parameters, for SQL that filters tickets itself: ``(%(see_all)s OR t.requester_id =
+    %(uid)s OR (%(is_agent)s AND (t.team_id = ANY(%(team_ids)s) OR t.assignee_id = %(uid)s OR t.assignee_id IS
+    NULL)))``."""
+    return {"see_all": p.role is Role.admin, "is_agent": p.role is Role.agent, "uid": p.id,
+            "team_ids": list(p.team_ids)}
+
+
 def can_work(p: Principal, t: dict[str, Any]) -> bool:
     """Staff rights on this ticket: admins always, agents on their teams' or their own tickets."""
     return p.role is Role.admin or (
@@ -149,10 +157,7 @@ async def list_tickets(
 ) -> TicketPage:
     params = {
         **filters.__dict__,
-        "see_all": principal.role is Role.admin,
-        "is_agent": principal.role is Role.agent,
-        "uid": principal.id,
-        "team_ids": list(principal.team_ids),
+        **visibility(principal),
         "before_id": pagination.decode(TICKET_CURSOR, cursor),
         "limit": limit + 1,
     }

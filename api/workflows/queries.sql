@@ -65,6 +65,10 @@ WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s)
 ORDER BY r.id DESC
 LIMIT %(limit)s
 
+-- name: list_ticket_runs
+-- The runs linked to a ticket, oldest first.
+SELECT id FROM workflow_runs WHERE ticket_id = %(ticket_id)s ORDER BY id
+
 -- name: advance_run
 -- Stores a step's result in the run and the step that comes next (a waiting run runs again).
 UPDATE workflow_runs SET status = 'running', results = results || jsonb_build_object(%(step_id)s::text, %(result)s::jsonb),

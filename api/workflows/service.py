@@ -68,6 +68,12 @@ async def get_run(conn: Conn, *, run_id: int) -> RunDetail:
     return RunDetail(**row, steps=[_step(s) for s in steps], approvals=[Approval(**a) for a in approvals])
 
 
+async def list_for_ticket(conn: Conn, *, ticket_id: int) -> list[RunDetail]:
+    """The runs linked to a ticket, oldest first, each with its steps and approvals (the agent console's ticket page)."""
+    rows = await (await conn.execute(Q.list_ticket_runs, {"ticket_id": ticket_id})).fetchall()
+    return [await get_run(conn, run_id=r["id"]) for r in rows]
+
+
 async def start_for_employee(conn: Conn, *, name: str, inputs: dict[str, Any], user_id: int, conversation_id: str,
                              idempotency_key: str | None = None) -> EmployeeRun:
     """Starts ``name`` for the employee of a chat turn (``engine.start``); with ``idempotency_key``, a repeated

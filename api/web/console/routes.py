@@ -2,8 +2,8 @@
 ``/console/tickets/{number}`` and its forms, ``/console/bulk``.
 
 Handlers only call the services the REST API calls (api/tickets, api/sla, api/routing, api/kb, api/chat,
-api/integrations/sync) with the same pydantic models, so the roles and rules are the API's. Forms POST and
-redirect back (``?done=…``); a refused change shows the ticket page again with the error.
+api/workflows, api/integrations/sync) with the same pydantic models, so the roles and rules are the API's.
+Forms POST and redirect back (``?done=…``); a refused change shows the ticket page again with the error.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from api.db import Conn, ConnDep
 from api.errors import DeskmateError, NotFound
 from api.integrations.sync import service as sync
 from api.kb import service as kb_service
+from api.kb import similar
 from api.kb.routes import get_kb
 from api.routing import engine as routing
 from api.sla import clock
@@ -47,6 +48,7 @@ from api.tickets.models import (
 )
 from api.web.pages import PAGE_HEADERS, render
 from api.web.routes import STATIC
+from api.workflows import service as workflows
 
 log = logging.getLogger(__name__)
 SUMMARY_PROMPT = ("Summarise this IT service desk ticket for the agent who picks it up, in at most three sentences: "
@@ -193,8 +195,9 @@ async def _ticket_context(request: Request, conn: Conn, principal: Principal, nu
         sla = await clock.get_ticket_sla(conn, ref=ticket.id, principal=principal)
     except DeskmateError:
         sla = None  # no SLA policy applies to this ticket
+    kb = get_kb(request)
     try:
-        articles = (await kb_service.related_to_ticket(conn, get_kb(request), principal=principal,
+        articles = (await kb_service.related_to_ticket(conn, kb, principal=principal,
                                                        ticket_ref=str(ticket.id), k=3)).results
     except DeskmateError:
         articles = []
@@ -203,6 +206,8 @@ async def _ticket_context(request: Request, conn: Conn, principal: Principal, nu
     return {
         "principal": principal, "ticket": ticket, "transcript": transcript, "comments": comments, "events": events,
         "decision": decisions[0] if decisions else None, "sla": sla, "articles": articles,
+        "similar": await similar.similar_resolved(conn, kb, principal=principal, ticket_ref=ticket.id),
+        "runs": await workflows.list_for_ticket(conn, ticket_id=ticket.id),
         "summary": await _summary(request.app.state.llm, ticket, transcript), "names": await people.names(conn, user_ids=people_ids),
         "transitions": sorted(TRANSITIONS[ticket.status]), "priorities": PRIORITY_NAMES,
         "categories": await tickets.list_categories(conn),
