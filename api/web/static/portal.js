@@ -12,7 +12,7 @@
 
   var installed = window.matchMedia("(display-mode: standalone)").matches || window.navigator.standalone === true;
   var phone = window.matchMedia("(max-width: 600px)").matches;
-  var widget = document.getElementById("deskmate-widget");
+  var widget = document.getElementById("deskmate-widget-script");
   if (widget && (installed || phone)) widget.setAttribute("data-deskmate-client", "mobile");
 
   if ("serviceWorker" in navigator) {

@@ -582,7 +582,7 @@
     var closeButton = el("button", { type: "button", className: "close", "aria-label": "Close chat", onclick: close },
       [icon("M6 6l12 12M18 6 6 18")]);
     ui.panel = el("section", { id: "dm-panel", className: "panel", role: "dialog", "aria-labelledby": "dm-title", hidden: "" },
-      [el("header", {}, [heading, closeButton]), ui.log, ui.form]);
+      [el("div", { className: "header" }, [heading, closeButton]), ui.log, ui.form]);
     ui.panel.addEventListener("keydown", function (e) { if (e.key === "Escape") { e.stopPropagation(); close(); } });
 
     ui.root.appendChild(ui.launcher);  // first in the DOM: Tab goes launcher → panel, like a disclosure

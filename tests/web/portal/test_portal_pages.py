@@ -101,7 +101,7 @@ async def test_the_widget_on_me_is_signed_in_as_the_sessions_employee(
     me = await make_actor()
     await sign_in(web, conn, web_settings, user_id=me.user.id)
     page = await web.get("/me")
-    identity = re.search(r'id="deskmate-widget" src="/widget.js" data-deskmate-identity="([^"]+)"', page.text)
+    identity = re.search(r'id="deskmate-widget-script" src="/widget.js" data-deskmate-identity="([^"]+)"', page.text)
     assert identity is not None and '<script src="/portal.js" defer>' in page.text
     started = await web.post("/api/v1/chat/conversations", json={"identity": identity.group(1)}, headers=JSON)
     assert started.status_code == 201 and started.json()["employee"]["email"] == me.user.email
