@@ -53,6 +53,9 @@ from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
 from api.triage.routes import router as triage_router
 from api.web import pages
+from api.web.admin.alerts import router as admin_alerts_router
+from api.web.admin.kb import router as admin_kb_router
+from api.web.admin.workflows import router as admin_workflows_router
 from api.web.console.routes import router as console_router
 from api.web.portal.routes import router as portal_router
 from api.web.routes import router as web_router
@@ -183,6 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signin_router)  # sign-in and sign-out: root paths, session cookie
     app.include_router(analytics_pages_router)  # /console/analytics: session cookie, staff only
     app.include_router(console_router)  # the agent console (api/web/console): session cookie
+    for admin_pages in (admin_alerts_router, admin_kb_router, admin_workflows_router):
+        app.include_router(admin_pages)  # /console/admin/{alerts,kb,workflows} (api/web/admin): session cookie
     app.include_router(portal_router)  # the employee portal (/me) and its web-app files: root paths, session cookie
     app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
