@@ -1,5 +1,5 @@
 """An admin's alert flow in a real browser (Debian's Chromium): sign in by link → the alert rules → a new rule made
-through the form → the rule's delivery history shows a delivery that failed → Retry queues it again. The api is a
+through the form (refused once, then fixed) → the rule's delivery history shows a delivery that failed → Retry queues it again. The api is a
 real process; the worker that fires and delivers the alert runs here, against the same database."""
 
 from __future__ import annotations
@@ -58,6 +58,11 @@ async def test_an_admin_makes_an_alert_rule_and_redrives_its_failed_delivery(
     await page.get_by_role("link", name="New alert rule").click()
     await page.get_by_label("Name", exact=True).fill(rule_name)
     await page.get_by_label("Conditions").fill(json.dumps({"teams": [team]}))
+    await page.get_by_label("Channels").fill('[{"channel": "WEBHOOK"}]')
+    await page.get_by_role("button", name="Create rule").click()  # refused: the field says why, the input stays
+    await expect(page.locator("#channels-error")).to_contain_text("a WEBHOOK channel needs an http(s) url")
+    await expect(page.get_by_label("Name", exact=True)).to_have_value(rule_name)
+    await screenshot(page, "admin-alert-rule-refused")
     await page.get_by_label("Channels").fill(json.dumps([{"channel": "EMAIL", "recipients": [
         {"kind": "email", "address": f"oncall-{tag}@example.com"}]}]))
     await page.get_by_role("button", name="Create rule").click()

@@ -67,7 +67,7 @@ def _form_page(request: Request, principal: Principal, *, form: dict[str, Any], 
                errors: FormErrors | None = None, has_secret: bool = False) -> Response:
     return render(request, "admin/alerts_form.html", {
         "principal": principal, "form": form, "rule_id": rule_id, "events": list(EventKind), "has_secret": has_secret,
-        "errors": errors or FormErrors(), "error": "; ".join(errors.general) if errors else None,
+        "errors": errors or FormErrors(), "error": errors.summary if errors else None,
     }, status_code=errors.status if errors else 200)
 
 

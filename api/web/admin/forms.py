@@ -33,6 +33,18 @@ class FormErrors:
     def __bool__(self) -> bool:
         return bool(self.by_field or self.general)
 
+    @property
+    def summary(self) -> str | None:
+        """What the page says above the form: the service's refusal, or which fields below need a change."""
+        if self.general:
+            return "; ".join(self.general)
+        return f"Not saved: correct {', '.join(self.by_field)} (below)." if self.by_field else None
+
+    @property
+    def text(self) -> str:
+        """Every message on one line (a page without a form to show them beside)."""
+        return "; ".join(self.general + [f"{name}: {message}" for name, message in self.by_field.items()])
+
     def add(self, name: str, message: str) -> None:
         self.by_field[name] = f"{self.by_field[name]}; {message}" if name in self.by_field else message
 

@@ -55,7 +55,7 @@ def _form_page(request: Request, principal: Principal, *, form: dict[str, Any], 
                errors: FormErrors | None = None, done_key: str | None = None) -> Response:
     return render(request, "admin/kb_form.html", {
         "principal": principal, "form": form, "article_id": article_id, "formats": FORMATS,
-        "errors": errors or FormErrors(), "error": "; ".join(errors.general) if errors else None,
+        "errors": errors or FormErrors(), "error": errors.summary if errors else None,
         "done": DONE.get(done_key or ""),
     }, status_code=errors.status if errors else 200)
 

@@ -39,7 +39,7 @@ async def _workflows_page(request: Request, conn: Conn, principal: Principal, *,
     return render(request, "admin/workflows.html", {
         "principal": principal, "workflows": await service.list_workflows(conn),
         "may_toggle": principal.role is Role.admin, "done": DONE.get(done_key or ""),
-        "error": "; ".join(errors.general + list(errors.by_field.values())) if errors else None,
+        "error": errors.text if errors else None,
     }, status_code=errors.status if errors else 200)
 
 
@@ -115,7 +115,7 @@ async def _approvals_page(request: Request, conn: Conn, principal: Principal, *,
     return render(request, "admin/workflows_approvals.html", {
         "principal": principal, "pending": await approval_service.list_pending(conn, principal=principal),
         "waiting": waiting.items, "done": DONE.get(done_key or ""),
-        "error": "; ".join(errors.general + list(errors.by_field.values())) if errors else None,
+        "error": errors.text if errors else None,
     }, status_code=errors.status if errors else 200)
 
 

@@ -91,7 +91,7 @@ async def test_bad_input_shows_the_models_message_beside_its_field_and_keeps_the
     bad = await web.post(RULES, data={"csrf_token": admin.csrf, "name": name, "events": "created",
                                       "conditions": '{"priorities": [9]}', "dedup_window_s": "soon",
                                       "channels": '[{"channel": "WEBHOOK"}]'})
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and "Not saved: correct conditions, channels, dedup_window_s (below)." in bad.text
     assert 'id="channels-error"' in bad.text and "a WEBHOOK channel needs an http(s) url" in bad.text
     assert 'id="conditions-error"' in bad.text and "less than or equal to 5" in bad.text
     assert 'id="dedup_window_s-error"' in bad.text
