@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from api.alerts import service
 from api.alerts.models import AlertRule, AlertRuleIn, AlertRuleWithSecret, EventKind
@@ -36,6 +37,22 @@ RETRYABLE = frozenset({"failed", "dead"})
 DONE = {"created": "Alert rule created.", "updated": "Alert rule saved.", "deleted": "Alert rule deleted.",
         "retried": "The delivery is queued again."}
 EXAMPLE_CHANNELS = [{"channel": "IN_APP", "recipients": [{"kind": "assignee"}]}]
+
+
+class RuleFields(BaseModel):
+    """The rule form as typed (text and ticks; the csrf_token field is ignored): AlertRuleIn checks it afterwards."""
+
+    name: str = ""
+    enabled: bool = False
+    events: list[str] = Field(default_factory=list)
+    dedup_window_s: str = ""
+    conditions: str = ""
+    channels: str = ""
+    webhook_secret: str = ""
+
+    def shown(self) -> dict[str, Any]:
+        """What the form shows again after a refusal: everything typed but the secret."""
+        return self.model_dump(exclude={"webhook_secret"})
 
 
 def _form_of(rule: AlertRule | None) -> dict[str, Any]:
@@ -92,15 +109,10 @@ async def new_rule(request: Request, principal: AdminUser) -> Response:
 
 @router.post("")
 async def create_rule(request: Request, conn: ConnDep, principal: AdminUser, settings: SettingsDep,
-                      name: Annotated[str, Form()] = "", enabled: Annotated[bool, Form()] = False,
-                      events: Annotated[list[str] | None, Form()] = None,
-                      dedup_window_s: Annotated[str, Form()] = "", conditions: Annotated[str, Form()] = "",
-                      channels: Annotated[str, Form()] = "", webhook_secret: Annotated[str, Form()] = "") -> Response:
+                      fields: Annotated[RuleFields, Form()]) -> Response:
     """Creates a rule through the alert service; a refused form comes back with the messages and the input."""
-    form = {"name": name, "enabled": enabled, "events": events or [], "dedup_window_s": dedup_window_s,
-            "conditions": conditions, "channels": channels}
-    errors = FormErrors()
-    if (data := _rule_in(form, webhook_secret, errors)) is not None:
+    form, errors = fields.shown(), FormErrors()
+    if (data := _rule_in(form, fields.webhook_secret, errors)) is not None:
         try:
             rule = await service.create_rule(conn, data=data, settings=settings, actor_id=principal.id)
             return _saved(request, principal, rule, "created")
@@ -117,15 +129,10 @@ async def edit_rule(rule_id: int, request: Request, conn: ConnDep, principal: Ad
 
 @router.post("/{rule_id:int}")
 async def update_rule(rule_id: int, request: Request, conn: ConnDep, principal: AdminUser, settings: SettingsDep,
-                      name: Annotated[str, Form()] = "", enabled: Annotated[bool, Form()] = False,
-                      events: Annotated[list[str] | None, Form()] = None,
-                      dedup_window_s: Annotated[str, Form()] = "", conditions: Annotated[str, Form()] = "",
-                      channels: Annotated[str, Form()] = "", webhook_secret: Annotated[str, Form()] = "") -> Response:
+                      fields: Annotated[RuleFields, Form()]) -> Response:
     """Replaces the rule (as PUT /alerts/rules/{id}); an empty secret field keeps the rule's secret."""
-    form = {"name": name, "enabled": enabled, "events": events or [], "dedup_window_s": dedup_window_s,
-            "conditions": conditions, "channels": channels}
-    errors = FormErrors()
-    if (data := _rule_in(form, webhook_secret, errors)) is not None:
+    form, errors = fields.shown(), FormErrors()
+    if (data := _rule_in(form, fields.webhook_secret, errors)) is not None:
         try:
             rule = await service.update_rule(conn, rule_id=rule_id, data=data, settings=settings)
             return _saved(request, principal, rule, "updated")

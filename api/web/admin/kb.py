@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from api.auth.deps import AdminUser, StaffUser
 from api.auth.models import Principal, Role
@@ -35,10 +36,23 @@ DONE = {"created": "Article created.", "updated": "Article saved.", "deleted": "
 Days = Annotated[int, Query(ge=1, le=365)]
 
 
+class ArticleFields(BaseModel):
+    """The article form as typed (the csrf_token field is ignored): ArticleCreate / ArticleWrite check it afterwards."""
+
+    id: str = ""
+    title: str = ""
+    body: str = ""
+    format: str = "markdown"
+    category: str = ""
+    tags: str = ""
+    url: str = ""
+    audience: str = "employee"
+    status: str = "published"
+
+
 def _form_of(article: Article | None) -> dict[str, Any]:
     if article is None:
-        return {"id": "", "title": "", "body": "", "format": "markdown", "category": "", "tags": "", "url": "",
-                "audience": "employee", "status": "published"}
+        return ArticleFields().model_dump()
     return {"id": article.id, "title": article.title, "body": article.body, "format": article.format,
             "category": article.category or "", "tags": ", ".join(article.tags), "url": article.url,
             "audience": article.audience, "status": article.status}
@@ -77,23 +91,13 @@ async def new_article(request: Request, principal: AdminUser) -> Response:
     return _form_page(request, principal, form=_form_of(None))
 
 
-def _form(id: str, title: str, body: str, format: str, category: str, tags: str, url: str, audience: str,
-          status: str) -> dict[str, Any]:
-    return {"id": id, "title": title, "body": body, "format": format, "category": category, "tags": tags,
-            "url": url, "audience": audience, "status": status}
-
-
 @router.post("")
 async def create_article(request: Request, conn: ConnDep, kb: KbDep, principal: AdminUser,
-                         id: Annotated[str, Form()] = "", title: Annotated[str, Form()] = "",
-                         body: Annotated[str, Form()] = "", format: Annotated[str, Form()] = "markdown",
-                         category: Annotated[str, Form()] = "", tags: Annotated[str, Form()] = "",
-                         url: Annotated[str, Form()] = "", audience: Annotated[str, Form()] = "employee",
-                         status: Annotated[str, Form()] = "published") -> Response:
+                         fields: Annotated[ArticleFields, Form()]) -> Response:
     """Creates and indexes an article through the KB service; a refused form comes back with the input."""
-    form = _form(id, title, body, format, category, tags, url, audience, status)
+    form = fields.model_dump()
     errors = FormErrors()
-    data = errors.parse(ArticleCreate, _data(form) | ({"id": id.strip()} if id.strip() else {}))
+    data = errors.parse(ArticleCreate, _data(form) | ({"id": fields.id.strip()} if fields.id.strip() else {}))
     if data is not None:
         try:
             await service.create_article(conn, kb, principal=principal, data=data)
@@ -112,13 +116,9 @@ async def edit_article(article_id: str, request: Request, conn: ConnDep, kb: KbD
 
 @router.post("/articles/{article_id}")
 async def update_article(article_id: str, request: Request, conn: ConnDep, kb: KbDep, principal: AdminUser,
-                         title: Annotated[str, Form()] = "", body: Annotated[str, Form()] = "",
-                         format: Annotated[str, Form()] = "markdown", category: Annotated[str, Form()] = "",
-                         tags: Annotated[str, Form()] = "", url: Annotated[str, Form()] = "",
-                         audience: Annotated[str, Form()] = "employee",
-                         status: Annotated[str, Form()] = "published") -> Response:
+                         fields: Annotated[ArticleFields, Form()]) -> Response:
     """Replaces the article and its chunks (as PUT /kb/articles/{id})."""
-    form = _form(article_id, title, body, format, category, tags, url, audience, status)
+    form = fields.model_dump() | {"id": article_id}
     errors = FormErrors()
     if (data := errors.parse(ArticleWrite, _data(form))) is not None:
         try:
