@@ -58,24 +58,24 @@ class RuleFields(BaseModel):
 def _form_of(rule: AlertRule | None) -> dict[str, Any]:
     """What the form shows: a rule's fields as the form writes them, or a new rule's defaults."""
     if rule is None:
-        return {"name": "", "enabled": True, "events": ["created"], "dedup_window_s": "", "conditions": "{}",
-                "channels": json.dumps(EXAMPLE_CHANNELS, indent=2)}
-    return {"name": rule.name, "enabled": rule.enabled, "events": [str(e) for e in rule.events],
-            "dedup_window_s": "" if rule.dedup_window_s is None else str(rule.dedup_window_s),
-            "conditions": json.dumps(rule.conditions.model_dump(mode="json", exclude_defaults=True), indent=2),
-            "channels": json.dumps([c.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-                                    for c in rule.channels], indent=2)}
+        return RuleFields(enabled=True, events=["created"], conditions="{}",
+                          channels=json.dumps(EXAMPLE_CHANNELS, indent=2)).shown()
+    return RuleFields(
+        name=rule.name, enabled=rule.enabled, events=[str(e) for e in rule.events],
+        dedup_window_s="" if rule.dedup_window_s is None else str(rule.dedup_window_s),
+        conditions=json.dumps(rule.conditions.model_dump(mode="json", exclude_defaults=True), indent=2),
+        channels=json.dumps([c.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+                             for c in rule.channels], indent=2)).shown()
 
 
-def _rule_in(form: dict[str, Any], webhook_secret: str, errors: FormErrors) -> AlertRuleIn | None:
+def _rule_in(fields: RuleFields, errors: FormErrors) -> AlertRuleIn | None:
     """The form as the API's ``AlertRuleIn``, or None with the messages by field."""
-    dedup = form["dedup_window_s"].strip()
-    data = {"name": form["name"], "enabled": form["enabled"], "events": form["events"],
-            "conditions": errors.json_field("conditions", form["conditions"], {}),
-            "channels": errors.json_field("channels", form["channels"], []),
-            "dedup_window_s": dedup or None}
-    if webhook_secret:
-        data["webhook_secret"] = webhook_secret
+    data = {"name": fields.name, "enabled": fields.enabled, "events": fields.events,
+            "conditions": errors.json_field("conditions", fields.conditions, {}),
+            "channels": errors.json_field("channels", fields.channels, []),
+            "dedup_window_s": fields.dedup_window_s.strip() or None}
+    if fields.webhook_secret:
+        data["webhook_secret"] = fields.webhook_secret
     rule = errors.parse(AlertRuleIn, data)
     return None if errors else rule
 
@@ -111,14 +111,14 @@ async def new_rule(request: Request, principal: AdminUser) -> Response:
 async def create_rule(request: Request, conn: ConnDep, principal: AdminUser, settings: SettingsDep,
                       fields: Annotated[RuleFields, Form()]) -> Response:
     """Creates a rule through the alert service; a refused form comes back with the messages and the input."""
-    form, errors = fields.shown(), FormErrors()
-    if (data := _rule_in(form, fields.webhook_secret, errors)) is not None:
+    errors = FormErrors()
+    if (data := _rule_in(fields, errors)) is not None:
         try:
             rule = await service.create_rule(conn, data=data, settings=settings, actor_id=principal.id)
             return _saved(request, principal, rule, "created")
         except DeskmateError as exc:
             errors.refused(exc)
-    return _form_page(request, principal, form=form, errors=errors)
+    return _form_page(request, principal, form=fields.shown(), errors=errors)
 
 
 @router.get("/{rule_id:int}")
@@ -131,15 +131,15 @@ async def edit_rule(rule_id: int, request: Request, conn: ConnDep, principal: Ad
 async def update_rule(rule_id: int, request: Request, conn: ConnDep, principal: AdminUser, settings: SettingsDep,
                       fields: Annotated[RuleFields, Form()]) -> Response:
     """Replaces the rule (as PUT /alerts/rules/{id}); an empty secret field keeps the rule's secret."""
-    form, errors = fields.shown(), FormErrors()
-    if (data := _rule_in(form, fields.webhook_secret, errors)) is not None:
+    errors = FormErrors()
+    if (data := _rule_in(fields, errors)) is not None:
         try:
             rule = await service.update_rule(conn, rule_id=rule_id, data=data, settings=settings)
             return _saved(request, principal, rule, "updated")
         except DeskmateError as exc:
             errors.refused(exc)
     current = await service.get_rule_or_raise(conn, rule_id=rule_id)
-    return _form_page(request, principal, form=form, rule_id=rule_id, errors=errors,
+    return _form_page(request, principal, form=fields.shown(), rule_id=rule_id, errors=errors,
                       has_secret=current.has_webhook_secret)
 
 
