@@ -53,10 +53,13 @@ from api.tickets.routes import categories as categories_router
 from api.tickets.routes import router as tickets_router
 from api.triage.routes import router as triage_router
 from api.web import pages
+from api.web.admin import alerts as admin_alerts
+from api.web.admin import kb as admin_kb
 from api.web.admin import people as admin_people
 from api.web.admin import router as admin_router
 from api.web.admin import routing as admin_routing
 from api.web.admin import sla as admin_sla
+from api.web.admin import workflows as admin_workflows
 from api.web.console.routes import router as console_router
 from api.web.portal.routes import router as portal_router
 from api.web.routes import router as web_router
@@ -187,8 +190,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signin_router)  # sign-in and sign-out: root paths, session cookie
     app.include_router(analytics_pages_router)  # /console/analytics: session cookie, staff only
     app.include_router(console_router)  # the agent console (api/web/console): session cookie
-    for admin_page in (admin_router, admin_routing.router, admin_sla.router, admin_people.router):
-        app.include_router(admin_page)  # the console's admin pages (api/web/admin): session cookie, admins only
+    for admin_page in (admin_router, admin_routing.router, admin_sla.router, admin_people.router, admin_alerts.router,
+                       admin_kb.router, admin_workflows.router):
+        app.include_router(admin_page)  # the console's admin pages (api/web/admin): session cookie, roles per page
     app.include_router(portal_router)  # the employee portal (/me) and its web-app files: root paths, session cookie
     app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
