@@ -13,6 +13,7 @@ from api.auth.models import Role
 from api.settings import Settings
 
 ADMIN_PAGES = ["/console/admin/routing", "/console/admin/sla", "/console/admin/people", "/console/admin/people/tokens"]
+OPERATIONS_PAGES = ["/console/admin/alerts", "/console/admin/kb", "/console/admin/workflows"]  # agents may read some
 
 
 async def test_an_admin_finds_every_admin_page_from_the_console(
@@ -23,10 +24,12 @@ async def test_an_admin_finds_every_admin_page_from_the_console(
     index = await web.get("/console/admin")
     assert index.status_code == 200
     listed = re.findall(r'<li><a href="(/console/admin/[^"]+)">', index.text.split('<ul class="admin-index">')[1])
-    assert listed == ADMIN_PAGES
+    assert listed == ADMIN_PAGES + OPERATIONS_PAGES
     for path in ADMIN_PAGES:
         page = await web.get(path)
         assert page.status_code == 200 and f'href="{path}" aria-current="page"' in page.text, path
+    for path in OPERATIONS_PAGES:
+        assert (await web.get(path)).status_code == 200, path
 
 
 async def test_agents_and_employees_get_the_403_page(
