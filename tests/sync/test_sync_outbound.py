@@ -8,6 +8,7 @@ import psycopg
 from psycopg.rows import dict_row
 from sync_support import open_ticket, outbox, remote_by_number, run_worker, staff, time_passes
 
+from api import jobs
 from api.errors import GlpiError
 from api.integrations.glpi.client import LegacyClient
 from api.integrations.sync import engine
@@ -166,3 +167,13 @@ async def test_two_workers_draining_the_queue_at_once_make_each_glpi_ticket_once
     await asyncio.gather(run_worker(sync_settings), run_worker(sync_settings))
     for ticket in made:
         assert len(remote_by_number(glpi.fake, ticket.number)) == 1
+
+
+async def test_a_push_for_a_connector_removed_meanwhile_fails_once_instead_of_retrying(conn, sync_settings):
+    missing = (await (await conn.execute("SELECT coalesce(max(id), 0) + 1000 AS id FROM sync_connectors")).fetchone())["id"]
+    await jobs.defer(conn, "sync.push", queue="sync", connector_id=missing, ticket_id=1)
+    await run_worker(sync_settings)
+    job = await (await conn.execute(
+        "SELECT status, attempts FROM procrastinate_jobs WHERE task_name = 'sync.push' "
+        "AND args->>'connector_id' = %s", (str(missing),))).fetchone()
+    assert (job["status"], job["attempts"]) == ("failed", 1)  # a connector that is gone does not come back

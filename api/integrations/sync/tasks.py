@@ -15,7 +15,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Job
 
 from api import jobs, sql
-from api.errors import IntegrationError
+from api.errors import IntegrationError, NotFound
 from api.integrations.sync import engine, outbox
 from api.jobs.registry import UNEXPECTED, TaskSpec, task
 
@@ -24,9 +24,12 @@ Q = sql.load("api.integrations.sync")
 
 
 class PushRetry(BaseRetryStrategy):
-    """Transient external failures: exponential backoff from the settings; anything else: UNEXPECTED's rule."""
+    """Transient external failures: exponential backoff from the settings; a connector or ticket that is gone (removed
+    since the job was queued): no retry, it won't come back; anything else: UNEXPECTED's rule."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, NotFound):
+            return None
         if not isinstance(exception, IntegrationError):
             return UNEXPECTED.get_retry_decision(exception=exception, job=job)
         settings = jobs.current_settings()
