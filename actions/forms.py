@@ -21,6 +21,8 @@ URGENCY_WORDS = {
     "medium": ("medium", "normal", "moderate", "average", "standard", "mid"),
 }
 MIN_TEXT = 3
+MIN_PROBLEM = 15  # a message this long, said just before "Yes, open a ticket", is the ticket's description
+FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)", re.DOTALL)
 BUTTON_PAYLOAD = re.compile(r"^/[A-Za-z_]\w*(\{.*\})?$", re.DOTALL)  # /affirm, /inform{"urgency": "high"}
 Slots = dict[str, Any]
 
@@ -65,9 +67,30 @@ def _free_text(slot: str, value: Any, dispatcher: CollectingDispatcher, ask_agai
     return {slot: text}
 
 
+def problem_told_before(tracker: Tracker) -> str | None:
+    """What the user described just before accepting the bot's offer of a ticket ("Yes, open a ticket" after an
+    answer that didn't help), so the form doesn't ask for it again; None when the form was asked for directly."""
+    if (tracker.latest_message.get("intent") or {}).get("name") != "affirm":
+        return None
+    said = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+    text = said[-2].strip() if len(said) >= 2 else ""
+    return text if len(text) >= MIN_PROBLEM and not BUTTON_PAYLOAD.match(text) else None
+
+
 class ValidateOpenTicketForm(FormValidationAction):
     def name(self) -> str:
         return "validate_open_ticket_form"
+
+    async def extract_summary(self, dispatcher, tracker, domain: DomainDict) -> Slots:
+        problem = None if tracker.get_slot("summary") else problem_told_before(tracker)
+        if problem is None:
+            return {}
+        first = FIRST_SENTENCE.match(problem)
+        return {"summary": (first.group(1) if first else problem).splitlines()[0][:200]}
+
+    async def extract_description(self, dispatcher, tracker, domain: DomainDict) -> Slots:
+        problem = None if tracker.get_slot("description") else problem_told_before(tracker)
+        return {"description": problem} if problem else {}
 
     def validate_summary(self, value, dispatcher, tracker, domain: DomainDict) -> Slots:
         slots = _free_text("summary", value, dispatcher, "Could you give me a few more words?")

@@ -825,3 +825,32 @@ def test_anonymous_visitors_and_unknown_items_get_no_run(api: Api):
     assert {e["name"]: e["value"] for e in events} == {"software_offered": False} and messages == []
     assert texts(failed) == replies.FAILED
     assert {e["name"]: e["value"] for e in cleared} == {"software_item": None, "software_offered": None}
+
+
+def _after_an_offer(problem: str, latest: str = "/affirm", intent: str = "affirm") -> Tracker:
+    events = [{"event": "user", "text": problem, "parse_data": {"intent": {"name": "hardware_problem"}}},
+              {"event": "bot", "text": "If that doesn't solve it, I can open a ticket for you. Shall I?"},
+              {"event": "user", "text": latest, "parse_data": {"intent": {"name": intent}}}]
+    return Tracker("sender-1", {}, {"text": latest, "intent": {"name": intent}, "entities": []}, events, False, None,
+                   {}, "action_listen")
+
+
+def test_yes_to_the_ticket_offer_takes_the_problem_already_told_as_title_and_description():
+    problem = "My docking station stopped charging the laptop. The monitors stay black too."
+    form, tracker = forms.ValidateOpenTicketForm(), _after_an_offer(problem)
+
+    assert asyncio.run(form.extract_summary(CollectingDispatcher(), tracker, DOMAIN)) == {
+        "summary": "My docking station stopped charging the laptop."}
+    assert asyncio.run(form.extract_description(CollectingDispatcher(), tracker, DOMAIN)) == {"description": problem}
+
+
+@pytest.mark.parametrize(("problem", "latest", "intent"), [
+    ("printer", "/affirm", "affirm"),  # too short to be a description
+    ("/inform{\"urgency\": \"high\"}", "/affirm", "affirm"),  # a button, e.g. "Yes, submit" after the urgency
+    ("My docking station stopped charging the laptop.", "I want to open a ticket", "open_ticket"),  # asked directly
+])
+def test_the_form_asks_when_nothing_was_told_before_the_offer(problem, latest, intent):
+    form, tracker = forms.ValidateOpenTicketForm(), _after_an_offer(problem, latest, intent)
+
+    assert asyncio.run(form.extract_summary(CollectingDispatcher(), tracker, DOMAIN)) == {}
+    assert asyncio.run(form.extract_description(CollectingDispatcher(), tracker, DOMAIN)) == {}
