@@ -80,7 +80,7 @@ async def seed(conn: Conn, *, weeks: int = WEEKS, workflows_dir: Path | None = N
     if await (await conn.execute(QD.get_seed, {"name": HISTORY_SEED})).fetchone() is not None:
         return None
     if workflows_dir is not None:
-        await workflow_catalog.sync(conn, [w.workflow for w in workflow_catalog.load_dir(workflows_dir)])
+        await sync_workflows(conn, workflows_dir)
     now = (await (await conn.execute(Q.db_now)).fetchone())["now"]  # type: ignore[index]
     tickets = TICKETS_PER_WEEK * weeks
     async with conn.transaction():
@@ -91,6 +91,11 @@ async def seed(conn: Conn, *, weeks: int = WEEKS, workflows_dir: Path | None = N
         await conn.execute(QD.mark_seeded, {"name": HISTORY_SEED})
     log.info("demo history loaded", extra=counts)
     return counts
+
+
+async def sync_workflows(conn: Conn, directory: Path) -> None:
+    """Stores the workflow definitions of ``directory`` (as the api does when it starts): the bot's runs cite them."""
+    await workflow_catalog.sync(conn, [w.workflow for w in workflow_catalog.load_dir(directory)])
 
 
 async def load_org(conn: Conn, *, start: datetime, end: datetime) -> Org | None:
