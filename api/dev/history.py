@@ -61,7 +61,8 @@ CONVERSATION_COLUMNS = (
     "ticket_id", "ticket_number", "answer_id", "answer_confident", "answer_helpful", "article_id", "workflow",
     "workflow_run_id", "definition_id")
 TIMES = {c for c in TICKET_COLUMNS if c.endswith("_at")}
-TEXTS = {"follow_ups": FOLLOW_UP_TEXTS, "follow_up_intents": FOLLOW_UP_INTENTS, "ask": text.BOT_ASK,
+TEXTS = {"follow_ups": FOLLOW_UP_TEXTS, "follow_up_intents": FOLLOW_UP_INTENTS, "asks": text.BOT_ASKS,
+         "thanks": text.THANKS[0], "thanks_intent": text.THANKS[1],
          "ticket": text.BOT_TICKET, "workflow": text.BOT_WORKFLOW, "answer": text.BOT_ANSWER, "open": text.BOT_OPEN}
 # What each statement writes, in order (rowcounts are summed into the report under these names).
 STATEMENTS = (("tickets", Q.insert_tickets), ("ticket_events", Q.insert_ticket_events),

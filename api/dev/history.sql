@@ -129,12 +129,14 @@ FROM history_conversations WHERE answer_helpful IS NOT NULL AND article_id IS NO
 
 -- name: insert_messages
 -- The turns: the employee and the bot in turn, 40 seconds apart; the first user turn carries the conversation's
--- intent, the bot's last turn its outcome (the answer with its buttons, the ticket, the workflow's result).
+-- intent, the bot's last turn its outcome (the answer with its buttons, the ticket, the workflow's result); when
+-- the employee has the last word, it is a thanks.
 INSERT INTO chat_messages (conversation_id, direction, text, payload, intent, confidence, ticket_id, created_at)
 SELECT c.id, CASE WHEN n %% 2 = 1 THEN 'user' ELSE 'bot' END,
        CASE WHEN n = 1 THEN c.opening
+            WHEN n = c.messages AND n %% 2 = 1 THEN %(thanks)s
             WHEN n %% 2 = 1 THEN (%(follow_ups)s::text[])[1 + (abs(hashtext(c.id::text)) + n) %% cardinality(%(follow_ups)s::text[])]
-            WHEN n < c.messages - c.messages %% 2 THEN %(ask)s
+            WHEN n < c.messages - c.messages %% 2 THEN (%(asks)s::text[])[1 + (n / 2 - 1) %% cardinality(%(asks)s::text[])]
             WHEN c.outcome = 'ticket' THEN %(ticket)s || ' (' || c.ticket_number || ')'
             WHEN c.outcome = 'workflow' THEN %(workflow)s
             WHEN c.answer_id IS NOT NULL THEN %(answer)s
@@ -145,6 +147,7 @@ SELECT c.id, CASE WHEN n %% 2 = 1 THEN 'user' ELSE 'bot' END,
                 '{"title": "Open a ticket", "payload": "deskmate:open_ticket"}'::jsonb))
             ELSE '{}'::jsonb END,
        CASE WHEN n = 1 THEN c.intent
+            WHEN n = c.messages AND n %% 2 = 1 THEN %(thanks_intent)s
             WHEN n %% 2 = 1 THEN (%(follow_up_intents)s::text[])[1 + (abs(hashtext(c.id::text)) + n) %% cardinality(%(follow_up_intents)s::text[])] END,
        CASE WHEN n = 1 THEN c.confidence WHEN n %% 2 = 1 THEN 0.88 END,
        CASE WHEN n %% 2 = 0 AND n = c.messages - c.messages %% 2 AND c.outcome = 'ticket' THEN c.ticket_id END,

@@ -124,15 +124,19 @@ VAGUE = [
 # Later turns of a conversation: (what the employee says, its intent).
 FOLLOW_UPS = [
     ("it started this morning", "inform"),
-    ("yes, I already restarted it", "affirm"),
+    ("it happens every time", "inform"),
     ("it is urgent, I have a deadline today", "inform"),
     ("no, nothing changed on my side", "deny"),
     ("I am working from home today", "inform"),
-    ("ok, thanks", "thank"),
     ("I tried that already", "inform"),
 ]
 
-BOT_ASK = "Could you tell me a bit more? When did it start, and does it happen every time?"
+BOT_ASKS = [
+    "Could you tell me a bit more? When did it start, and does it happen every time?",
+    "Thanks. Have you restarted the device since it started?",
+    "Got it. Is anyone else in your team affected?",
+]
+THANKS = ("ok, thanks", "thank")  # the employee's last word when the bot had the last turn
 BOT_ANSWER = "This article should help:"
 BOT_WORKFLOW = "I can do that for you right away. Done: please try again now."
 BOT_TICKET = "I have opened a ticket for you; the service desk will get back to you."
