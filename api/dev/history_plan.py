@@ -112,7 +112,7 @@ class Planner:
 
     def __init__(self, rng: random.Random, org: Org, now: float) -> None:
         self.rng, self.org, self.now = rng, org, now
-        self.chat_teams = [c for c in org.categories.values() if c[1] in org.agents]
+        self.teams = sorted({team for _, team in org.categories.values()})
 
     def kinds(self, n: int) -> list[str]:
         """Per ticket: 'BOT' (a workflow run's) or the source it came in through."""
@@ -286,8 +286,8 @@ class Planner:
         rng = self.rng
         cat_id, team = self.org.categories[category]
         first_team = team
-        if rng.random() < 0.06 and len(self.chat_teams) > 1:  # filed with the wrong team first
-            first_team = rng.choice([t for _, t in self.chat_teams if t != team])
+        if rng.random() < 0.06 and len(self.teams) > 1:  # filed with the wrong team first
+            first_team = rng.choice([t for t in self.teams if t != team])
         urgency, impact = rng.choices((1, 2, 3), (1, 4, 5))[0], rng.choices((1, 2, 3), (1, 3, 6))[0]
         prio = priority(urgency, impact)
         policy = self.org.policy(prio, team) or {"respond_minutes": 480, "resolve_minutes": 4800}

@@ -3,9 +3,11 @@ nothing, and every analytics endpoint shows it over the default period."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -18,10 +20,11 @@ from api.analytics.models import Metric, Period
 from api.app import create_app
 from api.auth import service as people
 from api.dev import demo, embedded_pg, history
-from api.dev.history_plan import SOURCES
+from api.dev.history_plan import SOURCES, Org, Planner, Timeline, opening_times
 from api.dev.history_text import ISSUES
 from api.settings import REPO_ROOT, Settings
 from api.sla import clock
+from api.sla.calendar import Calendar
 
 ORG = REPO_ROOT / "data" / "demo" / "org.yml"
 QUEUES = {"jobs": "SELECT count(*) AS n FROM procrastinate_jobs",
@@ -157,3 +160,25 @@ async def test_every_analytics_endpoint_shows_the_history(history_client: httpx.
     assert any(a["helpful"] > 0 and a["views"] > 0 for a in data[Metric.kb]["articles"])
     for who in ("bot", "person"):
         assert data[Metric.csat][who]["answered"] > 0 and data[Metric.csat][who]["asked"] > 0
+
+
+def _plan(seed: int) -> list[dict]:
+    end = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    start = end - timedelta(weeks=2)
+    org = Org(employees=[1, 2], emails={1: "a@example.com", 2: "b@example.com"}, agents={10: [5]},
+              categories={slug: (n, 10) for n, slug in enumerate(ISSUES)},
+              policies={(p, None): {"id": p, "respond_minutes": 60 * p, "resolve_minutes": 480 * p, "warn_ratio": 0.8}
+                        for p in range(1, 6)},
+              calendars={10: (None, Timeline(Calendar.always_open(), start - timedelta(days=2), end + timedelta(days=90)))},
+              articles={}, workflows={"account_unlock": 1, "password_reset": 2}, bot_id=9)
+    rng = random.Random(seed)
+    planner = Planner(rng, org, end.timestamp())
+    times = opening_times(rng, start=start, end=end, n=300)
+    chunk = planner.chunk(list(range(1, 301)), times, planner.kinds(300), first_answer=1, first_run=1)
+    return chunk.tickets + chunk.conversations
+
+
+def test_the_same_seed_plans_the_same_history() -> None:
+    first = _plan(14)
+    assert first == _plan(14)
+    assert first != _plan(15)
