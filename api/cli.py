@@ -19,7 +19,7 @@ from api.auth.models import Role, TokenInfo
 from api.channels.email.cli import mailboxes_app
 from api.chat.chat_eval import command as chat_eval_command
 from api.cli_helpers import fail, migrate_db, parse_expiry, with_conn
-from api.dev import demo, stack, supervisor
+from api.dev import demo, history, stack, supervisor
 from api.dev import directory as demo_directory
 from api.dev import imap as demo_imap
 from api.dev import mailbox as demo_mailbox
@@ -73,6 +73,25 @@ def _seed_demo(settings: Settings) -> str | None:
                                                          settings=settings))
     typer.echo("demo data: loaded" if loaded else "demo data: already there")
     return tokens_file.read_text() if loaded and tokens_file.exists() else None
+
+
+def _seed_history(settings: Settings, weeks: int = history.WEEKS) -> None:
+    """Loads the demo history once (never in production); says what it loaded."""
+    if settings.env == "production":
+        typer.echo("demo history: not in production")
+        return
+    counts = with_conn(settings, lambda conn: history.seed(conn, weeks=weeks, workflows_dir=settings.workflows_dir))
+    typer.echo(f"demo history: {counts['tickets']} tickets, {counts['conversations']} conversations and "
+               f"{counts['csat_surveys']} surveys over the last {weeks} weeks" if counts
+               else "demo history: already there (or no demo organisation)")
+
+
+@app.command("seed-history")
+def seed_history(weeks: Annotated[int, typer.Option(min=1, max=52, help="how many weeks back")] = history.WEEKS) -> None:
+    """Load a few weeks of realistic demo history once (tickets, conversations, resolutions, CSAT) for the analytics."""
+    settings = get_settings()
+    migrate_db(settings)
+    _seed_history(settings, weeks)
 
 
 @app.command("seed-demo")
@@ -322,6 +341,7 @@ def run(
     settings = Settings()
     demo_tokens = _seed_demo(settings)
     _seed_demo_kb(settings)
+    _seed_history(settings)  # after the KB: the history's answers cite its articles
     bot_token = with_conn(settings, stack.service_token)
     with contextlib.ExitStack() as started:  # a demo part that fails to start stops those started before it
         desk = _demo_imap(settings, started)

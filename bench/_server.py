@@ -28,13 +28,19 @@ BENCH_DATA_DIR = REPO_ROOT / "var" / "bench"
 
 
 @contextmanager
-def bench_database(name: str) -> Iterator[str]:
-    """A fresh, migrated database with the demo org on the embedded server; dropped afterwards."""
+def bench_database(name: str, *, keep: bool = False) -> Iterator[str]:
+    """A fresh, migrated database with the demo org on the embedded server; dropped afterwards.
+
+    ``keep``: an existing one is used as it is, and kept afterwards (a big load is made once).
+    """
     server, _ = embedded_pg.start(BENCH_DATA_DIR)
     admin_url = server.get_uri()
+    url = admin_url.replace("/postgres?", f"/{name}?")
+    if keep and embedded_pg.database_exists(admin_url, name):
+        yield url
+        return
     embedded_pg.drop_database(admin_url, name)
     embedded_pg.ensure_database(admin_url, name)
-    url = admin_url.replace("/postgres?", f"/{name}?")
     migrate.migrate(url, REPO_ROOT / "migrations")
 
     async def seed() -> None:
@@ -45,7 +51,8 @@ def bench_database(name: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        embedded_pg.drop_database(admin_url, name)
+        if not keep:
+            embedded_pg.drop_database(admin_url, name)
 
 
 def token_for(url: str, role: Role) -> str:
@@ -58,14 +65,14 @@ def token_for(url: str, role: Role) -> str:
 
 
 @contextmanager
-def api_process(url: str, port: int, **env: str) -> Iterator[str]:
+def api_process(url: str, port: int, *, ready_timeout_s: float = 60, **env: str) -> Iterator[str]:
     """``deskmate serve`` (one uvicorn worker) on ``port``, ready when this yields."""
     proc_env = {**os.environ, "DATABASE_URL": url, "DESKMATE_PORT": str(port),
                 "DESKMATE_LOG_LEVEL": os.environ.get("DESKMATE_LOG_LEVEL", "WARNING"),  # INFO to see each request
                 "DESKMATE_DB_POOL_MAX": "20", **env}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=proc_env, cwd=REPO_ROOT)
     base = f"http://127.0.0.1:{port}"
-    stack.wait_until_ready(f"{base}/readyz", proc, timeout_s=60, what="the api")
+    stack.wait_until_ready(f"{base}/readyz", proc, timeout_s=ready_timeout_s, what="the api")
     try:
         yield base
     finally:

@@ -37,11 +37,15 @@ def start(data_dir: Path, *, database: str = DATABASE, keep_running: bool = Fals
 
 
 def ensure_database(admin_url: str, database: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
-        if not exists:
+    if not database_exists(admin_url, database):
+        with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            log.info("created database", extra={"database": database})
+        log.info("created database", extra={"database": database})
+
+
+def database_exists(admin_url: str, database: str) -> bool:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is not None
 
 
 def drop_database(admin_url: str, database: str) -> None:
