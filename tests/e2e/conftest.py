@@ -252,7 +252,7 @@ def real_processes(pg_server: str, database_url: str, service_token: str, settin
         started.append(start_service(
             "actions", [str(RASA_VENV / "bin" / "python"), "-m", "actions.server", "--host", "127.0.0.1",
                         "--port", str(actions_port)],
-            env=env, url=f"http://127.0.0.1:{actions_port}", health="/health", timeout_s=60))
+            env=env, url=f"http://127.0.0.1:{actions_port}", health="/health", timeout_s=180))
         started.append(start_service(
             "rasa", [str(RASA_VENV / "bin" / "rasa"), "run", "--enable-api", "--auth-token", rasa_token,
                      "--interface", "127.0.0.1", "--port", str(rasa_port), "--model", str(RASA_MODEL),

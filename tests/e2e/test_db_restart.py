@@ -74,7 +74,7 @@ def api(postgres: Postgres, tmp_path: Path) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env, cwd=REPO_ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        stack.wait_until_ready(f"{url}/readyz", proc, timeout_s=60, what="the api")
+        stack.wait_until_ready(f"{url}/readyz", proc, timeout_s=180, what="the api")  # a busy CI machine starts slowly
         yield url
     finally:
         proc.terminate()
