@@ -77,6 +77,8 @@ test: $(VENV)/.installed node_modules/axe-core/axe.min.js
 
 bench: setup
 	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py bench/channels.py bench/sync.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
+	@echo "==> bench/console.py (100k tickets; the full 1M/3M load takes ~25 min: docs/analytics.md)" >&2
+	@$(BIN)/python bench/console.py --tickets 100000 --messages 300000
 
 lint: setup
 	@$(BIN)/ruff check api kb_index tests bench
