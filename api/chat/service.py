@@ -205,6 +205,20 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
     return Turn(messages=stored, intent=intent, confidence=confidence)
 
 
+def as_seen(messages: list[Message]) -> list[Message]:
+    """The messages as the employee saw them: a button press (stored as its payload, ``/affirm``) shows the title of
+    the latest button offered with that payload ("Yes, submit")."""
+    titles: dict[str, str] = {}
+    seen = []
+    for m in messages:
+        if m.direction == "bot":
+            titles |= {b.payload: b.title for b in m.buttons}
+        elif m.text in titles:
+            m = m.model_copy(update={"text": titles[m.text]})
+        seen.append(m)
+    return seen
+
+
 async def transcript(conn: Conn, *, conversation_id: str, limit: int = 500, after: int | None = None) -> list[Message]:
     """The last ``limit`` messages, oldest first; with ``after``, the first ``limit`` messages newer than it."""
     await get_conversation(conn, conversation_id=conversation_id)

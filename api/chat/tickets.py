@@ -43,10 +43,10 @@ DIFFERENT_BUTTON = {"title": "Mine is different: open a ticket", "payload": "/op
 
 def transcript_text(messages: list[Message]) -> str:
     """The conversation as plain text for a ticket: ``[HH:MM] Employee: …`` / ``[HH:MM] Assistant: …``."""
-    return "\n".join(f"[{m.created_at:%H:%M}] {WHO[m.direction]}: {m.text}" for m in messages if m.text)
+    return "\n".join(f"[{m.created_at:%H:%M}] {WHO[m.direction]}: {m.text}" for m in chat.as_seen(messages) if m.text)
 
 
-def _said(messages: list[Message]) -> list[Message]:
+def said(messages: list[Message]) -> list[Message]:
     """The employee's own words (button payloads such as ``/affirm`` or ``deskmate:…`` left out)."""
     return [m for m in messages if m.direction == "user" and m.text and not m.text.startswith(("/", "deskmate:"))]
 
@@ -55,10 +55,10 @@ def ticket_data(conversation_id: str, history: list[Message], request: TicketReq
                 channel: Channel = Channel.web, *, mobile: bool = False) -> TicketCreate:
     """Title, description with transcript, type and metadata of a conversation's ticket; a widget conversation
     started on a phone (``mobile``, api/channels/web/models.py ClientKind) gives source MOBILE."""
-    said = _said(history)
-    topic = next((m for m in reversed(said) if m.intent and m.intent not in CONTROL_INTENTS), None)
+    own = said(history)
+    topic = next((m for m in reversed(own) if m.intent and m.intent not in CONTROL_INTENTS), None)
     classified = topic or next((m for m in reversed(history) if m.direction == "user" and m.intent), None)
-    about = topic or (said[-1] if said else None)
+    about = topic or (own[-1] if own else None)
     title = request.summary or (about.text if about else "Help requested in the chat")
     details = "\n".join(f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in request.details.items())
     description = "\n\n".join(filter(None, [request.description, details, "Conversation transcript:",

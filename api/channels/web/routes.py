@@ -61,4 +61,4 @@ async def get_messages(conversation_id: Session, conn: ConnDep,
                        after: Annotated[int | None, Query(ge=0, le=2**62, description=(
                            "only the messages newer than this id (the widget polls for ticket updates)"))] = None,
                        ) -> Transcript:
-    return Transcript(messages=await chat.transcript(conn, conversation_id=conversation_id, after=after))
+    return Transcript(messages=chat.as_seen(await chat.transcript(conn, conversation_id=conversation_id, after=after)))

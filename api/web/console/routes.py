@@ -26,6 +26,7 @@ from api.auth.deps import StaffUser
 from api.auth.models import Principal, Role
 from api.chat import service as chat
 from api.chat.models import Message
+from api.chat.tickets import said
 from api.db import Conn, ConnDep
 from api.errors import DeskmateError, NotFound
 from api.integrations.sync import service as sync
@@ -160,7 +161,7 @@ def _extractive_summary(ticket: Ticket, transcript: list[Message]) -> str:
     text = ticket.description.split("Conversation transcript:")[0].strip() or ticket.title
     sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
     summary = " ".join(sentences[:2])
-    last = next((m.text for m in reversed(transcript) if m.direction == "user"), None)
+    last = next((m.text for m in reversed(said(transcript))), None)  # words, not a button's payload
     if last and last not in summary:
         summary += f" Last from the employee: “{last}”"
     return summary or ticket.title
@@ -171,10 +172,10 @@ async def _summary(llm: Any | None, ticket: Ticket, transcript: list[Message]) -
     extractive = _extractive_summary(ticket, transcript)
     if llm is None:
         return extractive
-    said = "\n".join(f"{m.direction}: {m.text}" for m in transcript[-20:])
+    lines = "\n".join(f"{m.direction}: {m.text}" for m in chat.as_seen(transcript)[-20:])
     try:
         answer = await llm.ainvoke([("system", SUMMARY_PROMPT),
-                                    ("user", f"{ticket.title}\n\n{ticket.description[:4000]}\n\n{said}")])
+                                    ("user", f"{ticket.title}\n\n{ticket.description[:4000]}\n\n{lines}")])
     except Exception as exc:  # any failure of the model leaves the extractive summary; the page must render
         log.warning("console.summary_failed", extra={"ticket": ticket.number, "error": type(exc).__name__})
         return extractive
@@ -204,7 +205,7 @@ async def _ticket_context(request: Request, conn: Conn, principal: Principal, nu
     people_ids = {ticket.requester_id} | {c.author_id for c in comments if c.author_id} \
         | {e.actor_id for e in events if e.actor_id} | ({ticket.assignee_id} if ticket.assignee_id else set())
     return {
-        "principal": principal, "ticket": ticket, "transcript": transcript, "comments": comments, "events": events,
+        "principal": principal, "ticket": ticket, "transcript": chat.as_seen(transcript), "comments": comments, "events": events,
         "decision": decisions[0] if decisions else None, "sla": sla, "articles": articles,
         "similar": await similar.similar_resolved(conn, kb, principal=principal, ticket_ref=ticket.id),
         "runs": await workflows.list_for_ticket(conn, ticket_id=ticket.id),

@@ -51,7 +51,7 @@ async def _transcript(conn: Conn, *, principal: Principal, ticket: Ticket) -> li
         return None
     if conversation["employee_id"] != principal.id:
         return None
-    return await chat.transcript(conn, conversation_id=conversation_id, limit=TRANSCRIPT_LIMIT)
+    return chat.as_seen(await chat.transcript(conn, conversation_id=conversation_id, limit=TRANSCRIPT_LIMIT))
 
 
 async def ticket_view(conn: Conn, *, principal: Principal, number: str) -> TicketView:

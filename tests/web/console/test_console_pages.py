@@ -139,6 +139,9 @@ async def test_the_ticket_page_shows_the_chat_and_an_extractive_summary_with_the
     for direction, text in [("user", "my laptop will not charge"), ("bot", "Is the light on?"),
                             ("user", "no light at all")]:
         await chat.store(conn, conversation, direction, text)  # type: ignore[arg-type]
+    await chat.store(conn, conversation, "bot", "Shall I open a ticket?",  # type: ignore[arg-type]
+                     payload={"buttons": [{"title": "Yes, open a ticket", "payload": "/affirm"}]})
+    await chat.store(conn, conversation, "user", "/affirm")  # type: ignore[arg-type]  # the button pressed
     ticket, _ = await tickets.create(conn, principal=desk.agent, data=TicketCreate(  # type: ignore[arg-type]
         title="Laptop will not charge", description="The charger is dead. Tried another socket. Third sentence.",
         team=desk.team, requester_id=desk.employee_id, integration_metadata={"conversation_id": conversation}))
@@ -147,6 +150,7 @@ async def test_the_ticket_page_shows_the_chat_and_an_extractive_summary_with_the
     assert summary and summary.group(1) == ("The charger is dead. Tried another socket. "
                                             "Last from the employee: “no light at all”")
     assert "Is the light on?" in page.text  # the transcript as the employee saw it
+    assert "Employee:</span> Yes, open a ticket</li>" in page.text and "/affirm" not in page.text
 
 
 async def test_a_category_correction_goes_through_the_ticket_service(
