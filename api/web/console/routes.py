@@ -47,6 +47,7 @@ from api.tickets.models import (
     TicketUpdate,
     Transition,
 )
+from api.web.console import timeline
 from api.web.pages import PAGE_HEADERS, render
 from api.web.routes import STATIC
 from api.workflows import service as workflows
@@ -204,14 +205,18 @@ async def _ticket_context(request: Request, conn: Conn, principal: Principal, nu
         articles = []
     people_ids = {ticket.requester_id} | {c.author_id for c in comments if c.author_id} \
         | {e.actor_id for e in events if e.actor_id} | ({ticket.assignee_id} if ticket.assignee_id else set())
+    categories, names = await tickets.list_categories(conn), await people.names(conn, user_ids=people_ids)
+    known = {"people": names, "teams": {t.id: t.name for t in await people.list_teams(conn)},
+             "categories": {c.id: c.name for c in categories}}
     return {
         "principal": principal, "ticket": ticket, "transcript": chat.as_seen(transcript), "comments": comments, "events": events,
         "decision": decisions[0] if decisions else None, "sla": sla, "articles": articles,
         "similar": await similar.similar_resolved(conn, kb, principal=principal, ticket_ref=ticket.id),
         "runs": await workflows.list_for_ticket(conn, ticket_id=ticket.id),
-        "summary": await _summary(request.app.state.llm, ticket, transcript), "names": await people.names(conn, user_ids=people_ids),
+        "summary": await _summary(request.app.state.llm, ticket, transcript), "names": names,
+        "timeline": [(e, timeline.describe(e, known)) for e in events],
         "transitions": sorted(TRANSITIONS[ticket.status]), "priorities": PRIORITY_NAMES,
-        "categories": await tickets.list_categories(conn),
+        "categories": categories,
         "agents": await people.list_users(conn, role=Role.agent, limit=200),
         "conflicts": await sync.conflicts(conn, ticket=ticket.number) if principal.role is Role.admin else [],
         "now": datetime.now(UTC),
