@@ -10,7 +10,7 @@ from typing import Any
 from api.tickets.models import Event
 
 KINDS = {"created": "opened the ticket", "updated": "changed", "status_changed": "changed the status",
-         "assigned": "assigned", "commented": "commented", "sla_due": "SLA times", "reopened": "reopened"}
+         "assigned": "assigned", "commented": "commented", "sla_due_changed": "SLA times", "reopened": "reopened"}
 HIDDEN = {"id", "number", "description", "integration_metadata", "created_at", "updated_at", "version",
           "requester_id", "source_reference", "closed_at", "resolution", "conversation_id"}
 LABELS = {"assignee_id": "assignee", "team_id": "team", "category_id": "category", "source_type": "source",

@@ -32,5 +32,5 @@ def test_changes_show_before_and_after_with_names_and_the_reason():
 
 
 def test_sla_times_are_shown_to_the_minute():
-    assert describe(event("sla_due", {"respond_due_at": "2026-12-08T15:00:00+00:00"}), NAMES) == (
+    assert describe(event("sla_due_changed", {"respond_due_at": "2026-12-08T15:00:00+00:00"}), NAMES) == (
         "SLA times (respond by: 2026-12-08 15:00)")
