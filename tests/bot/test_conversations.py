@@ -93,10 +93,24 @@ def bot(real_api: Api) -> Iterator[Bot]:
         server.wait(timeout=10)
 
 
-def test_problem_then_ticket_form_opens_a_ticket(bot: Bot):
+def test_yes_to_the_ticket_offer_keeps_the_problem_told_and_asks_only_the_urgency(bot: Bot):
     s = "conv-ticket"
     assert "ticket" in bot.text(bot.say(s, "my laptop screen is cracked"))
-    assert "what's the problem" in bot.text(bot.say(s, "yes please"))
+    urgency = bot.say(s, "yes please")
+    assert "How urgent" in bot.text(urgency)  # not "what's the problem" again
+    confirm = bot.text(bot.say(s, "it's urgent, I can't work"))
+    assert "my laptop screen is cracked" in confirm and "high" in confirm
+
+    ticket = bot.ticket(bot.say(s, "yes"))
+
+    assert (ticket["title"], ticket["urgency"]) == ("my laptop screen is cracked", 1)
+    assert ticket["source_reference"] == bot.conversations[s]
+    assert ticket["number"] in [t["number"] for t in bot.api.tickets_of("employee")]
+
+
+def test_the_ticket_form_asked_for_directly_asks_everything(bot: Bot):
+    s = "conv-ticket-form"
+    assert "what's the problem" in bot.text(bot.say(s, "I'd like to open a ticket"))
     assert "more detail" in bot.text(bot.say(s, "The docking station doesn't charge my laptop"))
     urgency = bot.say(s, "the screen stays black when I plug it in")
     assert "How urgent" in bot.text(urgency)
@@ -107,8 +121,6 @@ def test_problem_then_ticket_form_opens_a_ticket(bot: Bot):
     ticket = bot.ticket(bot.say(s, "yes"))
 
     assert (ticket["title"], ticket["urgency"]) == ("The docking station doesn't charge my laptop", 1)
-    assert ticket["source_reference"] == bot.conversations[s]
-    assert ticket["number"] in [t["number"] for t in bot.api.tickets_of("employee")]
 
 
 def test_stop_discards_the_form_and_its_answers(bot: Bot):
