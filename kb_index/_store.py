@@ -121,9 +121,9 @@ async def delete(conn: AsyncConnection[Any], *, article_id: str) -> bool:
     return await (await conn.execute(Q.delete_article, {"id": article_id})).fetchone() is not None
 
 
-async def count_view(conn: AsyncConnection[Any], *, article_id: str) -> None:
-    """Counts one view of an article (its ``views``; ingestion keeps them)."""
-    await conn.execute(Q.count_view, {"id": article_id})
+async def count_view(conn: AsyncConnection[Any], *, article_id: str, times: int = 1) -> None:
+    """Counts ``times`` views of an article (its ``views``; ingestion keeps them)."""
+    await conn.execute(Q.count_view, {"id": article_id, "times": times})
 
 
 async def ingest(

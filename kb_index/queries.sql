@@ -32,8 +32,8 @@ FROM STDIN
 DELETE FROM kb_articles WHERE id = %(id)s RETURNING id
 
 -- name: count_view
--- Counts one view of an article.
-UPDATE kb_articles SET views = views + 1 WHERE id = %(id)s
+-- Counts views of an article (one, or the demo history's many at once).
+UPDATE kb_articles SET views = views + %(times)s WHERE id = %(id)s
 
 -- name: search_settings
 -- For this transaction: the HNSW candidate list, scanning on when filters reject rows (pgvector >= 0.8), and

@@ -21,6 +21,7 @@ from typing import Any
 
 from psycopg import sql as pgsql
 
+import kb_index
 from api import sql
 from api.db import Conn
 from api.dev import history_text as text
@@ -160,7 +161,8 @@ async def generate(conn: Conn, *, start: datetime, end: datetime, tickets: int, 
                 counts[name] += rows
         if on_progress:
             on_progress(part.stop, tickets)
-    await conn.execute(Q.count_article_views)
+    for row in await (await conn.execute(Q.article_views)).fetchall():
+        await kb_index.count_view(conn, article_id=row["article_id"], times=row["n"])
     return counts
 
 
