@@ -4,21 +4,28 @@ drift, backfill imports the open incidents made in SolMan once."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from fakes.triage import drain
 from solman_support import agent_replies, incidents_of, made_in_solman
 from typer.testing import CliRunner
 
 from api import cli
-from api.auth.models import Principal
+from api.auth.models import Principal, Role
+from api.routing import rules as routing
+from api.routing.models import RuleIn
 from api.settings import get_settings
 from api.tickets import service as tickets
 from api.tickets.models import TicketCreate
 
 
 async def test_status_reconcile_and_backfill_on_a_solman_connector(conn, gateway, settings, solman_connector,
-                                                                  solman_settings, make_actor, monkeypatch):
+                                                                  solman_settings, make_actor, make_team, monkeypatch):
     user = (await make_actor()).user
+    team, word = await make_team(), f"prd{uuid.uuid4().hex[:8]}"  # triage's team has a free agent, whatever the
+    await make_actor(Role.agent, teams=(team,))                     # other tests left open in the shared database
+    await routing.create_rule(conn, data=RuleIn(name=f"to {team}", position=1, team=team,
+                                                conditions={"keywords": [word]}))
     principal = Principal(id=user.id, email=user.email, name=user.name, role=user.role)
     await tickets.create(conn, principal=principal,
                          data=TicketCreate(title="Month-end closing blocked", urgency=1, impact=1))  # P1 → "9"
@@ -39,7 +46,7 @@ async def test_status_reconcile_and_backfill_on_a_solman_connector(conn, gateway
         status = await deskmate("status")
         drift, fixed, none = await deskmate("reconcile"), await deskmate("reconcile", "--apply"), await deskmate(
             "reconcile")
-        theirs = made_in_solman(gateway.fake, "Cannot log on to PRD", LongText="since 9:00", Priority="2")
+        theirs = made_in_solman(gateway.fake, f"Cannot log on to {word}", LongText="since 9:00", Priority="2")
         agent_replies(gateway.fake, theirs["ObjectId"], "Checking SU53", StatusCode="E0002")
         made_in_solman(gateway.fake, "Old and done", StatusCode="E0008")
         backfill, again = await deskmate("backfill"), await deskmate("backfill")
@@ -57,7 +64,7 @@ async def test_status_reconcile_and_backfill_on_a_solman_connector(conn, gateway
         "JOIN sync_links l ON l.ticket_id = t.id WHERE l.connector_id = %s AND l.external_id = %s",
         (solman_connector.id, theirs["ObjectId"]))).fetchone()
     assert (row["title"], row["description"], row["urgency"], row["status"], row["source_type"]) == (
-        "Cannot log on to PRD", "since 9:00", 1, "new", "SOLMAN")  # "in process" needs an assignee here
+        f"Cannot log on to {word}", "since 9:00", 1, "new", "SOLMAN")  # "in process" needs an assignee here
     comments = await (await conn.execute("SELECT body FROM ticket_comments WHERE ticket_id = %s", (row["id"],))).fetchall()
     assert [c["body"] for c in comments] == ["Checking SU53"]
     await drain(solman_settings, queues=["triage", "sync"])  # triage assigns it; the push brings SolMan's status in
