@@ -38,11 +38,10 @@ def describe(event: Event, names: dict[str, dict[Any, str]]) -> str:
     changes = []
     for field, value in after.items():
         label = LABELS.get(field, field.replace("_", " "))
-        if field in HIDDEN or label is None or (event.kind == "created" and value is None):
+        unchanged = before[field] == value if field in before else value is None and event.kind == "created"
+        if field in HIDDEN or label is None or unchanged:
             continue
-        was = f"{_value(field, before[field], names)} → " if field in before and before[field] != value else ""
-        if event.kind != "created" and field in before and before[field] == value:
-            continue
+        was = f"{_value(field, before[field], names)} → " if field in before else ""
         changes.append(f"{label}: {was}{_value(field, value, names)}")
     line = f"{what} ({', '.join(changes)})" if changes else what
     reason = event.meta.get("reason")
