@@ -23,7 +23,7 @@ from api.auth.deps import AdminUser, StaffUser
 from api.auth.models import Principal, Role
 from api.db import Conn, ConnDep
 from api.deps import SettingsDep
-from api.web.admin.forms import Refusal, attempt, back_to, checked
+from api.web.admin.forms import Refusal, attempt, back_to, checked, render_page
 from api.web.pages import local_path, render
 
 router = APIRouter(prefix="/console/admin/alerts", tags=["web"], include_in_schema=False)
@@ -152,13 +152,12 @@ async def _history_page(request: Request, conn: Conn, principal: Principal, *, r
                                  limit=PAGE_SIZE)
     params = {k: v for k, v in {"rule": rule, "status": status}.items() if v}
     admin = principal.role is Role.admin
-    return render(request, "admin/alerts_deliveries.html", {
+    return render_page(request, "admin/alerts_deliveries.html", {
         "principal": principal, "page": page, "rule": rule, "status": status, "statuses": STATUSES,
         "rules": await service.list_rules(conn) if admin else [], "may_retry": admin, "retryable": RETRYABLE,
         "here": f"{HOME}/deliveries?{urlencode(params | ({'cursor': cursor} if cursor else {}))}",
         "next_url": f"{HOME}/deliveries?{urlencode(params | {'cursor': page.next_cursor})}" if page.next_cursor else None,
-        "done": DONE.get(done_key or ""), "error": refusal.text if refusal else None,
-    }, status_code=refusal.status if refusal else 200)
+        "done": DONE.get(done_key or "")}, refusal=refusal)
 
 
 @router.get("/deliveries")

@@ -8,7 +8,8 @@ and what was typed kept.
     return back_to(PAGE, "created")      # the page says what was done: ?done=created
 
 A field written as JSON (an alert rule's channels) is read by ``checked``, which says where the text does not parse.
-The templates show the messages with ``f.error`` and ``f.described`` of admin/macros.html.
+The templates show the messages with ``f.error`` and ``f.described`` of admin/macros.html; a page without a form
+(a list with buttons) says them on one line above it (``render_page``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from api.errors import DeskmateError
-from api.web.pages import PAGE_HEADERS
+from api.web.pages import PAGE_HEADERS, render
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -117,6 +119,14 @@ async def attempt(change: Callable[[], Awaitable[T]], *, nested: tuple[str, ...]
         return Refusal(field_errors(exc, nested=nested))
     except DeskmateError as exc:
         return Refusal({"": exc.detail or exc.title}, exc.status)
+
+
+def render_page(request: Request, template: str, context: dict[str, Any], *, refusal: Refusal | None = None
+                ) -> Response:
+    """A page without a form (a list with buttons): with ``refusal``, its messages on one line above, at its status."""
+    if refusal is None:
+        return render(request, template, context)
+    return render(request, template, context | {"error": refusal.text}, status_code=refusal.status)
 
 
 def back_to(url: str, what: str) -> Response:

@@ -21,7 +21,7 @@ from api.kb import service, trends
 from api.kb.models import Article, ArticleCreate, ArticleWrite
 from api.kb.routes import KbDep
 from api.kb.service import Kb
-from api.web.admin.forms import Refusal, attempt, back_to
+from api.web.admin.forms import Refusal, attempt, back_to, render_page
 from api.web.pages import render
 
 router = APIRouter(prefix="/console/admin/kb", tags=["web"], include_in_schema=False)
@@ -130,9 +130,8 @@ async def delete_article(article_id: str, conn: ConnDep, _: AdminUser) -> Respon
 async def _trends_page(request: Request, conn: Conn, kb: Kb, principal: Principal, *, days: int,
                        done_key: str | None = None, refusal: Refusal | None = None) -> Response:
     view = await trends.view(conn, kb, principal=principal, days=days)
-    return render(request, "admin/kb_trends.html", {
-        "principal": principal, "trends": view, "days": days, "done": DONE.get(done_key or ""),
-        "error": refusal.text if refusal else None}, status_code=refusal.status if refusal else 200)
+    return render_page(request, "admin/kb_trends.html", {
+        "principal": principal, "trends": view, "days": days, "done": DONE.get(done_key or "")}, refusal=refusal)
 
 
 @router.get("/trends")

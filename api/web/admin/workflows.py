@@ -17,7 +17,7 @@ from api.auth.deps import AdminUser, StaffUser
 from api.auth.models import Principal, Role
 from api.db import Conn, ConnDep
 from api.deps import SettingsDep
-from api.web.admin.forms import Refusal, attempt, back_to
+from api.web.admin.forms import Refusal, attempt, back_to, render_page
 from api.web.pages import render
 from api.workflows import approval_service, engine, service
 from api.workflows.models import DecisionIn, Enabled
@@ -34,11 +34,9 @@ DONE = {"enabled": "Workflow enabled.", "disabled": "Workflow disabled.", "retri
 
 async def _workflows_page(request: Request, conn: Conn, principal: Principal, *, done_key: str | None = None,
                           refusal: Refusal | None = None) -> Response:
-    return render(request, "admin/workflows.html", {
+    return render_page(request, "admin/workflows.html", {
         "principal": principal, "workflows": await service.list_workflows(conn),
-        "may_toggle": principal.role is Role.admin, "done": DONE.get(done_key or ""),
-        "error": refusal.text if refusal else None,
-    }, status_code=refusal.status if refusal else 200)
+        "may_toggle": principal.role is Role.admin, "done": DONE.get(done_key or "")}, refusal=refusal)
 
 
 @router.get("")
@@ -78,9 +76,9 @@ async def runs_page(request: Request, conn: ConnDep, principal: StaffUser,
 
 async def _run_page(request: Request, conn: Conn, principal: Principal, run_id: int, *, done_key: str | None = None,
                     refusal: Refusal | None = None) -> Response:
-    return render(request, "admin/workflows_run.html", {
-        "principal": principal, "run": await service.get_run(conn, run_id=run_id), "done": DONE.get(done_key or ""),
-        "error": refusal.text if refusal else None}, status_code=refusal.status if refusal else 200)
+    return render_page(request, "admin/workflows_run.html", {
+        "principal": principal, "run": await service.get_run(conn, run_id=run_id), "done": DONE.get(done_key or "")},
+        refusal=refusal)
 
 
 @router.get("/runs/{run_id:int}")
@@ -112,11 +110,9 @@ async def cancel_run(run_id: int, request: Request, conn: ConnDep, principal: St
 async def _approvals_page(request: Request, conn: Conn, principal: Principal, *, done_key: str | None = None,
                           refusal: Refusal | None = None) -> Response:
     waiting = await service.list_runs(conn, status="waiting", limit=PAGE_SIZE)
-    return render(request, "admin/workflows_approvals.html", {
+    return render_page(request, "admin/workflows_approvals.html", {
         "principal": principal, "pending": await approval_service.list_pending(conn, principal=principal),
-        "waiting": waiting.items, "done": DONE.get(done_key or ""),
-        "error": refusal.text if refusal else None,
-    }, status_code=refusal.status if refusal else 200)
+        "waiting": waiting.items, "done": DONE.get(done_key or "")}, refusal=refusal)
 
 
 @router.get("/approvals")
