@@ -23,9 +23,7 @@ from api.auth.deps import AdminUser, StaffUser
 from api.auth.models import Principal, Role
 from api.db import Conn, ConnDep
 from api.deps import SettingsDep
-from api.errors import DeskmateError
-from api.web.admin import forms
-from api.web.admin.forms import FormErrors
+from api.web.admin.forms import Refusal, attempt, back_to, checked, render_page
 from api.web.pages import local_path, render
 
 router = APIRouter(prefix="/console/admin/alerts", tags=["web"], include_in_schema=False)
@@ -68,30 +66,27 @@ def _form_of(rule: AlertRule | None) -> dict[str, Any]:
                              for c in rule.channels], indent=2)).shown()
 
 
-def _rule_in(fields: RuleFields, errors: FormErrors) -> AlertRuleIn | None:
-    """The form as the API's ``AlertRuleIn``, or None with the messages by field."""
-    data = {"name": fields.name, "enabled": fields.enabled, "events": fields.events,
-            "conditions": errors.json_field("conditions", fields.conditions, {}),
-            "channels": errors.json_field("channels", fields.channels, []),
-            "dedup_window_s": fields.dedup_window_s.strip() or None}
+def _rule_in(fields: RuleFields) -> AlertRuleIn:
+    """The form as the API's ``AlertRuleIn``, its conditions and channels read as JSON (empty: none); raises Refusal."""
+    data: dict[str, Any] = {"name": fields.name, "enabled": fields.enabled, "events": fields.events,
+                            "conditions": {}, "channels": [], "dedup_window_s": fields.dedup_window_s.strip() or None}
     if fields.webhook_secret:
         data["webhook_secret"] = fields.webhook_secret
-    rule = errors.parse(AlertRuleIn, data)
-    return None if errors else rule
+    return checked(AlertRuleIn, data, json_fields={"conditions": fields.conditions, "channels": fields.channels})
 
 
 def _form_page(request: Request, principal: Principal, *, form: dict[str, Any], rule_id: int | None = None,
-               errors: FormErrors | None = None, has_secret: bool = False) -> Response:
+               refusal: Refusal | None = None, has_secret: bool = False) -> Response:
     return render(request, "admin/alerts_form.html", {
         "principal": principal, "form": form, "rule_id": rule_id, "events": list(EventKind), "has_secret": has_secret,
-        "errors": errors or FormErrors(), "error": errors.summary if errors else None,
-    }, status_code=errors.status if errors else 200)
+        "errors": refusal.errors if refusal else {}, "error": refusal.summary if refusal else None,
+    }, status_code=refusal.status if refusal else 200)
 
 
 def _saved(request: Request, principal: Principal, rule: AlertRuleWithSecret, what: str) -> Response:
     """Back to the rules, or the page showing the new webhook secret once."""
     if rule.webhook_secret is None:
-        return forms.done(HOME, what)
+        return back_to(HOME, what)
     return render(request, "admin/alerts_secret.html", {"principal": principal, "rule": rule})
 
 
@@ -111,14 +106,11 @@ async def new_rule(request: Request, principal: AdminUser) -> Response:
 async def create_rule(request: Request, conn: ConnDep, principal: AdminUser, settings: SettingsDep,
                       fields: Annotated[RuleFields, Form()]) -> Response:
     """Creates a rule through the alert service; a refused form comes back with the messages and the input."""
-    errors = FormErrors()
-    if (data := _rule_in(fields, errors)) is not None:
-        try:
-            rule = await service.create_rule(conn, data=data, settings=settings, actor_id=principal.id)
-            return _saved(request, principal, rule, "created")
-        except DeskmateError as exc:
-            errors.refused(exc)
-    return _form_page(request, principal, form=fields.shown(), errors=errors)
+    result = await attempt(lambda: service.create_rule(conn, data=_rule_in(fields), settings=settings,
+                                                       actor_id=principal.id))
+    if isinstance(result, Refusal):
+        return _form_page(request, principal, form=fields.shown(), refusal=result)
+    return _saved(request, principal, result, "created")
 
 
 @router.get("/{rule_id:int}")
@@ -131,22 +123,18 @@ async def edit_rule(rule_id: int, request: Request, conn: ConnDep, principal: Ad
 async def update_rule(rule_id: int, request: Request, conn: ConnDep, principal: AdminUser, settings: SettingsDep,
                       fields: Annotated[RuleFields, Form()]) -> Response:
     """Replaces the rule (as PUT /alerts/rules/{id}); an empty secret field keeps the rule's secret."""
-    errors = FormErrors()
-    if (data := _rule_in(fields, errors)) is not None:
-        try:
-            rule = await service.update_rule(conn, rule_id=rule_id, data=data, settings=settings)
-            return _saved(request, principal, rule, "updated")
-        except DeskmateError as exc:
-            errors.refused(exc)
-    current = await service.get_rule_or_raise(conn, rule_id=rule_id)
-    return _form_page(request, principal, form=fields.shown(), rule_id=rule_id, errors=errors,
-                      has_secret=current.has_webhook_secret)
+    result = await attempt(lambda: service.update_rule(conn, rule_id=rule_id, data=_rule_in(fields), settings=settings))
+    if isinstance(result, Refusal):
+        current = await service.get_rule_or_raise(conn, rule_id=rule_id)
+        return _form_page(request, principal, form=fields.shown(), rule_id=rule_id, refusal=result,
+                          has_secret=current.has_webhook_secret)
+    return _saved(request, principal, result, "updated")
 
 
 @router.post("/{rule_id:int}/delete")
 async def delete_rule(rule_id: int, conn: ConnDep, _: AdminUser) -> Response:
     await service.delete_rule(conn, rule_id=rule_id)
-    return forms.done(HOME, "deleted")
+    return back_to(HOME, "deleted")
 
 
 @router.post("/{rule_id:int}/rotate-secret")
@@ -158,19 +146,18 @@ async def rotate_secret(rule_id: int, request: Request, conn: ConnDep, principal
 
 
 async def _history_page(request: Request, conn: Conn, principal: Principal, *, rule: int | None, status: str | None,
-                        cursor: str | None, done_key: str | None = None, error: DeskmateError | None = None
+                        cursor: str | None, done_key: str | None = None, refusal: Refusal | None = None
                         ) -> Response:
     page = await service.history(conn, principal=principal, rule_id=rule, status=status, cursor=cursor,
                                  limit=PAGE_SIZE)
     params = {k: v for k, v in {"rule": rule, "status": status}.items() if v}
     admin = principal.role is Role.admin
-    return render(request, "admin/alerts_deliveries.html", {
+    return render_page(request, "admin/alerts_deliveries.html", {
         "principal": principal, "page": page, "rule": rule, "status": status, "statuses": STATUSES,
         "rules": await service.list_rules(conn) if admin else [], "may_retry": admin, "retryable": RETRYABLE,
         "here": f"{HOME}/deliveries?{urlencode(params | ({'cursor': cursor} if cursor else {}))}",
         "next_url": f"{HOME}/deliveries?{urlencode(params | {'cursor': page.next_cursor})}" if page.next_cursor else None,
-        "done": DONE.get(done_key or ""), "error": error.detail if error else None,
-    }, status_code=error.status if error else 200)
+        "done": DONE.get(done_key or "")}, refusal=refusal)
 
 
 @router.get("/deliveries")
@@ -190,8 +177,7 @@ async def retry_delivery(delivery_id: int, request: Request, conn: ConnDep, prin
     target = local_path(back, f"{HOME}/deliveries")
     if not target.startswith(f"{HOME}/deliveries"):
         target = f"{HOME}/deliveries"
-    try:
-        await service.requeue(conn, delivery_id=delivery_id)
-    except DeskmateError as exc:
-        return await _history_page(request, conn, principal, rule=None, status=None, cursor=None, error=exc)
-    return forms.done(target, "retried")
+    result = await attempt(lambda: service.requeue(conn, delivery_id=delivery_id))
+    if isinstance(result, Refusal):
+        return await _history_page(request, conn, principal, rule=None, status=None, cursor=None, refusal=result)
+    return back_to(target, "retried")

@@ -17,13 +17,11 @@ from pydantic import BaseModel
 from api.auth.deps import AdminUser, StaffUser
 from api.auth.models import Principal, Role
 from api.db import Conn, ConnDep
-from api.errors import DeskmateError
 from api.kb import service, trends
 from api.kb.models import Article, ArticleCreate, ArticleWrite
 from api.kb.routes import KbDep
 from api.kb.service import Kb
-from api.web.admin import forms
-from api.web.admin.forms import FormErrors
+from api.web.admin.forms import Refusal, attempt, back_to, render_page
 from api.web.pages import render
 
 router = APIRouter(prefix="/console/admin/kb", tags=["web"], include_in_schema=False)
@@ -66,12 +64,12 @@ def _data(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _form_page(request: Request, principal: Principal, *, form: dict[str, Any], article_id: str | None = None,
-               errors: FormErrors | None = None, done_key: str | None = None) -> Response:
+               refusal: Refusal | None = None, done_key: str | None = None) -> Response:
     return render(request, "admin/kb_form.html", {
         "principal": principal, "form": form, "article_id": article_id, "formats": FORMATS,
-        "errors": errors or FormErrors(), "error": errors.summary if errors else None,
+        "errors": refusal.errors if refusal else {}, "error": refusal.summary if refusal else None,
         "done": DONE.get(done_key or ""),
-    }, status_code=errors.status if errors else 200)
+    }, status_code=refusal.status if refusal else 200)
 
 
 @router.get("")
@@ -96,15 +94,12 @@ async def create_article(request: Request, conn: ConnDep, kb: KbDep, principal: 
                          fields: Annotated[ArticleFields, Form()]) -> Response:
     """Creates and indexes an article through the KB service; a refused form comes back with the input."""
     form = fields.model_dump()
-    errors = FormErrors()
-    data = errors.parse(ArticleCreate, _data(form) | ({"id": fields.id.strip()} if fields.id.strip() else {}))
-    if data is not None:
-        try:
-            await service.create_article(conn, kb, principal=principal, data=data)
-            return forms.done(HOME, "created")
-        except DeskmateError as exc:
-            errors.refused(exc)
-    return _form_page(request, principal, form=form, errors=errors)
+    data = _data(form) | ({"id": fields.id.strip()} if fields.id.strip() else {})
+    result = await attempt(lambda: service.create_article(conn, kb, principal=principal,
+                                                          data=ArticleCreate.model_validate(data)))
+    if isinstance(result, Refusal):
+        return _form_page(request, principal, form=form, refusal=result)
+    return back_to(HOME, "created")
 
 
 @router.get("/articles/{article_id}")
@@ -119,28 +114,24 @@ async def update_article(article_id: str, request: Request, conn: ConnDep, kb: K
                          fields: Annotated[ArticleFields, Form()]) -> Response:
     """Replaces the article and its chunks (as PUT /kb/articles/{id})."""
     form = fields.model_dump() | {"id": article_id}
-    errors = FormErrors()
-    if (data := errors.parse(ArticleWrite, _data(form))) is not None:
-        try:
-            await service.update_article(conn, kb, article_id=article_id, data=data)
-            return forms.done(HOME, "updated")
-        except DeskmateError as exc:
-            errors.refused(exc)
-    return _form_page(request, principal, form=form, article_id=article_id, errors=errors)
+    result = await attempt(lambda: service.update_article(conn, kb, article_id=article_id,
+                                                          data=ArticleWrite.model_validate(_data(form))))
+    if isinstance(result, Refusal):
+        return _form_page(request, principal, form=form, article_id=article_id, refusal=result)
+    return back_to(HOME, "updated")
 
 
 @router.post("/articles/{article_id}/delete")
 async def delete_article(article_id: str, conn: ConnDep, _: AdminUser) -> Response:
     await service.delete_article(conn, article_id=article_id)
-    return forms.done(HOME, "deleted")
+    return back_to(HOME, "deleted")
 
 
 async def _trends_page(request: Request, conn: Conn, kb: Kb, principal: Principal, *, days: int,
-                       done_key: str | None = None, error: DeskmateError | None = None) -> Response:
+                       done_key: str | None = None, refusal: Refusal | None = None) -> Response:
     view = await trends.view(conn, kb, principal=principal, days=days)
-    return render(request, "admin/kb_trends.html", {
-        "principal": principal, "trends": view, "days": days, "done": DONE.get(done_key or ""),
-        "error": error.detail if error else None}, status_code=error.status if error else 200)
+    return render_page(request, "admin/kb_trends.html", {
+        "principal": principal, "trends": view, "days": days, "done": DONE.get(done_key or "")}, refusal=refusal)
 
 
 @router.get("/trends")
@@ -155,7 +146,7 @@ async def refresh_suggestions(conn: ConnDep, kb: KbDep, principal: StaffUser, da
                               ) -> Response:
     """Stores the current clusters as open suggestions (as POST /kb/trends/suggestions)."""
     await trends.refresh(conn, kb, principal=principal, days=min(max(days, 1), 365))
-    return forms.done(f"{TRENDS}?days={min(max(days, 1), 365)}", "refreshed")
+    return back_to(f"{TRENDS}?days={min(max(days, 1), 365)}", "refreshed")
 
 
 @router.post("/suggestions/{suggestion_id:int}/approve")
@@ -163,20 +154,18 @@ async def approve_suggestion(suggestion_id: int, request: Request, conn: ConnDep
                              principal: StaffUser) -> Response:
     """A draft article is written from the suggestion (as POST /kb/suggestions/{id}/approve); an admin goes on to
     edit it, an agent back to the trends."""
-    try:
-        made = await trends.approve(conn, kb, principal=principal, suggestion_id=suggestion_id)
-    except DeskmateError as exc:
-        return await _trends_page(request, conn, kb, principal, days=30, error=exc)
+    made = await attempt(lambda: trends.approve(conn, kb, principal=principal, suggestion_id=suggestion_id))
+    if isinstance(made, Refusal):
+        return await _trends_page(request, conn, kb, principal, days=30, refusal=made)
     if principal.role is Role.admin and made.article_id:
-        return forms.done(f"{HOME}/articles/{made.article_id}", "approved")
-    return forms.done(TRENDS, "approved")
+        return back_to(f"{HOME}/articles/{made.article_id}", "approved")
+    return back_to(TRENDS, "approved")
 
 
 @router.post("/suggestions/{suggestion_id:int}/dismiss")
 async def dismiss_suggestion(suggestion_id: int, request: Request, conn: ConnDep, kb: KbDep,
                              principal: StaffUser) -> Response:
-    try:
-        await trends.dismiss(conn, kb, principal=principal, suggestion_id=suggestion_id)
-    except DeskmateError as exc:
-        return await _trends_page(request, conn, kb, principal, days=30, error=exc)
-    return forms.done(TRENDS, "dismissed")
+    result = await attempt(lambda: trends.dismiss(conn, kb, principal=principal, suggestion_id=suggestion_id))
+    if isinstance(result, Refusal):
+        return await _trends_page(request, conn, kb, principal, days=30, refusal=result)
+    return back_to(TRENDS, "dismissed")

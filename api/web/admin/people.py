@@ -14,7 +14,7 @@ from api.auth.deps import AdminUser
 from api.auth.models import Principal, Role, Skill, TeamCreate, TokenCreate, UserCreate
 from api.db import Conn, ConnDep
 from api.deps import SettingsDep
-from api.web.admin import Refusal, attempt, back_to, optional
+from api.web.admin.forms import Refusal, attempt, back_to, optional
 from api.web.pages import render
 
 PAGE = "/console/admin/people"

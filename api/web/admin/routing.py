@@ -21,7 +21,7 @@ from api.routing import engine, rules
 from api.routing.models import Probe, Rule, RuleIn
 from api.routing.routes import EmbedderDep
 from api.types import PRIORITY_NAMES, SourceType
-from api.web.admin import Refusal, attempt, back_to, optional, words
+from api.web.admin.forms import Refusal, attempt, back_to, optional, words
 from api.web.pages import render
 
 PAGE = "/console/admin/routing"

@@ -18,7 +18,7 @@ from api.sla import policies
 from api.sla.calendar import WEEKDAYS
 from api.sla.models import BusinessCalendar, CalendarIn, Policy, PolicyIn
 from api.types import PRIORITY_NAMES
-from api.web.admin import Refusal, attempt, back_to, optional, words
+from api.web.admin.forms import Refusal, attempt, back_to, optional, words
 from api.web.pages import render
 
 PAGE = "/console/admin/sla"

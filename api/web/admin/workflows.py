@@ -17,9 +17,7 @@ from api.auth.deps import AdminUser, StaffUser
 from api.auth.models import Principal, Role
 from api.db import Conn, ConnDep
 from api.deps import SettingsDep
-from api.errors import DeskmateError
-from api.web.admin import forms
-from api.web.admin.forms import FormErrors
+from api.web.admin.forms import Refusal, attempt, back_to, render_page
 from api.web.pages import render
 from api.workflows import approval_service, engine, service
 from api.workflows.models import DecisionIn, Enabled
@@ -35,12 +33,10 @@ DONE = {"enabled": "Workflow enabled.", "disabled": "Workflow disabled.", "retri
 
 
 async def _workflows_page(request: Request, conn: Conn, principal: Principal, *, done_key: str | None = None,
-                          errors: FormErrors | None = None) -> Response:
-    return render(request, "admin/workflows.html", {
+                          refusal: Refusal | None = None) -> Response:
+    return render_page(request, "admin/workflows.html", {
         "principal": principal, "workflows": await service.list_workflows(conn),
-        "may_toggle": principal.role is Role.admin, "done": DONE.get(done_key or ""),
-        "error": errors.text if errors else None,
-    }, status_code=errors.status if errors else 200)
+        "may_toggle": principal.role is Role.admin, "done": DONE.get(done_key or "")}, refusal=refusal)
 
 
 @router.get("")
@@ -53,11 +49,15 @@ async def workflows_page(request: Request, conn: ConnDep, principal: StaffUser, 
 async def set_enabled(name: str, request: Request, conn: ConnDep, principal: AdminUser,
                       enabled: Annotated[str, Form()] = "") -> Response:
     """Enables or disables a workflow (as PUT /workflows/{name}/enabled): a disabled one starts no run."""
-    errors = FormErrors()
-    if (data := errors.parse(Enabled, {"enabled": enabled})) is None:
-        return await _workflows_page(request, conn, principal, errors=errors)
-    await service.set_enabled(conn, name=name, enabled=data.enabled)
-    return forms.done(HOME, "enabled" if data.enabled else "disabled")
+
+    async def change() -> bool:
+        data = Enabled.model_validate({"enabled": enabled})
+        await service.set_enabled(conn, name=name, enabled=data.enabled)
+        return data.enabled
+    result = await attempt(change)
+    if isinstance(result, Refusal):
+        return await _workflows_page(request, conn, principal, refusal=result)
+    return back_to(HOME, "enabled" if result else "disabled")
 
 
 @router.get("/runs")
@@ -75,10 +75,10 @@ async def runs_page(request: Request, conn: ConnDep, principal: StaffUser,
 
 
 async def _run_page(request: Request, conn: Conn, principal: Principal, run_id: int, *, done_key: str | None = None,
-                    error: DeskmateError | None = None) -> Response:
-    return render(request, "admin/workflows_run.html", {
-        "principal": principal, "run": await service.get_run(conn, run_id=run_id), "done": DONE.get(done_key or ""),
-        "error": error.detail if error else None}, status_code=error.status if error else 200)
+                    refusal: Refusal | None = None) -> Response:
+    return render_page(request, "admin/workflows_run.html", {
+        "principal": principal, "run": await service.get_run(conn, run_id=run_id), "done": DONE.get(done_key or "")},
+        refusal=refusal)
 
 
 @router.get("/runs/{run_id:int}")
@@ -91,32 +91,28 @@ async def run_page(run_id: int, request: Request, conn: ConnDep, principal: Staf
 @router.post("/runs/{run_id:int}/retry")
 async def retry_run(run_id: int, request: Request, conn: ConnDep, principal: StaffUser) -> Response:
     """Starts a failed run again at the step that failed (as POST /workflows/runs/{id}/retry)."""
-    try:
-        await engine.retry(conn, run_id=run_id)
-    except DeskmateError as exc:
-        return await _run_page(request, conn, principal, run_id, error=exc)
-    return forms.done(f"{HOME}/runs/{run_id}", "retried")
+    result = await attempt(lambda: engine.retry(conn, run_id=run_id))
+    if isinstance(result, Refusal):
+        return await _run_page(request, conn, principal, run_id, refusal=result)
+    return back_to(f"{HOME}/runs/{run_id}", "retried")
 
 
 @router.post("/runs/{run_id:int}/cancel")
 async def cancel_run(run_id: int, request: Request, conn: ConnDep, principal: StaffUser,
                      settings: SettingsDep) -> Response:
     """Cancels a running or waiting run (as POST /workflows/runs/{id}/cancel)."""
-    try:
-        await engine.cancel(conn, run_id=run_id, by=principal, settings=settings)
-    except DeskmateError as exc:
-        return await _run_page(request, conn, principal, run_id, error=exc)
-    return forms.done(f"{HOME}/runs/{run_id}", "cancelled")
+    result = await attempt(lambda: engine.cancel(conn, run_id=run_id, by=principal, settings=settings))
+    if isinstance(result, Refusal):
+        return await _run_page(request, conn, principal, run_id, refusal=result)
+    return back_to(f"{HOME}/runs/{run_id}", "cancelled")
 
 
 async def _approvals_page(request: Request, conn: Conn, principal: Principal, *, done_key: str | None = None,
-                          errors: FormErrors | None = None) -> Response:
+                          refusal: Refusal | None = None) -> Response:
     waiting = await service.list_runs(conn, status="waiting", limit=PAGE_SIZE)
-    return render(request, "admin/workflows_approvals.html", {
+    return render_page(request, "admin/workflows_approvals.html", {
         "principal": principal, "pending": await approval_service.list_pending(conn, principal=principal),
-        "waiting": waiting.items, "done": DONE.get(done_key or ""),
-        "error": errors.text if errors else None,
-    }, status_code=errors.status if errors else 200)
+        "waiting": waiting.items, "done": DONE.get(done_key or "")}, refusal=refusal)
 
 
 @router.get("/approvals")
@@ -129,12 +125,13 @@ async def approvals_page(request: Request, conn: ConnDep, principal: StaffUser, 
 async def decide(approval_id: int, request: Request, conn: ConnDep, principal: StaffUser,
                  decision: Annotated[str, Form()] = "", comment: Annotated[str, Form()] = "") -> Response:
     """Approves or denies a request (as POST /workflows/approvals/{id}/decision)."""
-    errors = FormErrors()
-    if (data := errors.parse(DecisionIn, {"decision": decision, "comment": comment.strip() or None})) is not None:
-        try:
-            await approval_service.decide(conn, approval_id=approval_id, decision=data.decision, comment=data.comment,
-                                          principal=principal)
-            return forms.done(f"{HOME}/approvals", data.decision)
-        except DeskmateError as exc:
-            errors.refused(exc)
-    return await _approvals_page(request, conn, principal, errors=errors)
+
+    async def change() -> str:
+        data = DecisionIn.model_validate({"decision": decision, "comment": comment.strip() or None})
+        await approval_service.decide(conn, approval_id=approval_id, decision=data.decision, comment=data.comment,
+                                      principal=principal)
+        return data.decision
+    result = await attempt(change)
+    if isinstance(result, Refusal):
+        return await _approvals_page(request, conn, principal, refusal=result)
+    return back_to(f"{HOME}/approvals", result)
