@@ -8,6 +8,7 @@ calls that ask for JSON keep getting problem+json.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,17 @@ from api.errors import DeskmateError, Unauthorized
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+MARKUP = re.compile(r"\*\*|__|`|^#{1,6}[ \t]+|^[ \t]*[-*][ \t]+", re.MULTILINE)
+LINK = re.compile(r"\[([^\]\n]+)\]\((?:[^)\s]+)\)")
+
+
+def plain(text: str | None) -> str:
+    """Markdown (the bot's and the KB's) as the words a reader sees: a link's text, no emphasis, code, heading or
+    list marks. For pages that show it as text (the console's transcript and suggested articles, the portal)."""
+    return MARKUP.sub("", LINK.sub(r"\1", text or ""))
+
+
+templates.env.filters["plain"] = plain
 
 # Pages load only their own files; nothing from another origin, no inline script or style.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
