@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 QUIET_PIP := grep -v -E '^WARNING: Location .* is ignored' || true
 
-.PHONY: help setup bot debs run test bench lint clean
+.PHONY: help setup bot debs run test bench lint clean vendor
 
 LOOP_TEST := tests/improve/test_closed_loop.py
 
@@ -79,6 +79,12 @@ bench: setup
 	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py bench/channels.py bench/sync.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
 	@echo "==> bench/console.py (100k tickets; the full 1M/3M load takes ~25 min: docs/analytics.md)" >&2
 	@$(BIN)/python bench/console.py --tickets 100000 --messages 300000
+
+# The pages' third-party assets (package.json "dependencies") are committed under api/web/static/vendor/, so the
+# product needs no npm; after changing a version there: npm install, then this (docs/analytics.md, "The page").
+vendor:
+	@npm ci --no-audit --no-fund --loglevel=error
+	@cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md api/web/static/vendor/chart.js/
 
 lint: setup
 	@$(BIN)/ruff check api kb_index tests bench

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from analytics_support import seed_tickets
 
+from api.analytics import charts
 from api.auth.models import Role
 
 
@@ -59,18 +61,35 @@ async def test_the_default_period_is_the_last_28_days(client, agent) -> None:
     assert len(body["data"]["open"]) == 28 and body["data"]["buckets"][-1] == body["to"]
 
 
-async def test_the_page_draws_a_point_per_day_and_a_segment_per_source(client, conn, make_actor, agent) -> None:
+async def test_the_page_charts_a_point_per_day_and_a_part_per_source(client, conn, make_actor, agent) -> None:
     seeded = await seed_tickets(conn, requester_id=(await make_actor()).user.id, agent_id=agent.user.id)
     page = await client.get("/console/analytics", headers=agent.headers | {"accept": "text/html"},
                             params={"from": "2019-03-04", "to": "2019-03-17", "team": seeded.team, "category": ""})
     assert page.status_code == 200, page.text
-    assert "script-src 'self'" in page.headers["content-security-policy"] and "<script" not in page.text
-    volume = page.text.split('id="volume-chart"')[1].split("</figure>")[0]
-    assert 'data-points="14"' in volume and len(re.findall(r'<circle class="point"', volume)) == 14
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert re.findall(r"<script[^>]*>", page.text) == [  # data, the pinned Chart.js and the page's script: all local
+        '<script type="application/json" id="chart-data">',
+        f'<script src="/console/vendor/chart-{charts.CHART_JS_VERSION}.umd.min.js" defer>',
+        '<script src="/console/analytics.js" defer>']
+    specs = json.loads(page.text.split('id="chart-data">')[1].split("</script>")[0])
+    volume = specs["volume-chart"]
+    assert (volume["kind"], volume["stacked"], len(volume["labels"]), volume["labels"][0]) == ("bar", True, 14,
+                                                                                              "2019-03-04")
+    assert {s["label"]: sum(s["values"]) for s in volume["series"]} == {"CHATBOT": 1, "EMAIL": 1, "WEB": 2}
+    assert 'data-chart="volume-chart"\n    data-points="14" data-series="3"' in page.text
+    assert 'aria-label="Tickets created: 4 in all over 14 days; most: 2019-03-04 (1)."' in page.text
+    assert specs["source-chart"]["labels"] == ["CHATBOT", "EMAIL", "WEB"]
     sources = page.text.split('id="source-chart"')[1].split("</figure>")[0]
-    assert 'data-segments="3"' in sources and "<td>EMAIL</td>" not in sources  # the key span comes first
-    assert re.search(r"EMAIL</td><td>1</td><td>25%</td>", sources)
-    person = page.text.split('id="csat-person-chart"')[1].split("</figure>")[0]
-    assert 'data-segments="5"' in person and "satisfaction, resolved by a" in page.text
+    assert re.search(r"<td>EMAIL</td>\s*<td>1</td>\s*<td>25%</td>", sources)
+    assert 'aria-label="Tickets by source: 4 in all over 3 sources; most: WEB (2)."' in sources
+    assert specs["csat-chart"]["labels"] == ["1 of 5", "2 of 5", "3 of 5", "4 of 5", "5 of 5"]
+    assert [s["label"] for s in specs["csat-chart"]["series"]] == ["Resolved by the bot", "Resolved by a person"]
+    assert specs["backlog-chart"]["series"][0]["values"][-1] == 1  # C is still open
+    assert "satisfaction, resolved by a" in page.text
+    script = await client.get("/console/analytics.js")
+    assert script.status_code == 200 and "new Chart(canvas" in script.text
+    chart_js = await client.get(f"/console/vendor/chart-{charts.CHART_JS_VERSION}.umd.min.js")
+    assert chart_js.status_code == 200 and f"Chart.js v{charts.CHART_JS_VERSION}" in chart_js.text[:100]
+    assert "immutable" in chart_js.headers["cache-control"]
     css = await client.get("/console/analytics.css")
-    assert css.status_code == 200 and ".series" in css.text
+    assert css.status_code == 200 and ".canvas" in css.text

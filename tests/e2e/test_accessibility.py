@@ -96,7 +96,8 @@ async def test_the_analytics_page(page: Page, widget_api: str, database_url: str
             email=f"emp-{uuid.uuid4().hex[:8]}@example.com", name="Eve Employee", role=Role.employee))
         seeded = await seed_tickets(conn, requester_id=employee.id, agent_id=agent_id)
     await page.goto(f"{widget_api}/console/analytics?from=2019-03-04&to=2019-03-17&team={seeded.team}")
-    await expect(page.locator("#volume-chart svg circle.point")).to_have_count(14)
+    await expect(page.locator("#volume-chart canvas")).to_have_attribute("data-points", "14")
+    await page.wait_for_function("() => Chart.getChart(document.querySelector('#volume-chart canvas'))")
     await assert_accessible(page)
 
 
