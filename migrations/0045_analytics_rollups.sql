@@ -4,8 +4,9 @@
 -- metrics read them for the tickets rolled up and unchanged since, and compute the others live.
 
 -- Per ticket, as of its last roll-up: its team and category then (no foreign keys: backlog_daily is grouped by
--- them, and a deleted team must not move rows), its times, and the business seconds to the first response and to
--- the resolution in its team's calendar (api/sla/calendar.py). rolled_upto: the last ticket_events id read for it.
+-- them, and a deleted team must not move rows), its times, the business seconds to the first response and to
+-- the resolution in its team's calendar (api/sla/calendar.py), and whether it was never reopened, pending or moved
+-- to another team (first-contact resolution). rolled_upto: the last ticket_events id read for it.
 CREATE TABLE ticket_durations (
     ticket_id bigint PRIMARY KEY REFERENCES tickets ON DELETE CASCADE,
     team_id bigint,
@@ -15,6 +16,7 @@ CREATE TABLE ticket_durations (
     resolved_at timestamptz,
     respond_business_s double precision,
     resolve_business_s double precision,
+    first_contact boolean NOT NULL,
     rolled_upto bigint NOT NULL
 );
 CREATE INDEX ticket_durations_created_idx ON ticket_durations (created_at);

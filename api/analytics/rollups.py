@@ -1,7 +1,7 @@
-"""Analytics rollups: what the backlog, MTTA and MTTR read instead of every ticket's events (migration 0045).
+"""Analytics rollups: what the backlog, MTTA, MTTR and FCR read instead of every ticket's events (migration 0045).
 
-``ticket_durations`` keeps, per ticket, its team, category, times and the business seconds to the first response
-and to the resolution; ``backlog_daily`` the backlog's changes per UTC day, team and category. ``refresh`` brings
+``ticket_durations`` keeps, per ticket, its team, category, times, the business seconds to the first response
+and to the resolution, and whether it was a first-contact resolution; ``backlog_daily`` the backlog's changes per UTC day, team and category. ``refresh`` brings
 them up to the newest ticket and event (``deskmate analytics refresh``, the worker's ``analytics.refresh`` every
 15 minutes); it reads only the tickets created or with events since the last run (the watermarks), and running it
 again changes nothing. The metrics stay exact between runs: a ticket created or changed since (its "touched"
@@ -87,6 +87,12 @@ async def durations(conn: Conn, period: Period, st: State) -> list[dict[str, Any
     rolled up and unchanged since."""
     params = period.params() | {"ticket_watermark": st.ticket_watermark, "event_watermark": st.event_watermark}
     return await _rows(conn, Q.durations, params)
+
+
+async def fcr(conn: Conn, period: Period, st: State) -> dict[str, Any]:
+    """queries.sql's fcr row, with the rollup's first-contact flag for the tickets rolled up and unchanged since."""
+    params = period.params() | {"ticket_watermark": st.ticket_watermark, "event_watermark": st.event_watermark}
+    return (await _rows(conn, Q.fcr, params))[0]
 
 
 async def _horizon(conn: Conn) -> dict[str, int]:

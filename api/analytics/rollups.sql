@@ -83,8 +83,15 @@ GROUP BY 1
 
 -- name: ticket_times
 -- The tickets %(tickets)s as the rollup keeps them: team, category, created, first response by a person of the desk
--- (as in queries.sql's response_times) and resolved.
+-- (as in queries.sql's response_times), resolved, and first contact (as in queries.sql's fcr).
 SELECT t.id, t.team_id, t.category_id, t.created_at, t.resolved_at,
+       NOT EXISTS (
+           SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND (
+               (e.kind = 'status_changed' AND e.before->>'status' = 'resolved'
+                AND e.after->>'status' IN ('new', 'assigned', 'in_progress'))
+               OR (e.kind = 'status_changed' AND e.after->>'status' = 'pending')
+               OR (e.before ? 'team_id' AND e.before->>'team_id' IS NOT NULL
+                   AND e.after->>'team_id' IS DISTINCT FROM e.before->>'team_id'))) AS first_contact,
        (SELECT min(e.created_at) FROM ticket_events e JOIN users u ON u.id = e.actor_id
         WHERE e.ticket_id = t.id AND u.role IN ('agent', 'admin')
           AND (e.kind IN ('assigned', 'status_changed')
@@ -94,14 +101,14 @@ FROM tickets t WHERE t.id = ANY(%(tickets)s::bigint[])
 -- name: put_duration
 -- Writes a ticket's row.
 INSERT INTO ticket_durations (ticket_id, team_id, category_id, created_at, responded_at, resolved_at,
-                              respond_business_s, resolve_business_s, rolled_upto)
+                              respond_business_s, resolve_business_s, first_contact, rolled_upto)
 VALUES (%(id)s, %(team_id)s, %(category_id)s, %(created_at)s, %(responded_at)s, %(resolved_at)s,
-        %(respond_s)s, %(resolve_s)s, %(upto)s)
+        %(respond_s)s, %(resolve_s)s, %(first_contact)s, %(upto)s)
 ON CONFLICT (ticket_id) DO UPDATE SET
     team_id = EXCLUDED.team_id, category_id = EXCLUDED.category_id, created_at = EXCLUDED.created_at,
     responded_at = EXCLUDED.responded_at, resolved_at = EXCLUDED.resolved_at,
     respond_business_s = EXCLUDED.respond_business_s, resolve_business_s = EXCLUDED.resolve_business_s,
-    rolled_upto = EXCLUDED.rolled_upto
+    first_contact = EXCLUDED.first_contact, rolled_upto = EXCLUDED.rolled_upto
 
 -- name: set_watermarks
 -- Records how far the rollups now go.
@@ -144,3 +151,28 @@ WHERE ((t.created_at >= %(start)s AND t.created_at < %(end)s)
        OR (t.resolved_at >= %(start)s AND t.resolved_at < %(end)s))
   AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
   AND (%(category)s::text IS NULL OR c.slug = %(category)s)
+
+-- name: fcr
+-- queries.sql's fcr, with the rollup's first_contact for the tickets rolled up and unchanged since.
+WITH touched AS MATERIALIZED (
+    SELECT id FROM tickets WHERE id > %(ticket_watermark)s
+    UNION
+    SELECT ticket_id FROM ticket_events WHERE id > %(event_watermark)s
+), resolved AS (
+    SELECT t.id, d.first_contact FROM tickets t
+    LEFT JOIN categories c ON c.id = t.category_id
+    LEFT JOIN teams tm ON tm.id = t.team_id
+    LEFT JOIN ticket_durations d ON d.ticket_id = t.id AND NOT EXISTS (SELECT 1 FROM touched WHERE touched.id = t.id)
+    WHERE t.status IN ('resolved', 'closed') AND t.resolved_at >= %(start)s AND t.resolved_at < %(end)s
+      AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
+      AND (%(category)s::text IS NULL OR c.slug = %(category)s)
+)
+SELECT count(*) AS resolved,
+       count(*) FILTER (WHERE coalesce(t.first_contact, NOT EXISTS (
+                   SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND (
+                       (e.kind = 'status_changed' AND e.before->>'status' = 'resolved'
+                        AND e.after->>'status' IN ('new', 'assigned', 'in_progress'))
+                       OR (e.kind = 'status_changed' AND e.after->>'status' = 'pending')
+                       OR (e.before ? 'team_id' AND e.before->>'team_id' IS NOT NULL
+                           AND e.after->>'team_id' IS DISTINCT FROM e.before->>'team_id'))))) AS first_contact
+FROM resolved t

@@ -109,8 +109,9 @@ async def mttr(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, 
                                      rolled=rolled)
 
 
-async def fcr(conn: Conn, period: Period) -> dict[str, Any]:
-    row = (await _rows(conn, Q.fcr, period.params()))[0]
+async def fcr(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
+    st = await rollups.state(conn) if rolled else None
+    row = await rollups.fcr(conn, period, st) if st else (await _rows(conn, Q.fcr, period.params()))[0]
     return row | {"rate": _rate(row["first_contact"], row["resolved"])}
 
 

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from api.analytics import service
 from api.analytics.models import Period
 
-ROLLED_METRICS = (service.backlog, service.mtta, service.mttr)
+ROLLED_METRICS = (service.backlog, service.mtta, service.mttr, service.fcr)
 
 
 async def both(conn: AsyncConnection, period: Period) -> list[tuple[dict[str, Any], dict[str, Any]]]:

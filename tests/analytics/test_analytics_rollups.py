@@ -43,6 +43,8 @@ async def test_rolled_up_metrics_equal_the_live_ones(conn, seeded) -> None:
     assert (await service.backlog(conn, period(seeded)))["open"] == [0, 1, 2, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1]
     mttr = await service.mttr(conn, period(seeded))
     assert (mttr["tickets"], mttr["mean_hours"], mttr["median_hours"]) == (3, 8.0, 10.0)
+    assert (await service.fcr(conn, period(seeded)))["first_contact"] == 1  # A
+    assert [(await durations_row(conn, seeded.tickets[k]))["first_contact"] for k in "ABD"] == [True, False, False]
     await assert_rolled_is_live(conn, *periods(seeded))
 
 
@@ -55,6 +57,7 @@ async def test_a_reopen_after_the_refresh_counts_at_once_and_after_the_next(conn
     reopened = await service.backlog(conn, period(seeded))
     assert reopened["open"] == before["open"][:8] + [2] * 6  # A open again from Tue 12th
     assert (await service.mttr(conn, period(seeded)))["tickets"] == 2
+    assert await service.fcr(conn, period(seeded)) == {"resolved": 2, "first_contact": 0, "rate": 0.0}
     await assert_rolled_is_live(conn, *periods(seeded))
     await rollups.refresh(conn)
     assert (await service.backlog(conn, period(seeded)))["open"] == reopened["open"]

@@ -95,7 +95,7 @@ async def test_the_analytics_rollups_hold_the_history_and_equal_the_live_metrics
     rolled = (await hconn.execute("SELECT count(*) AS n FROM ticket_durations")).fetchone()
     assert (await rolled)["n"] == seeded.counts["tickets"]
     for period in (Period(), Period(granularity="week"), Period.model_validate({"category": "network"})):
-        for metric in (analytics.backlog, analytics.mtta, analytics.mttr):
+        for metric in (analytics.backlog, analytics.mtta, analytics.mttr, analytics.fcr):
             assert await metric(hconn, period) == await metric(hconn, period, rolled=False), (metric, period)
 
 
