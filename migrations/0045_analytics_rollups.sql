@@ -6,7 +6,8 @@
 -- Per ticket, as of its last roll-up: its team and category then (no foreign keys: backlog_daily is grouped by
 -- them, and a deleted team must not move rows), its times, the business seconds to the first response and to
 -- the resolution in its team's calendar (api/sla/calendar.py), and whether it was never reopened, pending or moved
--- to another team (first-contact resolution). rolled_upto: the last ticket_events id read for it.
+-- to another team (first-contact resolution). calendar_hash: the fingerprint of the calendar the seconds were
+-- counted in (a calendar edited since: counted again). rolled_upto: the last ticket_events id read for it.
 CREATE TABLE ticket_durations (
     ticket_id bigint PRIMARY KEY REFERENCES tickets ON DELETE CASCADE,
     team_id bigint,
@@ -17,6 +18,7 @@ CREATE TABLE ticket_durations (
     respond_business_s double precision,
     resolve_business_s double precision,
     first_contact boolean NOT NULL,
+    calendar_hash text NOT NULL,
     rolled_upto bigint NOT NULL
 );
 CREATE INDEX ticket_durations_created_idx ON ticket_durations (created_at);

@@ -11,6 +11,8 @@ set) is computed live, and the rest read here (docs/analytics.md "Rollups").
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,11 +56,25 @@ async def touched(conn: Conn, st: State) -> list[int]:
     return [r["id"] for r in await _rows(conn, Q.touched, params)]
 
 
-async def calendar(conn: Conn, cache: dict[int | None, Calendar], team_id: int | None) -> Calendar:
-    """The team's calendar (api/sla/policies.py), read once per ``cache``."""
-    if team_id not in cache:
-        cache[team_id] = (await policies.calendar_for_team(conn, team_id=team_id))[1]
-    return cache[team_id]
+def fingerprint(cal: Calendar) -> str:
+    """A digest of what business seconds depend on: the calendar's time zone, hours and holidays."""
+    spec = [cal.time_zone, sorted(cal.week.items()), sorted(d.isoformat() for d in cal.holidays)]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+
+
+class Calendars:
+    """The teams' calendars (api/sla/policies.py: the team's, else the default, else 24/7) with their fingerprints,
+    each read once."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+        self._known: dict[int | None, tuple[Calendar, str]] = {}
+
+    async def get(self, team_id: int | None) -> tuple[Calendar, str]:
+        if team_id not in self._known:
+            cal = (await policies.calendar_for_team(self._conn, team_id=team_id))[1]
+            self._known[team_id] = (cal, fingerprint(cal))
+        return self._known[team_id]
 
 
 def bucket_of(day: date, granularity: Granularity) -> date:
@@ -108,21 +124,36 @@ async def _horizon(conn: Conn) -> dict[str, int]:
     return {"ticket_upto": row["ticket_upto"], "event_upto": row["event_upto"]}
 
 
-async def _roll(conn: Conn, ids: list[int], *, upto: int, calendars: dict[int | None, Calendar]) -> None:
+async def _roll(conn: Conn, ids: list[int], *, upto: int, calendars: Calendars) -> None:
     """Brings these tickets' rows and their share of the backlog up to the event ``upto``, in one transaction."""
     async with conn.transaction():
         changes = await _rows(conn, Q.backlog_corrections,
                               {"tickets": ids, "upto": upto, "team": None, "category": None})
         rows = []
         for t in await _rows(conn, Q.ticket_times, {"tickets": ids}):
-            cal = await calendar(conn, calendars, t["team_id"])
-            rows.append(t | {"upto": upto, "respond_s": _seconds(cal, t["created_at"], t["responded_at"]),
+            cal, digest = await calendars.get(t["team_id"])
+            rows.append(t | {"upto": upto, "calendar_hash": digest,
+                             "respond_s": _seconds(cal, t["created_at"], t["responded_at"]),
                              "resolve_s": _seconds(cal, t["created_at"], t["resolved_at"])})
         async with conn.cursor() as cur:
             if changes:
                 await cur.executemany(Q.add_backlog, changes)
             if rows:
                 await cur.executemany(Q.put_duration, rows)
+
+
+async def _ids(conn: Conn, query: str, params: dict[str, Any] | None = None) -> list[int]:
+    return [r["id"] for r in await _rows(conn, query, params)]
+
+
+async def _recalendared(conn: Conn, calendars: Calendars) -> list[int]:
+    """The rolled-up tickets whose seconds were counted in a calendar that was edited since (or is no longer the
+    team's)."""
+    ids: list[int] = []
+    for r in await _rows(conn, Q.calendar_hashes):
+        if r["calendar_hash"] != (await calendars.get(r["team_id"]))[1]:
+            ids += await _ids(conn, Q.counted_in, r)
+    return ids
 
 
 def _seconds(cal: Calendar, start: datetime, end: datetime | None) -> float | None:
@@ -133,8 +164,11 @@ async def refresh(conn: Conn, *, full: bool = False,
                   on_progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Brings the rollups up to the newest ticket and event.
 
+    Besides the tickets created or with events since the last run, it rolls up again those whose team, category or
+    times changed without an event, and those whose calendar was edited.
+
     Parameters: ``conn`` in autocommit (each batch of tickets is its own transaction); ``full``: empty them first
-    and roll up every ticket (after a change of business calendars, which the rollups do not see);
+    and roll up every ticket;
     ``on_progress(done, total)``: called after each batch.
     Returns: the tickets rolled up and the new watermarks.
     """
@@ -146,9 +180,10 @@ async def refresh(conn: Conn, *, full: bool = False,
                 await conn.execute(Q.reset_state)
         row = (await _rows(conn, Q.state))[0]
         horizon = await _horizon(conn)
-        ids = [r["id"] for r in await _rows(conn, Q.touched, {
-            "ticket_watermark": row["ticket_watermark"], "event_watermark": row["event_watermark"]} | horizon)]
-        calendars: dict[int | None, Calendar] = {}
+        calendars = Calendars(conn)
+        ids = sorted(set(await _ids(conn, Q.touched, {"ticket_watermark": row["ticket_watermark"],
+                                                      "event_watermark": row["event_watermark"]} | horizon))
+                     | set(await _ids(conn, Q.drifted)) | set(await _recalendared(conn, calendars)))
         for i in range(0, len(ids), BATCH):
             await _roll(conn, ids[i:i + BATCH], upto=horizon["event_upto"], calendars=calendars)
             if on_progress is not None:

@@ -62,6 +62,22 @@ WHERE (%(team)s::text IS NULL OR tm.slug = %(team)s)
 GROUP BY 1, 2, 3
 HAVING sum(d.delta) <> 0
 
+-- name: drifted
+-- Rolled-up tickets whose team, category or times differ from their row without an event saying so (a team or
+-- category deleted; an edit in SQL).
+SELECT d.ticket_id AS id FROM ticket_durations d JOIN tickets t ON t.id = d.ticket_id
+WHERE (d.team_id, d.category_id, d.created_at, d.resolved_at)
+      IS DISTINCT FROM (t.team_id, t.category_id, t.created_at, t.resolved_at)
+
+-- name: calendar_hashes
+-- The calendars the rolled-up seconds were counted in, per team.
+SELECT DISTINCT team_id, calendar_hash FROM ticket_durations
+
+-- name: counted_in
+-- The rolled-up tickets of a team (NULL: none) whose seconds were counted in the calendar %(calendar_hash)s.
+SELECT ticket_id AS id FROM ticket_durations
+WHERE team_id IS NOT DISTINCT FROM %(team_id)s::bigint AND calendar_hash = %(calendar_hash)s
+
 -- name: add_backlog
 -- Adds one change to the backlog's day, team and category.
 INSERT INTO backlog_daily (day, team_id, category_id, open_delta)
@@ -101,14 +117,14 @@ FROM tickets t WHERE t.id = ANY(%(tickets)s::bigint[])
 -- name: put_duration
 -- Writes a ticket's row.
 INSERT INTO ticket_durations (ticket_id, team_id, category_id, created_at, responded_at, resolved_at,
-                              respond_business_s, resolve_business_s, first_contact, rolled_upto)
+                              respond_business_s, resolve_business_s, first_contact, calendar_hash, rolled_upto)
 VALUES (%(id)s, %(team_id)s, %(category_id)s, %(created_at)s, %(responded_at)s, %(resolved_at)s,
-        %(respond_s)s, %(resolve_s)s, %(first_contact)s, %(upto)s)
+        %(respond_s)s, %(resolve_s)s, %(first_contact)s, %(calendar_hash)s, %(upto)s)
 ON CONFLICT (ticket_id) DO UPDATE SET
     team_id = EXCLUDED.team_id, category_id = EXCLUDED.category_id, created_at = EXCLUDED.created_at,
     responded_at = EXCLUDED.responded_at, resolved_at = EXCLUDED.resolved_at,
     respond_business_s = EXCLUDED.respond_business_s, resolve_business_s = EXCLUDED.resolve_business_s,
-    first_contact = EXCLUDED.first_contact, rolled_upto = EXCLUDED.rolled_upto
+    first_contact = EXCLUDED.first_contact, calendar_hash = EXCLUDED.calendar_hash, rolled_upto = EXCLUDED.rolled_upto
 
 -- name: set_watermarks
 -- Records how far the rollups now go.
@@ -134,7 +150,7 @@ WITH touched AS MATERIALIZED (
 )
 SELECT t.id, t.team_id, coalesce(tm.slug, 'none') AS team, coalesce(c.slug, 'none') AS category, t.created_at,
        CASE WHEN t.resolved_at >= %(start)s AND t.resolved_at < %(end)s THEN t.resolved_at END AS resolved_at,
-       d.ticket_id AS rolled, d.respond_business_s, d.resolve_business_s,
+       d.ticket_id AS rolled, d.respond_business_s, d.resolve_business_s, d.calendar_hash,
        CASE WHEN d.ticket_id IS NULL THEN
            (SELECT min(e.created_at) FROM ticket_events e JOIN users u ON u.id = e.actor_id
             WHERE e.ticket_id = t.id AND u.role IN ('agent', 'admin')

@@ -13,7 +13,7 @@ from api import sql
 from api.analytics import rollups
 from api.analytics.models import Granularity, Metric, MetricResult, Period
 from api.db import Conn
-from api.sla.calendar import Calendar, business_seconds_between
+from api.sla.calendar import business_seconds_between
 
 Q = sql.load("api.analytics")
 FALLBACK_CONFIDENCE = 0.3  # bot/config.yml: the FallbackClassifier's threshold
@@ -83,19 +83,20 @@ def _durations(samples: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
 async def _business_durations(conn: Conn, period: Period, end: str, stored: str, *, created_in_period: bool,
                               rolled: bool) -> dict[str, Any]:
     """Business seconds from creation to ``end`` per ticket, in its team's calendar (the SLA's calendars): the
-    rollups' ``stored`` seconds for a ticket rolled up and unchanged since (``rolled``), else computed here."""
+    rollups' ``stored`` seconds for a ticket rolled up, unchanged since and counted in the calendar as it is now
+    (``rolled``), else computed here."""
     st = await rollups.state(conn) if rolled else None
     rows = await (rollups.durations(conn, period, st) if st else _rows(conn, Q.response_times, period.params()))
-    calendars: dict[int | None, Calendar] = {}
+    calendars = rollups.Calendars(conn)
     samples = []
     for row in rows:
         if row[end] is None or (created_in_period and not period.since <= row["created_at"] < period.until):
             continue
-        if row.get("rolled") is not None:
+        cal, digest = await calendars.get(row["team_id"])
+        if row.get("rolled") is not None and row["calendar_hash"] == digest:  # counted in this calendar
             samples.append((row, row[stored]))
-            continue
-        cal = await rollups.calendar(conn, calendars, row["team_id"])
-        samples.append((row, business_seconds_between(cal, row["created_at"], row[end])))
+        else:
+            samples.append((row, business_seconds_between(cal, row["created_at"], row[end])))
     return _durations(samples)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from analytics_support import Seeded, at, seed_tickets
+from psycopg.types.json import Jsonb
 from rollup_support import assert_rolled_is_live, backlog_rows, change, durations_row
 
 from api.analytics import rollups, service
@@ -109,4 +110,28 @@ async def test_a_full_refresh_rebuilds_the_same_rollups(conn, seeded) -> None:
     backlog = await backlog_rows(conn, seeded.team)
     done = await rollups.refresh(conn, full=True)
     assert done["tickets"] >= 4 and await backlog_rows(conn, seeded.team) == backlog
+    await assert_rolled_is_live(conn, *periods(seeded))
+
+
+async def test_an_edited_calendar_counts_at_once_and_the_next_refresh_counts_again(conn, seeded) -> None:
+    await rollups.refresh(conn)
+    hours = {d: [["08:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    await conn.execute("UPDATE business_calendars SET hours = %s WHERE id = (SELECT tc.calendar_id FROM team_calendars "
+                       "tc JOIN teams t ON t.id = tc.team_id WHERE t.slug = %s)", (Jsonb(hours), seeded.team))
+    only_a = period(seeded, **{"from": "2019-03-11"})
+    assert (await service.mttr(conn, only_a))["mean_hours"] == 3.0  # A: Fri 16-17 + Mon 08-10
+    await assert_rolled_is_live(conn, *periods(seeded))
+    await rollups.refresh(conn)
+    assert (await durations_row(conn, seeded.tickets["A"]))["resolve_business_s"] == 3 * 3600.0  # type: ignore[index]
+    await assert_rolled_is_live(conn, *periods(seeded))
+
+
+async def test_a_change_without_an_event_is_rolled_up_by_the_next_refresh(conn, seeded) -> None:
+    await rollups.refresh(conn)
+    cat_b = (await (await conn.execute("SELECT id FROM categories WHERE slug = %s", (seeded.categories[1],)))
+             .fetchone())["id"]  # type: ignore[index]
+    await conn.execute("UPDATE tickets SET category_id = %s WHERE id = %s", (cat_b, seeded.tickets["C"]))
+    await rollups.refresh(conn)
+    assert (await durations_row(conn, seeded.tickets["C"]))["category_id"] == cat_b  # type: ignore[index]
+    assert (await service.backlog(conn, period(seeded, category=seeded.categories[1])))["open"][-1] == 1
     await assert_rolled_is_live(conn, *periods(seeded))
