@@ -160,6 +160,13 @@ def _seconds(cal: Calendar, start: datetime, end: datetime | None) -> float | No
     return business_seconds_between(cal, start, end) if end is not None else None
 
 
+async def clear(conn: Conn) -> None:
+    """Empties the rollups: the metrics are computed live until the next refresh, which rolls up every ticket."""
+    async with conn.transaction():
+        await conn.execute(Q.reset)
+        await conn.execute(Q.reset_state)
+
+
 async def refresh(conn: Conn, *, full: bool = False,
                   on_progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Brings the rollups up to the newest ticket and event.
@@ -175,9 +182,7 @@ async def refresh(conn: Conn, *, full: bool = False,
     await conn.execute(Q.lock, {"key": LOCK})
     try:
         if full:
-            async with conn.transaction():
-                await conn.execute(Q.reset)
-                await conn.execute(Q.reset_state)
+            await clear(conn)
         row = (await _rows(conn, Q.state))[0]
         horizon = await _horizon(conn)
         calendars = Calendars(conn)
