@@ -76,6 +76,11 @@ class Calendars:
             self._known[team_id] = (cal, fingerprint(cal))
         return self._known[team_id]
 
+    async def fingerprints(self) -> dict[str, list[Any]]:
+        """Every team's (and no team's) calendar fingerprint, as the parallel arrays the queries take."""
+        teams: list[int | None] = [None, *[r["id"] for r in await _rows(self._conn, Q.teams)]]
+        return {"calendar_teams": teams, "calendar_hashes": [(await self.get(t))[1] for t in teams]}
+
 
 def bucket_of(day: date, granularity: Granularity) -> date:
     """The start of the bucket (the day, or the ISO week's Monday) holding ``day``."""
@@ -98,11 +103,14 @@ async def backlog_deltas(conn: Conn, period: Period, st: State) -> dict[date, in
     return out
 
 
-async def durations(conn: Conn, period: Period, st: State) -> list[dict[str, Any]]:
-    """queries.sql's response_times rows, with ``rolled`` set and the rollup's business seconds for the tickets
-    rolled up and unchanged since."""
+async def durations(conn: Conn, period: Period, st: State, calendars: Calendars, *,
+                    respond: bool) -> list[dict[str, Any]]:
+    """MTTA's (``respond``) or MTTR's tickets of the period: ``rolled`` with the rollup's business ``seconds`` when
+    rolled up, unchanged since and counted in the calendar as it is now; else ``created_at`` and ``ended_at`` (the
+    first response or the resolution) to compute them."""
     params = period.params() | {"ticket_watermark": st.ticket_watermark, "event_watermark": st.event_watermark}
-    return await _rows(conn, Q.durations, params)
+    query = Q.respond_durations if respond else Q.resolve_durations
+    return await _rows(conn, query, params | await calendars.fingerprints())
 
 
 async def fcr(conn: Conn, period: Period, st: State) -> dict[str, Any]:

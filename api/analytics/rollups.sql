@@ -69,6 +69,9 @@ SELECT d.ticket_id AS id FROM ticket_durations d JOIN tickets t ON t.id = d.tick
 WHERE (d.team_id, d.category_id, d.created_at, d.resolved_at)
       IS DISTINCT FROM (t.team_id, t.category_id, t.created_at, t.resolved_at)
 
+-- name: teams
+SELECT id FROM teams ORDER BY id
+
 -- name: calendar_hashes
 -- The calendars the rolled-up seconds were counted in, per team.
 SELECT DISTINCT team_id, calendar_hash FROM ticket_durations
@@ -139,32 +142,64 @@ TRUNCATE ticket_durations, backlog_daily
 -- The rollups hold nothing.
 UPDATE analytics_rollup_state SET ticket_watermark = 0, event_watermark = 0, refreshed_at = NULL
 
--- name: durations
--- The tickets of queries.sql's response_times (created or resolved in the period, in the team and category), with
--- the rollup's business seconds when the ticket is rolled up and unchanged since (same team, times, no newer event);
--- otherwise (rolled NULL) its first response, computed here as response_times does.
+-- name: respond_durations
+-- MTTA's tickets: created in the period, in the team and category. For one rolled up, unchanged since (same team,
+-- times, no newer event) and counted in its team's calendar as it is now (%(calendar_teams)s / %(calendar_hashes)s:
+-- each team's calendar fingerprint), the rollup's business seconds to the first response (NULL: none); for the
+-- others (rolled NULL) its creation and first response, as queries.sql's response_times finds it.
 WITH touched AS MATERIALIZED (
     SELECT id FROM tickets WHERE id > %(ticket_watermark)s
     UNION
     SELECT ticket_id FROM ticket_events WHERE id > %(event_watermark)s
+), calendars AS (
+    SELECT * FROM unnest(%(calendar_teams)s::bigint[], %(calendar_hashes)s::text[]) AS c(team_id, calendar_hash)
 )
-SELECT t.id, t.team_id, coalesce(tm.slug, 'none') AS team, coalesce(c.slug, 'none') AS category, t.created_at,
-       CASE WHEN t.resolved_at >= %(start)s AND t.resolved_at < %(end)s THEN t.resolved_at END AS resolved_at,
-       d.ticket_id AS rolled, d.respond_business_s, d.resolve_business_s, d.calendar_hash,
-       CASE WHEN d.ticket_id IS NULL THEN
-           (SELECT min(e.created_at) FROM ticket_events e JOIN users u ON u.id = e.actor_id
-            WHERE e.ticket_id = t.id AND u.role IN ('agent', 'admin')
-              AND (e.kind IN ('assigned', 'status_changed')
-                   OR (e.kind = 'commented' AND NOT coalesce((e.after->>'internal')::boolean, false))))
-       ELSE d.responded_at END AS responded_at
+SELECT t.team_id, coalesce(tm.slug, 'none') AS team, coalesce(c.slug, 'none') AS category,
+       d.ticket_id AS rolled, d.respond_business_s AS seconds,
+       CASE WHEN d.ticket_id IS NULL THEN t.created_at END AS created_at,
+       CASE WHEN d.ticket_id IS NULL THEN (SELECT min(e.created_at) FROM ticket_events e JOIN users u ON u.id = e.actor_id
+                 WHERE e.ticket_id = t.id AND u.role IN ('agent', 'admin')
+                   AND (e.kind IN ('assigned', 'status_changed')
+                        OR (e.kind = 'commented' AND NOT coalesce((e.after->>'internal')::boolean, false)))) END AS ended_at
 FROM tickets t
 LEFT JOIN categories c ON c.id = t.category_id
 LEFT JOIN teams tm ON tm.id = t.team_id
-LEFT JOIN ticket_durations d ON d.ticket_id = t.id AND d.created_at = t.created_at
-     AND d.resolved_at IS NOT DISTINCT FROM t.resolved_at AND d.team_id IS NOT DISTINCT FROM t.team_id
-     AND NOT EXISTS (SELECT 1 FROM touched WHERE touched.id = t.id)
-WHERE ((t.created_at >= %(start)s AND t.created_at < %(end)s)
-       OR (t.resolved_at >= %(start)s AND t.resolved_at < %(end)s))
+LEFT JOIN LATERAL (  -- one row by its key (LIMIT: not a join of the whole table)
+    SELECT d.ticket_id, d.respond_business_s FROM ticket_durations d
+    WHERE d.ticket_id = t.id AND d.created_at = t.created_at AND d.resolved_at IS NOT DISTINCT FROM t.resolved_at
+      AND d.team_id IS NOT DISTINCT FROM t.team_id
+      AND d.calendar_hash = (SELECT k.calendar_hash FROM calendars k WHERE k.team_id IS NOT DISTINCT FROM t.team_id)
+      AND NOT EXISTS (SELECT 1 FROM touched WHERE touched.id = t.id)
+    LIMIT 1) d ON true
+WHERE t.created_at >= %(start)s AND t.created_at < %(end)s
+  AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
+  AND (%(category)s::text IS NULL OR c.slug = %(category)s)
+
+-- name: resolve_durations
+-- MTTR's tickets: resolved in the period, in the team and category; the rollup's business seconds to the resolution
+-- as in respond_durations, else (rolled NULL) the creation and resolution.
+WITH touched AS MATERIALIZED (
+    SELECT id FROM tickets WHERE id > %(ticket_watermark)s
+    UNION
+    SELECT ticket_id FROM ticket_events WHERE id > %(event_watermark)s
+), calendars AS (
+    SELECT * FROM unnest(%(calendar_teams)s::bigint[], %(calendar_hashes)s::text[]) AS c(team_id, calendar_hash)
+)
+SELECT t.team_id, coalesce(tm.slug, 'none') AS team, coalesce(c.slug, 'none') AS category,
+       d.ticket_id AS rolled, d.resolve_business_s AS seconds,
+       CASE WHEN d.ticket_id IS NULL THEN t.created_at END AS created_at,
+       CASE WHEN d.ticket_id IS NULL THEN t.resolved_at END AS ended_at
+FROM tickets t
+LEFT JOIN categories c ON c.id = t.category_id
+LEFT JOIN teams tm ON tm.id = t.team_id
+LEFT JOIN LATERAL (  -- one row by its key (LIMIT: not a join of the whole table)
+    SELECT d.ticket_id, d.resolve_business_s FROM ticket_durations d
+    WHERE d.ticket_id = t.id AND d.created_at = t.created_at AND d.resolved_at IS NOT DISTINCT FROM t.resolved_at
+      AND d.team_id IS NOT DISTINCT FROM t.team_id
+      AND d.calendar_hash = (SELECT k.calendar_hash FROM calendars k WHERE k.team_id IS NOT DISTINCT FROM t.team_id)
+      AND NOT EXISTS (SELECT 1 FROM touched WHERE touched.id = t.id)
+    LIMIT 1) d ON true
+WHERE t.resolved_at >= %(start)s AND t.resolved_at < %(end)s
   AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
   AND (%(category)s::text IS NULL OR c.slug = %(category)s)
 
@@ -178,7 +213,9 @@ WITH touched AS MATERIALIZED (
     SELECT t.id, d.first_contact FROM tickets t
     LEFT JOIN categories c ON c.id = t.category_id
     LEFT JOIN teams tm ON tm.id = t.team_id
-    LEFT JOIN ticket_durations d ON d.ticket_id = t.id AND NOT EXISTS (SELECT 1 FROM touched WHERE touched.id = t.id)
+    LEFT JOIN LATERAL (  -- one row by its key (LIMIT: not a join of the whole table)
+        SELECT d.first_contact FROM ticket_durations d
+        WHERE d.ticket_id = t.id AND NOT EXISTS (SELECT 1 FROM touched WHERE touched.id = t.id) LIMIT 1) d ON true
     WHERE t.status IN ('resolved', 'closed') AND t.resolved_at >= %(start)s AND t.resolved_at < %(end)s
       AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
       AND (%(category)s::text IS NULL OR c.slug = %(category)s)

@@ -80,34 +80,36 @@ def _durations(samples: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
     return out
 
 
-async def _business_durations(conn: Conn, period: Period, end: str, stored: str, *, created_in_period: bool,
-                              rolled: bool) -> dict[str, Any]:
-    """Business seconds from creation to ``end`` per ticket, in its team's calendar (the SLA's calendars): the
-    rollups' ``stored`` seconds for a ticket rolled up, unchanged since and counted in the calendar as it is now
-    (``rolled``), else computed here."""
+async def _business_durations(conn: Conn, period: Period, *, respond: bool, rolled: bool) -> dict[str, Any]:
+    """Business seconds from creation to the first response (``respond``: MTTA's tickets, created in the period) or
+    to the resolution (MTTR's, resolved in it) per ticket, in its team's calendar (the SLA's calendars): the
+    rollups' for a ticket rolled up, unchanged since and counted in the calendar as it is now (``rolled``), else
+    computed here."""
     st = await rollups.state(conn) if rolled else None
-    rows = await (rollups.durations(conn, period, st) if st else _rows(conn, Q.response_times, period.params()))
     calendars = rollups.Calendars(conn)
+    if st is not None:
+        rows = await rollups.durations(conn, period, st, calendars, respond=respond)
+    else:
+        end = "responded_at" if respond else "resolved_at"
+        rows = [r | {"rolled": None, "ended_at": r[end]} for r in await _rows(conn, Q.response_times, period.params())
+                if (period.since <= r["created_at"] < period.until if respond else r["resolved_at"] is not None)]
     samples = []
     for row in rows:
-        if row[end] is None or (created_in_period and not period.since <= row["created_at"] < period.until):
-            continue
-        cal, digest = await calendars.get(row["team_id"])
-        if row.get("rolled") is not None and row["calendar_hash"] == digest:  # counted in this calendar
-            samples.append((row, row[stored]))
-        else:
-            samples.append((row, business_seconds_between(cal, row["created_at"], row[end])))
+        if row["rolled"] is not None:
+            if row["seconds"] is not None:
+                samples.append((row, row["seconds"]))
+        elif row["ended_at"] is not None:
+            cal, _ = await calendars.get(row["team_id"])
+            samples.append((row, business_seconds_between(cal, row["created_at"], row["ended_at"])))
     return _durations(samples)
 
 
 async def mtta(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
-    return await _business_durations(conn, period, "responded_at", "respond_business_s", created_in_period=True,
-                                     rolled=rolled)
+    return await _business_durations(conn, period, respond=True, rolled=rolled)
 
 
 async def mttr(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
-    return await _business_durations(conn, period, "resolved_at", "resolve_business_s", created_in_period=False,
-                                     rolled=rolled)
+    return await _business_durations(conn, period, respond=False, rolled=rolled)
 
 
 async def fcr(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
