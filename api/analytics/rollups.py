@@ -1,11 +1,12 @@
 """Analytics rollups: what the backlog, MTTA, MTTR and FCR read instead of every ticket's events (migration 0045).
 
-``ticket_durations`` keeps, per ticket, its team, category, times, the business seconds to the first response
-and to the resolution, and whether it was a first-contact resolution; ``backlog_daily`` the backlog's changes per UTC day, team and category. ``refresh`` brings
-them up to the newest ticket and event (``deskmate analytics refresh``, the worker's ``analytics.refresh`` every
-15 minutes); it reads only the tickets created or with events since the last run (the watermarks), and running it
-again changes nothing. The metrics stay exact between runs: a ticket created or changed since (its "touched"
-set) is computed live, and the rest read here (docs/analytics.md "Rollups").
+``ticket_durations`` keeps, per ticket, its team, category, times, the business seconds to the first response and
+to the resolution, and whether it was a first-contact resolution; ``backlog_daily`` the backlog's changes per UTC
+day, team and category. ``refresh`` brings them up to the newest ticket and event (``deskmate analytics refresh``,
+the worker's ``analytics.refresh`` every 15 minutes); it reads only the tickets created or with events since the
+last run (the watermarks), and running it again changes nothing. The metrics stay exact between runs: a ticket
+created or changed since (the "touched" set) is computed live, and the rest read here (docs/analytics.md
+"Rollups").
 """
 
 from __future__ import annotations
