@@ -125,7 +125,7 @@ async def _horizon(conn: Conn) -> dict[str, int]:
     hold an older id, which a later watermark would skip)."""
     row = (await _rows(conn, Q.horizon))[0]
     deadline = asyncio.get_running_loop().time() + WRITERS_WAIT_S
-    while (await _rows(conn, Q.still_writing, {"writing": row["writing"]}))[0]["running"]:
+    while (await _rows(conn, Q.still_writing, row))[0]["running"]:
         if asyncio.get_running_loop().time() > deadline:
             log.warning("analytics rollups: transactions still writing after %ss; going on", WRITERS_WAIT_S)
             break

@@ -15,14 +15,15 @@ SELECT pg_advisory_lock(%(key)s)
 SELECT pg_advisory_unlock(%(key)s)
 
 -- name: horizon
--- The newest ticket and event, and the transactions writing now (one of them may still add an older id).
+-- The newest ticket and event, and a transaction id newer than every transaction writing now (one of them may still
+-- add an older ticket or event id); in autocommit, this statement's own id (it ends with the statement).
 SELECT (SELECT coalesce(max(id), 0) FROM tickets) AS ticket_upto,
        (SELECT coalesce(max(id), 0) FROM ticket_events) AS event_upto,
-       (SELECT coalesce(array_agg(x::text), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) AS x) AS writing
+       pg_current_xact_id()::text AS writers_below
 
 -- name: still_writing
--- How many of those transactions are still running.
-SELECT count(*) AS running FROM unnest(%(writing)s::text[]) AS x WHERE pg_xact_status(x::xid8) = 'in progress'
+-- Whether one of those transactions is still running (the oldest one running is older).
+SELECT pg_snapshot_xmin(pg_current_snapshot()) < %(writers_below)s::xid8 AS running
 
 -- name: touched
 -- Tickets created after the ticket watermark or with an event after the event watermark (up to the bounds when

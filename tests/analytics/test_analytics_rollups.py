@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from analytics_support import Seeded, at, seed_tickets
 from psycopg.types.json import Jsonb
@@ -134,4 +135,24 @@ async def test_a_change_without_an_event_is_rolled_up_by_the_next_refresh(conn, 
     await rollups.refresh(conn)
     assert (await durations_row(conn, seeded.tickets["C"]))["category_id"] == cat_b  # type: ignore[index]
     assert (await service.backlog(conn, period(seeded, category=seeded.categories[1])))["open"][-1] == 1
+    await assert_rolled_is_live(conn, *periods(seeded))
+
+
+async def test_a_refresh_waits_for_the_transactions_writing_when_it_starts(conn, database_url, seeded, people,
+                                                                          monkeypatch, caplog) -> None:
+    """An event written before the refresh reads the newest id but committed after must not fall under the
+    watermark unread: the refresh waits for that writer (here it does not commit in time: the refresh says so)."""
+    monkeypatch.setattr(rollups, "WRITERS_WAIT_S", 0.5)
+    async with await psycopg.AsyncConnection.connect(database_url) as writer:
+        async with writer.transaction():
+            cur = await writer.execute(
+                "INSERT INTO ticket_events (ticket_id, actor_id, kind, before, after, created_at) "
+                "VALUES (%s, %s, 'assigned', '{}', '{}', now()) RETURNING id", (seeded.tickets["C"], people["agent"]))
+            event = (await cur.fetchone())[0]  # type: ignore[index]
+            with caplog.at_level("WARNING", logger="api.analytics.rollups"):
+                await rollups.refresh(conn)
+            assert "still writing" in caplog.text
+    await assert_rolled_is_live(conn, *periods(seeded))  # committed now, after the watermark: computed live
+    await rollups.refresh(conn)
+    assert (await durations_row(conn, seeded.tickets["C"]))["rolled_upto"] >= event  # type: ignore[index]
     await assert_rolled_is_live(conn, *periods(seeded))
