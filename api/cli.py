@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from api import crypto, db
+from api.analytics.cli import analytics_app
 from api.auth import service as people
 from api.auth.models import Role, TokenInfo
 from api.channels.email.cli import mailboxes_app
@@ -48,6 +49,7 @@ app.add_typer(secrets_app, name="secrets")
 eval_app = typer.Typer(help="Measure the bot and the knowledge base.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(kb_app, name="kb")
+app.add_typer(analytics_app, name="analytics")
 app.add_typer(improve_app, name="improve")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(mailboxes_app, name="mailboxes")

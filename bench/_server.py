@@ -37,6 +37,7 @@ def bench_database(name: str, *, keep: bool = False) -> Iterator[str]:
     admin_url = server.get_uri()
     url = admin_url.replace("/postgres?", f"/{name}?")
     if keep and embedded_pg.database_exists(admin_url, name):
+        migrate.migrate(url, REPO_ROOT / "migrations")  # a database kept from an older version
         yield url
         return
     embedded_pg.drop_database(admin_url, name)

@@ -2,8 +2,10 @@
 
 Loads --tickets tickets and --messages chat messages (default: a million and three million, over --weeks of
 history) into a database of its own with the demo history's generator (api/dev/history.py: COPY into staging,
-INSERT … SELECT), printing a progress bar and the load time. Then, against a real `deskmate serve` (one uvicorn
-worker), as a demo agent, for each page --requests sequential requests:
+INSERT … SELECT), printing a progress bar and the load time, and brings the analytics rollups up to date (timed:
+what `deskmate analytics refresh` does after an upgrade; on a kept database, the tickets since; --live empties them
+instead, to measure the metrics computed live). Then, against a real `deskmate serve` (one uvicorn worker), as a
+demo agent, for each page --requests sequential requests:
 
 - the console's queue page for every queue (mine, teams, unassigned, breaching, all), without and with a search,
 - the console's ticket page (a different ticket of the agent's team each time),
@@ -40,6 +42,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import kb_index
+from api.analytics import rollups
 from api.analytics import service as analytics
 from api.analytics.models import Metric, Period
 from api.auth import service as people
@@ -86,6 +89,18 @@ async def load(url: str, *, tickets: int, messages: int, weeks: int, chunk: int)
     in_tables = {k: await _count(url, t) for k, t in COUNTED.items()}
     return {"seconds": round(seconds, 1), "written": written, "in_tables": in_tables,
             "tickets_per_s": round(tickets / seconds)}
+
+
+async def refresh_rollups(url: str, *, live: bool) -> dict[str, Any]:
+    """Brings the analytics rollups up to date (what `deskmate analytics refresh` does after an upgrade), timed;
+    ``live``: empties them instead (the metrics are then computed as before migration 0045)."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        if live:
+            await rollups.clear(conn)
+            return {"cleared": True}
+        started = time.perf_counter()
+        done = await rollups.refresh(conn)
+        return done | {"seconds": round(time.perf_counter() - started, 1)}
 
 
 async def _count(url: str, table: str) -> int:
@@ -176,6 +191,8 @@ def main() -> None:
                                                             "loading it again")
     parser.add_argument("--only", default="", help="measure only the pages whose name starts so (console, analytics)")
     parser.add_argument("--load-only", action="store_true", help="load, count, and stop")
+    parser.add_argument("--live", action="store_true", help="empty the analytics rollups instead of refreshing them: "
+                                                            "the metrics computed live, as before migration 0045")
     args = parser.parse_args()
 
     report: dict[str, Any] = {"benchmark": "console", "tickets": args.tickets, "messages": args.messages,
@@ -187,6 +204,8 @@ def main() -> None:
                                              chunk=args.chunk))
         else:
             report["load"] = {"kept": {k: asyncio.run(_count(url, t)) for k, t in COUNTED.items()}}
+        report["rollups"] = asyncio.run(refresh_rollups(url, live=args.live))
+        print(f"rollups: {json.dumps(report['rollups'])}", file=sys.stderr, flush=True)
         if not args.load_only:
             async def agent_token() -> str:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:

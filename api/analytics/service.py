@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, timedelta
+from itertools import accumulate
 from statistics import mean, median
 from typing import Any
 
 from api import sql
+from api.analytics import rollups
 from api.analytics.models import Granularity, Metric, MetricResult, Period
 from api.db import Conn
-from api.sla import policies
-from api.sla.calendar import Calendar, business_seconds_between
+from api.sla.calendar import business_seconds_between
 
 Q = sql.load("api.analytics")
 FALLBACK_CONFIDENCE = 0.3  # bot/config.yml: the FallbackClassifier's threshold
@@ -53,9 +54,14 @@ async def volume(conn: Conn, period: Period) -> dict[str, Any]:
             "by_source": by_source, "by_category": by_category, "tickets": sum(r["tickets"] for r in rows)}
 
 
-async def backlog(conn: Conn, period: Period) -> dict[str, Any]:
-    rows = await _rows(conn, Q.backlog, period.params())
-    return {"buckets": [r["bucket"] for r in rows], "open": [r["open_tickets"] for r in rows]}
+async def backlog(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
+    """Open tickets at the end of each bucket: from the rollups when built (``rolled``), else all live."""
+    st = await rollups.state(conn) if rolled else None
+    if st is None:
+        rows = await _rows(conn, Q.backlog, period.params())
+        return {"buckets": [r["bucket"] for r in rows], "open": [r["open_tickets"] for r in rows]}
+    days, deltas = buckets(period), await rollups.backlog_deltas(conn, period, st)
+    return {"buckets": days, "open": list(accumulate(deltas.get(d, 0) for d in days))}
 
 
 def _hours(values: list[float]) -> dict[str, Any]:
@@ -74,30 +80,41 @@ def _durations(samples: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
     return out
 
 
-async def _business_durations(conn: Conn, period: Period, start: str, end: str,
-                              created_in_period: bool) -> dict[str, Any]:
-    """Business seconds from ``start`` to ``end`` per ticket, in its team's calendar (the SLA's calendars)."""
-    calendars: dict[int | None, Calendar] = {}
+async def _business_durations(conn: Conn, period: Period, *, respond: bool, rolled: bool) -> dict[str, Any]:
+    """Business seconds from creation to the first response (``respond``: MTTA's tickets, created in the period) or
+    to the resolution (MTTR's, resolved in it) per ticket, in its team's calendar (the SLA's calendars): the
+    rollups' for a ticket rolled up, unchanged since and counted in the calendar as it is now (``rolled``), else
+    computed here."""
+    st = await rollups.state(conn) if rolled else None
+    calendars = rollups.Calendars(conn)
+    if st is not None:
+        rows = await rollups.durations(conn, period, st, calendars, respond=respond)
+    else:
+        end = "responded_at" if respond else "resolved_at"
+        rows = [r | {"rolled": None, "ended_at": r[end]} for r in await _rows(conn, Q.response_times, period.params())
+                if (period.since <= r["created_at"] < period.until if respond else r["resolved_at"] is not None)]
     samples = []
-    for row in await _rows(conn, Q.response_times, period.params()):
-        if row[end] is None or (created_in_period and not period.since <= row["created_at"] < period.until):
-            continue
-        if row["team_id"] not in calendars:
-            calendars[row["team_id"]] = (await policies.calendar_for_team(conn, team_id=row["team_id"]))[1]
-        samples.append((row, business_seconds_between(calendars[row["team_id"]], row[start], row[end])))
+    for row in rows:
+        if row["rolled"] is not None:
+            if row["seconds"] is not None:
+                samples.append((row, row["seconds"]))
+        elif row["ended_at"] is not None:
+            cal, _ = await calendars.get(row["team_id"])
+            samples.append((row, business_seconds_between(cal, row["created_at"], row["ended_at"])))
     return _durations(samples)
 
 
-async def mtta(conn: Conn, period: Period) -> dict[str, Any]:
-    return await _business_durations(conn, period, "created_at", "responded_at", created_in_period=True)
+async def mtta(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
+    return await _business_durations(conn, period, respond=True, rolled=rolled)
 
 
-async def mttr(conn: Conn, period: Period) -> dict[str, Any]:
-    return await _business_durations(conn, period, "created_at", "resolved_at", created_in_period=False)
+async def mttr(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
+    return await _business_durations(conn, period, respond=False, rolled=rolled)
 
 
-async def fcr(conn: Conn, period: Period) -> dict[str, Any]:
-    row = (await _rows(conn, Q.fcr, period.params()))[0]
+async def fcr(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
+    st = await rollups.state(conn) if rolled else None
+    row = await rollups.fcr(conn, period, st) if st else (await _rows(conn, Q.fcr, period.params()))[0]
     return row | {"rate": _rate(row["first_contact"], row["resolved"])}
 
 

@@ -23,6 +23,7 @@ from psycopg import sql as pgsql
 
 import kb_index
 from api import sql
+from api.analytics import rollups
 from api.db import Conn
 from api.dev import history_text as text
 from api.dev.history_plan import (
@@ -91,6 +92,7 @@ async def seed(conn: Conn, *, weeks: int = WEEKS, workflows_dir: Path | None = N
         if counts is None:
             return None
         await conn.execute(QD.mark_seeded, {"name": HISTORY_SEED})
+    await rollups.refresh(conn)  # the analytics read the history from the rollups, as on a real desk
     log.info("demo history loaded", extra=counts)
     return counts
 

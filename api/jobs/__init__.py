@@ -36,7 +36,8 @@ from api.settings import Settings
 __all__ = ["QUEUES", "Queue", "close_queue", "current_settings", "defer", "make_app", "open_queue", "release_lock"]
 
 Q = sql.load("api.jobs")
-QUEUES = ("triage", "alerts", "sla", "retention", "improve", "workflows", "email", "sync", "csat", "kb")
+QUEUES = ("triage", "alerts", "sla", "retention", "improve", "workflows", "email", "sync", "csat", "kb",
+          "analytics")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from procrastinate import BaseRetryStrategy, RetryStrategy
 # Modules whose TASKS the worker runs (imported when an App is made).
 TASK_MODULES = ("api.triage.tasks", "api.retention.tasks", "api.improve.tasks", "api.workflows.tasks",
                 "api.channels.email.tasks",
-                "api.integrations.sync.tasks", "api.csat.tasks", "api.kb.tasks")
+                "api.integrations.sync.tasks", "api.csat.tasks", "api.kb.tasks", "api.analytics.tasks")
 # Unexpected errors: retried with exponential backoff (2, 4, 8 … s), then the job fails.
 UNEXPECTED = RetryStrategy(max_attempts=8, exponential_wait=2)
 TaskFn = Callable[..., Awaitable[Any]]

@@ -16,6 +16,8 @@ from asgi_lifespan import LifespanManager
 from psycopg.rows import dict_row
 
 from api import migrate
+from api.analytics import rollups
+from api.analytics import service as analytics
 from api.analytics.models import Metric, Period
 from api.app import create_app
 from api.auth import service as people
@@ -86,6 +88,15 @@ async def test_the_history_is_loaded_once(seeded: Seeded, hconn) -> None:
     assert await history.seed(hconn, workflows_dir=REPO_ROOT / "data" / "workflows") is None
     again = {t: (await (await hconn.execute(f"SELECT count(*) AS n FROM {t}")).fetchone())["n"] for t in TABLES}
     assert again == rows
+
+
+async def test_the_analytics_rollups_hold_the_history_and_equal_the_live_metrics(seeded: Seeded, hconn) -> None:
+    assert await rollups.state(hconn) is not None
+    rolled = (await hconn.execute("SELECT count(*) AS n FROM ticket_durations")).fetchone()
+    assert (await rolled)["n"] == seeded.counts["tickets"]
+    for period in (Period(), Period(granularity="week"), Period.model_validate({"category": "network"})):
+        for metric in (analytics.backlog, analytics.mtta, analytics.mttr, analytics.fcr):
+            assert await metric(hconn, period) == await metric(hconn, period, rolled=False), (metric, period)
 
 
 async def test_every_source_category_and_team_and_a_weekday_pattern(hconn) -> None:

@@ -51,8 +51,8 @@ def test_no_app_exists_at_import_time_and_each_app_has_the_registry_tasks():
     for app in (first, second):
         assert {"triage.process_ticket", "alerts.deliver", "sla.check", "sla.sweep"} <= set(app.tasks)
         assert sorted(p.periodic_id for p in app.periodic_registry.periodic_tasks.values()) == [
-            "alerts-redrive", "email-poll", "improve-cluster", "kb-embed_resolved", "retention-purge", "sla-sweep",
-            "sync-tick"]
+            "alerts-redrive", "analytics-refresh", "email-poll", "improve-cluster", "kb-embed_resolved",
+            "retention-purge", "sla-sweep", "sync-tick"]
 
 
 NO_DOMAIN = (
