@@ -11,7 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.helpers import clear, form_slots
 
-TICKET_NUMBER = re.compile(r"\b(INC|REQ)[- ]?0*(\d{1,6})\b", re.IGNORECASE)
+TICKET_NUMBER = re.compile(r"\b(INC|REQ)[- ]?0*(\d{1,9})\b", re.IGNORECASE)
 BARE_ID = re.compile(r"^\s*#?(\d{1,9})\s*$")
 LAST_TICKET = re.compile(r"\b(last|latest|newest|most recent|previous|recent)\b", re.IGNORECASE)
 URGENCY_WORDS = {

@@ -39,7 +39,7 @@ SELECT setval(pg_get_serial_sequence(%(table)s, 'id'), nextval(pg_get_serial_seq
 INSERT INTO tickets (id, number, type, title, description, category_id, urgency, impact, priority, status,
                      requester_id, team_id, assignee_id, source_type, source_reference, integration_metadata,
                      version, created_at, updated_at, resolved_at, closed_at, respond_due_at, resolve_due_at, resolution)
-SELECT h.id, CASE WHEN h.type = 'request' THEN 'REQ-' ELSE 'INC-' END || lpad(h.id::text, 6, '0'), h.type, h.title,
+SELECT h.id, CASE WHEN h.type = 'request' THEN 'REQ-' ELSE 'INC-' END || lpad(h.id::text, greatest(6, length(h.id::text)), '0'), h.type, h.title,
        h.description, h.category_id, h.urgency, h.impact, h.priority, h.status, h.requester_id, h.team_id, h.assignee_id,
        h.source_type, h.source_reference,
        CASE WHEN h.workflow IS NOT NULL THEN jsonb_build_object('workflow', h.workflow, 'workflow_run_id', h.workflow_run_id)

@@ -5,7 +5,7 @@ ins AS (
     INSERT INTO tickets (id, number, type, title, description, category_id, urgency, impact, priority,
                          status, requester_id, team_id, source_type, source_reference, integration_metadata)
     SELECT new.id,
-           CASE WHEN %(type)s = 'request' THEN 'REQ-' ELSE 'INC-' END || lpad(new.id::text, 6, '0'),
+           CASE WHEN %(type)s = 'request' THEN 'REQ-' ELSE 'INC-' END || lpad(new.id::text, greatest(6, length(new.id::text)), '0'),
            %(type)s, %(title)s, %(description)s, %(category_id)s, %(urgency)s, %(impact)s, %(priority)s,
            'new', %(requester_id)s, %(team_id)s, %(source_type)s, %(source_reference)s, %(integration_metadata)s
     FROM new

@@ -31,7 +31,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage  # n
 from rasa.utils.endpoints import EndpointConfig  # noqa: E402
 
 ACTIONS_SECRET = "conversation-tests-" + os.urandom(8).hex()
-NUMBER = re.compile(r"\b(?:INC|REQ)-\d{6}\b")
+NUMBER = re.compile(r"\b(?:INC|REQ)-\d{6,}\b")
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

@@ -18,7 +18,7 @@ AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.m
 CHANNEL_SECRET = "e2e-channel-" + os.urandom(12).hex()  # DESKMATE_RASA_CHANNEL_SECRET of every api started here
 RASA_TEST_DB = "deskmate_test_rasa"  # the database of the real stack's Rasa tracker store
 STORAGE_KEY = "deskmate.widget.v1"
-TICKET_NUMBER = re.compile(r"\b(?:INC|REQ)-\d{6}\b")
+TICKET_NUMBER = re.compile(r"\b(?:INC|REQ)-\d{6,}\b")
 
 
 def free_port() -> int:
