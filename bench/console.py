@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import kb_index
+from api.analytics import pages as analytics_pages
 from api.analytics import rollups
 from api.analytics import service as analytics
 from api.analytics.models import Metric, Period
@@ -126,6 +127,7 @@ def _pages(numbers: list[str]) -> dict[str, tuple[str, Callable[[Any, Principal,
     for metric in Metric:
         pages[f"analytics_{metric}"] = (f"/api/v1/analytics/{metric}", lambda conn, p, i, metric=metric:
                                         analytics.get(conn, metric=metric, period=Period()))
+    pages["analytics_page"] = ("/console/analytics", lambda conn, p, i: analytics_pages.page_metrics(conn, Period()))
     return pages
 
 

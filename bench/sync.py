@@ -28,13 +28,12 @@ import json
 import logging
 import os
 import platform
-import statistics
 import sys
 import time
 from typing import Any
 
 import psycopg
-from _server import BENCH_DATA_DIR, bench_database
+from _server import BENCH_DATA_DIR, bench_database, percentiles
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 
@@ -57,7 +56,7 @@ def _lags(seconds: list[float]) -> dict[str, float] | None:
     if not seconds:
         return None
     ms = sorted(s * 1000 for s in seconds)
-    q = statistics.quantiles(ms, n=100) if len(ms) > 1 else ms * 99
+    q = percentiles(ms)
     return {"p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1), "max_ms": round(ms[-1], 1)}
 
 

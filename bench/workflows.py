@@ -51,7 +51,6 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _server import BENCH_DATA_DIR, REPO_ROOT, bench_database
+from _server import BENCH_DATA_DIR, REPO_ROOT, bench_database, percentiles
 from ldap3 import MODIFY_REPLACE, Connection, Server
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -181,7 +180,7 @@ def stats(seconds: list[float]) -> dict[str, float]:
     ms = sorted(x * 1000 for x in seconds)
     if len(ms) < 2:
         return {"n": len(ms), "p50_ms": round(ms[0], 2) if ms else 0.0, "p95_ms": round(ms[0], 2) if ms else 0.0}
-    q = statistics.quantiles(ms, n=100, method="inclusive")
+    q = percentiles(ms)
     return {"n": len(ms), "p50_ms": round(q[49], 2), "p95_ms": round(q[94], 2)}
 
 
