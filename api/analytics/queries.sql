@@ -206,10 +206,12 @@ SELECT s.resolved_by, s.score,
        count(*) FILTER (WHERE s.asked_at >= %(start)s AND s.asked_at < %(end)s) AS asked,
        count(*) FILTER (WHERE s.answered_at >= %(start)s AND s.answered_at < %(end)s) AS answered
 FROM csat_surveys s
-JOIN tickets t ON t.id = s.ticket_id
-LEFT JOIN categories c ON c.id = t.category_id
-LEFT JOIN teams tm ON tm.id = t.team_id
 WHERE ((s.asked_at >= %(start)s AND s.asked_at < %(end)s) OR (s.answered_at >= %(start)s AND s.answered_at < %(end)s))
-  AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
-  AND (%(category)s::text IS NULL OR c.slug = %(category)s)
+  AND ((%(team)s::text IS NULL AND %(category)s::text IS NULL) OR EXISTS (  -- no filter: no ticket to look up
+      SELECT 1 FROM tickets t
+      LEFT JOIN categories c ON c.id = t.category_id
+      LEFT JOIN teams tm ON tm.id = t.team_id
+      WHERE t.id = s.ticket_id
+        AND (%(team)s::text IS NULL OR tm.slug = %(team)s)
+        AND (%(category)s::text IS NULL OR c.slug = %(category)s)))
 GROUP BY s.resolved_by, s.score

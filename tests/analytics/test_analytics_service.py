@@ -117,3 +117,5 @@ async def test_csat_is_split_between_the_bots_resolutions_and_peoples(conn, seed
     assert (data["bot"]["asked"], data["bot"]["answered"], data["bot"]["average"]) == (1, 1, 5.0)
     other_team = await service.csat(conn, period(seeded, team="no-such-team"))
     assert other_team["bot"]["asked"] == other_team["person"]["asked"] == 0
+    everyone = await service.csat(conn, period(seeded, team=None))  # no filter: no ticket looked up (other tests' too)
+    assert everyone["person"]["asked"] >= 2 and everyone["bot"]["answered"] >= 1
