@@ -29,7 +29,8 @@ import platform
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -110,6 +111,11 @@ async def _count(url: str, table: str) -> int:
         return int((await (await conn.execute(query)).fetchone())["n"])  # type: ignore[index]
 
 
+@asynccontextmanager
+async def _lent(conn: Any) -> AsyncIterator[Any]:
+    yield conn
+
+
 def _pages(numbers: list[str]) -> dict[str, tuple[str, Callable[[Any, Principal, int], Awaitable[Any]]]]:
     """Each page: its URL (``{i}``: the request's number) and the data access of its handler."""
     settings = Settings()
@@ -127,7 +133,8 @@ def _pages(numbers: list[str]) -> dict[str, tuple[str, Callable[[Any, Principal,
     for metric in Metric:
         pages[f"analytics_{metric}"] = (f"/api/v1/analytics/{metric}", lambda conn, p, i, metric=metric:
                                         analytics.get(conn, metric=metric, period=Period()))
-    pages["analytics_page"] = ("/console/analytics", lambda conn, p, i: analytics_pages.page_metrics(conn, Period()))
+    pages["analytics_page"] = ("/console/analytics", lambda conn, p, i: analytics_pages.page_metrics(
+        lambda: _lent(conn), Period()))  # the db time: its statements one after another on one connection
     return pages
 
 
