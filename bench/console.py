@@ -134,7 +134,7 @@ def _pages(numbers: list[str]) -> dict[str, tuple[str, Callable[[Any, Principal,
         pages[f"analytics_{metric}"] = (f"/api/v1/analytics/{metric}", lambda conn, p, i, metric=metric:
                                         analytics.get(conn, metric=metric, period=Period()))
     pages["analytics_page"] = ("/console/analytics", lambda conn, p, i: analytics_pages.page_metrics(
-        lambda: _lent(conn), Period()))  # the db time: its statements one after another on one connection
+        lambda: _lent(conn), Period(), parallel=1))  # the db time: its statements one after another
     return pages
 
 

@@ -73,13 +73,14 @@ def _charts(period: Period, m: dict[str, Any]) -> dict[str, Chart]:
 PARALLEL = 3  # connections one view of the page uses at once: its metrics run side by side
 
 
-async def page_metrics(connect: Callable[[], AbstractAsyncContextManager[Conn]], period: Period) -> dict[str, Any]:
-    """Every metric the page shows, up to ``PARALLEL`` at a time, each on a connection of ``connect`` (the pool's;
-    bench/console.py passes one connection to time the statements alone). The slowest first."""
+async def page_metrics(connect: Callable[[], AbstractAsyncContextManager[Conn]], period: Period, *,
+                       parallel: int = PARALLEL) -> dict[str, Any]:
+    """Every metric the page shows, ``parallel`` at a time, each on a connection of ``connect`` (the pool's;
+    bench/console.py times the statements alone, one after another on one connection). The slowest first."""
     compute = {"deflection": service.deflection, "mttr": service.mttr, "mtta": service.mtta, "sla": service.sla,
                "reopen": service.reopen_rate, "fcr": service.fcr, "volume": service.volume,
                "failures": service.bot_failures, "backlog": service.backlog, "kb": service.kb}
-    gate = asyncio.Semaphore(PARALLEL)
+    gate = asyncio.Semaphore(parallel)
 
     async def one(metric: Callable[[Conn, Period], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         async with gate, connect() as conn:
