@@ -40,13 +40,14 @@ class State:
     refreshed_at: datetime
 
 
-async def _rows(conn: Conn, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+async def fetch(conn: Conn, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every row of ``query`` (the analytics' statements, here and in service.py)."""
     return list(await (await conn.execute(query, params)).fetchall())
 
 
 async def state(conn: Conn) -> State | None:
     """How far the rollups go; None when they were never built (the metrics then compute everything live)."""
-    row = (await _rows(conn, Q.state))[0]
+    row = (await fetch(conn, Q.state))[0]
     return State(**row) if row["refreshed_at"] is not None else None
 
 
@@ -54,7 +55,7 @@ async def touched(conn: Conn, st: State) -> list[int]:
     """The tickets created or with an event after the watermarks: the ones the metrics compute live."""
     params = {"ticket_watermark": st.ticket_watermark, "event_watermark": st.event_watermark,
               "ticket_upto": None, "event_upto": None}
-    return [r["id"] for r in await _rows(conn, Q.touched, params)]
+    return [r["id"] for r in await fetch(conn, Q.touched, params)]
 
 
 def fingerprint(cal: Calendar) -> str:
@@ -79,7 +80,7 @@ class Calendars:
 
     async def fingerprints(self) -> dict[str, list[Any]]:
         """Every team's (and no team's) calendar fingerprint, as the parallel arrays the queries take."""
-        teams: list[int | None] = [None, *[r["id"] for r in await _rows(self._conn, Q.teams)]]
+        teams: list[int | None] = [None, *[r["id"] for r in await fetch(self._conn, Q.teams)]]
         return {"calendar_teams": teams, "calendar_hashes": [(await self.get(t))[1] for t in teams]}
 
 
@@ -93,11 +94,11 @@ async def backlog_deltas(conn: Conn, period: Period, st: State) -> dict[date, in
     corrected for the touched tickets."""
     assert period.start is not None
     params = period.params()
-    out = {r["bucket"]: r["delta"] for r in await _rows(conn, Q.backlog_buckets, params)}
+    out = {r["bucket"]: r["delta"] for r in await fetch(conn, Q.backlog_buckets, params)}
     ids = await touched(conn, st)
     if ids:
         first, end = bucket_of(period.start, period.granularity), period.until.date()
-        for r in await _rows(conn, Q.backlog_corrections, params | {"tickets": ids, "upto": None}):
+        for r in await fetch(conn, Q.backlog_corrections, params | {"tickets": ids, "upto": None}):
             if r["day"] < end:
                 key = max(bucket_of(r["day"], period.granularity), first)
                 out[key] = out.get(key, 0) + r["delta"]
@@ -111,21 +112,21 @@ async def durations(conn: Conn, period: Period, st: State, calendars: Calendars,
     first response or the resolution) to compute them."""
     params = period.params() | {"ticket_watermark": st.ticket_watermark, "event_watermark": st.event_watermark}
     query = Q.respond_durations if respond else Q.resolve_durations
-    return await _rows(conn, query, params | await calendars.fingerprints())
+    return await fetch(conn, query, params | await calendars.fingerprints())
 
 
 async def fcr(conn: Conn, period: Period, st: State) -> dict[str, Any]:
     """queries.sql's fcr row, with the rollup's first-contact flag for the tickets rolled up and unchanged since."""
     params = period.params() | {"ticket_watermark": st.ticket_watermark, "event_watermark": st.event_watermark}
-    return (await _rows(conn, Q.fcr, params))[0]
+    return (await fetch(conn, Q.fcr, params))[0]
 
 
 async def _horizon(conn: Conn) -> dict[str, int]:
     """The newest ticket and event ids, once every transaction writing when it is read has ended (one of them may
     hold an older id, which a later watermark would skip)."""
-    row = (await _rows(conn, Q.horizon))[0]
+    row = (await fetch(conn, Q.horizon))[0]
     deadline = asyncio.get_running_loop().time() + WRITERS_WAIT_S
-    while (await _rows(conn, Q.still_writing, row))[0]["running"]:
+    while (await fetch(conn, Q.still_writing, row))[0]["running"]:
         if asyncio.get_running_loop().time() > deadline:
             log.warning("analytics rollups: transactions still writing after %ss; going on", WRITERS_WAIT_S)
             break
@@ -136,10 +137,10 @@ async def _horizon(conn: Conn) -> dict[str, int]:
 async def _roll(conn: Conn, ids: list[int], *, upto: int, calendars: Calendars) -> None:
     """Brings these tickets' rows and their share of the backlog up to the event ``upto``, in one transaction."""
     async with conn.transaction():
-        changes = await _rows(conn, Q.backlog_corrections,
+        changes = await fetch(conn, Q.backlog_corrections,
                               {"tickets": ids, "upto": upto, "team": None, "category": None})
         rows = []
-        for t in await _rows(conn, Q.ticket_times, {"tickets": ids}):
+        for t in await fetch(conn, Q.ticket_times, {"tickets": ids}):
             cal, digest = await calendars.get(t["team_id"])
             rows.append(t | {"upto": upto, "calendar_hash": digest,
                              "respond_s": _seconds(cal, t["created_at"], t["responded_at"]),
@@ -152,14 +153,14 @@ async def _roll(conn: Conn, ids: list[int], *, upto: int, calendars: Calendars) 
 
 
 async def _ids(conn: Conn, query: str, params: dict[str, Any] | None = None) -> list[int]:
-    return [r["id"] for r in await _rows(conn, query, params)]
+    return [r["id"] for r in await fetch(conn, query, params)]
 
 
 async def _recalendared(conn: Conn, calendars: Calendars) -> list[int]:
     """The rolled-up tickets whose seconds were counted in a calendar that was edited since (or is no longer the
     team's)."""
     ids: list[int] = []
-    for r in await _rows(conn, Q.calendar_hashes):
+    for r in await fetch(conn, Q.calendar_hashes):
         if r["calendar_hash"] != (await calendars.get(r["team_id"]))[1]:
             ids += await _ids(conn, Q.counted_in, r)
     return ids
@@ -192,7 +193,7 @@ async def refresh(conn: Conn, *, full: bool = False,
     try:
         if full:
             await clear(conn)
-        row = (await _rows(conn, Q.state))[0]
+        row = (await fetch(conn, Q.state))[0]
         horizon = await _horizon(conn)
         calendars = Calendars(conn)
         ids = sorted(set(await _ids(conn, Q.touched, {"ticket_watermark": row["ticket_watermark"],

@@ -12,6 +12,7 @@ from typing import Any
 from api import sql
 from api.analytics import rollups
 from api.analytics.models import Granularity, Metric, MetricResult, Period
+from api.analytics.rollups import fetch
 from api.db import Conn
 from api.sla.calendar import business_seconds_between
 
@@ -19,10 +20,6 @@ Q = sql.load("api.analytics")
 FALLBACK_CONFIDENCE = 0.3  # bot/config.yml: the FallbackClassifier's threshold
 TOP = 20
 KB_LINKS = {"trends": "/api/v1/kb/trends", "suggestions": "/api/v1/kb/trends/suggestions"}
-
-
-async def _rows(conn: Conn, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(await (await conn.execute(query, params)).fetchall())
 
 
 def buckets(period: Period) -> list[date]:
@@ -47,7 +44,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 async def volume(conn: Conn, period: Period) -> dict[str, Any]:
-    rows = await _rows(conn, Q.volume, period.params())
+    rows = await fetch(conn, Q.volume, period.params())
     days = buckets(period)
     by_source, by_category = _series(rows, "source", "tickets", days), _series(rows, "category", "tickets", days)
     return {"buckets": days, "total": [sum(c) for c in zip(*by_source.values(), strict=True)] or [0] * len(days),
@@ -58,7 +55,7 @@ async def backlog(conn: Conn, period: Period, *, rolled: bool = True) -> dict[st
     """Open tickets at the end of each bucket: from the rollups when built (``rolled``), else all live."""
     st = await rollups.state(conn) if rolled else None
     if st is None:
-        rows = await _rows(conn, Q.backlog, period.params())
+        rows = await fetch(conn, Q.backlog, period.params())
         return {"buckets": [r["bucket"] for r in rows], "open": [r["open_tickets"] for r in rows]}
     days, deltas = buckets(period), await rollups.backlog_deltas(conn, period, st)
     return {"buckets": days, "open": list(accumulate(deltas.get(d, 0) for d in days))}
@@ -91,7 +88,7 @@ async def _business_durations(conn: Conn, period: Period, *, respond: bool, roll
         rows = await rollups.durations(conn, period, st, calendars, respond=respond)
     else:
         end = "responded_at" if respond else "resolved_at"
-        rows = [r | {"rolled": None, "ended_at": r[end]} for r in await _rows(conn, Q.response_times, period.params())
+        rows = [r | {"rolled": None, "ended_at": r[end]} for r in await fetch(conn, Q.response_times, period.params())
                 if (period.since <= r["created_at"] < period.until if respond else r["resolved_at"] is not None)]
     samples = []
     for row in rows:
@@ -114,18 +111,18 @@ async def mttr(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, 
 
 async def fcr(conn: Conn, period: Period, *, rolled: bool = True) -> dict[str, Any]:
     st = await rollups.state(conn) if rolled else None
-    row = await rollups.fcr(conn, period, st) if st else (await _rows(conn, Q.fcr, period.params()))[0]
+    row = await rollups.fcr(conn, period, st) if st else (await fetch(conn, Q.fcr, period.params()))[0]
     return row | {"rate": _rate(row["first_contact"], row["resolved"])}
 
 
 async def reopen_rate(conn: Conn, period: Period) -> dict[str, Any]:
-    row = (await _rows(conn, Q.reopen_rate, period.params()))[0]
+    row = (await fetch(conn, Q.reopen_rate, period.params()))[0]
     return row | {"rate": _rate(row["reopened"], row["resolved"])}
 
 
 async def sla(conn: Conn, period: Period) -> dict[str, Any]:
-    row = (await _rows(conn, Q.sla_compliance, period.params()))[0]
-    breaches = await _rows(conn, Q.sla_breaches, period.params())
+    row = (await fetch(conn, Q.sla_compliance, period.params()))[0]
+    breaches = await fetch(conn, Q.sla_breaches, period.params())
     days = buckets(period)
     series = _series(breaches, "target", "breaches", days)
     return row | {"compliance": _rate(row["both_met"], row["tickets"]),
@@ -140,7 +137,7 @@ OUTCOMES = ("bot_resolved", "escalated", "open")
 
 
 async def deflection(conn: Conn, period: Period) -> dict[str, Any]:
-    rows = await _rows(conn, Q.deflection, period.params())
+    rows = await fetch(conn, Q.deflection, period.params())
     intents: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for r in rows:
         intents[r["intent"]][r["outcome"]] += r["conversations"]
@@ -157,19 +154,19 @@ async def deflection(conn: Conn, period: Period) -> dict[str, Any]:
 async def bot_failures(conn: Conn, period: Period) -> dict[str, Any]:
     params = period.params() | {"threshold": FALLBACK_CONFIDENCE, "limit": TOP}
     return {"threshold": FALLBACK_CONFIDENCE,
-            "intents": await _rows(conn, Q.failing_intents, params),
-            "questions": await _rows(conn, Q.failing_questions, params),
-            "unhelpful_answers": await _rows(conn, Q.unhelpful_answers, params), "links": KB_LINKS}
+            "intents": await fetch(conn, Q.failing_intents, params),
+            "questions": await fetch(conn, Q.failing_questions, params),
+            "unhelpful_answers": await fetch(conn, Q.unhelpful_answers, params), "links": KB_LINKS}
 
 
 async def kb(conn: Conn, period: Period) -> dict[str, Any]:
-    return {"articles": await _rows(conn, Q.kb_articles, period.params() | {"limit": TOP}), "links": KB_LINKS}
+    return {"articles": await fetch(conn, Q.kb_articles, period.params() | {"limit": TOP}), "links": KB_LINKS}
 
 
 async def csat(conn: Conn, period: Period) -> dict[str, Any]:
     """Satisfaction (api/csat) for tickets the bot resolved vs a person: asked and answered in the period, the
     average score and the distribution of 1–5 (the answered count and the average follow from it)."""
-    rows = await _rows(conn, Q.csat, period.params())
+    rows = await fetch(conn, Q.csat, period.params())
     split: dict[str, Any] = {}
     for who in ("bot", "person"):
         mine = [r for r in rows if r["resolved_by"] == who]
