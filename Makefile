@@ -75,10 +75,10 @@ test: $(VENV)/.installed node_modules/axe-core/axe.min.js
 	wait $$loop || loop_rc=$$?; echo "==> $(LOOP_TEST) (run beside the suite)"; cat var/test-loop/pytest.log; \
 	exit $$(( main_rc || loop_rc ))
 
+# Every benchmark, one after another; each prints its JSON with its same-run baseline. bench/record.py keeps them
+# all with the machine's description in bench/results/<time>-<sha>.json and lists what moved since the last run.
 bench: setup
-	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py bench/channels.py bench/sync.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
-	@echo "==> bench/console.py (100k tickets; the full 1M/3M load takes ~25 min: docs/analytics.md)" >&2
-	@$(BIN)/python bench/console.py --tickets 100000 --messages 300000
+	@$(BIN)/python bench/record.py
 
 # The pages' third-party assets (package.json "dependencies") are committed under api/web/static/vendor/, so the
 # product needs no npm; after changing a version there: npm install, then this (docs/analytics.md, "The page").
