@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,51 +17,11 @@ import pytest
 import yaml
 
 from api.dev import embedded_pg, stack
-from tests.conftest import free_port
-from tests.deploy.conftest import REPO_ROOT, find, render
+from tests.deploy.conftest import REPO_ROOT, Redis, find, render, require
 
 RASA_PYTHON = REPO_ROOT / ".venv-rasa" / "bin" / "python"
 PROBE = Path(__file__).with_name("rasa_endpoints_probe.py")
 TRACKER_DB = "deskmate_deploy_tracker"
-
-
-def require(what: str, present: bool) -> None:
-    if present:
-        return
-    if os.environ.get("DESKMATE_REQUIRE_RASA"):
-        pytest.fail(f"DESKMATE_REQUIRE_RASA is set but {what} is missing")
-    pytest.skip(f"{what} is missing")
-
-
-@dataclass
-class Redis:
-    port: int
-    password: str
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
-    """A real redis-server (Debian's) on loopback with a password, no persistence."""
-    binary = shutil.which("redis-server")
-    require("redis-server (apt-get install redis-server; `make debs`)", binary is not None)
-    assert binary is not None
-    port, password = free_port(), secrets.token_urlsafe(24)
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                             "--requirepass", password, "--dir", str(tmp_path_factory.mktemp("redis"))],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:  # wait for the server to say it is ready (or to exit)
-        seen.append(line)
-        if "Ready to accept connections" in line:
-            break
-    else:
-        pytest.fail("redis-server exited: " + "".join(seen))
-    try:
-        yield Redis(port, password)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def rendered_endpoints(values: dict[str, Any], into: Path) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,14 +22,13 @@ from cryptography.fernet import Fernet
 
 from api.dev import stack
 from tests.conftest import free_port
-from tests.deploy.conftest import REPO_ROOT, find, render
+from tests.deploy.conftest import REPO_ROOT, find, read_only, render
 from tests.deploy.test_images import final, values
 from tests.deploy.test_secrets import documented_secret_keys
 
 VENV = Path(sys.prefix).resolve()
-READ_ONLY = 'while [ "$1" != -- ]; do mount --bind -o ro "$1" "$1" || exit 97; shift; done; shift; exec "$@"'
 # the code tree, the virtualenv, and where bot/models really is (a worktree may link it from elsewhere)
-READ_ONLY_DIRS = sorted({REPO_ROOT.resolve(), VENV, (REPO_ROOT / "bot" / "models").resolve()})
+READ_ONLY_DIRS = [REPO_ROOT.resolve(), VENV, (REPO_ROOT / "bot" / "models").resolve()]
 
 
 def image_env(data_dir: Path) -> dict[str, str]:
@@ -44,8 +42,6 @@ def image_env(data_dir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pod_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare (util-linux) is missing")
     data_dir = tmp_path_factory.mktemp("deskmate-data")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKMATE_") and k != "DATABASE_URL"}
     env |= image_env(data_dir)
@@ -58,9 +54,8 @@ def pod_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     return env
 
 
-def read_only(*command: str) -> list[str]:
-    return ["unshare", "-m", "--propagation", "private", "sh", "-c", READ_ONLY, "sh", *map(str, READ_ONLY_DIRS), "--",
-            *command]
+def ro(*command: str) -> list[str]:
+    return read_only(READ_ONLY_DIRS, *command)
 
 
 def test_the_mounts_are_read_only(pod_env: dict[str, str]) -> None:
@@ -72,7 +67,7 @@ def test_the_mounts_are_read_only(pod_env: dict[str, str]) -> None:
              "        (pathlib.Path(d) / '.deskmate-write-test').unlink()\n"
              "    except OSError as exc:\n"
              "        print(d, 'read-only' if exc.errno == 30 else exc)\n")
-    out = subprocess.run(read_only(sys.executable, "-c", probe, str(REPO_ROOT / "bot" / "models"), str(VENV),
+    out = subprocess.run(ro(sys.executable, "-c", probe, str(REPO_ROOT / "bot" / "models"), str(VENV),
                                    pod_env["DESKMATE_DATA_DIR"]), env=pod_env, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out == [f"{REPO_ROOT / 'bot' / 'models'} read-only", f"{VENV} read-only",
@@ -80,14 +75,14 @@ def test_the_mounts_are_read_only(pod_env: dict[str, str]) -> None:
 
 
 def test_migrate_runs_on_a_read_only_root(pod_env: dict[str, str]) -> None:
-    done = subprocess.run(read_only(str(VENV / "bin" / "deskmate"), "migrate"), env=pod_env, capture_output=True,
+    done = subprocess.run(ro(str(VENV / "bin" / "deskmate"), "migrate"), env=pod_env, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
 def api(pod_env: dict[str, str]) -> Iterator[str]:
-    proc = subprocess.Popen(read_only(str(VENV / "bin" / "deskmate"), "serve"), env=pod_env)
+    proc = subprocess.Popen(ro(str(VENV / "bin" / "deskmate"), "serve"), env=pod_env)
     url = f"http://127.0.0.1:{pod_env['DESKMATE_PORT']}"
     try:
         stack.wait_until_ready(f"{url}/readyz", proc, timeout_s=300, what="the api on a read-only root")
@@ -103,7 +98,7 @@ def test_the_api_gets_ready_on_a_read_only_root(api: str) -> None:
 
 
 def test_the_worker_runs_on_a_read_only_root(pod_env: dict[str, str]) -> None:
-    done = subprocess.run(read_only(str(VENV / "bin" / "deskmate"), "worker", "--burst"), env=pod_env,
+    done = subprocess.run(ro(str(VENV / "bin" / "deskmate"), "worker", "--burst"), env=pod_env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert not re.search(r"Read-only file system|Errno 30", done.stderr), done.stderr[-3000:]
