@@ -3,7 +3,9 @@ stack needs: the four Deployments with probes and resources, autoscalers, disrup
 the Secret references, non-root pods, and Rasa's endpoints with the Redis lock store."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from api.settings import Settings
 from tests.deploy.conftest import (
     CHART,
     COMPONENTS,
@@ -24,6 +27,7 @@ from tests.deploy.conftest import (
     production_values,
     render,
 )
+from tests.deploy.test_secrets import secret_settings
 
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest the schemas know.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
@@ -339,3 +343,27 @@ def test_the_worker_probe_tells_a_running_process_from_a_stopped_one() -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"api": {"replica": 2}}, "additional properties 'replica' not allowed"),
+    ({"rasa": {"autoscaling": {"enabled": True, "targetCPUUtilizationPercentage": 150}}}, "maximum"),
+    ({"config": {"DESKMATE_SECRET_KEY": "in a ConfigMap"}}, "DESKMATE_SECRET_KEY"),
+    ({"config": {"DATABASE_URL": "postgresql://u:p@db/deskmate"}}, "DATABASE_URL"),
+    ({"redis": {"keyPrefix": "desk-mate"}}, "keyPrefix"),
+    ({"trackerStore": {"host": ""}}, "trackerStore/host"),
+    ({"rasa": {"model": {"file": "/models/x.tar.gz"}}}, "model/file"),
+    ({"securityContext": {"runAsUser": 0}}, "runAsUser"),
+])
+def test_bad_values_are_refused_with_the_value_named(values: dict[str, Any], message: str) -> None:
+    """values.schema.json: a misspelt or misplaced value stops the render instead of being ignored."""
+    with pytest.raises(helm.HelmError, match=re.escape(message)):
+        render(values)
+
+
+def test_the_schema_keeps_every_secret_out_of_the_config_map() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    refused = set(schema["properties"]["config"]["propertyNames"]["not"]["enum"])
+    settings = {n for n in secret_settings(Settings, "DESKMATE_") if n.startswith("DESKMATE_")}
+    assert settings <= refused
+    assert refused - settings == {"DESKMATE_SERVICE_TOKEN", "DESKMATE_RASA_DB_PASSWORD", "DESKMATE_REDIS_PASSWORD"}
