@@ -5,6 +5,7 @@ repository (or made by `make bot`) and not dropped by .dockerignore, and the sam
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shutil
 import subprocess
@@ -85,6 +86,44 @@ def final(dockerfile: str) -> Stage:
 
 def values(stage: Stage, op: str) -> list[str]:
     return [rest for o, rest in stage.instructions if o == op]
+
+
+def image_tree(dockerfile: str, into: Path, *, stage: int = -1) -> Path:
+    """What a stage's COPY instructions put under its WORKDIR (/app), laid out under ``into`` from this checkout.
+
+    ``COPY --from=build /app/bot/models`` (the intent hints the build stage fits) takes the repository's
+    bot/models/nlu-hints-*.npz, which `make bot` fits the same way; other stages' files (the virtualenv) are
+    this machine's environments. Returns the folder that stands for /app.
+    """
+    app = into / "app"
+    workdir = "/"
+    for op, rest in parse(dockerfile)[1][stage].instructions:
+        if op == "WORKDIR":
+            workdir = rest
+        if op != "COPY" or workdir != "/app":
+            continue
+        words = [w for w in rest.split() if not w.startswith("--")]
+        *sources, dest = words
+        target = app / dest.removeprefix("/app/").removeprefix("./") if not dest.startswith("/") or dest.startswith(
+            "/app") else None
+        if target is None:
+            continue
+        if "--from=build" in rest:
+            assert sources == ["/app/bot/models"], f"{dockerfile}: no stand-in for COPY {rest}"
+            target.mkdir(parents=True, exist_ok=True)
+            for hints in (REPO_ROOT / "bot" / "models").glob("nlu-hints-*.npz"):
+                shutil.copy(hints, target / hints.name)
+            continue
+        into_dir = dest.endswith("/") or len(sources) > 1
+        for source in sources:
+            src = REPO_ROOT / source
+            dst = target / src.name if into_dir else target
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copy(src.resolve(), dst)
+    return app
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)
@@ -193,3 +232,18 @@ def test_the_chart_uses_the_images_paths_ports_and_user() -> None:
         assert rasa["args"][rasa["args"].index(flag) + 1] == f"{workdir}/{copied}"
         assert copied in copy_sources(rasa_image)
     assert values(rasa_image, "EXPOSE") == ["5005 5055"]
+
+
+def test_the_build_stage_has_what_its_hint_step_reads(tmp_path: Path) -> None:
+    """`python -m api.chat.hints` (the build stage's last RUN) with only the files the stage copied: it imports the
+    copied code and reads the same training data as the repository, so it fits the hints `make bot` fits. (Fitting
+    them takes minutes of CPU here and is left to the image build; the api tests load the result.)"""
+    app = image_tree("Dockerfile", tmp_path, stage=0)
+    code = ("import api, sys; from api.chat import hints\n"
+            "print(api.__file__); print(hints.data_hash(hints.training_examples(), 'probe'))")
+    env = {**os.environ, "PYTHONPATH": str(app), "PYTHONDONTWRITEBYTECODE": "1"}
+    tree = subprocess.run([sys.executable, "-c", code], cwd=app, env=env, capture_output=True, text=True, check=True)
+    here = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    module, digest = tree.stdout.split()
+    assert module == str(app / "api" / "__init__.py")
+    assert digest == here.stdout.split()[1]

@@ -1,9 +1,9 @@
-"""Rasa and the action server as the chart runs them, on this machine: the containers' args and environment from
-the rendered chart (Kubernetes' $(VAR) expansion done the same way), the Rasa image's ENV, the rendered
+"""Rasa and the action server as the chart runs them, on this machine: only the files Dockerfile.rasa copies (laid
+out by tests/deploy/test_images.image_tree), the containers' args and environment from the rendered chart (Kubernetes' $(VAR) expansion done the same way), the Rasa image's ENV, the rendered
 endpoints.yml, with the code, the model and the Rasa environment mounted read-only (readOnlyRootFilesystem), against
 a real Redis lock store and the test PostgreSQL as tracker store.
 
-What differs from a pod: the paths (/app is the repository, /etc/deskmate a temporary folder), loopback addresses
+What differs from a pod: the paths (/app and /etc/deskmate are temporary folders), loopback addresses
 instead of the Services' names, and `--interface 127.0.0.1` (a pod listens on all of its addresses).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 from api.dev import embedded_pg, stack
 from tests.conftest import free_port
 from tests.deploy.conftest import REPO_ROOT, Redis, find, read_only, render, require
-from tests.deploy.test_images import final, values
+from tests.deploy.test_images import final, image_tree, values
 
 RASA_VENV = REPO_ROOT / ".venv-rasa"
 MODEL = REPO_ROOT / "bot" / "models" / "deskmate.tar.gz"
@@ -53,13 +53,13 @@ def container_env(cont: dict[str, Any], secret: dict[str, str]) -> dict[str, str
     return env
 
 
-def image_env(home: Path) -> dict[str, str]:
-    """Dockerfile.rasa's ENV for this machine: /app is the repository, the virtualenv is .venv-rasa."""
+def image_env(app: Path, home: Path) -> dict[str, str]:
+    """Dockerfile.rasa's ENV for this machine: /app is ``app``, the virtualenv is .venv-rasa."""
     env: dict[str, str] = {}
     for line in values(final("Dockerfile.rasa"), "ENV"):
         env |= dict(pair.split("=", 1) for pair in line.split())
     env["PATH"] = f"{RASA_VENV.resolve() / 'bin'}:{os.environ['PATH']}"
-    return {k: v.replace("/app", str(REPO_ROOT)).replace("/home/deskmate", str(home)) for k, v in env.items()}
+    return {k: v.replace("/app", str(app)).replace("/home/deskmate", str(home)) for k, v in env.items()}
 
 
 def redis_calls(redis: Redis, command: str) -> int:
@@ -82,6 +82,7 @@ def pods(redis_server: Redis, pg_server: str, tmp_path_factory: pytest.TempPathF
                          "database": tracker["DESKMATE_RASA_DB_NAME"], "user": tracker["DESKMATE_RASA_DB_USER"]}})
     rasa_port, actions_port = free_port(), free_port()
     etc, home = tmp_path_factory.mktemp("etc-deskmate"), tmp_path_factory.mktemp("home")
+    app = image_tree("Dockerfile.rasa", tmp_path_factory.mktemp("image"))
     endpoints = find(objects, "ConfigMap", "deskmate-rasa-endpoints")["data"]["endpoints.yml"]
     (etc / "endpoints.yml").write_text(endpoints.replace("http://deskmate-actions:5055",
                                                          f"http://127.0.0.1:{actions_port}"))
@@ -89,22 +90,21 @@ def pods(redis_server: Redis, pg_server: str, tmp_path_factory: pytest.TempPathF
     secret |= {"DESKMATE_RASA_DB_PASSWORD": tracker["DESKMATE_RASA_DB_PASSWORD"],
                "DESKMATE_REDIS_PASSWORD": redis_server.password}
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DESKMATE_", "VIRTUAL_ENV", "PYTHON"))}
-    base |= image_env(home)
-    dirs = [REPO_ROOT.resolve(), RASA_VENV.resolve(), MODEL.parent.resolve(), etc]
+    base |= image_env(app, home)
+    dirs = [app, RASA_VENV.resolve(), etc]
     started = []
     try:
         rasa = find(objects, "Deployment", "deskmate-rasa")["spec"]["template"]["spec"]["containers"][0]
         env = base | container_env(rasa, secret)
-        paths = {"/app/bot/models/": f"{MODEL.parent}/", "/app/bot/": f"{REPO_ROOT}/bot/",
-                 "/etc/deskmate/": f"{etc}/", "5005": str(rasa_port)}
+        paths = {"/app/": f"{app}/", "/etc/deskmate/": f"{etc}/", "5005": str(rasa_port)}
         args = [expand(a, env) for a in rasa["args"]]
         for old, new in paths.items():
             args = [a.replace(old, new, 1) if a.startswith(old) or a == old else a for a in args]
-        started.append(subprocess.Popen(read_only(dirs, *args, "--interface", "127.0.0.1"), env=env, cwd=REPO_ROOT))
+        started.append(subprocess.Popen(read_only(dirs, *args, "--interface", "127.0.0.1"), env=env, cwd=app))
         actions = find(objects, "Deployment", "deskmate-actions")["spec"]["template"]["spec"]["containers"][0]
         actions_env = base | container_env(actions, secret)
         args = [a.replace("0.0.0.0", "127.0.0.1").replace("5055", str(actions_port)) for a in actions["args"]]
-        started.append(subprocess.Popen(read_only(dirs, *args), env=actions_env, cwd=REPO_ROOT))
+        started.append(subprocess.Popen(read_only(dirs, *args), env=actions_env, cwd=app))
         rasa_url, actions_url = f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}"
         stack.wait_until_ready(f"{actions_url}/health", started[1], timeout_s=120, what="the action server")
         stack.wait_until_ready(f"{rasa_url}/", started[0], timeout_s=600, what="Rasa")

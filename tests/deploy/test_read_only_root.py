@@ -1,6 +1,7 @@
-"""The backend as the chart runs it, on this machine: the image's environment, the chart's ConfigMap and a Secret
-of the documented keys, with the code tree and the virtualenv mounted read-only (the pods' readOnlyRootFilesystem)
-so that only DESKMATE_DATA_DIR and /tmp can be written. The api becomes ready (its intent hints and embedding model
+"""The backend as the chart runs it, on this machine: only the files the image's runtime stage copies (laid out by
+tests/deploy/test_images.image_tree), the image's environment, the chart's ConfigMap and a Secret of the
+documented keys, with that tree and the virtualenv mounted read-only (the pods' readOnlyRootFilesystem) so that
+only DESKMATE_DATA_DIR and /tmp can be written. The api becomes ready (its intent hints and embedding model
 load without writing beside the code), `deskmate migrate` finds nothing to do, the worker runs the due jobs.
 
 Each process runs in a private mount namespace (`unshare -m`, as root) where the read-only mounts exist; nothing
@@ -22,13 +23,11 @@ from cryptography.fernet import Fernet
 
 from api.dev import stack
 from tests.conftest import free_port
-from tests.deploy.conftest import REPO_ROOT, find, read_only, render
-from tests.deploy.test_images import final, values
+from tests.deploy.conftest import find, read_only, render
+from tests.deploy.test_images import final, image_tree, values
 from tests.deploy.test_secrets import documented_secret_keys
 
 VENV = Path(sys.prefix).resolve()
-# the code tree, the virtualenv, and where bot/models really is (a worktree may link it from elsewhere)
-READ_ONLY_DIRS = [REPO_ROOT.resolve(), VENV, (REPO_ROOT / "bot" / "models").resolve()]
 
 
 def image_env(data_dir: Path) -> dict[str, str]:
@@ -41,7 +40,13 @@ def image_env(data_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def pod_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """/app of the backend image: what its runtime stage copies."""
+    return image_tree("Dockerfile", tmp_path_factory.mktemp("image"))
+
+
+@pytest.fixture(scope="module")
+def pod_env(app: Path, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     data_dir = tmp_path_factory.mktemp("deskmate-data")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKMATE_") and k != "DATABASE_URL"}
     env |= image_env(data_dir)
@@ -49,40 +54,41 @@ def pod_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     for key in documented_secret_keys():
         env[key] = Fernet.generate_key().decode() if key == "DESKMATE_ENCRYPTION_KEYS" else secrets.token_urlsafe(48)
     env |= {"DATABASE_URL": database_url, "DESKMATE_HOST": "127.0.0.1", "DESKMATE_PORT": str(free_port()),
-            "DESKMATE_LOG_LEVEL": "WARNING", "XDG_RUNTIME_DIR": str(data_dir)}
+            "DESKMATE_LOG_LEVEL": "WARNING", "XDG_RUNTIME_DIR": str(data_dir), "PYTHONPATH": str(app)}
     assert env["DESKMATE_ENV"] == "production" and env["DESKMATE_DATA_DIR"] == str(data_dir)
     return env
 
 
-def ro(*command: str) -> list[str]:
-    return read_only(READ_ONLY_DIRS, *command)
+def ro(app: Path, *command: str) -> list[str]:
+    return read_only([app, VENV], *command)
 
 
-def test_the_mounts_are_read_only(pod_env: dict[str, str]) -> None:
-    """The premise: in the namespace, writing beside the code or in the virtualenv fails; the data dir works."""
-    probe = ("import pathlib, sys\n"
+def test_the_mounts_are_read_only(app: Path, pod_env: dict[str, str]) -> None:
+    """The premise: the image's code is imported; writing beside it or in the virtualenv fails; the data dir works."""
+    probe = ("import pathlib, sys, api\n"
+             "print(api.__file__)\n"
              "for d in sys.argv[1:]:\n"
              "    try:\n"
              "        (pathlib.Path(d) / '.deskmate-write-test').write_text('x'); print(d, 'writable')\n"
              "        (pathlib.Path(d) / '.deskmate-write-test').unlink()\n"
              "    except OSError as exc:\n"
              "        print(d, 'read-only' if exc.errno == 30 else exc)\n")
-    out = subprocess.run(ro(sys.executable, "-c", probe, str(REPO_ROOT / "bot" / "models"), str(VENV),
-                                   pod_env["DESKMATE_DATA_DIR"]), env=pod_env, capture_output=True, text=True,
+    out = subprocess.run(ro(app, sys.executable, "-c", probe, str(app / "bot" / "models"), str(VENV),
+                            pod_env["DESKMATE_DATA_DIR"]), env=pod_env, cwd=app, capture_output=True, text=True,
                          check=True).stdout.splitlines()
-    assert out == [f"{REPO_ROOT / 'bot' / 'models'} read-only", f"{VENV} read-only",
+    assert out == [str(app / "api" / "__init__.py"), f"{app / 'bot' / 'models'} read-only", f"{VENV} read-only",
                    f"{pod_env['DESKMATE_DATA_DIR']} writable"]
 
 
-def test_migrate_runs_on_a_read_only_root(pod_env: dict[str, str]) -> None:
-    done = subprocess.run(ro(str(VENV / "bin" / "deskmate"), "migrate"), env=pod_env, capture_output=True,
+def test_migrate_runs_on_a_read_only_root(app: Path, pod_env: dict[str, str]) -> None:
+    done = subprocess.run(ro(app, str(VENV / "bin" / "deskmate"), "migrate"), env=pod_env, cwd=app, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
-def api(pod_env: dict[str, str]) -> Iterator[str]:
-    proc = subprocess.Popen(ro(str(VENV / "bin" / "deskmate"), "serve"), env=pod_env)
+def api(app: Path, pod_env: dict[str, str]) -> Iterator[str]:
+    proc = subprocess.Popen(ro(app, str(VENV / "bin" / "deskmate"), "serve"), env=pod_env, cwd=app)
     url = f"http://127.0.0.1:{pod_env['DESKMATE_PORT']}"
     try:
         stack.wait_until_ready(f"{url}/readyz", proc, timeout_s=300, what="the api on a read-only root")
@@ -97,8 +103,8 @@ def test_the_api_gets_ready_on_a_read_only_root(api: str) -> None:
     assert httpx.get(f"{api}/readyz").json() == {"status": "ready"}  # database, migrations and the intent hints
 
 
-def test_the_worker_runs_on_a_read_only_root(pod_env: dict[str, str]) -> None:
-    done = subprocess.run(ro(str(VENV / "bin" / "deskmate"), "worker", "--burst"), env=pod_env,
+def test_the_worker_runs_on_a_read_only_root(app: Path, pod_env: dict[str, str]) -> None:
+    done = subprocess.run(ro(app, str(VENV / "bin" / "deskmate"), "worker", "--burst"), env=pod_env, cwd=app,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert not re.search(r"Read-only file system|Errno 30", done.stderr), done.stderr[-3000:]
