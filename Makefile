@@ -42,9 +42,9 @@ bot:
 	@scripts/train_bot.sh
 
 # Debian packages the tests and the demo need: headless Chromium (browser tests), OpenLDAP's slapd (the
-# directory tests and the demo directory), Dovecot (the e-mail channel tests: a real IMAP server). One apt-get
-# for all: parallel apt-gets would fight over its lock.
-DEBS := chromium slapd ldap-utils dovecot-imapd
+# directory tests and the demo directory), Dovecot (the e-mail channel tests: a real IMAP server), Redis (Rasa's
+# lock store, tests/deploy). One apt-get for all: parallel apt-gets would fight over its lock.
+DEBS := chromium slapd ldap-utils dovecot-imapd redis-server
 debs:
 	@missing="$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs)"; \
 	if [ -n "$$missing" ]; then echo "==> installing Debian packages: $$missing"; \
