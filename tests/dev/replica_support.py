@@ -40,6 +40,7 @@ def _bindable(port: int) -> bool:
 def run_env(settings: Settings, tmp_path: Path, *, apis: int = 1, rasas: int = 1) -> dict[str, str]:
     """The environment of a ``deskmate run`` on the test database whose every port is free."""
     return {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(),  # type: ignore[union-attr]
+            "PYTHONPATH": str(REPO_ROOT),  # the Procfile's .venv/bin/deskmate runs this checkout's code too
             "DESKMATE_ENV": "test", "DESKMATE_DATA_DIR": str(settings.data_dir),
             "DESKMATE_KB_DIR": str(tmp_path / "no-kb"), "DESKMATE_LOG_LEVEL": "WARNING",
             "DESKMATE_HOST": "127.0.0.1", "DESKMATE_PORT": str(free_ports(apis)),
