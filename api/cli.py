@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -345,7 +346,7 @@ def run(
     os.environ["DATABASE_URL"] = dbs.url
     settings = Settings()
     demo_tokens = _seed_demo(settings)
-    _seed_demo_kb(settings)
+    _in_child(_seed_demo_kb, settings)  # the embedding model is loaded there, not kept by the run for hours
     _seed_history(settings)  # after the KB: the history's answers cite its articles
     bot_token = with_conn(settings, stack.service_token)
     with contextlib.ExitStack() as started:  # a demo part that fails to start stops those started before it
@@ -437,6 +438,18 @@ def _demo_mailbox(settings: Settings, *, local: dict[str, Callable[[bytes], None
     typer.echo(f"mailbox: demo mailbox at smtp://127.0.0.1:{mail.port}: every e-mail is printed here as `mail | …` "
                f"and kept in {mail.directory}" if mail else demo_mailbox.NO_MAILBOX)
     return mail
+
+
+def _in_child(step: Callable[[Settings], None], settings: Settings) -> None:
+    """Runs ``step(settings)`` in a fresh process and waits for it: what it loads (the embedding model, ~700 MB)
+    goes when it ends instead of staying in ``deskmate run``'s supervisor for the life of the stack."""
+    child = multiprocessing.get_context("spawn").Process(target=step, args=(settings,), name=step.__name__)
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        typer.echo(f"deskmate run: {step.__name__.strip('_').replace('_', ' ')} failed (exit {child.exitcode}, "
+                   "see above)", err=True)
+        raise typer.Exit(1)
 
 
 def _seed_demo_kb(settings: Settings) -> None:
