@@ -71,7 +71,7 @@ class Supervisor:
         own = envs or {}
         self.children = [_Child(name, cmd, deque(maxlen=tail_lines), {**env, **own.get(name, {})})
                          for name, cmd in processes.items()]
-        self.env, self.cwd = env, cwd
+        self.cwd = cwd
         self.max_restarts, self.backoff_s, self.stable_s = restarts, backoff_s, stable_s
         self._write = write or _stdout
         self._width = max((len(n) for n in processes), default=4)
