@@ -52,8 +52,8 @@ debs:
 
 setup: $(VENV)/.installed bot debs
 
-run: setup
-	@$(BIN)/deskmate run
+run: setup  # make run REPLICAS=api=2,rasa=2,worker=2: several of each (docs/operations.md)
+	@$(BIN)/deskmate run $(if $(REPLICAS),--replicas $(REPLICAS))
 
 # axe-core for the accessibility tests (tests/e2e/test_accessibility.py), pinned in package.json; the product
 # never loads it. `touch`: npm ci keeps the package's file date, and make would run it every time.

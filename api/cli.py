@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from api.auth.models import Role, TokenInfo
 from api.channels.email.cli import mailboxes_app
 from api.chat.chat_eval import command as chat_eval_command
 from api.cli_helpers import fail, migrate_db, parse_expiry, with_conn
-from api.dev import demo, history, stack, supervisor
+from api.dev import demo, history, replicas, stack, supervisor
 from api.dev import directory as demo_directory
 from api.dev import imap as demo_imap
 from api.dev import mailbox as demo_mailbox
@@ -333,16 +334,19 @@ def run(
     procfile: Annotated[Path, typer.Option(help="the Procfile to start")] = Path("Procfile"),
     restarts: Annotated[int, typer.Option(min=0, help="restarts of a dying process before the run gives up")] = 3,
     restart_backoff: Annotated[float, typer.Option(min=0, help="seconds before the first restart (doubles)")] = 1.0,
+    replicas_spec: Annotated[str | None, typer.Option(
+        "--replicas", help="copies of Procfile processes, e.g. api=2,rasa=2,worker=2 (docs/operations.md)")] = None,
 ) -> None:
     """Set up the database, load the demo data once, and start and watch every process of the Procfile."""
     settings = get_settings()
+    plan = _replica_plan(settings, REPO_ROOT / procfile, replicas_spec)  # bad input ends the run before any work
     dbs = stack.databases(settings)
     if dbs.embedded_dir:
         typer.echo(f"database: embedded PostgreSQL under {dbs.embedded_dir}")
     os.environ["DATABASE_URL"] = dbs.url
     settings = Settings()
     demo_tokens = _seed_demo(settings)
-    _seed_demo_kb(settings)
+    _in_child(_seed_demo_kb, settings)  # the embedding model is loaded there, not kept by the run for hours
     _seed_history(settings)  # after the KB: the history's answers cite its articles
     bot_token = with_conn(settings, stack.service_token)
     with contextlib.ExitStack() as started:  # a demo part that fails to start stops those started before it
@@ -358,11 +362,31 @@ def run(
                **(mail.env if mail else {})}
         desk_lines = demo_imap.summary(desk, smtp_port=mail.port if mail else None) if desk else []
         desk_lines += with_conn(settings, lambda conn: stack.signin_lines(conn, settings))
-        typer.echo(stack.banner(settings, demo_tokens=demo_tokens, extra=desk_lines))
-        code = supervisor.run(REPO_ROOT / procfile, env=env, cwd=REPO_ROOT, restarts=restarts,
+        typer.echo(stack.banner(settings, demo_tokens=demo_tokens, extra=[*plan.summary(), *desk_lines]))
+        code = supervisor.run(plan.commands, envs=plan.envs, env=env, cwd=REPO_ROOT, restarts=restarts,
                               backoff_s=restart_backoff)
     typer.echo("deskmate stopped" + ("" if code == 0 else " because a process died (see above)"))
     raise typer.Exit(code)
+
+
+def _replica_plan(settings: Settings, procfile: Path, spec: str | None) -> replicas.Plan:
+    """The processes to start: the Procfile's, with the copies ``spec`` asks for; a clear error (exit 2) for a
+    bad spec, a missing redis-server or a port already taken."""
+    processes = supervisor.read_procfile(procfile)
+    try:
+        counts = replicas.parse(spec, processes=list(processes)) if spec else {}
+        redis_password = replicas.redis_password(settings) if counts.get("rasa", 1) > 1 else ""
+        plan = replicas.plan(processes, counts, settings=settings, redis_password=redis_password)
+        if plan.redis:
+            replicas.write_redis_config(plan.redis)
+    except replicas.ReplicaError as exc:
+        typer.echo(f"deskmate run: --replicas: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if taken := replicas.taken_ports(plan.ports):
+        typer.echo(f"deskmate run: already in use: {', '.join(taken)}; stop what listens there or move the ports "
+                   "(DESKMATE_PORT, DESKMATE_RASA_URL, DESKMATE_ACTIONS_PORT, DESKMATE_DEMO_REDIS_PORT)", err=True)
+        raise typer.Exit(2)
+    return plan
 
 
 def _start_demo_part(what: str, start: Callable[[], T], error: type[Exception]) -> T:
@@ -414,6 +438,18 @@ def _demo_mailbox(settings: Settings, *, local: dict[str, Callable[[bytes], None
     typer.echo(f"mailbox: demo mailbox at smtp://127.0.0.1:{mail.port}: every e-mail is printed here as `mail | …` "
                f"and kept in {mail.directory}" if mail else demo_mailbox.NO_MAILBOX)
     return mail
+
+
+def _in_child(step: Callable[[Settings], None], settings: Settings) -> None:
+    """Runs ``step(settings)`` in a fresh process and waits for it: what it loads (the embedding model, ~700 MB)
+    goes when it ends instead of staying in ``deskmate run``'s supervisor for the life of the stack."""
+    child = multiprocessing.get_context("spawn").Process(target=step, args=(settings,), name=step.__name__)
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        typer.echo(f"deskmate run: {step.__name__.strip('_').replace('_', ' ')} failed (exit {child.exitcode}, "
+                   "see above)", err=True)
+        raise typer.Exit(1)
 
 
 def _seed_demo_kb(settings: Settings) -> None:

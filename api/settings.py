@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     demo_ldap_port: int = Field(default=3389, ge=1, le=65535)
     demo_smtp_port: int = Field(default=1025, ge=1, le=65535)
     demo_imap_port: int = Field(default=1143, ge=1, le=65535)  # the demo desk mailbox (Dovecot), api/dev/imap.py
+    demo_redis_port: int = Field(default=6379, ge=1, le=65535)  # Rasa's lock store with --replicas rasa=N
+    actions_port: int = Field(default=5055, ge=1, le=65535)  # the action server(s) `deskmate run` starts
     worker_concurrency: int = Field(default=4, ge=1, le=100)
     worker_heartbeat_s: float = Field(default=10.0, gt=0)
     worker_stalled_s: float = Field(default=60.0, gt=0)

@@ -95,7 +95,7 @@ def process_env(settings: Settings, *, database_url: str, tracker_url: str, bot_
         "DESKMATE_RASA_MODEL": str(bot_models.current_model_path(settings)),  # the promoted one (docs/improving.md)
         "DESKMATE_RASA_CHANNEL_SECRET": channel_secret(settings),
         "DESKMATE_ACTIONS_SECRET": actions_secret(settings),
-        "DESKMATE_ACTIONS_URL": "http://127.0.0.1:5055/webhook",
+        "DESKMATE_ACTIONS_URL": f"http://127.0.0.1:{settings.actions_port}/webhook",  # per replica: replicas.py
         "DESKMATE_API_URL": f"http://{settings.host}:{settings.port}",
         "DESKMATE_SERVICE_TOKEN": bot_token,
         "DESKMATE_RASA_ACTION_TIMEOUT_S": str(settings.rasa_action_timeout_s),

@@ -6,7 +6,8 @@ has used up its restarts, the supervisor stops the others and returns 1 after sa
 how, and its last log lines, so a dead stack never looks like a clean stop. Ctrl-C or SIGTERM stops every
 process and returns 0.
 
-Each process runs in its own session (``/bin/sh -c``), so stopping it reaches its children too.
+Each process runs in its own session (``/bin/sh -c``), so stopping it reaches its children too. A process may get
+environment variables of its own on top of the shared ones (``envs``: the port of each replica, api/dev/replicas.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class _Child:
     name: str
     command: str
     tail: deque[str]
+    env: dict[str, str] = field(default_factory=dict)
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -65,9 +67,11 @@ class Supervisor:
 
     def __init__(self, processes: dict[str, str], *, env: dict[str, str], cwd: Path, restarts: int = 3,
                  backoff_s: float = 1.0, stable_s: float = 60.0, tail_lines: int = 20,
-                 write: Callable[[str], None] | None = None) -> None:
-        self.children = [_Child(name, cmd, deque(maxlen=tail_lines)) for name, cmd in processes.items()]
-        self.env, self.cwd = env, cwd
+                 write: Callable[[str], None] | None = None, envs: dict[str, dict[str, str]] | None = None) -> None:
+        own = envs or {}
+        self.children = [_Child(name, cmd, deque(maxlen=tail_lines), {**env, **own.get(name, {})})
+                         for name, cmd in processes.items()]
+        self.cwd = cwd
         self.max_restarts, self.backoff_s, self.stable_s = restarts, backoff_s, stable_s
         self._write = write or _stdout
         self._width = max((len(n) for n in processes), default=4)
@@ -125,7 +129,7 @@ class Supervisor:
 
     async def _start(self, child: _Child) -> None:
         child.proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", child.command, env=self.env, cwd=self.cwd, start_new_session=True, limit=LINE_LIMIT,
+            "/bin/sh", "-c", child.command, env=child.env, cwd=self.cwd, start_new_session=True, limit=LINE_LIMIT,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         child.started_at = time.monotonic()
         self.say(child.name, f"started (pid {child.proc.pid})")
@@ -181,10 +185,12 @@ def _stdout(line: str) -> None:
     sys.stdout.flush()
 
 
-def run(procfile: Path, *, env: dict[str, str], cwd: Path, restarts: int = 3, backoff_s: float = 1.0) -> int:
-    """Supervises the processes of ``procfile``; the exit status for ``deskmate run``."""
-    processes = read_procfile(procfile)
+def run(processes: dict[str, str], *, env: dict[str, str], cwd: Path, restarts: int = 3, backoff_s: float = 1.0,
+        envs: dict[str, dict[str, str]] | None = None) -> int:
+    """Supervises ``processes`` (name → shell command, each with ``envs[name]`` on top of ``env``); the exit status
+    for ``deskmate run``."""
     if not processes:
-        _stdout(f"deskmate run: {procfile} names no processes")
+        _stdout("deskmate run: the Procfile names no processes")
         return 1
-    return asyncio.run(Supervisor(processes, env=env, cwd=cwd, restarts=restarts, backoff_s=backoff_s).run())
+    return asyncio.run(Supervisor(processes, env=env, cwd=cwd, restarts=restarts, backoff_s=backoff_s,
+                                  envs=envs).run())
