@@ -209,8 +209,12 @@ def test_the_rasa_image_installs_the_rasa_environment_of_the_repository() -> Non
     assert "bot/requirements.txt" in copy_sources(stages[0])
     assert "rasa==3.6.21" in (REPO_ROOT / "bot" / "requirements.txt").read_text()
     runtime = copy_sources(stages[-1])
-    for module in ("bot/channel.py", "bot/arbiter.py", "bot/nlu_hint.py", "bot/__init__.py", "actions"):
-        assert module in runtime, module  # what `rasa run` and the model import (bot/credentials.yml, bot/config.yml)
+    # every module the bot's YAML names (bot.channel.DeskmateInput, bot.lock_store.EnvLockStore, …) is in the image
+    named = set(re.findall(r"\bbot\.(\w+)\.[A-Z]\w*", "".join(
+        (REPO_ROOT / "bot" / name).read_text() for name in ("credentials.yml", "endpoints.yml", "config.yml"))))
+    assert {"channel", "arbiter", "lock_store"} <= named
+    for module in [*(f"bot/{m}.py" for m in sorted(named)), "bot/nlu_hint.py", "bot/__init__.py", "actions"]:
+        assert module in runtime, module  # what `rasa run` and the model import
     assert "bot.channel.DeskmateInput" in (REPO_ROOT / "bot" / "credentials.yml").read_text()
     assert "bot.arbiter.HintArbiter" in (REPO_ROOT / "bot" / "config.yml").read_text()
 
