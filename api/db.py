@@ -69,7 +69,7 @@ async def get_conn(request: Request) -> AsyncIterator[Conn]:
 ConnDep = Annotated[Conn, Depends(get_conn)]
 
 
-def get_pool(request: Request) -> Pool:
+async def get_pool(request: Request) -> Pool:
     """The pool itself, for a route that must not hold a connection while it waits on something slow (a chat
     turn waits on Rasa, whose actions call back into this api and need connections of their own)."""
     pool: Pool = request.app.state.pool
