@@ -116,14 +116,8 @@ async def create(
     in a savepoint, as before."""
     if not principal.is_staff and (data.requester_id not in (None, principal.id) or data.team):
         raise Forbidden("Only agents and admins may open tickets for someone else or pick a team.")
-    payload = data.model_dump(mode="json")
-    params = data.model_dump(exclude={"category", "team"}) | triage_queue.for_new_ticket() | {
-        "category": data.category, "team": data.team,
-        "priority": priority(data.urgency, data.impact),
-        "requester_id": data.requester_id or principal.id,
-        "integration_metadata": Jsonb(data.integration_metadata),
-        "actor_id": principal.id,
-        "meta": Jsonb(_via(principal)),
+    payload = data.model_dump(mode="json") if idempotency_key else None
+    params = _create_params(principal, data) | {
         "scope": CREATE_SCOPE, "key": idempotency_key,
         "request_hash": idempotency.fingerprint(payload) if idempotency_key else None,
     }
@@ -138,14 +132,23 @@ async def create(
         row = {"key_new": False}
     assert row is not None
     if not row.get("key_new", True):
+        assert idempotency_key is not None  # without a key, key_new is always true
         earlier = await idempotency.replay(conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key,
-                                           payload=payload)  # type: ignore[arg-type]
+                                           payload=payload)
         return await get_or_raise(conn, principal=principal, ref=earlier), False
     if not row["category_known"]:
         raise ValidationFailed(f"Unknown category {data.category!r}.")
     if not row["team_known"]:
         raise ValidationFailed(f"Unknown team {data.team!r}.")
     return Ticket(**row), True
+
+
+def _create_params(p: Principal, data: TicketCreate) -> dict[str, Any]:
+    return data.model_dump(exclude={"category", "team"}) | triage_queue.for_new_ticket() | {
+        "category": data.category, "team": data.team, "priority": priority(data.urgency, data.impact),
+        "requester_id": data.requester_id or p.id, "integration_metadata": Jsonb(data.integration_metadata),
+        "actor_id": p.id, "meta": Jsonb(_via(p)),
+    }
 
 
 def _atomic(conn: Conn) -> AbstractAsyncContextManager[object]:
