@@ -101,7 +101,7 @@ def serve(label: str, url: str, port: int, *, cwd: Path = REPO_ROOT, workers: in
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", *args], env=proc_env, cwd=cwd)
     base = f"http://127.0.0.1:{port}"
     try:
-        stack.wait_until_ready(f"{base}/readyz", proc, timeout_s=120, what=f"the api ({label})")
+        stack.wait_until_ready(f"{base}/readyz", proc, timeout_s=300, what=f"the api ({label})")
         yield Server(label, base, proc)
     finally:
         proc.terminate()
