@@ -2,7 +2,7 @@
 
 Runs real `deskmate serve` processes on the embedded PostgreSQL, in a database of their own, all started before
 the first request and measured in turns (each server's create phase split into ``--rounds`` slices, interleaved,
-so a change in the machine's load hits them alike):
+every other round in reverse order, so a change in the machine's load hits them alike):
 
 - ``create``: this code, one uvicorn worker, triage on (every create queues its triage job): the figure the
   target (≥ 500/s at p95 ≤ 40 ms) is about;
@@ -213,8 +213,8 @@ def main() -> None:
             r.raise_for_status()
 
         async def go() -> dict[str, object]:
-            for round_no in range(args.rounds):
-                for server in servers:
+            for round_no in range(args.rounds):  # every other round in reverse: a drifting load hits all alike
+                for server in servers if round_no % 2 == 0 else servers[::-1]:
                     print(f"round {round_no + 1}/{args.rounds}: {server.label}", file=sys.stderr)
                     await phase(server, args.clients, per_phase, create, headers)
             reads = Server("get_by_id", servers[0].base, servers[0].proc)
