@@ -291,13 +291,14 @@ def eval_nlu(
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes sharing the port")] = 1,
 ) -> None:
-    """Serve the api with uvicorn (one worker)."""
+    """Serve the api with uvicorn (one worker unless --workers; each has its own pool of DESKMATE_DB_POOL_MAX)."""
     import uvicorn
 
     settings = get_settings()
     uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                log_config=None, access_log=False, proxy_headers=True)
+                log_config=None, access_log=False, proxy_headers=True, workers=workers)
 
 
 @app.command("worker")

@@ -9,8 +9,9 @@ from fastapi import Depends, Header, Request
 from api.settings import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
-    """The settings the app was created with."""
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with (async: FastAPI runs a plain ``def`` dependency in a worker thread,
+    a thread hop on every authenticated request)."""
     return request.app.state.settings  # type: ignore[no-any-return]
 
 

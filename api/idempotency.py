@@ -2,6 +2,10 @@
 
 Call ``claim`` inside the transaction that creates, then ``record`` with what was created. A second
 request with the key waits on the unique index until the first commits, then sees its result.
+
+A domain may claim the key in its own create statement instead, with what it created (api/tickets'
+``create_ticket`` does, to create in one round trip): when that finds the key taken, or fails on
+``CONSTRAINT`` because a request with the key committed meanwhile, ``replay`` gives the earlier result.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from api.db import Conn
 from api.errors import Conflict, IdempotencyMismatch
 
 Q = sql.load("api", "idempotency.sql")
+CONSTRAINT = "idempotency_keys_pkey"  # the unique index a racing claim waits on
 
 
 def fingerprint(payload: Any) -> str:
@@ -26,6 +31,13 @@ async def claim(conn: Conn, *, user_id: int, scope: str, key: str, payload: Any)
     params = {"user_id": user_id, "scope": scope, "key": key, "request_hash": fingerprint(payload)}
     if await (await conn.execute(Q.claim, params)).fetchone():
         return None
+    return await replay(conn, user_id=user_id, scope=scope, key=key, payload=payload)
+
+
+async def replay(conn: Conn, *, user_id: int, scope: str, key: str, payload: Any) -> int:
+    """The id the first request with ``key`` created; IdempotencyMismatch when its body differed from ``payload``,
+    Conflict while it is still being processed."""
+    params = {"user_id": user_id, "scope": scope, "key": key, "request_hash": fingerprint(payload)}
     earlier = await (await conn.execute(Q.get, params)).fetchone()
     assert earlier is not None
     if earlier["request_hash"] != params["request_hash"]:

@@ -1,22 +1,53 @@
 -- name: create_ticket
--- Inserts a ticket numbered from its id (INC-000042 / REQ-000043) and its 'created' event, in one statement.
-WITH new AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS id),
+-- Creates a ticket in one statement, one round trip: resolves the category and team slugs, numbers the ticket
+-- from its id (INC-000042 / REQ-000043), writes its 'created' event, claims the Idempotency-Key with the ticket it
+-- made (api/idempotency.py) and queues the ticket's triage job (procrastinate_defer_jobs_v1, the function
+-- procrastinate's own defer calls; api/triage/queue.py). Creates nothing when a slug is unknown or the key was
+-- used before: the row's category_known, team_known and key_new say why. A request racing another with the same
+-- key waits on the key's unique index and fails with a UniqueViolation once that one commits.
+WITH cat AS (SELECT id FROM categories WHERE slug = %(category)s::text),
+tm AS (SELECT id FROM teams WHERE slug = %(team)s::text),
+chk AS (
+    SELECT (%(category)s::text IS NULL OR EXISTS (SELECT FROM cat)) AS category_known,
+           (%(team)s::text IS NULL OR EXISTS (SELECT FROM tm)) AS team_known,
+           (%(key)s::text IS NULL OR NOT EXISTS (
+               SELECT FROM idempotency_keys k
+               WHERE k.user_id = %(actor_id)s AND k.scope = %(scope)s AND k.key = %(key)s::text)) AS key_new
+),
+new AS (
+    SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS id
+    FROM chk WHERE category_known AND team_known AND key_new
+),
 ins AS (
     INSERT INTO tickets (id, number, type, title, description, category_id, urgency, impact, priority,
                          status, requester_id, team_id, source_type, source_reference, integration_metadata)
     SELECT new.id,
            CASE WHEN %(type)s = 'request' THEN 'REQ-' ELSE 'INC-' END || lpad(new.id::text, greatest(6, length(new.id::text)), '0'),
-           %(type)s, %(title)s, %(description)s, %(category_id)s, %(urgency)s, %(impact)s, %(priority)s,
-           'new', %(requester_id)s, %(team_id)s, %(source_type)s, %(source_reference)s, %(integration_metadata)s
+           %(type)s, %(title)s, %(description)s, (SELECT id FROM cat), %(urgency)s, %(impact)s, %(priority)s,
+           'new', %(requester_id)s, (SELECT id FROM tm), %(source_type)s, %(source_reference)s, %(integration_metadata)s
     FROM new
     RETURNING *
 ),
 ev AS (
     INSERT INTO ticket_events (ticket_id, actor_id, kind, after, meta)
     SELECT ins.id, %(actor_id)s, 'created', to_jsonb(ins) - 'search', %(meta)s FROM ins
+),
+claim AS (
+    INSERT INTO idempotency_keys (user_id, scope, key, request_hash, resource_id)
+    SELECT %(actor_id)s, %(scope)s, %(key)s::text, %(request_hash)s, ins.id FROM ins WHERE %(key)s::text IS NOT NULL
+),
+job AS (
+    SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
+        %(triage_queue)s::varchar, %(triage_task)s::varchar, 0, %(triage_lock)s::text || ins.id, NULL::text,
+        jsonb_build_object('ticket_id', ins.id), NULL::timestamptz)::procrastinate_job_to_defer_v1]) AS ids
+    FROM ins WHERE %(triage)s::boolean
 )
-SELECT ins.*, c.slug AS category, tm.slug AS team
-FROM ins LEFT JOIN categories c ON c.id = ins.category_id LEFT JOIN teams tm ON tm.id = ins.team_id
+SELECT chk.category_known, chk.team_known, chk.key_new, (SELECT ids[1] FROM job) AS triage_job_id,
+       ins.*, c.slug AS category, t.slug AS team
+FROM chk
+LEFT JOIN ins ON true
+LEFT JOIN categories c ON c.id = ins.category_id
+LEFT JOIN teams t ON t.id = ins.team_id
 
 -- name: get_ticket
 -- A ticket by id or number.

@@ -6,11 +6,13 @@ same transaction, so the event log always matches the ticket.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from psycopg.errors import ForeignKeyViolation, UniqueViolation
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from api import idempotency, pagination, sql
@@ -107,37 +109,51 @@ async def _slug_id(conn: Conn, query: str, slug: str | None, what: str) -> int |
 async def create(
     conn: Conn, *, principal: Principal, data: TicketCreate, idempotency_key: str | None = None
 ) -> tuple[Ticket, bool]:
-    """Creates a ticket; returns it and whether it is new (False: replay of an idempotent request)."""
+    """Creates a ticket; returns it and whether it is new (False: replay of an idempotent request).
+
+    One statement (``create_ticket``) writes the ticket, its event, the key's claim and the triage job, so a
+    create in autocommit costs one round trip and is atomic by itself; inside a caller's transaction it runs
+    in a savepoint, as before."""
     if not principal.is_staff and (data.requester_id not in (None, principal.id) or data.team):
         raise Forbidden("Only agents and admins may open tickets for someone else or pick a team.")
-    async with conn.transaction():
-        if idempotency_key:
-            earlier = await idempotency.claim(
-                conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key,
-                payload=data.model_dump(mode="json"),
-            )
-            if earlier is not None:
-                return await get_or_raise(conn, principal=principal, ref=earlier), False
-        params = data.model_dump(exclude={"category", "team"}) | {
-            "category_id": await _slug_id(conn, Q.category_id, data.category, "category"),
-            "team_id": await _slug_id(conn, Q.team_id, data.team, "team"),
-            "priority": priority(data.urgency, data.impact),
-            "requester_id": data.requester_id or principal.id,
-            "integration_metadata": Jsonb(data.integration_metadata),
-            "actor_id": principal.id,
-            "meta": Jsonb(_via(principal)),
-        }
-        try:
+    payload = data.model_dump(mode="json") if idempotency_key else None
+    params = _create_params(principal, data) | {
+        "scope": CREATE_SCOPE, "key": idempotency_key,
+        "request_hash": idempotency.fingerprint(payload) if idempotency_key else None,
+    }
+    try:
+        async with _atomic(conn):
             row = await (await conn.execute(Q.create_ticket, params)).fetchone()
-        except ForeignKeyViolation as exc:  # the only user reference a caller picks
-            raise ValidationFailed(f"No user {data.requester_id} to open the ticket for.") from exc
-        assert row is not None
-        await triage_queue.ticket_changed(conn, ticket_id=row["id"])
-        if idempotency_key:
-            await idempotency.record(
-                conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key, resource_id=row["id"]
-            )
+    except ForeignKeyViolation as exc:  # the only user reference a caller picks
+        raise ValidationFailed(f"No user {data.requester_id} to open the ticket for.") from exc
+    except UniqueViolation as exc:  # a request with the same key committed while this one ran
+        if idempotency_key is None or exc.diag.constraint_name != idempotency.CONSTRAINT:
+            raise
+        row = {"key_new": False}
+    assert row is not None
+    if not row.get("key_new", True):
+        assert idempotency_key is not None  # without a key, key_new is always true
+        earlier = await idempotency.replay(conn, user_id=principal.id, scope=CREATE_SCOPE, key=idempotency_key,
+                                           payload=payload)
+        return await get_or_raise(conn, principal=principal, ref=earlier), False
+    if not row["category_known"]:
+        raise ValidationFailed(f"Unknown category {data.category!r}.")
+    if not row["team_known"]:
+        raise ValidationFailed(f"Unknown team {data.team!r}.")
     return Ticket(**row), True
+
+
+def _create_params(p: Principal, data: TicketCreate) -> dict[str, Any]:
+    return data.model_dump(exclude={"category", "team"}) | triage_queue.for_new_ticket() | {
+        "category": data.category, "team": data.team, "priority": priority(data.urgency, data.impact),
+        "requester_id": data.requester_id or p.id, "integration_metadata": Jsonb(data.integration_metadata),
+        "actor_id": p.id, "meta": Jsonb(_via(p)),
+    }
+
+
+def _atomic(conn: Conn) -> AbstractAsyncContextManager[object]:
+    """Nothing in autocommit (one statement is its own transaction); a savepoint inside the caller's transaction."""
+    return nullcontext() if conn.info.transaction_status is TransactionStatus.IDLE else conn.transaction()
 
 
 def _via(p: Principal) -> dict[str, Any]:

@@ -7,11 +7,14 @@ Kept apart from the pipeline so the ticket service can queue triage without impo
 from __future__ import annotations
 
 from contextvars import ContextVar
+from typing import Any
 
 from api import jobs
 from api.db import Conn
 
-__all__ = ["processing", "ticket_changed"]
+__all__ = ["for_new_ticket", "processing", "ticket_changed"]
+
+TASK, QUEUE, LOCK_PREFIX = "triage.process_ticket", "triage", "ticket:"
 
 # The ticket whose events this task is processing (api/triage/pipeline.py), per asyncio task.
 processing: ContextVar[int | None] = ContextVar("processing", default=None)
@@ -32,5 +35,12 @@ async def ticket_changed(conn: Conn, *, ticket_id: int) -> None:
     """
     if not _triage_enabled() or processing.get() == ticket_id:
         return
-    await jobs.defer(conn, "triage.process_ticket", queue="triage", lock=f"ticket:{ticket_id}",
-                     ticket_id=ticket_id)
+    await jobs.defer(conn, TASK, queue=QUEUE, lock=f"{LOCK_PREFIX}{ticket_id}", ticket_id=ticket_id)
+
+
+def for_new_ticket() -> dict[str, Any]:
+    """The triage job of a ticket being created, as parameters of the statement that creates it and queues the job
+    in the same round trip (api/tickets/queries.sql ``create_ticket``): the same task, queue and lock as
+    ``ticket_changed``; ``triage`` is False when the process's queue was opened with DESKMATE_TRIAGE_ENABLED false.
+    """
+    return {"triage": _triage_enabled(), "triage_task": TASK, "triage_queue": QUEUE, "triage_lock": LOCK_PREFIX}
