@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     # operations: pool waits, rate limits, retention (api/ratelimit.py, api/retention) — docs/operations.md
     db_acquire_timeout_s: float = Field(default=5.0, gt=0)
+    metrics_token: SecretStr | None = None  # GET /metrics wants it as a bearer token; unset: /metrics is off
     chat_start_per_address_per_minute: int = Field(default=60, ge=1)
     chat_start_per_minute: int = Field(default=600, ge=1)
     retention_chat_days: int = Field(default=90, ge=1)
