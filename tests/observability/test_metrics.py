@@ -3,15 +3,17 @@ queue and alert deliveries."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import jobs
 from api.auth.models import Role
-from api.chat.rasa import RasaClient
+from api.chat.rasa import SECRET_HEADER, RasaClient
 
 HTTP = "deskmate_http_requests_total"
 HTTP_COUNT = "deskmate_http_request_duration_seconds_count"
@@ -159,3 +161,36 @@ async def test_the_deliveries_gauge_counts_by_channel_and_status(scrape, conn):
     shown = {(labels["channel"], labels["status"]): found.value("deskmate_alert_deliveries", **labels)
              for labels in found.labels_of("deskmate_alert_deliveries")}
     assert shown == {(r["channel"], r["status"]): r["n"] for r in rows}
+
+
+async def test_the_action_time_rasa_reports_is_split_out_of_its_wait(client, scrape, app, make_actor, settings):
+    """Rasa's channel (bot/channel.py) reports ``timing.action_s``; the gateway counts it as the action part."""
+    def channel(request: httpx.Request) -> httpx.Response:
+        if request.headers.get(SECRET_HEADER) != "s3cret":
+            return httpx.Response(403, json={"error": "forbidden"})
+        sender = json.loads(request.content)["sender"]
+        return httpx.Response(200, json={"messages": [{"recipient_id": sender, "text": "Done."}],
+                                         "intent": {"name": "greet", "confidence": 0.9},
+                                         "timing": {"action_s": 1e-9, "actions": 1}})
+
+    conversation, session = await _conversation(client, await make_actor(Role.employee))
+    original = app.state.rasa
+    app.state.rasa = RasaClient("http://rasa.test", channel_secret="s3cret", transport=httpx.MockTransport(channel))
+    try:
+        before = await scrape()
+        r = await client.post(f"/api/v1/chat/conversations/{conversation}/messages", json={"text": "hello"},
+                              headers=session)
+        assert r.status_code in (200, 201), r.text
+        after = await scrape()
+    finally:
+        await app.state.rasa.aclose()
+        app.state.rasa = original
+
+    def moved(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert moved("deskmate_chat_turn_part_seconds_count", part="action") == 1
+    assert moved("deskmate_chat_turn_part_seconds_sum", part="action") == pytest.approx(1e-9)
+    assert moved("deskmate_chat_turn_part_seconds_sum", part="rasa") > 0
+    parts = sum(moved("deskmate_chat_turn_part_seconds_sum", part=p) for p in ("gateway", "rasa", "action"))
+    assert parts == pytest.approx(moved("deskmate_chat_turn_seconds_sum"), rel=1e-6)
