@@ -21,9 +21,9 @@ _NO_ID = "0" * 32
 
 def parse(value: str | None) -> str | None:
     """The trace id of a W3C ``traceparent`` value, or None when it is absent or malformed (version ff, zero ids)."""
-    match = _TRACEPARENT.match((value or "").strip().lower())
-    if match is None or value.strip().lower().startswith("ff") or match.group(1) == _NO_ID \
-            or match.group(2) == "0" * 16:
+    text = (value or "").strip().lower()
+    match = _TRACEPARENT.match(text)
+    if match is None or text.startswith("ff") or match.group(1) == _NO_ID or match.group(2) == "0" * 16:
         return None
     return match.group(1)
 
