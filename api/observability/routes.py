@@ -17,10 +17,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
-class MetricsTokenRequired(Unauthorized):
-    headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
-
-
 def _check(settings: Settings, authorization: str) -> None:
     if settings.metrics_token is None:
         raise Forbidden("Metrics are off on this server: set DESKMATE_METRICS_TOKEN and scrape with it "
@@ -28,7 +24,9 @@ def _check(settings: Settings, authorization: str) -> None:
     scheme, _, given = authorization.partition(" ")
     expected = settings.metrics_token.get_secret_value()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        raise MetricsTokenRequired("Send the metrics token as 'Authorization: Bearer <DESKMATE_METRICS_TOKEN>'.")
+        refused = Unauthorized("Send the metrics token as 'Authorization: Bearer <DESKMATE_METRICS_TOKEN>'.")
+        refused.headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+        raise refused
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
