@@ -11,7 +11,9 @@ adds up every worker's values from that directory.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -104,6 +106,15 @@ def database_ok(ok: bool) -> Metric:
     family = _family("deskmate_metrics_database_ok")
     family.add_metric([], 1 if ok else 0)
     return family
+
+
+def prepare_workers(directory: Path) -> Path:
+    """For ``uvicorn --workers N``: an empty ``directory`` as PROMETHEUS_MULTIPROC_DIR, set in this process's
+    environment before the workers start (they inherit it, and prometheus-client reads it when imported)."""
+    shutil.rmtree(directory, ignore_errors=True)  # the counts of an earlier run must not add up with these
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 def _process_registry() -> CollectorRegistry:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.observability import metrics
 from api.settings import REPO_ROOT
 
 WORKER = ("from api.observability import metrics\n"
@@ -35,3 +36,13 @@ def test_a_scrape_adds_up_every_workers_counts(tmp_path: Path):
     assert samples[("deskmate_chat_turns_total", (("outcome", "answered"),))] == 3
     assert samples[("deskmate_chat_turn_part_seconds_count", (("part", "action"),))] == 3
     assert samples[("deskmate_chat_turn_seconds_sum", ())] == 1.5
+
+
+def test_prepare_workers_starts_from_an_empty_directory(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # undone after the test: this process stays single-process
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (directory / "counter_123.db").write_bytes(b"an earlier run")
+    assert metrics.prepare_workers(directory) == directory
+    assert list(directory.iterdir()) == []
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(directory)
