@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from actions import tracing
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -67,6 +69,7 @@ class ApiClient:
     assertion: the turn's signed assertion, or None (an anonymous conversation).
     timeout: seconds for one whole request (DESKMATE_ACTIONS_API_TIMEOUT_S, shorter than Rasa's
         timeout for the action server).
+    trace_id: the turn's trace id, sent as W3C ``traceparent`` on every call (actions/tracing.py).
     """
 
     def __init__(
@@ -76,20 +79,23 @@ class ApiClient:
         *,
         assertion: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        trace_id: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.assertion = assertion
         self.timeout = timeout
+        self.trace_id = trace_id
 
     @classmethod
-    def from_env(cls, *, assertion: str | None = None) -> ApiClient:
+    def from_env(cls, *, assertion: str | None = None, trace_id: str | None = None) -> ApiClient:
         """Configured from DESKMATE_API_URL, DESKMATE_SERVICE_TOKEN and DESKMATE_ACTIONS_API_TIMEOUT_S."""
         return cls(
             os.environ.get("DESKMATE_API_URL") or DEFAULT_BASE_URL,
             os.environ.get("DESKMATE_SERVICE_TOKEN", ""),
             assertion=assertion,
             timeout=float(os.environ.get("DESKMATE_ACTIONS_API_TIMEOUT_S") or DEFAULT_TIMEOUT_S),
+            trace_id=trace_id,
         )
 
     # --- tickets -----------------------------------------------------------------
@@ -171,6 +177,8 @@ class ApiClient:
         all_headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         if self.assertion:
             all_headers["X-Deskmate-Assertion"] = self.assertion
+        if parent := tracing.traceparent(self.trace_id):
+            all_headers["traceparent"] = parent
         all_headers.update(headers or {})
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
+from actions import tracing
 from actions.api_client import ApiClient
 
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -53,9 +54,14 @@ def conversation_id(tracker: Tracker) -> str | None:
     return _from_metadata(tracker, "conversation_id")
 
 
+def trace_id(tracker: Tracker) -> str | None:
+    """The turn's trace id (``traceparent`` in the metadata, from the gateway), or None."""
+    return tracing.parse(_from_metadata(tracker, "traceparent"))
+
+
 def api_client(tracker: Tracker) -> ApiClient:
-    """An api client for this turn: with its assertion when someone is signed in."""
-    return ApiClient.from_env(assertion=assertion(tracker))
+    """An api client for this turn: with its assertion when someone is signed in, and its trace id."""
+    return ApiClient.from_env(assertion=assertion(tracker), trace_id=trace_id(tracker))
 
 
 def _user_events(tracker: Tracker) -> list[dict[str, Any]]:

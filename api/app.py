@@ -45,6 +45,8 @@ from api.kb import service as kb_service
 from api.kb.routes import router as kb_router
 from api.log import configure as configure_logging
 from api.middleware import BodyLimit, RequestContext, TextGuard
+from api.observability.middleware import Observe
+from api.observability.routes import router as metrics_router
 from api.routing.routes import router as routing_router
 from api.settings import Settings, get_settings
 from api.sla.routes import router as sla_router
@@ -183,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(health_router)
+    app.include_router(metrics_router, responses=problem_responses())  # /metrics: Prometheus, with its token
     app.include_router(slack_router)  # Slack's Request URLs: /slack/events, /slack/interactions
     app.include_router(teams_router, responses=problem_responses())  # the Azure Bot's messaging endpoint
     app.include_router(csat_page_router, responses=problem_responses())  # /csat/{token}: the e-mail's rating links
@@ -201,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Content-Type", "X-Chat-Session", "Authorization", "Idempotency-Key"],
                            expose_headers=["Retry-After", "X-Request-ID"], max_age=600)
     app.add_middleware(RequestContext)
+    app.add_middleware(Observe)  # outermost: the trace id is set for every log line, the access log's too
     return app
 
 

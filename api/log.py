@@ -9,6 +9,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from api.observability import tracing
+
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 _SECRETS = re.compile(
@@ -43,6 +45,7 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO", *, json_lines: bool = True) -> None:
+    tracing.install_log_records()  # records made during a request carry its trace_id
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     # operations: pool waits, rate limits, retention (api/ratelimit.py, api/retention) — docs/operations.md
     db_acquire_timeout_s: float = Field(default=5.0, gt=0)
+    metrics_token: SecretStr | None = None  # GET /metrics wants it as a bearer token; unset: /metrics is off
     chat_start_per_address_per_minute: int = Field(default=60, ge=1)
     chat_start_per_minute: int = Field(default=600, ge=1)
     retention_chat_days: int = Field(default=90, ge=1)
@@ -240,6 +241,9 @@ class Settings(BaseSettings):
         if approval_key is None or len(approval_key.get_secret_value()) < 32:  # signs the approvers' e-mail links
             raise ValueError("DESKMATE_WORKFLOW_APPROVAL_KEY must be set to a random value of at least 32 characters "
                              "in production when DESKMATE_SECRET_KEY is not (docs/workflows.md)")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:  # GET /metrics
+            raise ValueError("DESKMATE_METRICS_TOKEN must be a random value of at least 32 characters in production, "
+                             "or unset (then /metrics is off; docs/operations.md)")
         if self.teams.allow_loopback:  # replies would go wherever a loopback serviceUrl points
             raise ValueError("DESKMATE_TEAMS_ALLOW_LOOPBACK is for tests against a local fake Bot Connector; "
                              "unset it in production (docs/channels.md#microsoft-teams)")

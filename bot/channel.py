@@ -8,8 +8,9 @@ Registered in bot/credentials.yml as ``bot.channel.DeskmateInput`` (``rasa run``
 compared in constant time. With no secret configured it refuses everything. Rasa's own REST channel
 (``rest:``) is not enabled: its webhook has no authentication at all.
 
-The answer is ``{"messages": [...REST channel replies...], "intent": {"name", "confidence"}}``: the replies
-and the intent Rasa detected in the user's text, so the gateway needs no second request for the tracker.
+The answer is ``{"messages": [...REST channel replies...], "intent": {"name", "confidence"}, "timing": {"action_s",
+"actions"}}``: the replies and the intent Rasa detected in the user's text, so the gateway needs no second request
+for the tracker, and the time the turn waited for the action server (bot/timing.py, for the api's metrics).
 
 Rasa 3.6 gives every call of the action server a fixed 5-minute timeout. Importing this module sets it to
 ``DESKMATE_RASA_ACTION_TIMEOUT_S`` (shorter than the gateway's wait for Rasa, see docs/chat.md).
@@ -29,6 +30,8 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Us
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot import timing
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Deskmate-Channel-Secret"
@@ -75,14 +78,17 @@ class DeskmateInput(InputChannel):
             if not isinstance(sender, str) or not isinstance(text, str):
                 return response.json({"error": "sender and message are required"}, status=400)
             collector = CollectingOutputChannel()
-            try:
-                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
-                                                 metadata=metadata))
-            except CancelledError:
-                logger.error("deskmate channel: message handling timed out: %r", copy.deepcopy(text))
-            except Exception:  # the REST channel's behaviour: answer what was collected
-                logger.exception("deskmate channel: message handling failed")
-            return response.json({"messages": collector.messages,
+            with timing.Turn() as turn:  # the time spent in custom actions, and the turn's log line
+                try:
+                    await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+                                                     metadata=metadata))
+                except CancelledError:
+                    logger.error("deskmate channel: message handling timed out: %r", copy.deepcopy(text))
+                except Exception:  # the REST channel's behaviour: answer what was collected
+                    logger.exception("deskmate channel: message handling failed")
+            logger.info("deskmate channel: turn of %s answered in %.1f ms (%d action call(s), %.1f ms) trace_id=%s",
+                        sender, turn.seconds * 1000, len(turn.spent), turn.action_s * 1000, timing.trace_id(metadata))
+            return response.json({"messages": collector.messages, "timing": turn.report(),
                                   "intent": await _latest_intent(request, sender)})
 
         @hook.route("/parse", methods=["POST"])

@@ -6,6 +6,7 @@ Every text goes with the gateway's hint (api/chat/hints.py) in ``metadata.nlu_hi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,8 @@ class Reply:
     messages: list[dict[str, Any]] = field(default_factory=list)
     intent: str | None = None
     confidence: float | None = None
+    rasa_s: float | None = None  # the wait for Rasa's answer
+    action_s: float | None = None  # the part of it Rasa waited for the action server (bot/channel.py reports it)
 
 
 class RasaClient:
@@ -80,13 +83,17 @@ class RasaClient:
     async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> Reply:
         """One user turn through deskmate's channel: the bot's messages and the detected intent."""
         body = {"sender": sender, "message": text, "metadata": await self._with_hint(text, metadata)}
+        started = time.perf_counter()
         answer = await self._request("POST", f"{CHANNEL_PATH}/webhook", json=body)
+        rasa_s = time.perf_counter() - started
         if not isinstance(answer, dict):
             raise RasaUnavailable("Rasa's channel answered something other than a JSON object")
         intent: dict[str, Any] = answer["intent"] if isinstance(answer.get("intent"), dict) else {}
         messages = answer.get("messages")
+        action_s = answer.get("timing", {}).get("action_s") if isinstance(answer.get("timing"), dict) else None
         return Reply(messages=messages if isinstance(messages, list) else [],
-                     intent=intent.get("name"), confidence=intent.get("confidence"))
+                     intent=intent.get("name"), confidence=intent.get("confidence"), rasa_s=rasa_s,
+                     action_s=float(action_s) if isinstance(action_s, int | float) else None)
 
     async def _with_hint(self, text: str, metadata: dict[str, Any]) -> dict[str, Any]:
         hint = await self.hinter.hint(text) if self.hinter else None

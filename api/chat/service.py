@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -26,6 +27,7 @@ from api.csat import service as csat
 from api.db import Conn, Pool
 from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, ValidationFailed
 from api.kb import service as kb
+from api.observability import metrics, tracing
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,8 @@ def turn_metadata(settings: Settings, conversation: dict[str, Any]) -> dict[str,
     conversation_id = str(conversation["id"])
     email = conversation["employee_email"]
     return {"conversation_id": conversation_id, "channel": conversation["channel"],
-            "assertion": assertions.mint(settings, subject=email, conversation_id=conversation_id) if email else None}
+            "assertion": assertions.mint(settings, subject=email, conversation_id=conversation_id) if email else None,
+            **tracing.metadata()}  # the request's trace, on to Rasa's logs and the action server's api calls
 
 
 async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conversation_id: str, text: str) -> Turn:
@@ -171,6 +174,7 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
     """
     if len(text) > settings.chat_max_chars:
         raise ValidationFailed(f"Messages are limited to {settings.chat_max_chars} characters; this one has {len(text)}.")
+    started, reply, outcome = time.perf_counter(), None, "answered"  # for metrics.observe_turn
     async with pool.connection() as conn:
         conversation = await get_conversation(conn, conversation_id=conversation_id)
         await _check_rate(conn, settings, conversation_id)
@@ -188,11 +192,13 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
                                 metadata=turn_metadata(settings, conversation))
         replies, intent, confidence = bot_messages(reply.messages), reply.intent, reply.confidence
         if not replies:  # an action that failed (or timed out) in the action server leaves the turn silent
+            outcome = "no_reply"
             log.warning("assistant gave no reply", extra={"conversation_id": conversation_id, "intent": intent})
             replies = [{"text": NO_REPLY, "payload": {"buttons": [TICKET_BUTTON]}}]
     except RasaUnavailable as exc:
         log.warning("assistant unavailable", extra={"error": exc.detail, "conversation_id": conversation_id})
         apology = SLOW if isinstance(exc, RasaTimeout) else RESTARTING
+        outcome = "rasa_timeout" if isinstance(exc, RasaTimeout) else "rasa_unavailable"
         replies = [{"text": apology, "payload": {"buttons": [TICKET_BUTTON]}}]
     async with pool.connection() as conn:
         if intent:
@@ -202,6 +208,8 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
         stored = [await store(conn, conversation_id, "bot", r["text"], payload=r["payload"],
                               ticket_id=opened["ticket_id"] if opened and i == len(replies) - 1 else None)
                   for i, r in enumerate(replies)]
+    metrics.observe_turn(total_s=time.perf_counter() - started, rasa_s=reply.rasa_s if reply else None,
+                         action_s=reply.action_s if reply else None, outcome=outcome)
     return Turn(messages=stored, intent=intent, confidence=confidence)
 
 

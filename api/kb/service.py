@@ -31,6 +31,7 @@ from api.kb.models import (
     SearchResponse,
     SearchResult,
 )
+from api.observability import metrics
 from api.settings import Settings
 from api.tickets import service as tickets
 
@@ -103,8 +104,9 @@ def _result(settings: Settings, hit: kb_index.SearchHit) -> SearchResult:
 
 
 async def search(conn: Conn, kb: Kb, *, principal: Principal, data: SearchRequest) -> SearchResponse:
-    hits = await kb_index.search(conn, query=data.query, embedder=kb.embedder, k=data.k, category=data.category,
-                                 audiences=audiences(principal), mode=kb.settings.kb_search_mode)
+    with metrics.kb_search("search"):
+        hits = await kb_index.search(conn, query=data.query, embedder=kb.embedder, k=data.k, category=data.category,
+                                     audiences=audiences(principal), mode=kb.settings.kb_search_mode)
     return SearchResponse(results=[_result(kb.settings, h) for h in hits])
 
 
@@ -124,10 +126,11 @@ async def answer(conn: Conn, kb: Kb, *, principal: Principal, question: str,
     extractive or none) and stores the answer for feedback and trends. The question is embedded once."""
     s = kb.settings
     boost = kb.intents.get(intent) if intent else None
-    vector = await kb.embedder.aembed_query(question)
-    hits = await kb_index.search(conn, query=question, vector=vector, model=kb.embedder.model_id,
-                                 k=s.kb_answer_sources, audiences=audiences(principal), boost=boost,
-                                 mode=s.kb_search_mode)
+    with metrics.kb_search("answer"):  # the embedding and the search, not the answer's passages and phrasing
+        vector = await kb.embedder.aembed_query(question)
+        hits = await kb_index.search(conn, query=question, vector=vector, model=kb.embedder.model_id,
+                                     k=s.kb_answer_sources, audiences=audiences(principal), boost=boost,
+                                     mode=s.kb_search_mode)
     top = hits[0] if hits else None
     intent_match = bool(top and boost and boost.matches(top.category, top.tags))
     hits = await kb_index.with_passages(conn, hits, question=question, vector=vector)

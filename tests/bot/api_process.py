@@ -19,13 +19,15 @@ need no Python 3.11 code:
   it opens with its password now;
 - ``POST /_test/directory/report`` ``{"email": str, "manager_email": str}``: an account with that e-mail address
   whose manager (another new account) has ``manager_email``; its uid;
-- ``POST /_test/workflows/drain``: the workflow queue's worker until no job is due (``deskmate worker --burst``).
+- ``POST /_test/workflows/drain``: the workflow queue's worker until no job is due (``deskmate worker --burst``);
+- ``GET /_test/requests?trace_id=``: the requests the api answered in that trace (its access log records).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import uuid
@@ -146,7 +148,26 @@ async def _people(url: str) -> dict[str, str]:
         return setup
 
 
-def test_router(setup: dict[str, str], smtp: SmtpSink, directory: Directory) -> APIRouter:
+class AccessRecords(logging.Handler):
+    """Keeps the api's access log records (logger deskmate.access), which carry the request's trace_id."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def install(self) -> AccessRecords:
+        access = logging.getLogger("deskmate.access")
+        access.setLevel(logging.INFO)
+        access.propagate = False  # kept here only: the api's own log stays at WARNING
+        access.addHandler(self)
+        return self
+
+
+def test_router(setup: dict[str, str], smtp: SmtpSink, directory: Directory,
+                access: AccessRecords | None = None) -> APIRouter:
     router = APIRouter(prefix="/_test")
 
     @router.get("/setup")
@@ -202,6 +223,11 @@ def test_router(setup: dict[str, str], smtp: SmtpSink, directory: Directory) -> 
         server = directory.start(request.app.state.settings)
         return {"opens": await asyncio.to_thread(server.bind, LAYOUT.person(uid), DIRECTORY_PASSWORD)}
 
+    @router.get("/requests")
+    async def requests_in(trace_id: str) -> list[dict[str, Any]]:
+        return [{"method": r.method, "path": r.path, "status": r.status}  # type: ignore[attr-defined]
+                for r in (access.records if access else []) if getattr(r, "trace_id", None) == trace_id]
+
     @router.post("/workflows/drain")
     async def drain(request: Request) -> dict[str, str]:
         await worker.run(request.app.state.settings, queues=["workflows"], wait=False)
@@ -229,7 +255,7 @@ def main() -> None:
                             _env_file=None)  # type: ignore[call-arg]
         directory = Directory()
         app = create_app(settings)
-        app.include_router(test_router(setup, smtp, directory))
+        app.include_router(test_router(setup, smtp, directory, AccessRecords().install()))
         try:
             uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
         finally:

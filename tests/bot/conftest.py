@@ -105,6 +105,12 @@ class Api:
         status, body = http("POST", f"{self.url}/_test/workflows/drain", timeout=120)
         assert status == 200, body
 
+    def requests_in(self, trace_id: str) -> list[dict[str, Any]]:
+        """The requests the api answered in that trace: ``{"method", "path", "status"}``."""
+        status, body = http("GET", f"{self.url}/_test/requests?trace_id={trace_id}")
+        assert status == 200, body
+        return body
+
     def as_admin(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = http(method, f"{self.url}/api/v1{path}", body, token=self.setup["admin_token"])
         assert status < 300, (status, answer)

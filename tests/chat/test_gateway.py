@@ -35,7 +35,7 @@ async def test_a_turn_is_forwarded_stored_and_answered(client, settings, make_ac
     turn = r.json()
     [received] = rasa.received
     assert (received["sender"], received["message"]) == (conv, "I forgot my password")
-    assert set(received["metadata"]) == {"conversation_id", "channel", "assertion"}  # no e-mail address any more
+    assert set(received["metadata"]) == {"conversation_id", "channel", "assertion", "traceparent"}  # no e-mail address
     assert (received["metadata"]["conversation_id"], received["metadata"]["channel"]) == (conv, "web")
     asserted = assertions.verify(settings, received["metadata"]["assertion"])
     assert (asserted.subject, asserted.conversation_id) == (employee.user.email, conv)

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from e2e_support import CHANNEL_SECRET, RASA_TEST_DB, free_port
+from e2e_support import CHANNEL_SECRET, METRICS_TOKEN, RASA_TEST_DB, free_port
 from fakes.bot_framework import FakeBotFramework, FakeBotFrameworkServer
 from fakes.rasa_server import FakeRasa, FakeRasaServer
 from fakes.slack_server import TEAM, FakeSlack, FakeSlackServer
@@ -260,7 +260,8 @@ def real_processes(pg_server: str, database_url: str, service_token: str, settin
             env=env, url=f"http://127.0.0.1:{rasa_port}", health=f"/status?token={rasa_token}",
             timeout_s=RASA_START_TIMEOUT_S))
         api_env = {"DESKMATE_RASA_URL": f"http://127.0.0.1:{rasa_port}", "DESKMATE_RASA_TOKEN": rasa_token,
-                   "DESKMATE_RASA_TIMEOUT_S": "30", **_delivery_env(settings, demo_directory, mail_sink)}
+                   "DESKMATE_RASA_TIMEOUT_S": "30", **_delivery_env(settings, demo_directory, mail_sink),
+                   "DESKMATE_METRICS_TOKEN": METRICS_TOKEN, "DESKMATE_LOG_LEVEL": "INFO"}  # /metrics, trace ids
         started.append(start_api(database_url, "api-real-rasa", port=api_port, **api_env))
         yield Stack(api=started[-1].url, rasa=started[1].url, actions=started[0].url,
                     services={s.name: s for s in started}, env=api_env, directory=demo_directory, mail=mail_sink)

@@ -16,6 +16,7 @@ from playwright.async_api import Locator, Page, expect
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"  # package.json, npm ci
 CHANNEL_SECRET = "e2e-channel-" + os.urandom(12).hex()  # DESKMATE_RASA_CHANNEL_SECRET of every api started here
+METRICS_TOKEN = "e2e-metrics-" + os.urandom(12).hex()  # DESKMATE_METRICS_TOKEN of the api of the real processes
 RASA_TEST_DB = "deskmate_test_rasa"  # the database of the real stack's Rasa tracker store
 STORAGE_KEY = "deskmate.widget.v1"
 TICKET_NUMBER = re.compile(r"\b(?:INC|REQ)-\d{6,}\b")
