@@ -297,7 +297,12 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+    port = port or settings.port
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from api.observability import metrics  # /metrics adds up every worker's counts (docs/operations.md)
+
+        metrics.prepare_workers(settings.data_dir / "prometheus" / f"serve-{port}")
+    uvicorn.run("api.app:create_app", factory=True, host=host or settings.host, port=port,
                 log_config=None, access_log=False, proxy_headers=True, workers=workers)
 
 
