@@ -310,7 +310,10 @@ def test_the_service_monitor_scrapes_the_api_metrics() -> None:
     monitor = find(objects, "ServiceMonitor", name("api"))
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prom"
-    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    assert monitor["spec"]["endpoints"] == [{
+        "port": "http", "path": "/metrics", "interval": "30s",
+        # the api refuses a scrape without DESKMATE_METRICS_TOKEN as a bearer token: the Secret's key
+        "authorization": {"type": "Bearer", "credentials": {"name": "deskmate", "key": "DESKMATE_METRICS_TOKEN"}}}]
     assert monitor["spec"]["selector"]["matchLabels"] == find(objects, "Service", name("api"))["spec"]["selector"]
 
 
