@@ -261,7 +261,9 @@ def main() -> None:
                 wait_rasa(started, server)
             api = stack.enter_context(api_process(url, free_port(), DESKMATE_RASA_URL=servers[0],
                                                   DESKMATE_RASA_URLS=",".join(servers),
-                                                  DESKMATE_CHAT_RATE_PER_MINUTE="100000",
+                                                  DESKMATE_CHAT_RATE_PER_MINUTE="100000",  # one client, many turns
+                                                  DESKMATE_CHAT_START_PER_ADDRESS_PER_MINUTE="100000",
+                                                  DESKMATE_CHAT_START_PER_MINUTE="100000",
                                                   DESKMATE_DATA_DIR=str(settings.data_dir),
                                                   DESKMATE_RASA_TOKEN=env["DESKMATE_RASA_TOKEN"]))
             identity = sign_identity(settings, email)
