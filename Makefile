@@ -42,9 +42,10 @@ bot:
 	@scripts/train_bot.sh
 
 # Debian packages the tests and the demo need: headless Chromium (browser tests), OpenLDAP's slapd (the
-# directory tests and the demo directory), Dovecot (the e-mail channel tests: a real IMAP server). One apt-get
+# directory tests and the demo directory), Dovecot (the e-mail channel tests: a real IMAP server), Redis (the Rasa
+# lock store of several Rasa servers: bench/chat.py --rasa 2). One apt-get
 # for all: parallel apt-gets would fight over its lock.
-DEBS := chromium slapd ldap-utils dovecot-imapd
+DEBS := chromium slapd ldap-utils dovecot-imapd redis-server
 debs:
 	@missing="$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs)"; \
 	if [ -n "$$missing" ]; then echo "==> installing Debian packages: $$missing"; \
@@ -77,6 +78,8 @@ test: $(VENV)/.installed node_modules/axe-core/axe.min.js
 
 bench: setup
 	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py bench/channels.py bench/sync.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
+	@echo "==> bench/chat.py --rasa 2 (two Rasa servers, a Redis lock store)" >&2
+	@$(BIN)/python bench/chat.py --rasa 2 --long-turns 0
 	@echo "==> bench/console.py (100k tickets; the full 1M/3M load takes ~25 min: docs/analytics.md)" >&2
 	@$(BIN)/python bench/console.py --tickets 100000 --messages 300000
 

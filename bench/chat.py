@@ -202,6 +202,54 @@ class Direct:
         assert r.json()["messages"], "rasa returned no reply"
 
 
+# where a turn's CPU goes, by process: a stack containing one of these frames counts for that part (inclusive)
+PROFILE_PARTS = {
+    "api": {"nlu hint (query embedding)": ("aembed_query", "embed_query"), "database (psycopg)": ("psycopg",),
+            "rasa call (httpx)": ("httpx", "httpcore"), "turn pipeline": ("post_message",)},
+    "rasa": {"nlu parse": ("parse_message",), "tracker load": ("get_or_create_tracker", "_retrieve"),
+             "tracker save": ("save_tracker",), "policies (prediction)": ("predict_next_with_tracker_if_should",
+                                                                     "_predict_next_with_tracker"),
+             "action server calls (client side)": ("utils/endpoints.py",),
+             "channel's extra tracker load": ("_latest_intent",)},
+}
+
+
+def listening_pid(url: str) -> int | None:
+    import psutil
+
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+def start_profile(name: str, url: str, seconds: int) -> tuple[str, subprocess.Popen[bytes], Path] | None:
+    pid, spy = listening_pid(url), Path(sys.executable).parent / "py-spy"
+    if pid is None or not spy.exists():
+        progress(f"no profile of {name}: pid {pid}, py-spy {spy.exists()}")
+        return None
+    out = BENCH_DIR / f"profile-{name}.txt"
+    proc = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100",
+                             "--nonblocking", "--format", "raw", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return name, proc, out
+
+
+def read_profile(name: str, proc: subprocess.Popen[bytes], out: Path) -> dict[str, Any]:
+    proc.wait(120)
+    total, parts = 0, dict.fromkeys(PROFILE_PARTS.get(name, {}), 0)
+    for line in out.read_text().splitlines() if out.exists() else []:
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        for part, frames in PROFILE_PARTS.get(name, {}).items():
+            if any(f in stack for f in frames):
+                parts[part] += int(count)
+    return {"cpu_samples": total, **{k: round(v / total, 3) if total else None for k, v in parts.items()}}
+
+
 def ratios(gateway: dict[str, float], direct: dict[str, float]) -> dict[str, float]:
     return {"p50_ratio": round(gateway["p50_ms"] / direct["p50_ms"], 3),
             "p95_ratio": round(gateway["p95_ms"] / direct["p95_ms"], 3),
@@ -221,6 +269,8 @@ def main() -> None:
     parser.add_argument("--long-turns", type=int, default=100, help="turns of each long conversation (0: skip)")
     parser.add_argument("--long-parallel", type=int, default=3, help="long conversations at once")
     parser.add_argument("--rasa", type=int, default=1, choices=(1, 2), help="Rasa servers to start")
+    parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
+                        help="py-spy the api and rasa processes for this long during the busiest gateway run")
     parser.add_argument("--attach", action="store_true", help="use the stack `make run` started")
     parser.add_argument("--api", default="http://127.0.0.1:8000")
     parser.add_argument("--rasa-url", default="http://127.0.0.1:5005")
@@ -276,8 +326,13 @@ def main() -> None:
             for clients in levels:
                 progress(f"{clients} concurrent conversations: direct, then gateway")
                 direct = await conversations(clients, args.rounds, Direct(servers, secret))
+                profiles = ([p for p in (start_profile("api", api, args.profile),
+                                         start_profile("rasa", servers[0], args.profile)) if p]
+                            if args.profile and clients == max(levels) else [])
                 gateway = await conversations(clients, args.rounds, Gateway(api, identity))
                 level: dict[str, Any] = {"direct_rasa": direct, "gateway": gateway, **ratios(gateway, direct)}
+                if profiles:
+                    level["cpu_profile_share"] = {p[0]: read_profile(*p) for p in profiles}
                 if len(servers) > 1:
                     progress(f"{clients} concurrent conversations: direct to one rasa server")
                     one = await conversations(clients, args.rounds, Direct(servers[:1], secret))
