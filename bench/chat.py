@@ -63,9 +63,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def endpoints_file(path: Path, *, redis_port: int | None) -> Path:
-    """bot/endpoints.yml's action endpoint and tracker store, plus a Redis lock store when ``redis_port`` is set."""
+def endpoints_file(path: Path, *, redis_port: int | None, compacting: bool) -> Path:
+    """bot/endpoints.yml's action endpoint and tracker store (``compacting``: bot/tracker_store.py's), plus a Redis
+    lock store when ``redis_port`` is set."""
     endpoints = yaml.safe_load((REPO_ROOT / "bot" / "endpoints.yml").read_text())
+    if compacting:
+        endpoints["tracker_store"]["type"] = "bot.tracker_store.CompactingSQLTrackerStore"
     endpoints.pop("lock_store", None)
     if redis_port is not None:
         endpoints["lock_store"] = {"type": "redis", "url": "127.0.0.1", "port": redis_port, "db": 0}
@@ -121,7 +124,8 @@ def sticky(servers: list[str], key: str) -> str:
     return max(servers, key=lambda s: hashlib.sha256(f"{s}\n{key}".encode()).digest())
 
 
-async def conversations(clients: int, rounds: int, turn: Any) -> dict[str, float]:
+async def conversations(clients: int, rounds: int, turn: Any) -> dict[str, Any]:
+    """``clients`` employees at once, ``rounds`` conversations each: raw latencies and the elapsed time."""
     latencies: list[float] = []
 
     async def employee(n: int, http: httpx.AsyncClient) -> None:
@@ -133,13 +137,29 @@ async def conversations(clients: int, rounds: int, turn: Any) -> dict[str, float
                 latencies.append(time.perf_counter() - started)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+    async with httpx.AsyncClient(limits=limits, timeout=120) as http:
         started = time.perf_counter()
         await asyncio.gather(*(employee(n, http) for n in range(clients)))
         elapsed = time.perf_counter() - started
-    stats = summary(latencies, elapsed)
-    stats["turns_per_s"] = stats.pop("per_s")
-    return stats
+    return {"latencies": latencies, "elapsed": elapsed}
+
+
+async def side_by_side(clients: int, rounds: int, turns: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each of ``turns`` for ``rounds`` conversations per employee, in two halves in ABBA order (A, B, B, A), so
+    a machine that gets busier or quieter during the run weighs on every side alike."""
+    first = (rounds + 1) // 2
+    names = list(turns)
+    order = [(n, first) for n in names] + [(n, rounds - first) for n in reversed(names)]
+    runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for name, n_rounds in order:
+        if n_rounds:
+            runs[name].append(await conversations(clients, n_rounds, turns[name]))
+    out = {}
+    for name, parts in runs.items():
+        stats = summary([x for p in parts for x in p["latencies"]], sum(p["elapsed"] for p in parts))
+        stats["turns_per_s"] = stats.pop("per_s")
+        out[name] = stats
+    return out
 
 
 async def long_conversations(parallel: int, turns: int, turn: Any) -> dict[str, Any]:
@@ -271,6 +291,8 @@ def main() -> None:
     parser.add_argument("--rasa", type=int, default=1, choices=(1, 2), help="Rasa servers to start")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="py-spy the api and rasa processes for this long during the busiest gateway run")
+    parser.add_argument("--tracker-store", choices=("compacting", "sql"), default="compacting",
+                        help="Rasa's tracker store: bot/tracker_store.py's compacting one, or Rasa's SQL store")
     parser.add_argument("--attach", action="store_true", help="use the stack `make run` started")
     parser.add_argument("--api", default="http://127.0.0.1:8000")
     parser.add_argument("--rasa-url", default="http://127.0.0.1:5005")
@@ -297,7 +319,8 @@ def main() -> None:
                 redis_port = free_port()
                 redis = start_redis(redis_port, BENCH_DIR)
                 stack.callback(redis.terminate)
-            endpoints = endpoints_file(BENCH_DIR / "chat-endpoints.yml", redis_port=redis_port)
+            endpoints = endpoints_file(BENCH_DIR / "chat-endpoints.yml", redis_port=redis_port,
+                                       compacting=args.tracker_store == "compacting")
             procs, servers = [], []
             for _ in range(args.rasa):
                 rasa_port, actions_port = free_port(), free_port()
@@ -324,21 +347,21 @@ def main() -> None:
             await conversations(2, 1, Direct(servers, secret))  # warm-up: every server, the api's hinter
             await conversations(2, 1, Gateway(api, identity))
             for clients in levels:
-                progress(f"{clients} concurrent conversations: direct, then gateway")
-                direct = await conversations(clients, args.rounds, Direct(servers, secret))
+                sides: dict[str, Any] = {"direct_rasa": Direct(servers, secret), "gateway": Gateway(api, identity)}
+                if len(servers) > 1:
+                    sides["direct_one_rasa"] = Direct(servers[:1], secret)
+                progress(f"{clients} concurrent conversations: {', '.join(sides)} (ABBA)")
                 profiles = ([p for p in (start_profile("api", api, args.profile),
                                          start_profile("rasa", servers[0], args.profile)) if p]
                             if args.profile and clients == max(levels) else [])
-                gateway = await conversations(clients, args.rounds, Gateway(api, identity))
-                level: dict[str, Any] = {"direct_rasa": direct, "gateway": gateway, **ratios(gateway, direct)}
+                level: dict[str, Any] = await side_by_side(clients, args.rounds, sides)
+                level.update(ratios(level["gateway"], level["direct_rasa"]))
+                if len(servers) > 1:
+                    one = level["direct_one_rasa"]
+                    level["rasa_scaling"] = round(level["direct_rasa"]["turns_per_s"] / one["turns_per_s"], 3)
+                    level["gateway_over_one_rasa"] = round(level["gateway"]["turns_per_s"] / one["turns_per_s"], 3)
                 if profiles:
                     level["cpu_profile_share"] = {p[0]: read_profile(*p) for p in profiles}
-                if len(servers) > 1:
-                    progress(f"{clients} concurrent conversations: direct to one rasa server")
-                    one = await conversations(clients, args.rounds, Direct(servers[:1], secret))
-                    level["direct_one_rasa"] = one
-                    level["rasa_scaling"] = round(direct["turns_per_s"] / one["turns_per_s"], 3)
-                    level["gateway_over_one_rasa"] = round(gateway["turns_per_s"] / one["turns_per_s"], 3)
                 out[f"clients_{clients}"] = level
             if args.long_turns:
                 progress(f"{args.long_parallel} conversations of {args.long_turns} turns: direct, then gateway")
@@ -350,7 +373,8 @@ def main() -> None:
 
         results = asyncio.run(go())
     print(json.dumps({
-        "benchmark": "chat", "rasa_servers": len(servers), "conversations_per_client": args.rounds,
+        "benchmark": "chat", "rasa_servers": len(servers),
+        "tracker_store": None if args.attach else args.tracker_store, "conversations_per_client": args.rounds,
         "turns_per_conversation": len(CONVERSATION), **results,
         "targets": {"p95_ratio_max": 1.10, "throughput_ratio_min": 0.95},
         "machine_before": load_before, "machine_after": machine(),
