@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,9 +121,14 @@ class RasaClient:
             self._down_until[server] = time.monotonic() + self.retry_after_s
         raise RasaUnavailable(f"Rasa did not answer: {'; '.join(failed)}")
 
-    async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> Reply:
-        """One user turn through deskmate's channel: the bot's messages and the detected intent."""
-        body = {"sender": sender, "message": text, "metadata": await self._with_hint(text, metadata)}
+    async def send(self, *, sender: str, text: str, metadata: dict[str, Any],
+                   hint: Awaitable[dict[str, Any] | None] | None = None) -> Reply:
+        """One user turn through deskmate's channel: the bot's messages and the detected intent.
+
+        ``hint``: the text's hint already under way (``self.hint(text)`` started earlier); by default it is
+        computed here."""
+        hinted = await hint if hint is not None else await self.hint(text)
+        body = {"sender": sender, "message": text, "metadata": {**metadata, "nlu_hint": hinted} if hinted else metadata}
         answer = await self._request("POST", f"{CHANNEL_PATH}/webhook", key=sender, json=body)
         if not isinstance(answer, dict):
             raise RasaUnavailable("Rasa's channel answered something other than a JSON object")
@@ -132,8 +137,12 @@ class RasaClient:
         return Reply(messages=messages if isinstance(messages, list) else [],
                      intent=intent.get("name"), confidence=intent.get("confidence"))
 
+    async def hint(self, text: str) -> dict[str, Any] | None:
+        """The gateway's ``nlu_hint`` for ``text`` (None without a hinter, or for a button payload)."""
+        return await self.hinter.hint(text) if self.hinter else None
+
     async def _with_hint(self, text: str, metadata: dict[str, Any]) -> dict[str, Any]:
-        hint = await self.hinter.hint(text) if self.hinter else None
+        hint = await self.hint(text)
         return {**metadata, "nlu_hint": hint} if hint else metadata
 
     async def parse(self, text: str) -> dict[str, Any]:
