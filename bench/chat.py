@@ -251,7 +251,7 @@ def start_profile(name: str, url: str, seconds: int) -> tuple[str, subprocess.Po
         return None
     out = BENCH_DIR / f"profile-{name}.txt"
     proc = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100",
-                             "--nonblocking", "--format", "raw", "--output", str(out)],
+                             "--nonblocking", "--subprocesses", "--format", "raw", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return name, proc, out
 

@@ -118,3 +118,30 @@ class _Request:
 def test_the_channel_secret_is_required(secret: str, given: str, ok: bool):
     headers = {channel.SECRET_HEADER: given} if given else {}
     assert channel.DeskmateInput(secret).allowed(_Request(headers)) is ok  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("result", [
+    {"events": [{"event": "slot", "name": "summary", "value": "x"}], "responses": [{"text": "hi"}]},
+    {"events": [], "responses": []},
+    {"events": [{"name": "summary"}], "responses": []},  # an event without its type
+    {"events": "not a list", "responses": []},
+    {"events": [], "responses": [{"text": "hi"}], "extra": 1},
+])
+def test_action_results_are_validated_as_rasa_validates_them(result: dict):
+    """The channel's prebuilt validator accepts and refuses what ``jsonschema.validate`` (Rasa's own) does."""
+    import jsonschema
+    from rasa.core.actions.action import RemoteAction
+
+    action = RemoteAction("action_x", None)
+    try:
+        jsonschema.validate(result, RemoteAction.action_response_format_spec())
+        expected = None
+    except jsonschema.ValidationError as error:
+        expected = error.message
+    assert RemoteAction._validate_action_result is channel._validate_action_result  # the channel's is in place
+    if expected is None:
+        assert action._validate_action_result(result) is True
+    else:
+        with pytest.raises(jsonschema.ValidationError) as caught:
+            action._validate_action_result(result)
+        assert caught.value.message.startswith(expected) and "Failed to validate Action server" in caught.value.message
