@@ -293,6 +293,8 @@ def main() -> None:
                         help="py-spy the api and rasa processes for this long during the busiest gateway run")
     parser.add_argument("--tracker-store", choices=("compacting", "sql"), default="compacting",
                         help="Rasa's tracker store: bot/tracker_store.py's compacting one, or Rasa's SQL store")
+    parser.add_argument("--no-hint-too", action="store_true",
+                        help="also a second api with the gateway's NLU hint off (DESKMATE_NLU_HINTS=false)")
     parser.add_argument("--attach", action="store_true", help="use the stack `make run` started")
     parser.add_argument("--api", default="http://127.0.0.1:8000")
     parser.add_argument("--rasa-url", default="http://127.0.0.1:5005")
@@ -302,6 +304,7 @@ def main() -> None:
     email = "jordan.blake@example.com"
     load_before = machine()
 
+    api_no_hint = None
     with ExitStack() as stack:
         if args.attach:
             api, servers = args.api, [args.rasa_url]
@@ -339,6 +342,12 @@ def main() -> None:
                                                   DESKMATE_CHAT_START_PER_MINUTE="100000",
                                                   DESKMATE_DATA_DIR=str(settings.data_dir),
                                                   DESKMATE_RASA_TOKEN=env["DESKMATE_RASA_TOKEN"]))
+            if args.no_hint_too:
+                api_no_hint = stack.enter_context(api_process(
+                    url, free_port(), DESKMATE_RASA_URL=servers[0], DESKMATE_RASA_URLS=",".join(servers),
+                    DESKMATE_NLU_HINTS="false", DESKMATE_CHAT_RATE_PER_MINUTE="100000",
+                    DESKMATE_CHAT_START_PER_ADDRESS_PER_MINUTE="100000", DESKMATE_CHAT_START_PER_MINUTE="100000",
+                    DESKMATE_DATA_DIR=str(settings.data_dir), DESKMATE_RASA_TOKEN=env["DESKMATE_RASA_TOKEN"]))
             identity = sign_identity(settings, email)
             secret = env["DESKMATE_RASA_CHANNEL_SECRET"]
 
@@ -350,12 +359,16 @@ def main() -> None:
                 sides: dict[str, Any] = {"direct_rasa": Direct(servers, secret), "gateway": Gateway(api, identity)}
                 if len(servers) > 1:
                     sides["direct_one_rasa"] = Direct(servers[:1], secret)
+                if api_no_hint:
+                    sides["gateway_no_hint"] = Gateway(api_no_hint, identity)
                 progress(f"{clients} concurrent conversations: {', '.join(sides)} (ABBA)")
                 profiles = ([p for p in (start_profile("api", api, args.profile),
                                          start_profile("rasa", servers[0], args.profile)) if p]
                             if args.profile and clients == max(levels) else [])
                 level: dict[str, Any] = await side_by_side(clients, args.rounds, sides)
                 level.update(ratios(level["gateway"], level["direct_rasa"]))
+                if api_no_hint:
+                    level["no_hint"] = ratios(level["gateway_no_hint"], level["direct_rasa"])
                 if len(servers) > 1:
                     one = level["direct_one_rasa"]
                     level["rasa_scaling"] = round(level["direct_rasa"]["turns_per_s"] / one["turns_per_s"], 3)
