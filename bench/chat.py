@@ -95,22 +95,22 @@ def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
         time.sleep(0.1)  # polling a port, not a timing assumption
 
 
-def start_rasa(env: dict[str, str], rasa_port: int, actions_port: int, *, endpoints: Path,
-               timeout_s: float = 400) -> list[subprocess.Popen[bytes]]:
+def start_rasa(env: dict[str, str], rasa_port: int, actions_port: int, *,
+               endpoints: Path) -> list[subprocess.Popen[bytes]]:
     venv = REPO_ROOT / ".venv-rasa" / "bin"
     env = {**env, "DESKMATE_ACTIONS_URL": f"http://127.0.0.1:{actions_port}/webhook"}
+    log = (BENCH_DIR / f"rasa-{rasa_port}.log").open("ab")  # Rasa's and the action server's output, if one fails
     actions = subprocess.Popen([str(venv / "python"), "-m", "actions.server", "--host", "127.0.0.1", "--port",
-                                str(actions_port)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                                str(actions_port)], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     rasa = subprocess.Popen([str(venv / "rasa"), "run", "--enable-api", "--auth-token", env["DESKMATE_RASA_TOKEN"],
                              "--interface", "127.0.0.1", "--port", str(rasa_port), "--model",
                              "bot/models/deskmate.tar.gz", "--endpoints", str(endpoints), "--credentials",
                              "bot/credentials.yml"], cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
     return [rasa, actions]
 
 
-def wait_rasa(procs: list[subprocess.Popen[bytes]], url: str, timeout_s: float = 400) -> None:
+def wait_rasa(procs: list[subprocess.Popen[bytes]], url: str, timeout_s: float = 1200) -> None:
     try:
         wait_until_ready(f"{url}/", procs[0], timeout_s=timeout_s, what="rasa")
     except RuntimeError:
