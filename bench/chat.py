@@ -119,6 +119,20 @@ def wait_rasa(procs: list[subprocess.Popen[bytes]], url: str, timeout_s: float =
         raise
 
 
+def bot_token(url: str) -> str:
+    """A service token for the action servers (the bot's identity), as `deskmate run` issues one."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from api.dev import stack as deskmate_stack
+
+    async def issue() -> str:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            return await deskmate_stack.service_token(conn)
+
+    return asyncio.run(issue())
+
+
 def sticky(servers: list[str], key: str) -> str:
     """Rendezvous choice of a server for a conversation (the gateway's rule, for direct turns over several)."""
     return max(servers, key=lambda s: hashlib.sha256(f"{s}\n{key}".encode()).digest())
@@ -315,8 +329,15 @@ def main() -> None:
 
             url = stack.enter_context(bench_database("deskmate_bench_chat"))
             settings = Settings(data_dir=BENCH_DIR)
+            progress("indexing the demo knowledge base (the bot's answers search it)")
+            subprocess.run([sys.executable, "-m", "api.cli", "kb", "ingest", str(REPO_ROOT / "data" / "kb")],
+                           cwd=REPO_ROOT, env={**os.environ, "DATABASE_URL": url, "DESKMATE_DATA_DIR": str(BENCH_DIR),
+                                               "DESKMATE_LOG_LEVEL": "WARNING"},
+                           check=True, stdout=subprocess.DEVNULL)
+            api_port = free_port()  # the action servers call this api back (knowledge search), as the bot's service
             env = {**os.environ, **deskmate_stack.process_env(
-                settings, database_url=url, tracker_url=url, bot_token="unused-in-this-benchmark")}
+                settings, database_url=url, tracker_url=url, bot_token=bot_token(url)),
+                "DESKMATE_API_URL": f"http://127.0.0.1:{api_port}"}
             redis_port = None
             if args.rasa > 1:
                 redis_port = free_port()
@@ -335,7 +356,7 @@ def main() -> None:
             progress(f"starting {args.rasa} rasa server(s) {servers} (one to two minutes each)")
             for started, server in zip(procs, servers, strict=True):
                 wait_rasa(started, server)
-            api = stack.enter_context(api_process(url, free_port(), DESKMATE_RASA_URL=servers[0],
+            api = stack.enter_context(api_process(url, api_port, DESKMATE_RASA_URL=servers[0],
                                                   DESKMATE_RASA_URLS=",".join(servers),
                                                   DESKMATE_CHAT_RATE_PER_MINUTE="100000",  # one client, many turns
                                                   DESKMATE_CHAT_START_PER_ADDRESS_PER_MINUTE="100000",

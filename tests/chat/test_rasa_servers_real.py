@@ -44,6 +44,13 @@ def _redis_command(port: int, command: bytes) -> bytes:
         return s.recv(65536)
 
 
+def _redis_up(port: int) -> bool:
+    try:
+        return _redis_command(port, b"PING\r\n").startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def _wait(check, what: str, proc: subprocess.Popen | None = None, timeout_s: float = START_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -83,7 +90,7 @@ def two_rasa(pg_server: str, tmp_path_factory) -> Iterator[tuple[list[str], list
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "PYTHONPATH": str(REPO_ROOT)}
     urls = []
     try:
-        _wait(lambda: _redis_command(redis_port, b"PING\r\n").startswith(b"+PONG"), "redis", procs[0], 30)
+        _wait(lambda: _redis_up(redis_port), "redis", procs[0], 30)
         for _ in range(2):
             port = _free_port()
             procs.append(subprocess.Popen(
