@@ -43,7 +43,8 @@ bot:
 
 # Debian packages the tests and the demo need: headless Chromium (browser tests), OpenLDAP's slapd (the
 # directory tests and the demo directory), Dovecot (the e-mail channel tests: a real IMAP server), Redis (Rasa's
-# lock store, tests/deploy). One apt-get for all: parallel apt-gets would fight over its lock.
+# lock store with several Rasa servers: tests/deploy, deskmate run --replicas, bench/chat.py --rasa 2). One apt-get
+# for all: parallel apt-gets would fight over its lock.
 DEBS := chromium slapd ldap-utils dovecot-imapd redis-server
 debs:
 	@missing="$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs)"; \

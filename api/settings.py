@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     service_token_expiry_days: int = Field(default=0, ge=0, le=3650)  # 0: service tokens never expire
     # conversation (api/chat) — docs/chat.md
     rasa_url: str = "http://127.0.0.1:5005"
+    rasa_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)  # several Rasa servers; default: rasa_url
     rasa_token: SecretStr | None = None
     nlu_hints: bool = True  # the gateway's embedding classifier as a second opinion for Rasa (docs/bot.md)
     nlu_hints_refresh_s: float = Field(default=60.0, gt=0)  # the hints follow the promoted model (docs/improving.md)
@@ -179,7 +180,7 @@ class Settings(BaseSettings):
     improve_reload_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)  # default: DESKMATE_RASA_URL
     improve_helpdesk_eval: bool = True  # also compare on ../shared/eval/rasa-helpdesk-assistant when present
 
-    @field_validator("improve_reload_urls", mode="before")
+    @field_validator("improve_reload_urls", "rasa_urls", mode="before")
     @classmethod
     def _reload_urls(cls, value: object) -> object:
         return [u.strip().rstrip("/") for u in value.split(",") if u.strip()] if isinstance(value, str) else value

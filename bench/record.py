@@ -39,6 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 ALL = ["bench/tickets.py", "bench/chat.py", "bench/kb.py", "bench/triage.py", "bench/workflows.py",
        "bench/channels.py", "bench/sync.py",
+       "bench/chat.py --rasa 2 --long-turns 0",  # two Rasa servers and a Redis lock store
        # 100k tickets; the full 1M/3M load takes ~25 min (docs/analytics.md)
        "bench/console.py --tickets 100000 --messages 300000"]
 STDERR_TAIL = 40
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         args = [*own, *passthrough]
         print(f"==> [{number}/{len(runs)}] {shlex.join([script, *args])}", file=sys.stderr, flush=True)
         entry = run_bench(script, args)
-        record["benches"][script] = entry
+        record["benches"][shlex.join([script, *own])] = entry  # "bench/chat.py --rasa 2" beside "bench/chat.py"
         verdict = "ok" if entry["ok"] else f"FAILED (exit {entry['exit_code']})"
         print(f"    {verdict} in {entry['seconds']} s, load {entry['load_before']} → {entry['load_after']}",
               file=sys.stderr, flush=True)

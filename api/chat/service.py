@@ -7,6 +7,7 @@ never the employee's address.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -29,6 +30,7 @@ from api.errors import Forbidden, NotFound, RasaTimeout, RasaUnavailable, Valida
 from api.kb import service as kb
 from api.observability import metrics, tracing
 from api.settings import Settings
+from api.stepup import service as stepup
 
 log = logging.getLogger(__name__)
 Q = sql.load("api.chat")
@@ -175,21 +177,32 @@ async def post_message(pool: Pool, settings: Settings, rasa: RasaClient, *, conv
     if len(text) > settings.chat_max_chars:
         raise ValidationFailed(f"Messages are limited to {settings.chat_max_chars} characters; this one has {len(text)}.")
     started, reply, outcome = time.perf_counter(), None, "answered"  # for metrics.observe_turn
-    async with pool.connection() as conn:
-        conversation = await get_conversation(conn, conversation_id=conversation_id)
-        await _check_rate(conn, settings, conversation_id)
-        if helped := KB_HELPFUL.match(text):
-            return await _answer_helped(conn, conversation, int(helped.group(1)))
-        if rated := csat.BUTTON.match(text):
-            return await _rated(conn, conversation, int(rated.group(1)), rated.group(2))
-        if survey := await csat.awaiting_comment(conn, conversation_id=conversation_id):
-            return await _commented(conn, conversation_id, survey, text)
-        screened = await screening.screen(conn, settings, conversation=conversation, text=text)  # a code never travels
-        user_message = await store(conn, conversation_id, "user", screened.kept)
+    # the text's hint (one sentence embedding) is computed while the database work below runs; never for a text
+    # that may hold a step-up code, nor for the buttons answered here
+    early = stepup.redact(text) == text and not (KB_HELPFUL.match(text) or csat.BUTTON.match(text))
+    hint = asyncio.create_task(rasa.hint(text)) if early else None
+    forwarded = False
+    try:
+        async with pool.connection() as conn:
+            conversation = await get_conversation(conn, conversation_id=conversation_id)
+            await _check_rate(conn, settings, conversation_id)
+            if helped := KB_HELPFUL.match(text):
+                return await _answer_helped(conn, conversation, int(helped.group(1)))
+            if rated := csat.BUTTON.match(text):
+                return await _rated(conn, conversation, int(rated.group(1)), rated.group(2))
+            if survey := await csat.awaiting_comment(conn, conversation_id=conversation_id):
+                return await _commented(conn, conversation_id, survey, text)
+            screened = await screening.screen(conn, settings, conversation=conversation, text=text)  # codes stay
+            user_message = await store(conn, conversation_id, "user", screened.kept)
+            forwarded = screened.to_rasa == text  # else Rasa gets a step-up outcome, not the text: no hint
+    finally:
+        if hint is not None and not forwarded:  # answered here, refused, or not the text: the hint is not needed
+            hint.cancel()
+            hint = None
     intent = confidence = None
     try:
         reply = await rasa.send(sender=conversation_id, text=screened.to_rasa,
-                                metadata=turn_metadata(settings, conversation))
+                                metadata=turn_metadata(settings, conversation), hint=hint)
         replies, intent, confidence = bot_messages(reply.messages), reply.intent, reply.confidence
         if not replies:  # an action that failed (or timed out) in the action server leaves the turn silent
             outcome = "no_reply"

@@ -27,12 +27,13 @@ def test_a_run_keeps_each_benchs_json_with_the_machine_and_its_arguments(tmp_pat
                                        "print(json.dumps({'p95_ms': 12.5, 'args': sys.argv[1:], 'by': {'c4': [1, 2]}}))\n")
     out = tmp_path / "results" / "run.json"
 
-    done = record(f"{fast} --size 'a b'", "--out", str(out), "--", "--quick")
+    spec = f"{fast} --size 'a b'"
+    done = record(spec, "--out", str(out), "--", "--quick")
 
     assert done.returncode == 0, done.stderr
     saved = json.loads(out.read_text())
     assert saved == json.loads(done.stdout)
-    entry = saved["benches"][fast]
+    entry = saved["benches"][spec]  # keyed by the bench and its own arguments
     assert entry["ok"] is True and entry["exit_code"] == 0
     assert entry["result"] == {"p95_ms": 12.5, "args": ["--size", "a b", "--quick"], "by": {"c4": [1, 2]}}
     assert entry["args"] == ["--size", "a b", "--quick"]

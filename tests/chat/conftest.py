@@ -13,7 +13,8 @@ from api.chat.rasa import SECRET_HEADER, RasaClient, channel_secret
 class FakeRasa:
     """Answers deskmate's input channel (bot/channel.py) and NLU parse like Rasa 3.6 does (specs/rasa.md).
 
-    Like the real channel it refuses a request without the channel secret.
+    Like the real channel it refuses a request without the channel secret (403) or without a string ``sender``
+    and ``message`` (400).
     """
 
     def __init__(self, secret: str) -> None:
@@ -31,8 +32,10 @@ class FakeRasa:
             raise httpx.ReadTimeout("timed out", request=request)
         if request.url.path == "/webhooks/deskmate/webhook":
             if request.headers.get(SECRET_HEADER) != self.secret:
-                return httpx.Response(401, json={"error": "channel secret required"})
+                return httpx.Response(403, json={"error": "forbidden"})
             body = json.loads(request.content)
+            if not isinstance(body.get("sender"), str) or not isinstance(body.get("message"), str):
+                return httpx.Response(400, json={"error": "sender and message are required"})
             self.received.append(body)
             return httpx.Response(200, json={
                 "messages": [{"recipient_id": body["sender"], **r} for r in self.replies], "intent": self.intent})

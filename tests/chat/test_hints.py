@@ -188,3 +188,36 @@ async def test_hints_that_cannot_be_fitted_leave_the_current_ones(embedder, tmp_
     fitting.join(timeout=300)
     assert await hinter.hint("my printer is jammed again") == before and hinter.extra == PLOTTER
     assert "could not fit the intent hints on 3 more examples" in caplog.text
+
+
+class Recording:
+    """The real embedder, noting every text it is asked to embed as a query."""
+
+    def __init__(self, embedder) -> None:
+        self.embedder, self.texts = embedder, []
+
+    async def aembed_query(self, text: str):
+        self.texts.append(text)
+        return await self.embedder.aembed_query(text)
+
+
+async def test_a_gateway_turn_sends_the_hint_and_core_buttons_embed_nothing(app, client, settings, rasa, embedder,
+                                                                            tmp_path):
+    import httpx
+    from chat_support import start
+
+    recording = Recording(embedder)
+    hinter = Hinter(recording)  # type: ignore[arg-type]
+    hinter._hints = build(embedder, examples=SMALL, cache_dir=tmp_path)
+    app.state.rasa = RasaClient("http://rasa.test", channel_secret=rasa.secret,
+                                transport=httpx.MockTransport(rasa.handler), hinter=hinter)
+    conv, session, _ = await start(client, settings)
+    r = await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "the printer is jammed"},
+                          headers=session)
+    assert r.status_code == 200, r.text
+    assert rasa.received[-1]["metadata"][HINT_KEY]["ranking"][0]["name"] == "printer_problem"
+    assert recording.texts == ["the printer is jammed"]  # once: computed beside the database work, not twice
+    r = await client.post(f"/api/v1/chat/conversations/{conv}/messages", json={"text": "deskmate:kb_helpful:12345"},
+                          headers=session)
+    assert r.status_code == 200, r.text  # answered by the core (no such answer: the apology), never by Rasa
+    assert recording.texts == ["the printer is jammed"] and len(rasa.received) == 1

@@ -213,8 +213,17 @@ def test_the_rasa_image_installs_the_rasa_environment_of_the_repository() -> Non
     named = set(re.findall(r"\bbot\.(\w+)\.[A-Z]\w*", "".join(
         (REPO_ROOT / "bot" / name).read_text() for name in ("credentials.yml", "endpoints.yml", "config.yml"))))
     assert {"channel", "arbiter", "lock_store"} <= named
-    for module in [*(f"bot/{m}.py" for m in sorted(named)), "bot/nlu_hint.py", "bot/__init__.py", "actions"]:
+    while more := {m for name in named for m in _bot_imports(REPO_ROOT / "bot" / f"{name}.py")} - named:
+        named |= more  # and what those modules import from bot (bot.timing, bot.nlu_hint, …)
+    for module in [*(f"bot/{m}.py" for m in sorted(named)), "bot/__init__.py", "actions"]:
         assert module in runtime, module  # what `rasa run` and the model import
+
+
+def _bot_imports(path: Path) -> set[str]:
+    """The bot modules ``path`` imports (``from bot import timing``, ``from bot.nlu_hint import …``)."""
+    text = path.read_text()
+    return ({m for group in re.findall(r"^\s*from bot import ([\w, ]+)", text, re.M) for m in re.split(r"[, ]+", group)
+             if m} | set(re.findall(r"^\s*(?:from|import) bot\.(\w+)", text, re.M)))
     assert "bot.channel.DeskmateInput" in (REPO_ROOT / "bot" / "credentials.yml").read_text()
     assert "bot.arbiter.HintArbiter" in (REPO_ROOT / "bot" / "config.yml").read_text()
 

@@ -130,8 +130,10 @@ def _handler(fake: FakeRasa) -> type[BaseHTTPRequestHandler]:
             if path == "/webhooks/deskmate/webhook":
                 if not self._allowed():
                     return self._send(403, {"error": "forbidden"})
-                return self._send(200, fake.answer(str(body.get("sender", "default")), str(body.get("message", "")),
-                                                   body.get("metadata")))
+                if not isinstance(body, dict) or not isinstance(body.get("sender"), str) \
+                        or not isinstance(body.get("message"), str):  # bot/channel.py's check
+                    return self._send(400, {"error": "sender and message are required"})
+                return self._send(200, fake.answer(body["sender"], body["message"], body.get("metadata")))
             if path == "/webhooks/deskmate/parse":
                 if not self._allowed():
                     return self._send(403, {"error": "forbidden"})
