@@ -67,8 +67,7 @@ def endpoints_file(path: Path, *, redis_port: int | None, compacting: bool) -> P
     """bot/endpoints.yml's action endpoint and tracker store (``compacting``: bot/tracker_store.py's), plus a Redis
     lock store when ``redis_port`` is set."""
     endpoints = yaml.safe_load((REPO_ROOT / "bot" / "endpoints.yml").read_text())
-    if compacting:
-        endpoints["tracker_store"]["type"] = "bot.tracker_store.CompactingSQLTrackerStore"
+    endpoints["tracker_store"]["type"] = "bot.tracker_store.CompactingSQLTrackerStore" if compacting else "SQL"
     endpoints.pop("lock_store", None)
     if redis_port is not None:
         endpoints["lock_store"] = {"type": "redis", "url": "127.0.0.1", "port": redis_port, "db": 0}

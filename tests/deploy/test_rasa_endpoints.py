@@ -73,5 +73,6 @@ def test_a_wrong_redis_password_is_refused(probe_result: dict[str, Any]) -> None
 
 
 def test_two_replicas_share_the_conversation_through_the_tracker_store(probe_result: dict[str, Any]) -> None:
-    assert probe_result["tracker_store"] == "SQLTrackerStore" and probe_result["sql"] is True
+    # bot/tracker_store.py: Rasa's SQL store that compacts long sessions (docs/chat.md)
+    assert probe_result["tracker_store"] == "CompactingSQLTrackerStore" and probe_result["sql"] is True
     assert probe_result["read_back"] == ["my vpn is down"]
