@@ -176,12 +176,18 @@ async def promote(conn: Conn, settings: Settings, *, version: str, user_id: int 
     return _model(dict(done) | {"reload": reload})
 
 
+def reload_targets(settings: Settings) -> list[str]:
+    """The Rasa servers a promoted model goes to: DESKMATE_IMPROVE_RELOAD_URLS, else every server the gateway uses
+    (DESKMATE_RASA_URLS, else DESKMATE_RASA_URL)."""
+    return settings.improve_reload_urls or settings.rasa_urls or [settings.rasa_url]
+
+
 async def hot_load(settings: Settings, model: Path) -> dict[str, str]:
-    """Tells every Rasa server (DESKMATE_IMPROVE_RELOAD_URLS, default DESKMATE_RASA_URL) to serve ``model``."""
+    """Tells every Rasa server (:func:`reload_targets`) to serve ``model``."""
     from api.dev.stack import rasa_token  # the token the stack gives Rasa (api.dev.stack imports this package)
 
     result = {}
-    for url in settings.improve_reload_urls or [settings.rasa_url]:
+    for url in reload_targets(settings):
         api = serving.ModelApi(url, token=rasa_token(settings))
         try:
             await api.load(model)

@@ -104,3 +104,14 @@ def test_the_worker_runs_the_loop_on_its_own_queue_nightly() -> None:
     assert app.tasks["improve.train"].queue == "improve" and app.tasks["improve.cluster"].queue == "improve"
     periodic = [p for p in app.periodic_registry.periodic_tasks.values() if p.task.name == "improve.cluster"]
     assert [p.cron for p in periodic] == ["17 3 * * *"]
+
+
+def test_a_promoted_model_goes_to_every_rasa_server_the_gateway_uses() -> None:
+    def settings(**values: object) -> Settings:
+        return Settings(env="test", _env_file=None, rasa_url="http://rasa-a:5005", **values)  # type: ignore[call-arg]
+
+    assert service.reload_targets(settings()) == ["http://rasa-a:5005"]
+    assert service.reload_targets(settings(rasa_urls="http://rasa-a:5005,http://rasa-b:5005")) == [
+        "http://rasa-a:5005", "http://rasa-b:5005"]
+    assert service.reload_targets(settings(rasa_urls="http://rasa-a:5005,http://rasa-b:5005",
+                                           improve_reload_urls="http://rasa-c:5005")) == ["http://rasa-c:5005"]
