@@ -149,6 +149,20 @@ def export_onnx(
                f"({file.stat().st_size / 1e6:.1f} MB)")
 
 
+@kb_app.command("seed-demo", hidden=True)
+def seed_demo() -> None:
+    """Ingest the demo articles (DESKMATE_KB_DIR) the first time only. ``deskmate run`` runs this as a child process,
+    so the embedding model is loaded only while it runs."""
+    from api.dev import demo
+
+    settings = get_settings()
+    embedder = embedding.get_embedder(settings)
+    report = with_conn(settings, lambda conn: demo.seed_kb(conn, kb_dir=settings.kb_dir, embedder=embedder),
+                       vector=True)
+    typer.echo("demo knowledge base: " + (f"{report.counts()['new']} articles loaded ({embedder.backend})" if report
+                                          else "seeded before (kept as the admins left it)"))
+
+
 def retrieval(
     articles: Annotated[Path, typer.Option(help="directory of articles", exists=True, file_okay=False)],
     queries: Annotated[Path, typer.Option(help='JSON lines: {"query": …, "relevant": [ids]}', exists=True,
