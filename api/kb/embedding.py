@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from api.settings import Settings
-from kb_index import Embedder
+from kb_index import MODEL_NAME, Embedder
 
 __all__ = ["Embedder", "get_embedder", "get_kb_embedder", "onnx_dir", "to_pgvector"]
 
@@ -29,7 +29,9 @@ def get_embedder(settings: Settings) -> Embedder:
 def get_kb_embedder(settings: Settings, model: str | None = None) -> Embedder:
     """This process's embedder of the knowledge base's model (``model`` overrides the setting); ValueError when
     the setting names no model on this machine."""
-    return _load(model or settings.kb_embed_model or None, settings.kb_embed_batch_size, onnx_dir(settings))
+    spec = model or settings.kb_embed_model or None
+    # the bundled MiniLM by name is get_embedder's instance (one model in memory, not two)
+    return _load(None if spec == MODEL_NAME else spec, settings.kb_embed_batch_size, onnx_dir(settings))
 
 
 def onnx_dir(settings: Settings) -> Path | None:
