@@ -87,15 +87,21 @@ async def search(
               "rank_weights": list(rank_weights), "limit": limit,
               "statuses": ["published", "draft"] if include_drafts else ["published"]}
     lists: list[list[dict[str, Any]]] = []
-    async with conn.transaction():
+    # pipelined: the settings, the vector search and the query's lexemes go in one round trip, the full-text
+    # search (built from the lexemes) and the commit in a second (six round trips before)
+    async with conn.pipeline(), conn.transaction():
         await conn.execute(Q.search_settings, {"ef_search": str(max(EF_SEARCH, limit))})
+        vector_cur = lexemes_cur = None
         if mode in ("hybrid", "vector"):
             dims = len(vector) if vector is not None else DIMENSIONS
             statement = pgsql.SQL(Q.search_vector).format(dims=pgsql.Literal(dims))  # type: ignore[arg-type]
-            rows = await (await conn.execute(statement, params)).fetchall()
-            lists.append(sorted(rows, key=lambda r: -r["similarity"]))
+            vector_cur = await conn.execute(statement, params)
         if mode in ("hybrid", "text"):
-            words = [r["w"] for r in await (await conn.execute(Q.query_lexemes, params)).fetchall()]
+            lexemes_cur = await conn.execute(Q.query_lexemes, params)
+        if vector_cur is not None:
+            lists.append(sorted(await vector_cur.fetchall(), key=lambda r: -r["similarity"]))
+        if lexemes_cur is not None:
+            words = [r["w"] for r in await lexemes_cur.fetchall()]
             if words:
                 lists.append(await (await conn.execute(Q.search_text, params | text_query(words))).fetchall())
     fusion = fusion or FUSION
