@@ -13,7 +13,8 @@ absolute figures do not. The scale part (10k / 100k synthetic chunks, HNSW vs ex
    embedding (per backend), the SQL vector part (HNSW), the SQL full-text part (lexemes + ranked matches), the
    fusion and hit building in Python; and ``kb_index.search`` end to end (hybrid, embedding included) per backend.
 3. Memory: a fresh Python process per backend loads the embedder and embeds 64 chunks; its resident memory (RSS)
-   before loading, after loading and after embedding.
+   before loading, after loading and after embedding. And a process with the api app created and the worker's
+   modules imported, embedding through api/kb/embedding.py as both do (its RSS, and whether torch got imported).
 """
 
 from __future__ import annotations
@@ -173,13 +174,37 @@ print(json.dumps({"backend": e.backend, "rss_mib_imports": before, "rss_mib_load
 """
 
 
+APP_PROBE = """
+import json, sys, psutil
+sys.path.insert(0, sys.argv[1])
+from api.settings import Settings
+from api.app import create_app
+from api.kb import embedding
+from api.jobs import worker
+settings = Settings(_env_file=None)
+create_app(settings)
+p = psutil.Process()
+rss = lambda: round(p.memory_info().rss / 2**20, 1)
+before = rss()
+e = embedding.get_embedder(settings)
+e.embed(["my vpn drops every hour and outlook asks for my password again"] * 32)
+print(json.dumps({"backend": e.backend, "rss_mib_app_and_worker_imported": before, "rss_mib_after_embedding": rss(),
+                  "torch_imported": "torch" in sys.modules}))
+"""
+
+
 def memory(onnx_file: Path) -> dict[str, Any]:
-    """Resident memory of a fresh process per backend (imports, model loaded, after embedding 64 chunks)."""
-    out = {}
+    """Resident memory of fresh processes per backend: the embedder alone (imports, model loaded, after embedding
+    64 chunks), and the api's and worker's imports with the model loaded through api/kb/embedding.py."""
+    out: dict[str, Any] = {}
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     for name, arg in (("torch", "-"), ("onnx", str(onnx_file))):
         done = subprocess.run([sys.executable, "-c", RSS_PROBE, str(ROOT), arg], capture_output=True, text=True,
-                              check=True, env=os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+                              check=True, env=env)
         out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        done = subprocess.run([sys.executable, "-c", APP_PROBE, str(ROOT)], capture_output=True, text=True, check=True,
+                              env=env | {"DESKMATE_KB_EMBED_BACKEND": name, "DESKMATE_KB_ONNX_DIR": str(onnx_file.parents[1])})
+        out[f"api_process_{name}"] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
 
 
