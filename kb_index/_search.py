@@ -33,7 +33,7 @@ WORD_FRACTION = 0.5  # …or this share of them, whichever is more
 RANK_WEIGHTS = (0.1, 0.2, 0.4, 1.0)  # ts_rank_cd's weights of the D, C, B (content), A (title, headings, tags) fields
 TEXT_CANDIDATES = 2000  # matches ranked at most per query
 INTENT_BOOST = 0.05  # added to the score of articles of the asker's intent (docs/knowledge.md: right +, wrong −)
-EF_SEARCH = 100  # HNSW candidates (pgvector: 40); bench/kb.py recall@10 at 10k chunks 0.97 (40: 0.90), +0.4 ms
+EF_SEARCH = 500  # HNSW candidates (pgvector: 40); bench/kb_scale.py at 100k chunks: recall@10 0.986 (100: 0.84), p95 16 ms
 _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 _STOP = frozenset("a an and are as at be can do does for from how i if in is it my of on or the to what when "
                   "where which who why with you your me we our this that not get".split())
