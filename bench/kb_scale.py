@@ -343,8 +343,8 @@ if __name__ == "__main__":
     parser.add_argument("--distinct", type=int, default=None, help="chunks embedded for real (default 1000)")
     parser.add_argument("--queries", type=int, default=None, help="search queries per size (default 132)")
     parser.add_argument("--database-url", default=None, help="a server to use instead of the embedded one")
-    parser.add_argument("--index", default="16:64,16:128,24:128", help="HNSW variants m:ef_construction, comma-separated")
-    parser.add_argument("--ef", default="40,100,200,400", help="hnsw.ef_search values to measure")
+    parser.add_argument("--index", default="16:64", help="HNSW variants m:ef_construction, comma-separated (the index is 16:64)")
+    parser.add_argument("--ef", default="100,200,400,500,800", help="hnsw.ef_search values to measure (kb_index: 500)")
     parser.add_argument("--torch-sample", type=int, default=200, help="chunks embedded by both backends for the rate")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "kb_scale.json",
                         help="also write the report here (default bench/results/kb_scale.json)")
