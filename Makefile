@@ -81,7 +81,7 @@ test: $(VENV)/.installed model node_modules/axe-core/axe.min.js
 	exit $$(( main_rc || loop_rc ))
 
 bench: setup
-	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/kb_scale.py bench/triage.py bench/workflows.py bench/channels.py bench/sync.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
+	@for b in bench/tickets.py bench/chat.py bench/kb.py bench/triage.py bench/workflows.py bench/channels.py bench/sync.py; do echo "==> $$b" >&2; $(BIN)/python $$b; done
 	@echo "==> bench/console.py (100k tickets; the full 1M/3M load takes ~25 min: docs/analytics.md)" >&2
 	@$(BIN)/python bench/console.py --tickets 100000 --messages 300000
 

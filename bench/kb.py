@@ -1,8 +1,9 @@
 """Knowledge-base benchmark on the demo KB (data/kb, ~393 chunks): indexing and search, torch vs ONNX in one run.
 
-    .venv/bin/python bench/kb.py [--rounds 2] [--queries 190]     # ~2-4 minutes on 2 loaded cores
+    .venv/bin/python bench/kb.py [--quick] [--rounds 2] [--queries 190]     # ~2-4 minutes on 2 loaded cores
 
-Prints one JSON object (progress on stderr) and saves it with the machine's description under bench/results/kb.json.
+Prints one JSON object with the machine's description (progress on stderr); ``--json F`` also writes it to F
+(``bench/record.py`` keeps every bench's JSON under bench/results/).
 Both backends run side by side in the same process, alternating, so the ratio holds on a loaded machine where the
 absolute figures do not. The scale part (10k / 100k synthetic chunks, HNSW vs exact, recall@10) is bench/kb_scale.py.
 
@@ -244,16 +245,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Demo-KB benchmark: indexing and search, torch vs ONNX (JSON).")
-    parser.add_argument("--rounds", type=int, default=2, help="ingests per backend (default 2)")
-    parser.add_argument("--queries", type=int, default=190, help="search queries (default 190, the realistic set)")
+    parser.add_argument("--rounds", type=int, default=None, help="ingests per backend (default 2)")
+    parser.add_argument("--queries", type=int, default=None, help="search queries (default 190, the realistic set)")
     parser.add_argument("--database-url", default=None, help="a server to use instead of the embedded one")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "kb.json",
-                        help="also write the report here (default bench/results/kb.json)")
+    parser.add_argument("--quick", action="store_true", help="1 round, 60 queries")
+    parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     ns = parser.parse_args()
+    ns.rounds = ns.rounds or (1 if ns.quick else 2)
+    ns.queries = ns.queries or (60 if ns.quick else 190)
     if ns.rounds < 1 or ns.queries < 1:
         parser.error("--rounds and --queries must be at least 1")
     result = asyncio.run(main(ns))
     text = json.dumps(result, indent=2)
     print(text)
-    ns.json.parent.mkdir(parents=True, exist_ok=True)
-    ns.json.write_text(text + "\n")
+    if ns.json:
+        ns.json.parent.mkdir(parents=True, exist_ok=True)
+        ns.json.write_text(text + "\n")

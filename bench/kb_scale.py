@@ -346,8 +346,7 @@ if __name__ == "__main__":
     parser.add_argument("--index", default="16:64", help="HNSW variants m:ef_construction, comma-separated (the index is 16:64)")
     parser.add_argument("--ef", default="100,200,400,500,800", help="hnsw.ef_search values to measure (kb_index: 500)")
     parser.add_argument("--torch-sample", type=int, default=200, help="chunks embedded by both backends for the rate")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "kb_scale.json",
-                        help="also write the report here (default bench/results/kb_scale.json)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     ns = parser.parse_args()
     ns.sizes = ns.sizes or ("2000,10000" if ns.quick else "10000,100000")
     ns.distinct = ns.distinct or (300 if ns.quick else 1000)
@@ -355,5 +354,6 @@ if __name__ == "__main__":
     result = asyncio.run(main(ns))
     text = json.dumps(result, indent=2)
     print(text)
-    ns.json.parent.mkdir(parents=True, exist_ok=True)
-    ns.json.write_text(text + "\n")
+    if ns.json:
+        ns.json.parent.mkdir(parents=True, exist_ok=True)
+        ns.json.write_text(text + "\n")
