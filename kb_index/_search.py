@@ -33,7 +33,7 @@ WORD_FRACTION = 0.5  # …or this share of them, whichever is more
 RANK_WEIGHTS = (0.1, 0.2, 0.4, 1.0)  # ts_rank_cd's weights of the D, C, B (content), A (title, headings, tags) fields
 TEXT_CANDIDATES = 2000  # matches ranked at most per query
 INTENT_BOOST = 0.05  # added to the score of articles of the asker's intent (docs/knowledge.md: right +, wrong −)
-EF_SEARCH = 100  # HNSW candidates (pgvector: 40); bench/kb.py recall@10 at 10k chunks 0.97 (40: 0.90), +0.4 ms
+EF_SEARCH = 500  # HNSW candidates (pgvector: 40); bench/kb_scale.py at 100k chunks: recall@10 0.986 (100: 0.84), p95 16 ms
 _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 _STOP = frozenset("a an and are as at be can do does for from how i if in is it my of on or the to what when "
                   "where which who why with you your me we our this that not get".split())
@@ -87,15 +87,21 @@ async def search(
               "rank_weights": list(rank_weights), "limit": limit,
               "statuses": ["published", "draft"] if include_drafts else ["published"]}
     lists: list[list[dict[str, Any]]] = []
-    async with conn.transaction():
+    # pipelined: the settings, the vector search and the query's lexemes go in one round trip, the full-text
+    # search (built from the lexemes) and the commit in a second (six round trips before)
+    async with conn.pipeline(), conn.transaction():
         await conn.execute(Q.search_settings, {"ef_search": str(max(EF_SEARCH, limit))})
+        vector_cur = lexemes_cur = None
         if mode in ("hybrid", "vector"):
             dims = len(vector) if vector is not None else DIMENSIONS
             statement = pgsql.SQL(Q.search_vector).format(dims=pgsql.Literal(dims))  # type: ignore[arg-type]
-            rows = await (await conn.execute(statement, params)).fetchall()
-            lists.append(sorted(rows, key=lambda r: -r["similarity"]))
+            vector_cur = await conn.execute(statement, params)
         if mode in ("hybrid", "text"):
-            words = [r["w"] for r in await (await conn.execute(Q.query_lexemes, params)).fetchall()]
+            lexemes_cur = await conn.execute(Q.query_lexemes, params)
+        if vector_cur is not None:
+            lists.append(sorted(await vector_cur.fetchall(), key=lambda r: -r["similarity"]))
+        if lexemes_cur is not None:
+            words = [r["w"] for r in await lexemes_cur.fetchall()]
             if words:
                 lists.append(await (await conn.execute(Q.search_text, params | text_query(words))).fetchall())
     fusion = fusion or FUSION

@@ -1,4 +1,4 @@
-"""``deskmate kb ingest|search|reembed`` and ``deskmate eval retrieval``."""
+"""``deskmate kb ingest|search|reembed|export-onnx`` and ``deskmate eval retrieval``."""
 
 from __future__ import annotations
 
@@ -127,6 +127,40 @@ def reembed(
               "staged: run the command again")
     typer.echo(f"kb: {report.total} chunks now use {report.model} ({report.embedded} embedded in this run). "
                f"Set DESKMATE_KB_EMBED_MODEL={model or settings.kb_embed_model} for the api and the worker.")
+
+
+@kb_app.command("export-onnx")
+def export_onnx(
+    model: Annotated[str | None, typer.Option(help="all-MiniLM-L6-v2 or a sentence-transformers directory "
+                                              "(default DESKMATE_KB_EMBED_MODEL)")] = None,
+    force: Annotated[bool, typer.Option(help="export even when an export of the same weights is there")] = False,
+) -> None:
+    """Export the embedding model to int8 ONNX under DESKMATE_KB_ONNX_DIR (``make model`` runs this at setup;
+    nothing is downloaded). Does nothing when the export of these weights is there already."""
+    settings = get_settings()
+    try:
+        model_id, path = kb_index.resolve_model(model or settings.kb_embed_model or None)
+        out = settings.kb_onnx_dir / model_id
+        fresh = force or not kb_index.OnnxEncoder.exported(path, out)
+        file = kb_index.export_onnx(path, out, force=force)
+    except (ValueError, OSError) as exc:
+        _fail(f"kb: cannot export {model or settings.kb_embed_model} to ONNX: {exc}")
+    typer.echo(f"kb: {model_id} {'exported to' if fresh else 'already exported:'} {file} "
+               f"({file.stat().st_size / 1e6:.1f} MB)")
+
+
+@kb_app.command("seed-demo", hidden=True)
+def seed_demo() -> None:
+    """Ingest the demo articles (DESKMATE_KB_DIR) the first time only. ``deskmate run`` runs this as a child process,
+    so the embedding model is loaded only while it runs."""
+    from api.dev import demo
+
+    settings = get_settings()
+    embedder = embedding.get_embedder(settings)
+    report = with_conn(settings, lambda conn: demo.seed_kb(conn, kb_dir=settings.kb_dir, embedder=embedder),
+                       vector=True)
+    typer.echo("demo knowledge base: " + (f"{report.counts()['new']} articles loaded ({embedder.backend})" if report
+                                          else "seeded before (kept as the admins left it)"))
 
 
 def retrieval(

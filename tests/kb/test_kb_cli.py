@@ -98,3 +98,41 @@ async def test_eval_leaves_no_trace_in_the_live_kb(runner, conn):
     dbs = await (await conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'deskmate_kbeval_%%'"))\
         .fetchall()
     assert dbs == []
+
+
+def test_deskmate_run_seeds_the_demo_kb_in_a_child_process_and_keeps_no_model(settings, tmp_path):
+    """`deskmate run`'s seeding (api/cli.py _seed_demo_kb) runs `deskmate kb seed-demo` as a child process: the
+    articles get in, and the supervisor itself never imports torch, sentence-transformers or ONNX Runtime."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from api.dev import demo
+    from api.settings import REPO_ROOT
+
+    marker = uuid.uuid4().hex[:6]
+    kb_dir = tmp_path / "kb"
+    _articles(kb_dir, marker)
+    url = settings.database_url.get_secret_value()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM dev_seeds WHERE name = %s", (demo.KB_SEED,))
+    env = os.environ | {"DATABASE_URL": url, "DESKMATE_DATA_DIR": str(settings.data_dir), "DESKMATE_KB_DIR": str(kb_dir)}
+    probe = ("import sys\nfrom api.cli import _seed_demo_kb\nfrom api.settings import Settings\n"
+             "_seed_demo_kb(Settings())\n"
+             "print('loaded:', [m for m in ('torch', 'sentence_transformers', 'onnxruntime') if m in sys.modules])")
+    first = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "demo knowledge base: 2 articles loaded" in first.stdout and "loaded: []" in first.stdout
+    with psycopg.connect(url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM kb_articles WHERE id = %s OR title = %s ORDER BY title",
+                                          (f"cli-{marker}-a", f"Kiosk {marker}"))]
+        chunks = conn.execute("SELECT count(*) FROM kb_chunks WHERE article_id = ANY(%s)", (ids,)).fetchone()
+    assert len(ids) == 2 and f"cli-{marker}-a" in ids and chunks[0] >= 2
+    again = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0 and "seeded before" in again.stdout, again.stderr[-2000:]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM kb_articles WHERE id = ANY(%s)", (ids,))
