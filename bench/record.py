@@ -37,7 +37,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-ALL = ["bench/tickets.py", "bench/chat.py", "bench/kb.py", "bench/triage.py", "bench/workflows.py",
+ALL = ["bench/tickets.py", "bench/chat.py", "bench/kb.py", "bench/kb_scale.py", "bench/triage.py", "bench/workflows.py",
        "bench/channels.py", "bench/sync.py",
        "bench/chat.py --rasa 2 --long-turns 0",  # two Rasa servers and a Redis lock store
        # 100k tickets; the full 1M/3M load takes ~25 min (docs/analytics.md)
