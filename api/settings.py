@@ -101,9 +101,10 @@ class Settings(BaseSettings):
     # retrieval (docs/knowledge.md "Models" and "Intents"): the KB's embedding model ("all-MiniLM-L6-v2", bundled,
     # or the path of a sentence-transformers directory; change it with `deskmate kb reembed`), the intent map
     kb_embed_model: str = "all-MiniLM-L6-v2"
-    # how the model runs: "onnx" (its int8 ONNX export under kb_onnx_dir, made by `make model`; torch when missing)
-    # or "torch"
-    kb_embed_backend: Literal["onnx", "torch"] = "onnx"
+    # how the model runs: "torch" (sentence-transformers) or "onnx" (its int8 ONNX export under kb_onnx_dir, made
+    # by `make model`; torch when missing). torch by default until the me-too threshold is tuned for onnx
+    # (docs/knowledge.md "Embedding backends")
+    kb_embed_backend: Literal["onnx", "torch"] = "torch"
     kb_onnx_dir: Path = REPO_ROOT / "var" / "onnx"
     kb_search_mode: Literal["hybrid", "vector"] = "hybrid"
     kb_intents_file: Path = REPO_ROOT / "data" / "kb" / "intents.yml"

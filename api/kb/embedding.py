@@ -4,7 +4,7 @@
 vectors live in 384-dimension columns. ``get_kb_embedder(settings)`` is the knowledge base's model,
 DESKMATE_KB_EMBED_MODEL (the same instance while that is the default MiniLM). Each is made once per model and
 DESKMATE_KB_EMBED_BATCH_SIZE; the model itself loads on first use (or at api start with
-DESKMATE_KB_PRELOAD_MODEL). With DESKMATE_KB_EMBED_BACKEND=onnx (the default) it runs the int8 ONNX export under
+DESKMATE_KB_PRELOAD_MODEL). With DESKMATE_KB_EMBED_BACKEND=onnx (not the default yet) it runs the int8 ONNX export under
 DESKMATE_KB_ONNX_DIR (``make model``, ``deskmate kb export-onnx``), else torch: a missing export is logged once
 and torch used. The api, the worker and the CLI all load it here.
 """
